@@ -1,0 +1,95 @@
+"""Completion handlers: publish a finished step's outputs to a settings store.
+
+Handlers are a registry keyed by the name a spec uses in `on_complete[].handler`. Each one declares a
+pydantic config model (checked when the spec is parsed) and a `publish` that is idempotent: running
+it again with the same values changes nothing and reports `unchanged`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from loadstack.profiles import Profile
+
+
+class HandlerConfig(BaseModel):
+    """Base for every handler's config; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PublishResult(str, Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class HandlerContext:
+    stack: str
+    step: str
+    profile: "Profile"
+
+
+class CompletionHandler(ABC):
+    """One handler type. Subclasses set `name` and `Config`, and implement `publish`."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[HandlerConfig]]
+    # Fields whose resolved value is a secret: masked in logs, never echoed.
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: HandlerConfig, context: HandlerContext) -> None:
+        self.config = config
+        self.context = context
+
+    @classmethod
+    def validate_config(cls, raw: dict[str, Any]) -> HandlerConfig:
+        """Parse-time check; `raw` may still hold `${...}` references in string fields."""
+        return cls.Config.model_validate(raw)
+
+    def check(self) -> None:  # noqa: B027 - optional hook
+        """Extra parse-time checks that need more than the model (e.g. a callable resolves)."""
+
+    @abstractmethod
+    def publish(self) -> PublishResult:
+        """Write the configured value; a rerun with the same value must be a no-op."""
+
+    def describe(self) -> str:
+        """A one-line, secret-free description for logs (e.g. `ssm:/loadstack/shop/vpc_id`)."""
+        return self.name
+
+
+HANDLERS: dict[str, type[CompletionHandler]] = {}
+
+
+def register_handler(cls: type[CompletionHandler]) -> type[CompletionHandler]:
+    if cls.name in HANDLERS and HANDLERS[cls.name] is not cls:
+        raise ValueError(f"completion handler {cls.name!r} is registered twice")
+    HANDLERS[cls.name] = cls
+    return cls
+
+
+class UnknownHandlerError(KeyError):
+    def __init__(self, name: str) -> None:
+        known = sorted(HANDLERS)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        super().__init__(f"unknown handler '{name}' ({hint}known: {', '.join(known)})")
+        self.message = self.args[0]
+
+
+def get_handler(name: str) -> type[CompletionHandler]:
+    import loadstack.handlers  # noqa: F401 - registers the built-in handlers
+
+    try:
+        return HANDLERS[name]
+    except KeyError:
+        raise UnknownHandlerError(name) from None

@@ -1,0 +1,64 @@
+"""What every step kind shares: the common spec fields and the registry entry a kind provides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+VARIANTS = ("minimal", "production")
+STEP_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,48}$"
+
+
+class StepBase(BaseModel):
+    """Fields every step has, whatever its kind."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    description: str = ""
+    depends: list[str] = Field(default_factory=list)
+    retries: int | None = Field(default=None, ge=0, le=10)
+    timeout_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    on_complete: list[dict[str, Any]] = Field(default_factory=list)
+
+    # Fields whose values may carry ${steps.X.outputs.Y} references (they add graph edges).
+    reference_fields: ClassVar[tuple[str, ...]] = ()
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a kind's parse-time check may look at besides its own step."""
+
+    stack_name: str
+    step_name: str
+    spec_dir: Path
+    modules_dir: Path
+
+
+@dataclass(frozen=True)
+class StepKind:
+    """A registry entry: the spec model, its extra parse-time checks, and how to render it.
+
+    `render` is given as "module:function" and imported only when a DAG is built, so that parsing and
+    validating specs never imports Airflow.
+    """
+
+    name: str
+    model: type[StepBase]
+    render: str
+    outputs_task_id: str
+    # Yields (path relative to the step, message) for problems the model alone cannot see.
+    check: Callable[[StepBase, CheckContext], Iterable[tuple[str, str]]] = field(default=lambda step, ctx: ())
+
+
+STEP_KINDS: dict[str, StepKind] = {}
+
+
+def register_kind(kind: StepKind) -> StepKind:
+    if kind.name in STEP_KINDS and STEP_KINDS[kind.name] != kind:
+        raise ValueError(f"step kind {kind.name!r} is registered twice")
+    STEP_KINDS[kind.name] = kind
+    return kind

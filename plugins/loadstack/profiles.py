@@ -1,0 +1,230 @@
+"""Where a stack runs: the `local` profile (moto on loopback) or the `aws` profile (a real account).
+
+A profile is read once from `LOADSTACK_*` environment variables and answers every question a step
+asks about its surroundings: which endpoint and credentials boto3 and Terraform use, where the
+remote state lives, and which account a run is allowed to touch.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlparse
+
+MOTO_ACCOUNT_ID = "123456789012"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROFILE_NAMES = ("local", "aws")
+
+
+class ProfileError(RuntimeError):
+    """The environment does not describe a usable profile; the message says which variable to fix."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    region: str
+    state_bucket: str
+    home: Path
+    terraform_bin: str
+    plugin_mirror: Path
+    endpoint_url: str | None = None
+    aws_conn_id: str | None = None
+    zookeeper_hosts: str = "127.0.0.1:2181"
+    # Local runs may only ever see moto's account; a real account id here means a misrouted endpoint.
+    allowed_account_ids: tuple[str, ...] = field(default=())
+
+    @property
+    def is_local(self) -> bool:
+        return self.name == "local"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.home / "var" / "work"
+
+    @property
+    def cli_config_path(self) -> Path:
+        return self.home / "var" / "terraform" / "cli.tfrc"
+
+    # --- AWS access -------------------------------------------------------------------------
+    def aws_credentials(self) -> dict[str, str]:
+        """Static credentials for boto3 and Terraform, as environment variables."""
+        if self.is_local:
+            return {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+            }
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        frozen = AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="sts").get_credentials(
+            region_name=self.region
+        )
+        env = {"AWS_ACCESS_KEY_ID": frozen.access_key, "AWS_SECRET_ACCESS_KEY": frozen.secret_key}
+        if frozen.token:
+            env["AWS_SESSION_TOKEN"] = frozen.token
+        return env
+
+    @cached_property
+    def _session(self):
+        import boto3
+
+        creds = self.aws_credentials()
+        return boto3.session.Session(
+            aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=creds.get("AWS_SESSION_TOKEN"),
+            region_name=self.region,
+        )
+
+    def client(self, service: str, **kwargs: Any):
+        """A boto3 client bound to this profile's endpoint, region and credentials."""
+        if self.endpoint_url:
+            kwargs.setdefault("endpoint_url", self.endpoint_url)
+        return self._session.client(service, **kwargs)
+
+    def verify_account(self) -> str:
+        """Refuse to go on unless the caller identity is an allowed account; returns the account id."""
+        account = self.client("sts").get_caller_identity()["Account"]
+        if self.allowed_account_ids and account not in self.allowed_account_ids:
+            raise ProfileError(
+                f"profile {self.name!r} reached account {account}, but only "
+                f"{', '.join(self.allowed_account_ids)} is allowed; check LOADSTACK_AWS_ENDPOINT_URL"
+            )
+        return account
+
+    # --- Terraform --------------------------------------------------------------------------
+    def terraform_env(self) -> dict[str, str]:
+        """Environment for every Terraform process: our CLI config, no prompts, this profile's AWS."""
+        env = {
+            "TF_CLI_CONFIG_FILE": str(self.ensure_cli_config()),
+            "TF_IN_AUTOMATION": "1",
+            "TF_INPUT": "0",
+            "CHECKPOINT_DISABLE": "1",
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_MAX_ATTEMPTS": "3",
+            **self.aws_credentials(),
+        }
+        if self.endpoint_url:
+            env["AWS_ENDPOINT_URL"] = self.endpoint_url
+        return env
+
+    def cli_config_text(self) -> str:
+        mirror = str(self.plugin_mirror)
+        return (
+            "disable_checkpoint = true\n"
+            "provider_installation {\n"
+            f'  filesystem_mirror {{\n    path    = "{mirror}"\n'
+            '    include = ["registry.terraform.io/hashicorp/*"]\n  }\n'
+            '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }\n'
+            "}\n"
+        )
+
+    def ensure_cli_config(self) -> Path:
+        if not (self.plugin_mirror / "registry.terraform.io" / "hashicorp").is_dir():
+            raise ProfileError(
+                f"Terraform provider mirror {self.plugin_mirror} is missing "
+                "(expected registry.terraform.io/hashicorp/aws inside it); the public registry is not "
+                "reachable from here: set LOADSTACK_TF_PLUGIN_MIRROR to an unpacked provider mirror"
+            )
+        path = self.cli_config_path
+        text = self.cli_config_text()
+        if not path.exists() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp%d" % os.getpid())
+            tmp.write_text(text)
+            tmp.replace(path)
+        return path
+
+    def backend_config(self, key: str) -> dict[str, str]:
+        """`-backend-config` values for the modules' partial `backend "s3" {}` block."""
+        config = {
+            "bucket": self.state_bucket,
+            "key": key,
+            "region": self.region,
+            "use_lockfile": "true",
+            "encrypt": "true",
+        }
+        if self.is_local:
+            config.update(
+                {
+                    "use_path_style": "true",
+                    "skip_credentials_validation": "true",
+                    "skip_requesting_account_id": "true",
+                    "skip_metadata_api_check": "true",
+                    "skip_region_validation": "true",
+                    "skip_s3_checksum": "true",
+                }
+            )
+        return config
+
+    def provider_override(self) -> dict[str, Any] | None:
+        """A Terraform override file body that pins the AWS provider to the allowed accounts."""
+        if not self.allowed_account_ids:
+            return None
+        provider: dict[str, Any] = {"allowed_account_ids": list(self.allowed_account_ids)}
+        if self.is_local:
+            # moto has no metadata service and answers STS itself; fail fast on unimplemented calls.
+            provider.update(
+                {
+                    "skip_metadata_api_check": True,
+                    "skip_region_validation": True,
+                    "skip_credentials_validation": True,
+                    "max_retries": 2,
+                }
+            )
+        return {"provider": {"aws": provider}}
+
+
+def _require_loopback(url: str, variable: str) -> None:
+    host = urlparse(url).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ProfileError(
+            f"{variable}={url}: the local profile only talks to a moto server on loopback "
+            "(e.g. http://127.0.0.1:5055)"
+        )
+
+
+def load_profile(environ: Mapping[str, str] | None = None) -> Profile:
+    env = os.environ if environ is None else environ
+    name = env.get("LOADSTACK_PROFILE", "local")
+    if name not in PROFILE_NAMES:
+        raise ProfileError(f"LOADSTACK_PROFILE={name!r}: unknown profile (known: {', '.join(PROFILE_NAMES)})")
+    home = Path(env.get("LOADSTACK_HOME", str(PROJECT_ROOT)))
+    common = dict(
+        name=name,
+        region=env.get("LOADSTACK_AWS_REGION", "us-east-1"),
+        home=home,
+        terraform_bin=env.get("LOADSTACK_TERRAFORM_BIN") or shutil.which("terraform") or "terraform",
+        plugin_mirror=Path(env.get("LOADSTACK_TF_PLUGIN_MIRROR", "/opt/tf-plugins")),
+        zookeeper_hosts=env.get("LOADSTACK_ZOOKEEPER_HOSTS", "127.0.0.1:2181"),
+    )
+    if name == "local":
+        endpoint = env.get("LOADSTACK_AWS_ENDPOINT_URL", "http://127.0.0.1:5055")
+        _require_loopback(endpoint, "LOADSTACK_AWS_ENDPOINT_URL")
+        return Profile(
+            **common,
+            state_bucket=env.get("LOADSTACK_STATE_BUCKET", "loadstack-tfstate"),
+            endpoint_url=endpoint,
+            allowed_account_ids=(MOTO_ACCOUNT_ID,),
+        )
+    bucket = env.get("LOADSTACK_STATE_BUCKET")
+    if not bucket:
+        raise ProfileError("LOADSTACK_PROFILE=aws needs LOADSTACK_STATE_BUCKET: the S3 bucket for Terraform state")
+    allowed = tuple(a for a in env.get("LOADSTACK_ALLOWED_ACCOUNT_IDS", "").split(",") if a)
+    return Profile(
+        **common,
+        state_bucket=bucket,
+        aws_conn_id=env.get("LOADSTACK_AWS_CONN_ID", "aws_default"),
+        allowed_account_ids=allowed,
+    )

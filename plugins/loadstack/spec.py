@@ -1,0 +1,372 @@
+"""Stack specs: YAML in, a validated `Stack` out, or one `SpecError` listing every problem.
+
+Validation runs over the whole file at once: top-level fields, each step against its kind's model,
+each completion handler against its registered config, references, dependencies, and finally the
+graph. Each problem names the file, the field path and the fix. No Airflow here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from loadstack.graph import StepGraph
+from loadstack.kinds import STEP_KINDS, VARIANTS, CheckContext, StepBase
+from loadstack.refs import Ref, RefSyntaxError, walk_refs
+
+STACK_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+_STEP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,48}$")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
+
+
+@dataclass(frozen=True)
+class SpecIssue:
+    path: str
+    message: str
+
+
+class SpecError(ValueError):
+    """Every problem found in one spec file; `str()` gives one line per problem."""
+
+    def __init__(self, source: str, issues: Iterable[SpecIssue]) -> None:
+        self.source = source
+        self.issues = sorted(set(issues), key=lambda i: (i.path, i.message))
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        return [f"{self.source}: {i.path}: {i.message}" if i.path else f"{self.source}: {i.message}" for i in self.issues]
+
+
+def parse_duration(text: str) -> timedelta:
+    m = _DURATION.match(text.strip()) if isinstance(text, str) else None
+    if not m or not any(m.groups()):
+        raise ValueError(f"'{text}' is not a duration; write e.g. 30m, 8h, 2d or 1h30m")
+    days, hours, minutes, seconds = (int(g or 0) for g in m.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+class StackModel(BaseModel):
+    """Top-level spec fields; steps are checked one by one against their kind afterwards."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=STACK_NAME_PATTERN)
+    description: str
+    owner: str = Field(min_length=1)
+    tags: list[str] = Field(default_factory=list)
+    schedule: str | None = None
+    ttl: str = "8h"
+    default_variant: Literal["minimal", "production"] = "minimal"
+    retries: int = Field(default=1, ge=0, le=10)
+    steps: dict[str, Any] = Field(min_length=1)
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl_is_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_is_cron(cls, value: str | None) -> str | None:
+        if value is None or value in SCHEDULE_PRESETS:
+            return value
+        from croniter import croniter
+
+        if len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError(
+                f"'{value}' is not a 5-field cron expression or one of {', '.join(SCHEDULE_PRESETS)}"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class HandlerSpec:
+    handler: str
+    config: dict[str, Any]
+    task_id: str
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A validated spec, ready to render."""
+
+    model: StackModel
+    steps: dict[str, StepBase]
+    handlers: dict[str, tuple[HandlerSpec, ...]]
+    graph: StepGraph
+    source: Path
+    modules_dir: Path
+    ttl: timedelta = field(default=timedelta(hours=8))
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def retries_for(self, step: str) -> int:
+        own = self.steps[step].retries
+        return self.model.retries if own is None else own
+
+
+# --- error formatting ------------------------------------------------------------------------------
+
+
+def _format_loc(loc: Iterable[Any]) -> str:
+    out = ""
+    for part in loc:
+        if part == "[key]":  # pydantic's marker for "the dict key itself was invalid"
+            continue
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _join(prefix: str, rest: str) -> str:
+    if not rest:
+        return prefix
+    if not prefix:
+        return rest
+    return prefix + rest if rest.startswith("[") else f"{prefix}.{rest}"
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    for part in loc:
+        info = model.model_fields.get(part) if isinstance(part, str) else None
+        annotation = getattr(info, "annotation", None)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            return None
+    return model
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    choices = sorted(choices)
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(choices)}"
+
+
+def issues_from_validation(exc: ValidationError, model: type[BaseModel], prefix: str = "") -> list[SpecIssue]:
+    issues = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        path = _join(prefix, _format_loc(loc))
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            parent = _model_at(model, loc[:-1])
+            hint = f" ({_suggest(str(loc[-1]), parent.model_fields)})" if parent else ""
+            issues.append(SpecIssue(path, f"unknown key '{loc[-1]}'{hint}"))
+        elif kind == "missing":
+            issues.append(SpecIssue(path, f"required key '{loc[-1]}' is missing; add it"))
+        elif kind == "value_error":
+            issues.append(SpecIssue(path, str(err["ctx"]["error"]) if "ctx" in err else err["msg"]))
+        elif kind == "string_pattern_mismatch":
+            issues.append(
+                SpecIssue(path, f"'{err['input']}' must match {err['ctx']['pattern']} (lowercase letters, digits, _)")
+            )
+        else:
+            issues.append(SpecIssue(path, f"{err['msg']} (got {err['input']!r})"))
+    return issues
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+
+def default_modules_dir(spec_path: Path) -> Path:
+    """Specs in include/stacks/ use modules in include/terraform/."""
+    return spec_path.resolve().parent.parent / "terraform"
+
+
+def load_stack(path: str | Path, *, modules_dir: Path | None = None, display: str | None = None) -> Stack:
+    """Read and validate one spec file. Raises SpecError naming `display` (default: the path as given)."""
+    path = Path(path)
+    source = display or str(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(source, [SpecIssue("", f"cannot read spec: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(source, [SpecIssue("", f"invalid YAML: {where}{problem}")]) from None
+    return parse_stack(data, source=source, path=path, modules_dir=modules_dir or default_modules_dir(path))
+
+
+def parse_stack(data: Any, *, source: str, path: Path, modules_dir: Path) -> Stack:
+    if not isinstance(data, dict):
+        raise SpecError(source, [SpecIssue("", "a stack spec must be a YAML mapping with name, owner, steps, ...")])
+    issues: list[SpecIssue] = []
+    try:
+        model = StackModel.model_validate(data)
+    except ValidationError as exc:
+        issues.extend(issues_from_validation(exc, StackModel))
+        model = None
+    if path.suffix in (".yaml", ".yml") and model is not None and model.name != path.stem:
+        issues.append(SpecIssue("name", f"'{model.name}' must match the file name '{path.stem}' (one DAG per file)"))
+
+    raw_steps = data.get("steps") if isinstance(data.get("steps"), dict) else {}
+    stack_name = data.get("name") if isinstance(data.get("name"), str) else path.stem
+    steps: dict[str, StepBase] = {}
+    handlers: dict[str, tuple[HandlerSpec, ...]] = {}
+    for step_name, raw in raw_steps.items():
+        step, step_handlers, step_issues = _parse_step(str(step_name), raw, stack_name, path, modules_dir)
+        issues.extend(step_issues)
+        if step is not None:
+            steps[str(step_name)] = step
+            handlers[str(step_name)] = step_handlers
+
+    edges, edge_issues = _collect_edges(raw_steps, steps)
+    issues.extend(edge_issues)
+    if issues or model is None:
+        raise SpecError(source, issues)
+    graph = StepGraph(steps, edges)
+    if cycle := graph.find_cycle():
+        raise SpecError(source, [SpecIssue("steps", "cycle: " + " -> ".join(cycle) + "; remove one of these dependencies")])
+    return Stack(
+        model=model,
+        steps=steps,
+        handlers=handlers,
+        graph=graph,
+        source=path,
+        modules_dir=modules_dir,
+        ttl=parse_duration(model.ttl),
+    )
+
+
+def _parse_step(
+    name: str, raw: Any, stack_name: str, path: Path, modules_dir: Path
+) -> tuple[StepBase | None, tuple[HandlerSpec, ...], list[SpecIssue]]:
+    prefix = f"steps.{name}"
+    if not _STEP_NAME.match(name):
+        return None, (), [SpecIssue(prefix, f"step name '{name}' must match {_STEP_NAME.pattern} (e.g. '{_slug(name)}')")]
+    if not isinstance(raw, dict):
+        return None, (), [SpecIssue(prefix, "a step must be a mapping with at least `kind`")]
+    kind_name = raw.get("kind")
+    if kind_name not in STEP_KINDS:
+        known = sorted(STEP_KINDS)
+        if kind_name is None:
+            return None, (), [SpecIssue(f"{prefix}.kind", f"required key 'kind' is missing; one of: {', '.join(known)}")]
+        close = difflib.get_close_matches(str(kind_name), known, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return None, (), [SpecIssue(f"{prefix}.kind", f"unknown step kind '{kind_name}' ({hint}known: {', '.join(known)})")]
+    kind = STEP_KINDS[kind_name]
+    try:
+        step = kind.model.model_validate(raw)
+    except ValidationError as exc:
+        return None, (), issues_from_validation(exc, kind.model, prefix)
+    ctx = CheckContext(stack_name=stack_name, step_name=name, spec_dir=path.parent, modules_dir=modules_dir)
+    issues = [SpecIssue(_join(prefix, rel), message) for rel, message in kind.check(step, ctx)]
+    step_handlers, handler_issues = _parse_handlers(prefix, step.on_complete)
+    return step, step_handlers, issues + handler_issues
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9_]", "_", name.lower()).lstrip("_0123456789") or "step"
+
+
+def _parse_handlers(prefix: str, items: list[dict[str, Any]]) -> tuple[tuple[HandlerSpec, ...], list[SpecIssue]]:
+    from loadstack.handlers.base import UnknownHandlerError, get_handler
+
+    issues: list[SpecIssue] = []
+    parsed: list[HandlerSpec] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        where = f"{prefix}.on_complete[{index}]"
+        config = dict(item)
+        name = config.pop("handler", None)
+        if name is None:
+            issues.append(SpecIssue(f"{where}.handler", "required key 'handler' is missing"))
+            continue
+        try:
+            handler_cls = get_handler(str(name))
+        except UnknownHandlerError as exc:
+            issues.append(SpecIssue(f"{where}.handler", exc.message))
+            continue
+        try:
+            validated = handler_cls.validate_config(config)
+        except ValidationError as exc:
+            issues.extend(issues_from_validation(exc, handler_cls.Config, where))
+            continue
+        try:
+            # Parse time has no profile yet; check() may only look at the config.
+            handler_cls(validated, None).check()  # type: ignore[arg-type]
+        except (ValueError, TypeError, ImportError) as exc:
+            issues.append(SpecIssue(where, str(exc)))
+            continue
+        for path, ref in walk_refs(config):
+            if isinstance(ref, RefSyntaxError):
+                issues.append(SpecIssue(_join(where, path), str(ref)))
+        seen[name] = seen.get(name, 0) + 1
+        task_id = f"publish_{name}" if seen[name] == 1 else f"publish_{name}_{seen[name]}"
+        parsed.append(HandlerSpec(handler=name, config=config, task_id=task_id))
+    return tuple(parsed), issues
+
+
+def step_references(step: StepBase) -> list[tuple[str, Ref | RefSyntaxError]]:
+    """References in the fields that feed the step itself (not its completion handlers)."""
+    found: list[tuple[str, Ref | RefSyntaxError]] = []
+    for field_name in type(step).reference_fields:
+        found.extend(walk_refs(getattr(step, field_name), field_name))
+    return found
+
+
+def _collect_edges(raw_steps: dict[str, Any], steps: dict[str, StepBase]) -> tuple[list[tuple[str, str]], list[SpecIssue]]:
+    edges: list[tuple[str, str]] = []
+    issues: list[SpecIssue] = []
+
+    def check_target(where: str, target: str, me: str) -> bool:
+        if target not in raw_steps:
+            others = ", ".join(sorted(str(n) for n in raw_steps if n != me)) or "none"
+            issues.append(SpecIssue(where, f"unknown step '{target}' (known: {others})"))
+            return False
+        if target == me:
+            issues.append(SpecIssue(where, f"cycle: {me} -> {me}; a step cannot depend on itself"))
+            return False
+        return True
+
+    for name, step in steps.items():
+        for index, upstream in enumerate(step.depends):
+            if check_target(f"steps.{name}.depends[{index}]", upstream, name):
+                edges.append((upstream, name))
+        for path, ref in step_references(step):
+            where = f"steps.{name}.{path}"
+            if isinstance(ref, RefSyntaxError):
+                issues.append(SpecIssue(where, str(ref)))
+            elif ref.scope == "own":
+                issues.append(SpecIssue(where, f"{ref} is only available in on_complete handlers; "
+                                               f"use ${{steps.<step>.outputs.{ref.name}}} for another step"))
+            elif ref.scope == "step" and check_target(where, ref.step, name):
+                edges.append((ref.step, name))
+        for handler_index, item in enumerate(step.on_complete):
+            for path, ref in walk_refs({k: v for k, v in item.items() if k != "handler"}):
+                if isinstance(ref, Ref) and ref.scope == "step":
+                    where = f"steps.{name}.on_complete[{handler_index}].{path}"
+                    if ref.step == name:
+                        issues.append(SpecIssue(where, f"write ${{outputs.{ref.name}}} for this step's own output"))
+                    elif check_target(where, ref.step, name):
+                        edges.append((ref.step, name))
+    return edges, issues
+
+
+__all__ = [
+    "VARIANTS",
+    "HandlerSpec",
+    "SpecError",
+    "SpecIssue",
+    "Stack",
+    "StackModel",
+    "load_stack",
+    "parse_duration",
+    "parse_stack",
+    "step_references",
+]
