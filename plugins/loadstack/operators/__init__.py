@@ -1,0 +1,1 @@
+"""Airflow operators that run loadstack steps and their completion handlers."""

@@ -1,0 +1,85 @@
+"""Step outputs between tasks: what goes to XCom, and how `${...}` references are answered at run time.
+
+Non-sensitive outputs travel in XCom, visible in the UI. A sensitive output never does: XCom gets a
+marker naming the remote state object it lives in, and a consumer that needs the value reads it from
+there and masks it in its log.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from loadstack.profiles import Profile
+from loadstack.refs import Ref
+
+SENSITIVE_MARKER = "__loadstack_sensitive__"
+
+
+def mask(value: Any) -> None:
+    from airflow.sdk.log import mask_secret
+
+    mask_secret(value)
+
+
+def publishable_outputs(raw: Mapping[str, Mapping[str, Any]], state_object: str) -> dict[str, Any]:
+    """`terraform output -json` → the XCom value: plain values, sensitive ones replaced by markers."""
+    published: dict[str, Any] = {}
+    for name, item in sorted(raw.items()):
+        if item.get("sensitive"):
+            mask(item.get("value"))
+            published[name] = {SENSITIVE_MARKER: {"state_object": state_object, "output": name}}
+        else:
+            published[name] = item.get("value")
+    return published
+
+
+def is_sensitive_marker(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {SENSITIVE_MARKER}
+
+
+class OutputResolver:
+    """Answers references for one task. `output_sources` maps a step name to the task id holding its outputs."""
+
+    def __init__(
+        self,
+        *,
+        context: Mapping[str, Any],
+        profile: Profile,
+        stack_fields: Mapping[str, str],
+        output_sources: Mapping[str, str],
+        own_step: str | None = None,
+    ) -> None:
+        self.context = context
+        self.profile = profile
+        self.stack_fields = dict(stack_fields)
+        self.output_sources = dict(output_sources)
+        self.own_step = own_step
+        self._cache: dict[str, dict[str, Any]] = {}
+
+    def outputs_of(self, step: str) -> dict[str, Any]:
+        if step not in self._cache:
+            task_id = self.output_sources.get(step)
+            if task_id is None:
+                raise KeyError(f"step '{step}' is not upstream of this task (known: {', '.join(sorted(self.output_sources))})")
+            value = self.context["ti"].xcom_pull(task_ids=task_id)
+            if not isinstance(value, dict):
+                raise LookupError(f"step '{step}' has published no outputs (task {task_id} returned {type(value).__name__})")
+            self._cache[step] = value
+        return self._cache[step]
+
+    def __call__(self, ref: Ref) -> Any:
+        if ref.scope == "stack":
+            return self.stack_fields[ref.name]
+        step = self.own_step if ref.scope == "own" else ref.step
+        assert step is not None
+        outputs = self.outputs_of(step)
+        if ref.name not in outputs:
+            raise LookupError(f"{ref}: step '{step}' has no output '{ref.name}' (has: {', '.join(sorted(outputs))})")
+        value = outputs[ref.name]
+        if is_sensitive_marker(value):
+            from loadstack.hooks.terraform import read_state_outputs
+
+            where = value[SENSITIVE_MARKER]
+            value = read_state_outputs(self.profile, where["state_object"])[where["output"]]["value"]
+            mask(value)
+        return value

@@ -1,0 +1,139 @@
+"""Stack → Airflow DAG: one TaskGroup per step, deterministic task ids, edges from the step graph."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+from airflow.sdk import DAG, BaseOperator, Param, TaskGroup
+
+from loadstack.kinds import STEP_KINDS, VARIANTS, StepBase
+from loadstack.operators.handlers import CompletionHandlerOperator
+from loadstack.profiles import PROJECT_ROOT
+from loadstack.spec import Stack, load_stack
+
+START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+VARIANT_TEMPLATE = "{{ params.variant }}"
+
+
+@dataclass(frozen=True)
+class StepRenderContext:
+    """What a kind's renderer gets: the stack, the step, and where upstream outputs come from."""
+
+    stack: Stack
+    name: str
+    step: StepBase
+    output_sources: dict[str, str]
+    retries: int
+    execution_timeout: timedelta
+
+
+def outputs_task_id(stack: Stack, step: str) -> str:
+    return f"{step}.{STEP_KINDS[stack.steps[step].kind].outputs_task_id}"
+
+
+def _renderer(kind: str) -> Callable[[StepRenderContext], BaseOperator]:
+    module_name, func = STEP_KINDS[kind].render.split(":")
+    return getattr(importlib.import_module(module_name), func)
+
+
+def _doc(stack: Stack) -> str:
+    levels = " → ".join("{" + ", ".join(level) + "}" for level in stack.graph.levels())
+    return (
+        f"### {stack.name}\n\n{stack.model.description}\n\n"
+        f"* owner: `{stack.model.owner}`\n* spec: `{stack.source.name}`\n"
+        f"* TTL when idle: `{stack.model.ttl}`\n* steps by level: {levels}\n"
+    )
+
+
+def build_dag(stack: Stack) -> DAG:
+    model = stack.model
+    with DAG(
+        dag_id=stack.name,
+        description=model.description.strip().splitlines()[0][:200] if model.description.strip() else None,
+        schedule=model.schedule,
+        start_date=START_DATE,
+        catchup=False,
+        # Two runs of one stack would contend for the same workspaces and state locks.
+        max_active_runs=1,
+        tags=sorted({"loadstack", *model.tags}),
+        doc_md=_doc(stack),
+        default_args={"owner": model.owner, "retries": model.retries, "retry_delay": timedelta(seconds=20)},
+        params={
+            "variant": Param(
+                model.default_variant,
+                type="string",
+                enum=list(VARIANTS),
+                title="Variant",
+                description="minimal: small and fast to iterate; production: production-sized.",
+            )
+        },
+    ) as dag:
+        groups: dict[str, TaskGroup] = {}
+        for name in stack.graph.topological_order():
+            step = stack.steps[name]
+            upstream = _all_upstream(stack, name)
+            sources = {up: outputs_task_id(stack, up) for up in upstream}
+            sources[name] = outputs_task_id(stack, name)
+            ctx = StepRenderContext(
+                stack=stack,
+                name=name,
+                step=step,
+                output_sources=sources,
+                retries=stack.retries_for(name),
+                execution_timeout=timedelta(minutes=step.timeout_minutes),
+            )
+            with TaskGroup(group_id=name, tooltip=step.description or f"{step.kind} step") as group:
+                main = _renderer(step.kind)(ctx)
+                for handler in stack.handlers.get(name, ()):
+                    main >> CompletionHandlerOperator(
+                        task_id=handler.task_id,
+                        stack=stack.name,
+                        step=name,
+                        handler=handler.handler,
+                        config=handler.config,
+                        output_sources=sources,
+                        variant=VARIANT_TEMPLATE,
+                        stack_owner=model.owner,
+                        retries=ctx.retries,
+                        execution_timeout=timedelta(minutes=10),
+                    )
+            groups[name] = group
+        for upstream, downstream in stack.graph.edges:
+            groups[upstream] >> groups[downstream]
+    return dag
+
+
+def _all_upstream(stack: Stack, name: str) -> set[str]:
+    seen: set[str] = set()
+    todo = list(stack.graph.upstream(name))
+    while todo:
+        step = todo.pop()
+        if step not in seen:
+            seen.add(step)
+            todo.extend(stack.graph.upstream(step))
+    return seen
+
+
+def stacks_dir() -> Path:
+    return Path(os.environ.get("LOADSTACK_STACKS_DIR", PROJECT_ROOT / "include" / "stacks"))
+
+
+def dag_for_file(dag_file: str) -> DAG:
+    """The DAG of the spec named like this DAG file: dags/shop.py → include/stacks/shop.yaml.
+
+    A bad spec raises SpecError here, so it fails only this file's import, and Airflow shows the
+    message among its import errors while every other stack still loads.
+    """
+    spec_path = stacks_dir() / f"{Path(dag_file).stem}.yaml"
+    try:
+        display = str(spec_path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        display = str(spec_path)
+    return build_dag(load_stack(spec_path, display=display))
+
+

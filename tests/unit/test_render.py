@@ -1,0 +1,79 @@
+"""The DAG a spec renders to: golden structure, deterministic ids, owner/tags/retries, params."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadstack.spec import load_stack
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def dag():
+    from loadstack.render import build_dag
+
+    return build_dag(load_stack(FIXTURES / "good_specs" / "storefront.yaml", modules_dir=FIXTURES / "modules"))
+
+
+def structure(dag):
+    return {task.task_id: sorted(task.upstream_task_ids) for task in dag.tasks}
+
+
+def test_golden_structure(dag):
+    assert structure(dag) == {
+        "network.apply": [],
+        "network.publish_ssm_parameter": ["network.apply"],
+        "network.publish_ssm_parameter_2": ["network.apply"],
+        "app.apply": ["network.publish_ssm_parameter", "network.publish_ssm_parameter_2"],
+        "app.publish_airflow_variable": ["app.apply"],
+        "mail.apply": ["network.publish_ssm_parameter", "network.publish_ssm_parameter_2"],
+    }
+    assert sorted(dag.task_group.children) == ["app", "mail", "network"]
+
+
+def test_rendering_is_deterministic():
+    from loadstack.render import build_dag
+
+    spec = load_stack(FIXTURES / "good_specs" / "storefront.yaml", modules_dir=FIXTURES / "modules")
+    first, second = build_dag(spec), build_dag(spec)
+    assert [t.task_id for t in first.tasks] == [t.task_id for t in second.tasks]
+    assert structure(first) == structure(second)
+
+
+def test_dag_settings(dag):
+    assert dag.dag_id == "storefront"
+    assert set(dag.tags) == {"loadstack", "fixture", "shop"}
+    assert dag.max_active_runs == 1
+    assert dag.params["variant"] == "minimal"
+    assert dag.params.get_param("variant").schema["enum"] == ["minimal", "production"]
+    assert dag.schedule == "0 3 * * *"
+
+
+def test_owner_and_retries(dag):
+    tasks = {t.task_id: t for t in dag.tasks}
+    assert {t.owner for t in dag.tasks} == {"sre-load"}
+    assert tasks["network.apply"].retries == 2  # stack default
+    assert tasks["app.apply"].retries == 0  # step override
+    assert tasks["app.publish_airflow_variable"].retries == 0
+
+
+def test_apply_task_carries_module_workspace_and_sources(dag):
+    app = dag.get_task("app.apply")
+    assert app.workspace == "storefront-app"
+    assert app.state_key == "loadstack/app.tfstate"
+    assert app.module_dir.endswith("tests/fixtures/modules/app")
+    assert app.variables == {"vpc_id": "${steps.network.outputs.vpc_id}", "subnet_ids": "${steps.network.outputs.subnet_ids}"}
+    assert app.variant_variables == {"production": {"db_host": "prod-db"}}
+    assert app.output_sources == {"network": "network.apply", "app": "app.apply"}
+    assert app.variant == "{{ params.variant }}"
+
+
+def test_spec_and_graph_do_not_import_airflow():
+    import subprocess
+    import sys
+
+    code = "import sys, loadstack.spec, loadstack.graph, loadstack.refs, loadstack.cli; print(any(m == 'airflow' or m.startswith('airflow.') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
