@@ -35,8 +35,12 @@ class TerraformStepFailed(RuntimeError):
 class TerraformHook:
     """Runs Terraform for one step in its own working directory; thin by design."""
 
-    def __init__(self, *, profile: Profile, working_dir: Path, logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self, *, profile: Profile, working_dir: Path, logger: logging.Logger | None = None, lock_timeout: str = "120s"
+    ) -> None:
         self.profile = profile
+        # Another run on the same workspace waits this long for the S3 lock object, then fails.
+        self.lock_timeout = lock_timeout
         self.working_dir = Path(working_dir)
         self.log = logger or logging.getLogger(__name__)
         self.timings: dict[str, float] = {}
@@ -99,12 +103,13 @@ class TerraformHook:
     def plan(self, var_files: list[str], *, destroy: bool = False) -> PlanResult:
         progress = TerraformProgress(self.log.info)
         code = self._timed("plan", self._terraform(progress).plan, out=PLAN_FILE, var_files=var_files,
-                           destroy=destroy, progress=progress)
+                           destroy=destroy, lock_timeout=self.lock_timeout, progress=progress)
         return PlanResult(has_changes=code == 2, summary=progress.summary, planned=progress.planned)
 
     def apply(self) -> int:
         progress = TerraformProgress(self.log.info)
-        self._timed("apply", self._terraform(progress).apply_plan, PLAN_FILE, progress=progress)
+        self._timed("apply", self._terraform(progress).apply_plan, PLAN_FILE, lock_timeout=self.lock_timeout,
+                    progress=progress)
         return progress.applied
 
     def outputs(self) -> dict[str, dict[str, Any]]:
@@ -112,7 +117,8 @@ class TerraformHook:
 
     def destroy(self, var_files: list[str]) -> None:
         progress = TerraformProgress(self.log.info)
-        self._timed("destroy", self._terraform(progress).destroy, var_files=var_files, progress=progress)
+        self._timed("destroy", self._terraform(progress).destroy, var_files=var_files, lock_timeout=self.lock_timeout,
+                    progress=progress)
 
 
 def state_object_key(workspace: str, state_key: str) -> str:
