@@ -1,17 +1,96 @@
-"""Test-wide environment: a private AIRFLOW_HOME and LOADSTACK_HOME, set before Airflow is imported."""
+"""Test-wide environment and fixtures.
+
+Airflow reads AIRFLOW_HOME and its configuration once, when `airflow` is first imported, so the
+environment below is set here, before any test module imports it. It is overridden, never
+defaulted: a shell that sourced scripts/env.sh must not lead tests to reset the real metadata DB.
+"""
 
 from __future__ import annotations
 
+import atexit
+import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="loadstack-tests-"))
+atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 
-os.environ.setdefault("AIRFLOW_HOME", str(_SESSION_HOME / "airflow"))
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
-os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
-os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
-os.environ.setdefault("LOADSTACK_HOME", str(_SESSION_HOME / "loadstack"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_SESSION_HOME / "airflow"),
+        "AIRFLOW_CONFIG": str(_SESSION_HOME / "airflow" / "airflow.cfg"),
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",  # test config: fernet key, JWT secret
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",  # unit test mode turns examples on; they cost seconds
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_SESSION_HOME}/airflow/airflow.db",
+        "LOADSTACK_HOME": str(_SESSION_HOME / "loadstack"),
+    }
+)
+for _name in [n for n in os.environ if n.startswith("LOADSTACK_") and n != "LOADSTACK_HOME"]:
+    del os.environ[_name]
+(_SESSION_HOME / "airflow").mkdir()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A freshly reset Airflow metadata DB: SQLite in the test session's temporary AIRFLOW_HOME."""
+    from airflow.configuration import AIRFLOW_HOME, conf
+
+    home = Path(AIRFLOW_HOME).resolve()
+    url = conf.get("database", "sql_alchemy_conn")
+    in_tmp = home.is_relative_to(Path(tempfile.gettempdir()).resolve())
+    if not (in_tmp and url.startswith("sqlite:///") and Path(url[len("sqlite:///") :]).resolve().is_relative_to(home)):
+        # Never reset a database the test session did not create.
+        pytest.fail(
+            f"refusing to reset the Airflow DB {url} (AIRFLOW_HOME={home}): tests need a throwaway "
+            "AIRFLOW_HOME under the temp dir, set before airflow is imported (tests/conftest.py)"
+        )
+    from airflow.utils import db
+
+    db.resetdb()
+    return home
+
+
+@pytest.fixture
+def run_dag(airflow_db, tmp_path, monkeypatch):
+    """Run a DAG defined in a test with `dag.test()` and return the DagRun.
+
+    `dag.test()` only runs DAGs that are serialized in the metadata DB, and normally gets them by
+    parsing its bundle (the dags folder). A DAG built inside a test is in no file, so it is written to
+    the DB directly, as the dag processor would, under a bundle of its own that points at an empty
+    directory: dag.test() then re-parses that empty bundle rather than the project's dags/. Plugins
+    are off for the same reason (tests/conftest.py points plugins_folder at plugins/).
+    """
+    bundle_dir = tmp_path / "dag-bundle"
+    bundle_dir.mkdir()
+    bundle = {
+        "name": "loadstack-test-dags",
+        "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+        "kwargs": {"path": str(bundle_dir), "refresh_interval": 0},
+    }
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([bundle]))
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(bundle_dir))
+    monkeypatch.setenv("AIRFLOW__CORE__PLUGINS_FOLDER", str(tmp_path / "no-plugins"))
+
+    def run(dag: Any, **kwargs: Any):
+        from airflow.dag_processing.bundles.manager import DagBundlesManager
+        from airflow.dag_processing.collection import update_dag_parsing_results_in_db
+        from airflow.serialization.serialized_objects import LazyDeserializedDAG
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            DagBundlesManager().sync_bundles_to_db(session=session)
+            session.flush()
+            update_dag_parsing_results_in_db(
+                bundle["name"], None, [LazyDeserializedDAG.from_dag(dag)], {}, None, set(), session=session
+            )
+        return dag.test(**kwargs)
+
+    return run

@@ -153,7 +153,10 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
     return f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(choices)}"
 
 
-def issues_from_validation(exc: ValidationError, model: type[BaseModel], prefix: str = "") -> list[SpecIssue]:
+def issues_from_validation(
+    exc: ValidationError, model: type[BaseModel], prefix: str = "", *, echo_input: bool = True
+) -> list[SpecIssue]:
+    """pydantic errors as spec issues. `echo_input=False` where a value may be a secret (handler configs)."""
     issues = []
     for err in exc.errors():
         loc = tuple(err["loc"])
@@ -168,11 +171,11 @@ def issues_from_validation(exc: ValidationError, model: type[BaseModel], prefix:
         elif kind == "value_error":
             issues.append(SpecIssue(path, str(err["ctx"]["error"]) if "ctx" in err else err["msg"]))
         elif kind == "string_pattern_mismatch":
-            issues.append(
-                SpecIssue(path, f"'{err['input']}' must match {err['ctx']['pattern']} (lowercase letters, digits, _)")
-            )
+            got = f"'{err['input']}'" if echo_input else "value"
+            issues.append(SpecIssue(path, f"{got} must match {err['ctx']['pattern']}"))
         else:
-            issues.append(SpecIssue(path, f"{err['msg']} (got {err['input']!r})"))
+            got = f" (got {err['input']!r})" if echo_input else ""
+            issues.append(SpecIssue(path, f"{err['msg']}{got}"))
     return issues
 
 
@@ -295,7 +298,7 @@ def _parse_handlers(prefix: str, items: list[dict[str, Any]]) -> tuple[tuple[Han
         try:
             validated = handler_cls.validate_config(config)
         except ValidationError as exc:
-            issues.extend(issues_from_validation(exc, handler_cls.Config, where))
+            issues.extend(issues_from_validation(exc, handler_cls.Config, where, echo_input=False))
             continue
         try:
             # Parse time has no profile yet; check() may only look at the config.
