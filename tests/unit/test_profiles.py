@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+
+from loadstack.profiles import MOTO_ACCOUNT_ID, ProfileError, load_profile
+
+
+def test_local_defaults_and_terraform_env(tmp_path):
+    profile = load_profile({"LOADSTACK_HOME": str(tmp_path)})
+    assert profile.name == "local" and profile.endpoint_url == "http://127.0.0.1:5055"
+    assert profile.allowed_account_ids == (MOTO_ACCOUNT_ID,)
+    env = profile.terraform_env()
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5055"
+    assert env["AWS_ACCESS_KEY_ID"] == "testing" and env["TF_INPUT"] == "0"
+    cli = tmp_path / "var" / "terraform" / "cli.tfrc"
+    assert env["TF_CLI_CONFIG_FILE"] == str(cli)
+    assert 'path    = "/opt/tf-plugins"' in cli.read_text()
+    assert profile.provider_override()["provider"]["aws"]["allowed_account_ids"] == [MOTO_ACCOUNT_ID]
+    assert profile.backend_config("k")["use_path_style"] == "true"
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.5:5055", "https://s3.amazonaws.com", "http://example.com"])
+def test_local_profile_refuses_non_loopback_endpoints(url):
+    with pytest.raises(ProfileError, match="only talks to a moto server on loopback"):
+        load_profile({"LOADSTACK_AWS_ENDPOINT_URL": url})
+
+
+def test_unknown_profile():
+    with pytest.raises(ProfileError, match="unknown profile"):
+        load_profile({"LOADSTACK_PROFILE": "staging"})
+
+
+def test_aws_profile_needs_a_state_bucket_and_has_no_endpoint():
+    with pytest.raises(ProfileError, match="LOADSTACK_STATE_BUCKET"):
+        load_profile({"LOADSTACK_PROFILE": "aws"})
+    profile = load_profile({"LOADSTACK_PROFILE": "aws", "LOADSTACK_STATE_BUCKET": "b", "LOADSTACK_ALLOWED_ACCOUNT_IDS": "111,222"})
+    assert profile.endpoint_url is None and profile.aws_conn_id == "aws_default"
+    assert profile.allowed_account_ids == ("111", "222")
+    assert "use_path_style" not in profile.backend_config("k")
+
+
+def test_missing_provider_mirror_is_explained(tmp_path):
+    profile = load_profile({"LOADSTACK_HOME": str(tmp_path), "LOADSTACK_TF_PLUGIN_MIRROR": str(tmp_path / "none")})
+    with pytest.raises(ProfileError, match="provider mirror .* is missing"):
+        profile.terraform_env()
+
+
+def test_verify_account_rejects_other_accounts(tmp_path, monkeypatch):
+    import dataclasses
+
+    from moto import mock_aws
+
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "999999999999")
+    profile = dataclasses.replace(load_profile({"LOADSTACK_HOME": str(tmp_path)}), endpoint_url=None)
+    with mock_aws(), pytest.raises(ProfileError, match="reached account 999999999999"):
+        profile.verify_account()
