@@ -1,6 +1,6 @@
-# Airflow DAG for the stack spec of the same name: include/stacks/shop.yaml.
+# Airflow DAGs for the stack spec of the same name: include/stacks/shop.yaml.
 # Every stack has a file like this one (copy it, rename it after the spec); a bad spec fails
 # only this file's import, with the validation message among Airflow's import errors.
-from loadstack.render import dag_for_file
+from loadstack.render import dags_for_file
 
-dag = dag_for_file(__file__)
+dag, teardown_dag = dags_for_file(__file__)

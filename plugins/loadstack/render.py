@@ -32,12 +32,27 @@ class StepRenderContext:
     execution_timeout: timedelta
 
 
+@dataclass(frozen=True)
+class TeardownRenderContext:
+    """What a kind's teardown renderer gets: upstream outputs come from remote state, not XCom."""
+
+    stack: Stack
+    name: str
+    step: StepBase
+    state_objects: dict[str, str]
+    retries: int
+    execution_timeout: timedelta
+
+
+TEARDOWN_SUFFIX = "__teardown"
+
+
 def outputs_task_id(stack: Stack, step: str) -> str:
     return f"{step}.{STEP_KINDS[stack.steps[step].kind].outputs_task_id}"
 
 
-def _renderer(kind: str) -> Callable[[StepRenderContext], BaseOperator]:
-    module_name, func = STEP_KINDS[kind].render.split(":")
+def _load(path: str) -> Callable[..., BaseOperator]:
+    module_name, func = path.split(":")
     return getattr(importlib.import_module(module_name), func)
 
 
@@ -47,6 +62,16 @@ def _doc(stack: Stack) -> str:
         f"### {stack.name}\n\n{stack.model.description}\n\n"
         f"* owner: `{stack.model.owner}`\n* spec: `{stack.source.name}`\n"
         f"* TTL when idle: `{stack.model.ttl}`\n* steps by level: {levels}\n"
+    )
+
+
+def _variant_param(stack: Stack) -> Param:
+    return Param(
+        stack.model.default_variant,
+        type="string",
+        enum=list(VARIANTS),
+        title="Variant",
+        description="minimal: small and fast to iterate; production: production-sized.",
     )
 
 
@@ -63,15 +88,7 @@ def build_dag(stack: Stack) -> DAG:
         tags=sorted({"loadstack", *model.tags}),
         doc_md=_doc(stack),
         default_args={"owner": model.owner, "retries": model.retries, "retry_delay": timedelta(seconds=20)},
-        params={
-            "variant": Param(
-                model.default_variant,
-                type="string",
-                enum=list(VARIANTS),
-                title="Variant",
-                description="minimal: small and fast to iterate; production: production-sized.",
-            )
-        },
+        params={"variant": _variant_param(stack)},
     ) as dag:
         groups: dict[str, TaskGroup] = {}
         for name in stack.graph.topological_order():
@@ -88,7 +105,7 @@ def build_dag(stack: Stack) -> DAG:
                 execution_timeout=timedelta(minutes=step.timeout_minutes),
             )
             with TaskGroup(group_id=name, tooltip=step.description or f"{step.kind} step") as group:
-                main = _renderer(step.kind)(ctx)
+                main = _load(STEP_KINDS[step.kind].render)(ctx)
                 for handler in stack.handlers.get(name, ()):
                     main >> CompletionHandlerOperator(
                         task_id=handler.task_id,
@@ -108,6 +125,47 @@ def build_dag(stack: Stack) -> DAG:
     return dag
 
 
+def build_teardown_dag(stack: Stack) -> DAG:
+    """Destroy every step, dependents first: the step graph with its edges reversed."""
+    model = stack.model
+    with DAG(
+        dag_id=stack.name + TEARDOWN_SUFFIX,
+        description=f"Destroy the {stack.name} stack (dependents first)",
+        schedule=None,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=sorted({"loadstack", "teardown", *model.tags}),
+        doc_md=f"Tears down the `{stack.name}` stack. " + _doc(stack),
+        default_args={"owner": model.owner, "retries": model.retries, "retry_delay": timedelta(seconds=20)},
+        params={"variant": _variant_param(stack)},
+    ) as dag:
+        groups: dict[str, TaskGroup] = {}
+        for name in stack.graph.topological_order():
+            step = stack.steps[name]
+            renderer = STEP_KINDS[step.kind].render_teardown
+            if renderer is None:
+                continue
+            state_objects = {
+                up: obj for up in _all_upstream(stack, name) if (obj := stack.steps[up].state_object(stack.name, up))
+            }
+            ctx = TeardownRenderContext(
+                stack=stack,
+                name=name,
+                step=step,
+                state_objects=state_objects,
+                retries=stack.retries_for(name),
+                execution_timeout=timedelta(minutes=step.timeout_minutes),
+            )
+            with TaskGroup(group_id=name, tooltip=f"destroy {name}") as group:
+                _load(renderer)(ctx)
+            groups[name] = group
+        for upstream, downstream in stack.graph.edges:
+            if upstream in groups and downstream in groups:
+                groups[downstream] >> groups[upstream]
+    return dag
+
+
 def _all_upstream(stack: Stack, name: str) -> set[str]:
     seen: set[str] = set()
     todo = list(stack.graph.upstream(name))
@@ -123,17 +181,19 @@ def stacks_dir() -> Path:
     return Path(os.environ.get("LOADSTACK_STACKS_DIR", PROJECT_ROOT / "include" / "stacks"))
 
 
-def dag_for_file(dag_file: str) -> DAG:
-    """The DAG of the spec named like this DAG file: dags/shop.py → include/stacks/shop.yaml.
+def dags_for_file(dag_file: str) -> tuple[DAG, DAG]:
+    """The stack DAG and its teardown DAG for the spec named like this DAG file.
 
-    A bad spec raises SpecError here, so it fails only this file's import, and Airflow shows the
-    message among its import errors while every other stack still loads.
+    dags/shop.py → include/stacks/shop.yaml → DAGs `shop` and `shop__teardown`. A bad spec raises
+    SpecError here, so it fails only this file's import, and Airflow shows the message among its
+    import errors while every other stack still loads.
     """
     spec_path = stacks_dir() / f"{Path(dag_file).stem}.yaml"
     try:
         display = str(spec_path.relative_to(PROJECT_ROOT))
     except ValueError:
         display = str(spec_path)
-    return build_dag(load_stack(spec_path, display=display))
+    stack = load_stack(spec_path, display=display)
+    return build_dag(stack), build_teardown_dag(stack)
 
 

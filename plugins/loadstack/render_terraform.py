@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from loadstack.kinds.terraform import TerraformStep
-from loadstack.operators.terraform import TerraformApplyOperator
-from loadstack.render import VARIANT_TEMPLATE, StepRenderContext
+from loadstack.operators.terraform import TerraformApplyOperator, TerraformDestroyOperator
+from loadstack.render import VARIANT_TEMPLATE, StepRenderContext, TeardownRenderContext
 
 
 def render_terraform_step(ctx: StepRenderContext) -> TerraformApplyOperator:
@@ -22,6 +22,26 @@ def render_terraform_step(ctx: StepRenderContext) -> TerraformApplyOperator:
         variant_variables=dict(step.variants),
         variant=VARIANT_TEMPLATE,
         output_sources=ctx.output_sources,
+        stack_owner=ctx.stack.model.owner,
+        retries=ctx.retries,
+        execution_timeout=ctx.execution_timeout,
+    )
+
+
+def render_terraform_teardown(ctx: TeardownRenderContext) -> TerraformDestroyOperator:
+    step = ctx.step
+    assert isinstance(step, TerraformStep)
+    return TerraformDestroyOperator(
+        task_id="destroy",
+        stack=ctx.stack.name,
+        step=ctx.name,
+        module_dir=str(ctx.stack.modules_dir / step.module),
+        workspace=step.workspace_for(ctx.stack.name, ctx.name),
+        state_key=step.state_key(),
+        variables=step.vars,
+        variant_variables=dict(step.variants),
+        variant=VARIANT_TEMPLATE,
+        state_objects=ctx.state_objects,
         stack_owner=ctx.stack.model.owner,
         retries=ctx.retries,
         execution_timeout=ctx.execution_timeout,

@@ -89,3 +89,74 @@ def loadstack_env(local_env, monkeypatch):
     for key, value in local_env.items():
         monkeypatch.setenv(key, value)
     return local_env
+
+
+ZOOKEEPER_JAR = Path("/usr/share/java/zookeeper.jar")  # its manifest Class-Path lists the other jars
+SLF4J_SIMPLE_JAR = Path("/usr/share/java/slf4j-simple.jar")  # optional: server log instead of NOP logger
+
+
+def _ruok(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"ruok")
+            return s.recv(4) == b"imok"
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def zookeeper(tmp_path_factory):
+    """A standalone ZooKeeper on 127.0.0.1:<free port>; yields "127.0.0.1:<port>"."""
+    java = shutil.which("java")
+    if not java or not ZOOKEEPER_JAR.is_file():
+        pytest.fail(f"needs java and Debian's zookeeper package ({ZOOKEEPER_JAR}): run scripts/bootstrap.sh")
+    root = tmp_path_factory.mktemp("zookeeper")
+    port = free_port()
+    (root / "data").mkdir()
+    (root / "zoo.cfg").write_text(
+        f"tickTime=2000\n"
+        f"dataDir={root / 'data'}\n"
+        f"clientPort={port}\n"
+        f"clientPortAddress=127.0.0.1\n"
+        f"admin.enableServer=false\n"
+        f"4lw.commands.whitelist=ruok,srvr\n"
+    )
+    classpath = [str(ZOOKEEPER_JAR)] + ([str(SLF4J_SIMPLE_JAR)] if SLF4J_SIMPLE_JAR.is_file() else [])
+    log_path = root / "zookeeper.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                java,
+                "-Xmx256m",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                "-Dzookeeper.jmx.log4j.disable=true",
+                "-cp",
+                ":".join(classpath),
+                "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                str(root / "zoo.cfg"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while not _ruok(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"ZooKeeper did not start (exit code {proc.poll()}):\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on (at the time of asking)."""
+    return free_port()

@@ -57,6 +57,25 @@ def test_outputs_flow_handlers_publish_and_secrets_stay_out(chain_dag, run_dag, 
     assert ssm.get_parameter(Name="/it/chain/published")["Parameter"]["Version"] == 1
 
 
+def test_teardown_destroys_dependents_first_using_remote_state(run_dag, loadstack_env, local_profile):
+    """Teardown resolves ${steps.first.outputs...} from first's remote state, then destroys first last."""
+    from airflow.utils.state import DagRunState
+
+    from loadstack.render import build_dag, build_teardown_dag
+
+    stack = load_stack(FIXTURES / "it_stacks" / "it_chain.yaml", modules_dir=FIXTURES / "tf_modules")
+    assert run_dag(build_dag(stack)).state == DagRunState.SUCCESS
+    run = run_dag(build_teardown_dag(stack))
+    assert run.state == DagRunState.SUCCESS
+    ssm = local_profile.client("ssm")
+    for name in ("/it/chain/first", "/it/chain/second", "/it/chain/third-minimal"):
+        with pytest.raises(ssm.exceptions.ParameterNotFound):
+            ssm.get_parameter(Name=name)
+    s3 = local_profile.client("s3")
+    state = s3.get_object(Bucket=local_profile.state_bucket, Key="env:/it_chain-first/loadstack/param.tfstate")
+    assert '"resources": []' in state["Body"].read().decode()
+
+
 def test_production_variant_from_params(chain_dag, run_dag, loadstack_env, local_profile):
     from airflow.utils.state import DagRunState
 

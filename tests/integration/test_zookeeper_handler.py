@@ -3,87 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
 from loadstack.handlers import HandlerContext, PublishResult, ZooKeeperConnectionError, ZooKeeperNodeHandler
 
 pytestmark = pytest.mark.integration
-
-ZOOKEEPER_JAR = Path("/usr/share/java/zookeeper.jar")  # its manifest Class-Path lists the other jars
-SLF4J_SIMPLE_JAR = Path("/usr/share/java/slf4j-simple.jar")  # optional: server log instead of NOP logger
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ruok(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-            s.sendall(b"ruok")
-            return s.recv(4) == b"imok"
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def zookeeper(tmp_path_factory):
-    """A standalone ZooKeeper on 127.0.0.1:<free port>; yields "127.0.0.1:<port>"."""
-    java = shutil.which("java")
-    if not java or not ZOOKEEPER_JAR.is_file():
-        pytest.skip(f"needs java and Debian's zookeeper package ({ZOOKEEPER_JAR}); apt-get install zookeeper")
-    root = tmp_path_factory.mktemp("zookeeper")
-    port = _free_port()
-    (root / "data").mkdir()
-    (root / "zoo.cfg").write_text(
-        f"tickTime=2000\n"
-        f"dataDir={root / 'data'}\n"
-        f"clientPort={port}\n"
-        f"clientPortAddress=127.0.0.1\n"
-        f"admin.enableServer=false\n"
-        f"4lw.commands.whitelist=ruok,srvr\n"
-    )
-    classpath = [str(ZOOKEEPER_JAR)] + ([str(SLF4J_SIMPLE_JAR)] if SLF4J_SIMPLE_JAR.is_file() else [])
-    log_path = root / "zookeeper.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                java,
-                "-Xmx256m",
-                "-XX:+UseSerialGC",
-                "-XX:TieredStopAtLevel=1",
-                "-Dzookeeper.jmx.log4j.disable=true",
-                "-cp",
-                ":".join(classpath),
-                "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-                str(root / "zoo.cfg"),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        deadline = time.monotonic() + 20
-        while not _ruok(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"ZooKeeper did not start (exit code {proc.poll()}):\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture
@@ -152,8 +77,8 @@ def test_node_written_by_someone_else_is_updated(profile, zk):
     assert zk.get(path)[0] == b"new"
 
 
-def test_unreachable_server_is_a_clear_error(profile):
-    port = _free_port()  # nothing listens there
+def test_unreachable_server_is_a_clear_error(profile, unused_port):
+    port = unused_port
     handler = make(profile, path="/loadstack/x", value="v", hosts=f"127.0.0.1:{port}", timeout=0.5)
     with pytest.raises(ZooKeeperConnectionError, match=f"no ZooKeeper server at 127.0.0.1:{port} answered"):
         handler.publish()

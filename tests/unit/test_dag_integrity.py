@@ -18,10 +18,11 @@ def dagbag(folder: Path):
     return DagBag(dag_folder=str(folder), safe_mode=True)
 
 
-def test_no_import_errors_and_one_dag_per_spec():
+def test_no_import_errors_and_a_stack_and_teardown_dag_per_spec():
     bag = dagbag(DAGS)
     assert bag.import_errors == {}
-    assert sorted(bag.dag_ids) == sorted(p.stem for p in STACKS.glob("*.yaml"))
+    stems = [p.stem for p in STACKS.glob("*.yaml")]
+    assert sorted(bag.dag_ids) == sorted([*stems, *(f"{s}__teardown" for s in stems)])
 
 
 def test_every_spec_has_its_dag_file_and_every_dag_file_a_spec():
@@ -56,7 +57,7 @@ def test_a_bad_spec_fails_only_its_own_dag(tmp_path, monkeypatch):
     (tmp_path / "terraform").symlink_to(ROOT / "include" / "terraform")
 
     bag = dagbag(dags)
-    assert sorted(bag.dag_ids) == ["shop"]
+    assert sorted(bag.dag_ids) == ["shop", "shop__teardown"]
     assert list(bag.import_errors) == [str(dags / "broken.py")]
     message = bag.import_errors[str(dags / "broken.py")]
     assert f"{stacks / 'broken.yaml'}: steps.app.dependz: unknown key 'dependz' (did you mean 'depends'?)" in message

@@ -77,3 +77,16 @@ def test_spec_and_graph_do_not_import_airflow():
 
     code = "import sys, loadstack.spec, loadstack.graph, loadstack.refs, loadstack.cli; print(any(m == 'airflow' or m.startswith('airflow.') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_teardown_dag_reverses_the_graph():
+    from loadstack.render import build_teardown_dag
+
+    spec = load_stack(FIXTURES / "good_specs" / "storefront.yaml", modules_dir=FIXTURES / "modules")
+    teardown = build_teardown_dag(spec)
+    assert teardown.dag_id == "storefront__teardown"
+    assert structure(teardown) == {"network.destroy": ["app.destroy", "mail.destroy"], "app.destroy": [], "mail.destroy": []}
+    app = teardown.get_task("app.destroy")
+    assert app.state_objects == {"network": "env:/storefront-network/loadstack/network.tfstate"}
+    assert teardown.get_task("network.destroy").state_objects == {}
+    assert "teardown" in teardown.tags and teardown.schedule is None

@@ -27,6 +27,10 @@ class StepBase(BaseModel):
     # Fields whose values may carry ${steps.X.outputs.Y} references (they add graph edges).
     reference_fields: ClassVar[tuple[str, ...]] = ()
 
+    def state_object(self, stack: str, step: str) -> str | None:
+        """The remote state object holding this step's outputs, if the kind keeps one."""
+        return None
+
 
 @dataclass(frozen=True)
 class CheckContext:
@@ -42,14 +46,16 @@ class CheckContext:
 class StepKind:
     """A registry entry: the spec model, its extra parse-time checks, and how to render it.
 
-    `render` is given as "module:function" and imported only when a DAG is built, so that parsing and
-    validating specs never imports Airflow.
+    `render` and `render_teardown` are given as "module:function" and imported only when a DAG is
+    built, so that parsing and validating specs never imports Airflow. A kind without a teardown
+    renderer has nothing to destroy.
     """
 
     name: str
     model: type[StepBase]
     render: str
     outputs_task_id: str
+    render_teardown: str | None = None
     # Yields (path relative to the step, message) for problems the model alone cannot see.
     check: Callable[[StepBase, CheckContext], Iterable[tuple[str, str]]] = field(default=lambda step, ctx: ())
 

@@ -31,6 +31,9 @@ class TerraformStep(StepBase):
         """The backend `key`; with workspaces, state lives at env:/<workspace>/<key>."""
         return f"loadstack/{self.module}.tfstate"
 
+    def state_object(self, stack: str, step: str) -> str:
+        return f"env:/{self.workspace_for(stack, step)}/{self.state_key()}"
+
     def variables_for(self, variant: str) -> dict[str, Any]:
         """Spec values for one variant: `vars`, overlaid by `variants[variant]`."""
         return {**self.vars, **self.variants.get(variant, {})}  # type: ignore[call-overload]
@@ -71,6 +74,7 @@ TERRAFORM = register_kind(
         name="terraform",
         model=TerraformStep,
         render="loadstack.render_terraform:render_terraform_step",
+        render_teardown="loadstack.render_terraform:render_terraform_teardown",
         outputs_task_id="apply",
         check=_check,
     )

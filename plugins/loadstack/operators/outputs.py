@@ -48,24 +48,35 @@ class OutputResolver:
         stack_fields: Mapping[str, str],
         output_sources: Mapping[str, str],
         own_step: str | None = None,
+        state_objects: Mapping[str, str] | None = None,
     ) -> None:
         self.context = context
         self.profile = profile
         self.stack_fields = dict(stack_fields)
         self.output_sources = dict(output_sources)
+        # Teardown runs without the applies: there, outputs come from each step's remote state.
+        self.state_objects = dict(state_objects or {})
         self.own_step = own_step
         self._cache: dict[str, dict[str, Any]] = {}
 
     def outputs_of(self, step: str) -> dict[str, Any]:
-        if step not in self._cache:
-            task_id = self.output_sources.get(step)
-            if task_id is None:
-                raise KeyError(f"step '{step}' is not upstream of this task (known: {', '.join(sorted(self.output_sources))})")
+        if step in self._cache:
+            return self._cache[step]
+        task_id = self.output_sources.get(step)
+        if task_id is not None:
             value = self.context["ti"].xcom_pull(task_ids=task_id)
             if not isinstance(value, dict):
                 raise LookupError(f"step '{step}' has published no outputs (task {task_id} returned {type(value).__name__})")
-            self._cache[step] = value
-        return self._cache[step]
+        elif step in self.state_objects:
+            from loadstack.hooks.terraform import read_state_outputs
+
+            state_object = self.state_objects[step]
+            value = publishable_outputs(read_state_outputs(self.profile, state_object), state_object)
+        else:
+            known = sorted({*self.output_sources, *self.state_objects})
+            raise KeyError(f"step '{step}' is not upstream of this task (known: {', '.join(known)})")
+        self._cache[step] = value
+        return value
 
     def __call__(self, ref: Ref) -> Any:
         if ref.scope == "stack":

@@ -93,9 +93,13 @@ class TerraformApplyOperator(BaseOperator):
 
 
 class TerraformDestroyOperator(BaseOperator):
-    """Destroy one step's resources (teardown); the workspace's state stays, empty."""
+    """Destroy one step's resources (teardown); the workspace's state stays, empty.
 
-    template_fields = ("variables", "variant")
+    Terraform needs the step's input variables to destroy; references to upstream steps are read
+    from their remote state, which still exists because teardown runs in reverse dependency order.
+    """
+
+    template_fields = ("variables", "variant_variables", "variant")
     ui_color = "#ffe4e4"
 
     def __init__(
@@ -107,7 +111,10 @@ class TerraformDestroyOperator(BaseOperator):
         workspace: str,
         state_key: str,
         variant: str,
-        variables: dict[str, Any] | None = None,
+        variables: dict[str, Any],
+        state_objects: dict[str, str],
+        variant_variables: dict[str, dict[str, Any]] | None = None,
+        stack_owner: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -117,7 +124,10 @@ class TerraformDestroyOperator(BaseOperator):
         self.workspace = workspace
         self.state_key = state_key
         self.variant = variant
-        self.variables = variables or {}
+        self.variables = variables
+        self.variant_variables = variant_variables or {}
+        self.state_objects = state_objects
+        self.stack_owner = stack_owner
 
     @cached_property
     def profile(self) -> Profile:
@@ -126,6 +136,14 @@ class TerraformDestroyOperator(BaseOperator):
     def execute(self, context) -> None:
         if self.profile.allowed_account_ids:
             self.profile.verify_account()
+        resolver = OutputResolver(
+            context=context,
+            profile=self.profile,
+            stack_fields={"name": self.stack, "owner": self.stack_owner, "variant": self.variant},
+            output_sources={},
+            state_objects=self.state_objects,
+        )
+        variables = resolve({**self.variables, **self.variant_variables.get(self.variant, {})}, resolver)
         run_id = context["dag_run"].run_id
         hook = TerraformHook(
             profile=self.profile,
@@ -134,7 +152,7 @@ class TerraformDestroyOperator(BaseOperator):
         )
         succeeded = False
         try:
-            var_files = hook.prepare(Path(self.module_dir), self.variant, self.variables)
+            var_files = hook.prepare(Path(self.module_dir), self.variant, variables)
             hook.init(self.state_key, self.workspace)
             hook.destroy(var_files)
             succeeded = True

@@ -1,0 +1,67 @@
+# loadstack: everyday commands. `make help` lists them.
+#
+#   make demo      install what is missing, start the local services, run the `shop` DAG
+#   make test      install what is missing, run the whole test suite
+#
+# Variables: DAG=shop  CONF='{"key": "value"}'  TIMEOUT=1800  (demo);  PYTEST_ARGS=... (test);
+#            BENCH_ARGS=... (bench).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+ENV    := source scripts/env.sh &&
+DAG     ?= shop
+CONF    ?= {}
+TIMEOUT ?= 1800
+PARSE_TIMEOUT ?= 120
+
+.PHONY: help bootstrap up demo down status restart test test-unit bench validate freeze clean distclean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
+
+bootstrap: ## apt packages, Terraform check, .venv (quick when nothing changed)
+	@bash scripts/bootstrap.sh
+
+up: bootstrap ## start moto, ZooKeeper and Airflow on 127.0.0.1 (reuses running ones)
+	@bash scripts/services.sh up
+
+demo: up ## bootstrap, start the services, run the DAG (DAG=shop) and follow it
+	@$(ENV) $(PY) scripts/demo.py --dag-id '$(DAG)' --conf '$(CONF)' --timeout '$(TIMEOUT)' --parse-timeout '$(PARSE_TIMEOUT)'
+
+down: ## stop every service `up` started
+	@bash scripts/services.sh down
+
+status: ## what is running, health, log files
+	@bash scripts/services.sh status || true
+
+restart: ## down, then up
+	@bash scripts/services.sh down
+	@bash scripts/services.sh up
+
+test: bootstrap ## the whole test suite (fails if no test ran)
+	@bash scripts/pytest.sh $(PYTEST_ARGS)
+
+test-unit: bootstrap ## tests not marked integration
+	@bash scripts/pytest.sh -m "not integration" $(PYTEST_ARGS)
+
+bench: bootstrap ## benchmarks (python -m bench)
+	@$(ENV) $(PY) -m bench $(BENCH_ARGS)
+
+validate: bootstrap ## check every stack spec in include/stacks/
+	@$(ENV) $(VENV)/bin/loadstack validate include/stacks/*.yaml
+
+freeze: ## rewrite requirements.txt from what the venv has installed
+	@{ echo "# Every package pinned to the versions resolved on Debian 12 / Python 3.11 (pip, no constraints file)."; \
+	   echo "# Regenerate: make freeze"; \
+	   $(PY) -m pip --disable-pip-version-check freeze --exclude-editable | grep -v '^-e '; \
+	 } > requirements.txt.new && mv requirements.txt.new requirements.txt
+	@echo "requirements.txt: $$(grep -vc '^#' requirements.txt) pins (git diff requirements.txt)"
+
+clean: down ## stop everything, then delete var/ (state, logs, Airflow DB, admin password)
+	rm -rf var
+
+distclean: clean ## clean, and delete the venv too
+	rm -rf $(VENV)
