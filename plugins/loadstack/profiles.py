@@ -164,6 +164,13 @@ class Profile:
             )
         return config
 
+    def module_variable_overrides(self) -> dict[str, Any]:
+        """Variables this profile forces on every module that declares them, over the spec's values."""
+        if self.is_local:
+            # moto does not implement StartInstanceRefresh: an ASG refresh would fail with HTTP 500.
+            return {"instance_refresh": False}
+        return {}
+
     def provider_override(self) -> dict[str, Any] | None:
         """A Terraform override file body that pins the AWS provider to the allowed accounts."""
         if not self.allowed_account_ids:

@@ -17,6 +17,7 @@ def test_local_defaults_and_terraform_env(tmp_path):
     assert 'path    = "/opt/tf-plugins"' in cli.read_text()
     assert profile.provider_override()["provider"]["aws"]["allowed_account_ids"] == [MOTO_ACCOUNT_ID]
     assert profile.backend_config("k")["use_path_style"] == "true"
+    assert profile.module_variable_overrides() == {"instance_refresh": False}
 
 
 @pytest.mark.parametrize("url", ["http://10.0.0.5:5055", "https://s3.amazonaws.com", "http://example.com"])

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from loadstack.kinds.terraform import module_variables
 from loadstack.profiles import Profile
 from loadstack.terraform.compat import Terraform111, TerraformError
 from loadstack.terraform.progress import TerraformProgress
@@ -56,6 +57,11 @@ class TerraformHook:
         override = self.profile.provider_override()
         if override:
             (self.working_dir / OVERRIDE_FILE).write_text(json.dumps(override, indent=2))
+        declared = module_variables(module_dir)
+        forced = {k: v for k, v in self.profile.module_variable_overrides().items() if k in declared}
+        if forced:
+            self.log.info("profile %s sets %s", self.profile.name, ", ".join(f"{k}={v}" for k, v in forced.items()))
+        variables = {**variables, **forced}
         var_files = []
         if (self.working_dir / f"{variant}.tfvars").is_file():
             var_files.append(f"{variant}.tfvars")

@@ -1,0 +1,183 @@
+variable "name" {
+  description = "Prefix for every resource name, e.g. \"shop-app\". Lowercase letters, digits and hyphens."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,22}[a-z0-9])?$", var.name))
+    error_message = "name must be 1-24 characters of lowercase letters, digits and hyphens, not starting or ending with a hyphen (load balancer and target group names are limited to 32)."
+  }
+}
+
+variable "region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", var.region))
+    error_message = "region must look like an AWS region name, e.g. \"us-east-1\"."
+  }
+}
+
+variable "tags" {
+  description = "Tags applied to every resource through the provider's default_tags, and propagated by the autoscaling group to the instances it launches."
+  type        = map(string)
+  default     = {}
+}
+
+variable "vpc_id" {
+  description = "ID of the VPC; the target group lives in it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^vpc-[0-9a-f]+$", var.vpc_id))
+    error_message = "vpc_id must be a VPC id such as \"vpc-0123456789abcdef0\"."
+  }
+}
+
+variable "subnet_ids" {
+  description = "Subnets for the load balancer and the instances, one per availability zone (an ALB needs at least two zones)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) >= 2 && alltrue([for id in var.subnet_ids : can(regex("^subnet-[0-9a-f]+$", id))])
+    error_message = "subnet_ids must hold at least two subnet ids (in different zones) such as \"subnet-0123456789abcdef0\"."
+  }
+}
+
+variable "lb_security_group_id" {
+  description = "Security group of the application load balancer; it must admit HTTP 80 from the clients and may send to the instances on app_port."
+  type        = string
+
+  validation {
+    condition     = can(regex("^sg-[0-9a-f]+$", var.lb_security_group_id))
+    error_message = "lb_security_group_id must be a security group id such as \"sg-0123456789abcdef0\"."
+  }
+}
+
+variable "app_security_group_id" {
+  description = "Security group of the application instances; it must admit app_port from lb_security_group_id."
+  type        = string
+
+  validation {
+    condition     = can(regex("^sg-[0-9a-f]+$", var.app_security_group_id))
+    error_message = "app_security_group_id must be a security group id such as \"sg-0123456789abcdef0\"."
+  }
+}
+
+variable "internal" {
+  description = "Whether the application load balancer is internal (reachable only from inside the VPC) instead of internet-facing."
+  type        = bool
+  default     = false
+}
+
+variable "app_port" {
+  description = "TCP port the application listens on; also passed to the app as PORT and APP_PORT."
+  type        = number
+  default     = 8000
+
+  validation {
+    condition     = var.app_port >= 1 && var.app_port <= 65535 && floor(var.app_port) == var.app_port
+    error_message = "app_port must be a whole number between 1 and 65535."
+  }
+}
+
+variable "health_check_path" {
+  description = "HTTP path the target group probes; a healthy instance answers it with 200."
+  type        = string
+  default     = "/healthz"
+
+  validation {
+    condition     = can(regex("^/[^\\s]*$", var.health_check_path)) && length(var.health_check_path) <= 1024
+    error_message = "health_check_path must start with \"/\", contain no whitespace and be at most 1024 characters."
+  }
+}
+
+variable "instance_type" {
+  description = "EC2 instance type of the application instances."
+  type        = string
+  default     = "t3.micro"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9]+$", var.instance_type))
+    error_message = "instance_type must look like an EC2 instance type, e.g. \"t3.micro\"."
+  }
+}
+
+variable "image_id" {
+  description = "AMI id for the instances: a Linux image with dnf, yum or apt-get and systemd. The default is an Amazon Linux 2 id that moto ships; on a real account pass a current AMI of the region (e.g. from SSM /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64)."
+  type        = string
+  default     = "ami-04681a1dbd79675a5"
+
+  validation {
+    condition     = can(regex("^ami-[0-9a-f]{8,17}$", var.image_id))
+    error_message = "image_id must be an AMI id such as \"ami-0123456789abcdef0\"."
+  }
+}
+
+variable "min_size" {
+  description = "Minimum number of instances in the autoscaling group."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.min_size >= 0 && floor(var.min_size) == var.min_size
+    error_message = "min_size must be a whole number >= 0."
+  }
+}
+
+variable "max_size" {
+  description = "Maximum number of instances in the autoscaling group."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.max_size >= 1 && floor(var.max_size) == var.max_size
+    error_message = "max_size must be a whole number >= 1."
+  }
+}
+
+variable "desired_capacity" {
+  description = "Number of instances to run; must lie between min_size and max_size."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.desired_capacity >= 0 && floor(var.desired_capacity) == var.desired_capacity
+    error_message = "desired_capacity must be a whole number >= 0."
+  }
+}
+
+variable "app_env" {
+  description = "Environment of the application: written to /etc/loadstack-app/app.env (systemd EnvironmentFile) by user_data. PORT, APP_PORT and HEALTH_CHECK_PATH are set by the module and win over the same keys here. Visible in the launch template: put no secrets here."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.app_env) : can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k))])
+    error_message = "app_env keys must be environment variable names: letters, digits and underscores, not starting with a digit."
+  }
+
+  validation {
+    condition     = alltrue([for v in values(var.app_env) : !can(regex("[\\r\\n\\x00]", v))])
+    error_message = "app_env values must be single-line (no newline, carriage return or NUL)."
+  }
+}
+
+variable "app_command" {
+  description = "Shell command that starts the application in the foreground (run by systemd as user \"app\" with app_env in its environment, e.g. \"/opt/app/bin/serve\"). Empty: a placeholder HTTP server that answers 200 on every path, so the target group turns healthy before the real app is deployed."
+  type        = string
+  default     = ""
+}
+
+variable "instance_refresh" {
+  description = "Roll the instances (instance refresh, 50% kept healthy) when the launch template changes. moto 5.2 does not implement StartInstanceRefresh: set false when updates must apply on moto."
+  type        = bool
+  default     = true
+}
+
+variable "deletion_protection" {
+  description = "Enable deletion protection on the application load balancer."
+  type        = bool
+  default     = false
+}

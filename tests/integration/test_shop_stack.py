@@ -1,0 +1,75 @@
+"""The demo stack end to end on the local profile: real modules, real Terraform, moto, ZooKeeper.
+
+Apply (network, then mail_dumpster and app_cluster in parallel), rerun with every plan empty and
+every handler unchanged, then the teardown DAG destroys it all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadstack.spec import load_stack
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def task_results(run, key="return_value"):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(XComModel).filter_by(run_id=run.run_id, key=key).all()
+        return {row.task_id: row.value for row in rows}
+
+
+def test_shop_applies_in_parallel_replans_clean_and_tears_down(run_dag, loadstack_env, local_profile, zookeeper, monkeypatch):
+    from airflow.utils.state import DagRunState
+    from kazoo.client import KazooClient
+
+    from loadstack.render import build_dag, build_teardown_dag
+
+    monkeypatch.setenv("LOADSTACK_ZOOKEEPER_HOSTS", zookeeper)
+    stack = load_stack(ROOT / "include" / "stacks" / "shop.yaml")
+
+    first = run_dag(build_dag(stack))
+    assert first.state == DagRunState.SUCCESS
+    outputs = task_results(first)
+    assert outputs["app_cluster.apply"]["url"].startswith("http://")
+    assert outputs["mail_dumpster.apply"]["mail_dumpster_domain"] == "mail-dumpster.loadstack.internal"
+    # dag.test() runs tasks one at a time; parallel applies are shown by the hook test and measured
+    # through the real scheduler by `make bench`.
+
+    ssm = local_profile.client("ssm")
+    assert ssm.get_parameter(Name="/loadstack/shop/app/url")["Parameter"]["Value"] == outputs["app_cluster.apply"]["url"]
+    zk = KazooClient(hosts=zookeeper, timeout=5)
+    zk.start(timeout=5)
+    try:
+        data, _ = zk.get("/loadstack/shop/mail_dumpster_domain")
+        assert data.decode() == "mail-dumpster.loadstack.internal"
+    finally:
+        zk.stop()
+        zk.close()
+
+    second = run_dag(build_dag(stack))
+    assert second.state == DagRunState.SUCCESS
+    assert task_results(second, key="changed") == {
+        "network.apply": False, "mail_dumpster.apply": False, "app_cluster.apply": False,
+    }
+    assert {tid: v for tid, v in task_results(second).items() if ".publish_" in tid} == {
+        "network.publish_ssm_parameter": "unchanged",
+        "network.publish_airflow_variable": "unchanged",
+        "mail_dumpster.publish_zookeeper_node": "unchanged",
+        "mail_dumpster.publish_ssm_parameter": "unchanged",
+        "app_cluster.publish_ssm_parameter": "unchanged",
+        "app_cluster.publish_secrets_manager_secret": "unchanged",
+    }
+
+    teardown = run_dag(build_teardown_dag(stack))
+    assert teardown.state == DagRunState.SUCCESS
+    ec2 = local_profile.client("ec2")
+    assert [v for v in ec2.describe_vpcs()["Vpcs"] if not v.get("IsDefault")] == []
+    assert local_profile.client("elbv2").describe_load_balancers()["LoadBalancers"] == []
+    assert local_profile.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"] == []
