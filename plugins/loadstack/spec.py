@@ -25,6 +25,8 @@ STACK_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 _STEP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,48}$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
+# libyaml's loader parses specs about 10x faster than the pure-Python one (DAG parse time).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ def load_stack(path: str | Path, *, modules_dir: Path | None = None, display: st
     except OSError as exc:
         raise SpecError(source, [SpecIssue("", f"cannot read spec: {exc.strerror}")]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
