@@ -47,7 +47,7 @@ test: bootstrap ## the whole test suite (fails if no test ran)
 test-unit: bootstrap ## tests not marked integration
 	@bash scripts/pytest.sh -m "not integration" $(PYTEST_ARGS)
 
-bench: bootstrap ## benchmarks (python -m bench)
+bench: up ## benchmarks (python -m bench): demo stack wall time, Terraform fixed cost, parse time
 	@$(ENV) $(PY) -m bench $(BENCH_ARGS)
 
 validate: bootstrap ## check every stack spec in include/stacks/

@@ -1,0 +1,1 @@
+"""loadstack benchmarks: `make bench` (services must be up; `make up` does that)."""

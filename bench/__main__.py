@@ -1,0 +1,231 @@
+"""Benchmarks of the spine, measured side by side in one run; results to bench/results.json and README.
+
+1. The demo stack's Terraform part through the real scheduler: DAG run wall time vs the sum of its
+   step durations (an ordered list of steps) vs its critical path. Target: wall <= 1.15 x critical.
+2. Terraform's fixed cost per step: init + workspace select on a fresh working copy. Target < 2 s.
+3. DAG parse time of 50 generated stacks in one DagBag. Target < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results.json"
+README = ROOT / "README.md"
+MARK_START, MARK_END = "<!-- bench:start -->", "<!-- bench:end -->"
+sys.path.insert(0, str(ROOT / "scripts"))
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+# --- 3. parse time -------------------------------------------------------------------------------
+def bench_parse(stacks: int, repeats: int) -> dict:
+    from airflow.dag_processing.dagbag import DagBag
+
+    tmp = Path(tempfile.mkdtemp(prefix="loadstack-bench-parse-"))
+    try:
+        (tmp / "stacks").mkdir()
+        (tmp / "dags").mkdir()
+        (tmp / "terraform").symlink_to(ROOT / "include" / "terraform")
+        template = (ROOT / "include" / "stacks" / "shop.yaml").read_text()
+        for i in range(stacks):
+            name = f"stack_{i:03d}"
+            (tmp / "stacks" / f"{name}.yaml").write_text(template.replace("name: shop", f"name: {name}"))
+            shutil.copy(ROOT / "dags" / "shop.py", tmp / "dags" / f"{name}.py")
+        os.environ["LOADSTACK_STACKS_DIR"] = str(tmp / "stacks")
+        DagBag(dag_folder=str(tmp / "dags"), safe_mode=True)  # warm-up: first imports of Airflow/loadstack
+        totals, per_file = [], []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            bag = DagBag(dag_folder=str(tmp / "dags"), safe_mode=True)
+            totals.append(time.perf_counter() - started)
+            per_file.extend(stat.duration.total_seconds() for stat in bag.dagbag_stats)
+            assert not bag.import_errors, bag.import_errors
+            assert len(bag.dags) == 2 * stacks
+        return {
+            "stacks": stacks,
+            "dags": 2 * stacks,
+            "repeats": repeats,
+            "total_median_s": round(statistics.median(totals), 3),
+            "total_max_s": round(max(totals), 3),
+            "per_file_median_ms": round(1000 * statistics.median(per_file), 1),
+            "per_file_max_ms": round(1000 * max(per_file), 1),
+        }
+    finally:
+        os.environ.pop("LOADSTACK_STACKS_DIR", None)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- 2. Terraform fixed cost ---------------------------------------------------------------------
+def bench_fixed_cost(repeats: int) -> dict:
+    from loadstack.hooks.terraform import TerraformHook
+    from loadstack.kinds.terraform import TerraformStep
+    from loadstack.profiles import load_profile
+
+    profile = load_profile()
+    profile.verify_account()
+    module = ROOT / "include" / "terraform" / "network"
+    key = TerraformStep(kind="terraform", module="network").state_key()
+    samples = []
+    for i in range(repeats):
+        hook = TerraformHook(profile=profile, working_dir=profile.work_dir / "bench" / f"fixed-{i}")
+        hook.prepare(module, "minimal", {"name": "bench-network"})
+        started = time.perf_counter()
+        hook.init(key, f"bench-fixed-{i}")
+        samples.append(time.perf_counter() - started)
+        hook.cleanup(keep_working_dir=False)
+    return {
+        "module": "network",
+        "repeats": repeats,
+        "init_plus_workspace_median_s": round(statistics.median(samples), 2),
+        "init_plus_workspace_max_s": round(max(samples), 2),
+        "samples_s": [round(s, 2) for s in samples],
+    }
+
+
+# --- 1. demo stack through the scheduler ----------------------------------------------------------
+def _parse_time(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _run(client, dag_id: str, timeout: float) -> tuple[dict, list[dict]]:
+    import demo
+
+    if demo.wait_for_dag(client, dag_id, 120) is None:
+        raise SystemExit(f"DAG {dag_id} is not available")
+    client.call("PATCH", f"/api/v2/dags/{demo.q(dag_id)}", {"is_paused": False})
+    run = client.call("POST", f"/api/v2/dags/{demo.q(dag_id)}/dagRuns", {"logical_date": None, "conf": {}})
+    run_id = run["dag_run_id"]
+    log(f"{dag_id}: run {run_id}")
+    state, tis = demo.follow_run(client, dag_id, run_id, timeout, 1.0)
+    if state != "success":
+        raise SystemExit(f"{dag_id} run {run_id} ended {state}")
+    return client.get(f"/api/v2/dags/{demo.q(dag_id)}/dagRuns/{demo.q(run_id)}"), tis
+
+
+def bench_demo_stack(timeout: float) -> dict:
+    import demo
+
+    from loadstack.spec import load_stack
+
+    password = json.loads(demo.PASSWORD_FILE.read_text())[demo.USER]
+    client = demo.Client(demo.BASE_URL, demo.USER, password)
+    client.login()
+    stack = load_stack(ROOT / "include" / "stacks" / "shop.yaml")
+    log("tearing the shop stack down first, so every step applies from nothing")
+    _run(client, "shop__teardown", timeout)
+    run, tis = _run(client, "shop", timeout)
+    wall = _parse_time(run["end_date"]) - _parse_time(run["start_date"])
+    first_task = min(_parse_time(ti["start_date"]) for ti in tis)
+    last_task = max(_parse_time(ti["end_date"]) for ti in tis)
+    steps: dict[str, float] = {}
+    applies: dict[str, float] = {}
+    for name in stack.steps:
+        group = [ti for ti in tis if ti["task_id"].startswith(f"{name}.")]
+        steps[name] = max(_parse_time(t["end_date"]) for t in group) - min(_parse_time(t["start_date"]) for t in group)
+        applies[name] = next(t["duration"] for t in group if t["task_id"] == f"{name}.apply")
+    critical = stack.graph.critical_path(steps)
+    ordered = sum(steps.values())
+    return {
+        "run_id": run["dag_run_id"],
+        "wall_s": round(wall, 1),
+        "tasks_span_s": round(last_task - first_task, 1),
+        "sum_of_steps_s": round(ordered, 1),
+        "critical_path_s": round(critical.duration, 1),
+        "critical_path": list(critical.steps),
+        "wall_over_critical": round(wall / critical.duration, 3),
+        "wall_over_sum": round(wall / ordered, 3),
+        "step_s": {k: round(v, 1) for k, v in sorted(steps.items())},
+        "apply_task_s": {k: round(v, 1) for k, v in sorted(applies.items())},
+    }
+
+
+# --- output ------------------------------------------------------------------------------------------
+def table(results: dict) -> str:
+    rows = ["| measure | result | target |", "|---|---|---|"]
+    demo_r = results.get("demo_stack")
+    if demo_r:
+        rows += [
+            f"| shop DAG run, wall time (scheduler, real Terraform on moto) | {demo_r['wall_s']} s | |",
+            f"| sum of step durations (an ordered list of steps) | {demo_r['sum_of_steps_s']} s | |",
+            f"| critical path ({' → '.join(demo_r['critical_path'])}) | {demo_r['critical_path_s']} s | |",
+            f"| wall / critical path | **{demo_r['wall_over_critical']}** | ≤ 1.15 |",
+            f"| wall / sum of steps (gain over an ordered list) | **{demo_r['wall_over_sum']}** | |",
+        ]
+    fixed = results.get("terraform_fixed_cost")
+    if fixed:
+        rows.append(
+            f"| Terraform fixed cost per step (init + workspace select, median of {fixed['repeats']}) "
+            f"| **{fixed['init_plus_workspace_median_s']} s** (max {fixed['init_plus_workspace_max_s']} s) | < 2 s |"
+        )
+    parse = results.get("parse")
+    if parse:
+        rows.append(
+            f"| DAG parse, {parse['stacks']} generated stacks ({parse['dags']} DAGs) in one DagBag, median of "
+            f"{parse['repeats']} | **{parse['total_median_s']} s** (per file: median {parse['per_file_median_ms']} ms, "
+            f"max {parse['per_file_max_ms']} ms) | < 1 s |"
+        )
+    machine = results["machine"]
+    rows.append("")
+    rows.append(f"Measured {results['measured_at']} on {machine['cpus']} cores, Python {machine['python']}; "
+                "raw numbers in `bench/results.json`.")
+    return "\n".join(rows)
+
+
+def update_readme(text: str) -> None:
+    readme = README.read_text()
+    if MARK_START in readme and MARK_END in readme:
+        head, rest = readme.split(MARK_START, 1)
+        _, tail = rest.split(MARK_END, 1)
+        README.write_text(f"{head}{MARK_START}\n{text}\n{MARK_END}{tail}")
+        log("README benchmark table updated")
+    else:
+        log(f"README has no {MARK_START} ... {MARK_END} block; table not written there")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=["demo", "fixed", "parse"], action="append",
+                        help="run only these parts (repeatable); default: all")
+    parser.add_argument("--stacks", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--timeout", type=float, default=1800)
+    args = parser.parse_args(argv)
+    parts = set(args.only or ["demo", "fixed", "parse"])
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() and args.only else {}
+    results["measured_at"] = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()}
+    if "parse" in parts:
+        log(f"parse: {args.stacks} generated stacks")
+        results["parse"] = bench_parse(args.stacks, args.repeats)
+        log(json.dumps(results["parse"]))
+    if "fixed" in parts:
+        log("terraform fixed cost per step")
+        results["terraform_fixed_cost"] = bench_fixed_cost(args.repeats)
+        log(json.dumps(results["terraform_fixed_cost"]))
+    if "demo" in parts:
+        log("demo stack through the scheduler (takes a few minutes)")
+        results["demo_stack"] = bench_demo_stack(args.timeout)
+        log(json.dumps(results["demo_stack"]))
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    log(f"wrote {RESULTS}")
+    update_readme(table(results))
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
