@@ -1,0 +1,57 @@
+"""What every loadstack task shares: which stack and step it serves, its profile, and its references."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, Mapping
+
+from airflow.sdk import BaseOperator
+
+from loadstack.operators.outputs import OutputResolver
+from loadstack.profiles import Profile, load_profile
+from loadstack.refs import resolve
+
+VARIANTS = ("minimal", "production")
+
+
+class StackStepOperator(BaseOperator):
+    """Base for tasks of one step. `variant` is a template (the run's `variant` Param)."""
+
+    template_fields: tuple[str, ...] = ("variant",)
+
+    def __init__(self, *, stack: str, step: str, variant: str, stack_owner: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stack = stack
+        self.step = step
+        self.variant = variant
+        self.stack_owner = stack_owner
+
+    @cached_property
+    def profile(self) -> Profile:
+        return load_profile()
+
+    def check_account(self) -> None:
+        if self.profile.allowed_account_ids:
+            account = self.profile.verify_account()
+            self.log.info("profile %s, account %s, region %s", self.profile.name, account, self.profile.region)
+
+    def resolve_references(
+        self,
+        value: Any,
+        context: Mapping[str, Any],
+        *,
+        output_sources: Mapping[str, str],
+        state_objects: Mapping[str, str] | None = None,
+        own_step: str | None = None,
+    ) -> Any:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant {self.variant!r}: choose one of {', '.join(VARIANTS)}")
+        resolver = OutputResolver(
+            context=context,
+            profile=self.profile,
+            stack_fields={"name": self.stack, "owner": self.stack_owner, "variant": self.variant},
+            output_sources=output_sources,
+            state_objects=state_objects,
+            own_step=own_step,
+        )
+        return resolve(value, resolver)
