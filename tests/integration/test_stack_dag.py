@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,16 @@ def test_teardown_destroys_dependents_first_using_remote_state(run_dag, loadstac
     s3 = local_profile.client("s3")
     state = s3.get_object(Bucket=local_profile.state_bucket, Key="env:/it_chain-first/loadstack/param.tfstate")
     assert '"resources": []' in state["Body"].read().decode()
+
+
+def test_teardown_of_a_stack_never_applied_succeeds(run_dag, loadstack_env):
+    from airflow.utils.state import DagRunState
+
+    from loadstack.render import build_teardown_dag
+
+    chain = load_stack(FIXTURES / "it_stacks" / "it_chain.yaml", modules_dir=FIXTURES / "tf_modules")
+    stack = dataclasses.replace(chain, model=chain.model.model_copy(update={"name": "it_never_applied"}))
+    assert run_dag(build_teardown_dag(stack)).state == DagRunState.SUCCESS
 
 
 def test_production_variant_from_params(chain_dag, run_dag, loadstack_env, local_profile):

@@ -136,3 +136,15 @@ def read_state_outputs(profile: Profile, object_key: str) -> dict[str, dict[str,
     """Outputs straight from a remote state object: how sensitive values reach a consumer."""
     body = profile.client("s3").get_object(Bucket=profile.state_bucket, Key=object_key)["Body"].read()
     return json.loads(body).get("outputs", {})
+
+
+def state_exists(profile: Profile, object_key: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        profile.client("s3").head_object(Bucket=profile.state_bucket, Key=object_key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True

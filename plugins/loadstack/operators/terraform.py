@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from loadstack.hooks.terraform import PlanResult, TerraformHook, state_object_key
+from loadstack.hooks.terraform import PlanResult, TerraformHook, state_exists, state_object_key
 from loadstack.operators.base import StackStepOperator
 from loadstack.operators.outputs import publishable_outputs
 
@@ -102,6 +102,11 @@ class TerraformDestroyOperator(_TerraformStepOperator):
 
     def execute(self, context) -> None:
         self.check_account()
+        own_state = state_object_key(self.workspace, self.state_key)
+        if not state_exists(self.profile, own_state):
+            self.log.info("no state at s3://%s/%s: %s was never applied, nothing to destroy",
+                          self.profile.state_bucket, own_state, self.step)
+            return
         variables = self.resolve_references(
             self.variables_for_run(), context, output_sources={}, state_objects=self.state_objects
         )
