@@ -65,7 +65,8 @@ command -v java >/dev/null || die "java not found: ZooKeeper needs a JRE (apt-ge
 # --- Terraform and the provider mirror (cannot be downloaded here) ------------------------------
 TF_BIN="${LOADSTACK_TERRAFORM_BIN:-$(command -v terraform || true)}"
 [[ -n "$TF_BIN" && -x "$TF_BIN" ]] || die "terraform not found on PATH. loadstack needs Terraform $TERRAFORM_VERSION (expected at /usr/local/bin/terraform); the download site is not reachable from this machine, so install the binary by hand."
-tf_version="$("$TF_BIN" version 2>/dev/null | head -1 | sed -n 's/^Terraform v//p')"
+# sed reads to the end: `| head -1` would SIGPIPE terraform, which fails the pipeline under pipefail.
+tf_version="$("$TF_BIN" version 2>/dev/null | sed -n '1s/^Terraform v//p')"
 if [[ "$tf_version" != "$TERRAFORM_VERSION" ]]; then
     log "warning: $TF_BIN is Terraform ${tf_version:-unknown}; loadstack is tested with $TERRAFORM_VERSION"
 fi

@@ -85,7 +85,7 @@ running_pid() {
     [[ -f "$file" ]] || return 1
     pid="$(cat "$file" 2>/dev/null || true)"
     if [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid" \
-        && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$(signature "$name")"; then
+        && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -- "$(signature "$name")" >/dev/null; then
         echo "$pid"
         return 0
     fi
@@ -142,7 +142,7 @@ ensure_password_file() {
     mkdir -p "$(dirname "$file")"
     chmod 700 "$AIRFLOW_HOME"
     if [[ ! -s "$file" ]]; then
-        password="$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20)"
+        password="$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | cut -c1-20)"
         (umask 077 && printf '{"admin": "%s"}\n' "$password" >"$file")
         say "generated the admin password: $file"
     fi
