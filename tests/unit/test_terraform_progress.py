@@ -51,3 +51,12 @@ def test_non_json_lines_pass_through():
     lines: list[str] = []
     TerraformProgress(lines.append)("plain text")
     assert lines == ["plain text"]
+
+
+def test_apply_phase_does_not_repeat_the_plan():
+    lines: list[str] = []
+    progress = TerraformProgress(lines.append, show_planned=False)
+    progress(json.dumps({"type": "planned_change", "change": {"resource": {"addr": "aws_lb.this"}, "action": "create"}}))
+    progress(json.dumps({"type": "change_summary", "@message": "Apply complete! Resources: 1 added, 0 changed, 0 destroyed."}))
+    assert lines == ["Apply complete! Resources: 1 added, 0 changed, 0 destroyed."]
+    assert progress.planned == [("aws_lb.this", "create")]

@@ -113,7 +113,7 @@ class TerraformHook:
         return PlanResult(has_changes=code == 2, summary=progress.summary, planned=progress.planned)
 
     def apply(self) -> int:
-        progress = TerraformProgress(self.log.info)
+        progress = TerraformProgress(self.log.info, show_planned=False)
         self._timed("apply", self._terraform(progress).apply_plan, PLAN_FILE, lock_timeout=self.lock_timeout,
                     progress=progress)
         return progress.applied

@@ -21,6 +21,8 @@ class TerraformProgress:
     """Consumes one stream of `-json` lines; keeps what the caller needs afterwards."""
 
     emit: Callable[[str], None]
+    # `apply <planfile>` repeats the saved plan's planned_change messages: shown once, at plan time.
+    show_planned: bool = True
     planned: list[tuple[str, str]] = field(default_factory=list)
     summary: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -46,6 +48,8 @@ class TerraformProgress:
             address = change.get("resource", {}).get("addr", "?")
             action = change.get("action", "?")
             self.planned.append((address, action))
+            if not self.show_planned:
+                return None
             return f"plan     {_SYMBOL.get(action, '?')} {address} ({action})"
         if kind == "change_summary":
             self.summary = {k: int(v) for k, v in message.get("changes", {}).items() if isinstance(v, int)}
