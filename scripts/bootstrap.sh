@@ -20,7 +20,7 @@ TF_MIRROR="${LOADSTACK_TF_PLUGIN_MIRROR:-/opt/tf-plugins}"
 APT_PACKAGES=(
     default-libmysqlclient-dev pkg-config build-essential
     zookeeper
-    mariadb-server mariadb-backup
+    mariadb-server mariadb-backup zstd
     redis-server
 )
 

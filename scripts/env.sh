@@ -38,6 +38,7 @@ export LOADSTACK_ZOOKEEPER_HOSTS="${LOADSTACK_ZOOKEEPER_HOSTS:-127.0.0.1:$LOADST
 if [[ "$LOADSTACK_PROFILE" == "local" ]]; then
     export LOADSTACK_AWS_ENDPOINT_URL="${LOADSTACK_AWS_ENDPOINT_URL:-http://127.0.0.1:$LOADSTACK_MOTO_PORT}"
     export LOADSTACK_STATE_BUCKET="${LOADSTACK_STATE_BUCKET:-loadstack-tfstate}"
+    export LOADSTACK_SNAPSHOT_BUCKET="${LOADSTACK_SNAPSHOT_BUCKET:-loadstack-snapshots}"
 fi
 # (the aws profile deliberately gets no default bucket and no endpoint: profiles.py insists on them)
 

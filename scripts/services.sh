@@ -223,6 +223,7 @@ cmd_up() {
     if [[ -n "${pids[moto]:-}" ]]; then
         "${CHECK[@]}" wait-http "$LOADSTACK_AWS_ENDPOINT_URL/moto-api/" --pid "${pids[moto]}" --timeout 60 || fail_start moto
         "${CHECK[@]}" ensure-bucket "$LOADSTACK_AWS_ENDPOINT_URL" "$LOADSTACK_STATE_BUCKET" "$LOADSTACK_AWS_REGION" || fail_start moto
+        "${CHECK[@]}" ensure-bucket "$LOADSTACK_AWS_ENDPOINT_URL" "$LOADSTACK_SNAPSHOT_BUCKET" "$LOADSTACK_AWS_REGION" || fail_start moto
         say "moto: ready at $LOADSTACK_AWS_ENDPOINT_URL"
     fi
     if [[ -n "${pids[zookeeper]:-}" ]]; then

@@ -3,7 +3,7 @@
     svc_check.py wait-http URL --pid PID [--timeout S]      any HTTP answer (moto)
     svc_check.py wait-zk HOST:PORT --pid PID [--timeout S]  ZooKeeper answers `ruok` with `imok`
     svc_check.py wait-airflow URL [--timeout S]              /api/v2/monitor/health: all healthy
-    svc_check.py ensure-bucket ENDPOINT BUCKET REGION        versioned state bucket on moto
+    svc_check.py ensure-bucket ENDPOINT BUCKET REGION        a versioned bucket on moto (state, snapshots)
     svc_check.py airflow-health URL                          print component health, one line each
 
 A wait gives up early (exit 2) when the process it waits for has died, so a crash is reported at
@@ -133,7 +133,7 @@ def ensure_bucket(endpoint: str, bucket: str, region: str) -> int:
         created = True
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     state = s3.get_bucket_versioning(Bucket=bucket).get("Status")
-    print(f"state bucket s3://{bucket}: {'created' if created else 'present'}, versioning {state}")
+    print(f"bucket s3://{bucket}: {'created' if created else 'present'}, versioning {state}")
     return 0 if state == "Enabled" else 1
 
 

@@ -31,6 +31,7 @@ class Profile:
     region: str
     state_bucket: str
     home: Path
+    snapshot_bucket: str = "loadstack-snapshots"
     terraform_bin: str
     plugin_mirror: Path
     endpoint_url: str | None = None
@@ -46,6 +47,11 @@ class Profile:
     @property
     def work_dir(self) -> Path:
         return self.home / "var" / "work"
+
+    @property
+    def data_dir(self) -> Path:
+        """Where local database and cache servers keep their datadirs, sockets and PID files."""
+        return self.home / "var" / "data"
 
     @property
     def cli_config_path(self) -> Path:
@@ -215,6 +221,8 @@ def load_profile(environ: Mapping[str, str] | None = None) -> Profile:
         terraform_bin=env.get("LOADSTACK_TERRAFORM_BIN") or shutil.which("terraform") or "terraform",
         plugin_mirror=Path(env.get("LOADSTACK_TF_PLUGIN_MIRROR", "/opt/tf-plugins")),
         zookeeper_hosts=env.get("LOADSTACK_ZOOKEEPER_HOSTS", "127.0.0.1:2181"),
+        # Local: packed mariadb-backup snapshots and Redis RDB files; aws: RDB exports, catalog.
+        snapshot_bucket=env.get("LOADSTACK_SNAPSHOT_BUCKET", "loadstack-snapshots"),
     )
     if name == "local":
         endpoint = env.get("LOADSTACK_AWS_ENDPOINT_URL", "http://127.0.0.1:5055")
