@@ -31,9 +31,9 @@ class Profile:
     region: str
     state_bucket: str
     home: Path
-    snapshot_bucket: str = "loadstack-snapshots"
     terraform_bin: str
     plugin_mirror: Path
+    snapshot_bucket: str = "loadstack-snapshots"
     endpoint_url: str | None = None
     aws_conn_id: str | None = None
     zookeeper_hosts: str = "127.0.0.1:2181"
