@@ -1,0 +1,1 @@
+"""Snapshots: logical definitions (include/snapshots/*.yaml) and the per-profile catalog."""
