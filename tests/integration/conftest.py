@@ -75,6 +75,7 @@ def local_env(moto_server, tmp_path_factory) -> dict[str, str]:
     s3 = profile.client("s3")
     s3.create_bucket(Bucket=profile.state_bucket)
     s3.put_bucket_versioning(Bucket=profile.state_bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.create_bucket(Bucket=profile.snapshot_bucket)
     return env
 
 

@@ -408,6 +408,19 @@ class MariaDBServer:
         finally:
             conn.close()
 
+    def change_root_password(self, new_password: str) -> None:
+        """Give every root account a new password (a restored snapshot carries its builder's)."""
+        conn = self.connect()
+        try:
+            cursor = conn.cursor()
+            cursor.execute("SELECT Host FROM mysql.global_priv WHERE User = 'root'")
+            for (host,) in cursor.fetchall():
+                cursor.execute("ALTER USER 'root'@%s IDENTIFIED BY %s", (host, new_password))
+            conn.commit()
+        finally:
+            conn.close()
+        self._root_password = new_password
+
     def create_database(self, name: str) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", name):
             raise ValueError(f"database name {name!r}: use letters, digits and underscores")
