@@ -75,6 +75,15 @@ def _variant_param(stack: Stack) -> Param:
     )
 
 
+def _step_params(stack: Stack) -> dict[str, Param]:
+    params: dict[str, Param] = {}
+    for name in stack.graph.topological_order():
+        for key, spec in stack.steps[name].run_params(name).items():
+            spec = dict(spec)
+            params[key] = Param(spec.pop("default"), type="string", **spec)
+    return params
+
+
 def build_dag(stack: Stack) -> DAG:
     model = stack.model
     with DAG(
@@ -88,7 +97,7 @@ def build_dag(stack: Stack) -> DAG:
         tags=sorted({"loadstack", *model.tags}),
         doc_md=_doc(stack),
         default_args={"owner": model.owner, "retries": model.retries, "retry_delay": timedelta(seconds=20)},
-        params={"variant": _variant_param(stack)},
+        params={"variant": _variant_param(stack), **_step_params(stack)},
     ) as dag:
         groups: dict[str, TaskGroup] = {}
         for name in stack.graph.topological_order():

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -139,14 +139,23 @@ def _join(prefix: str, rest: str) -> str:
 
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model that owns the field at `loc`, descending through nested models, dicts and lists."""
+    current: Any = model
     for part in loc:
-        info = model.model_fields.get(part) if isinstance(part, str) else None
-        annotation = getattr(info, "annotation", None)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(part) if isinstance(part, str) else None
+            if info is None:
+                return None
+            current = info.annotation
+            continue
+        origin, args = get_origin(current), get_args(current)
+        if origin is dict and len(args) == 2:
+            current = args[1]  # `part` is a key of the dict
+        elif origin is list and args:
+            current = args[0]  # `part` is an index
         else:
             return None
-    return model
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
@@ -223,8 +232,9 @@ def parse_stack(data: Any, *, source: str, path: Path, modules_dir: Path) -> Sta
     stack_name = data.get("name") if isinstance(data.get("name"), str) else path.stem
     steps: dict[str, StepBase] = {}
     handlers: dict[str, tuple[HandlerSpec, ...]] = {}
+    step_kinds = {str(n): str(r.get("kind")) for n, r in raw_steps.items() if isinstance(r, dict)}
     for step_name, raw in raw_steps.items():
-        step, step_handlers, step_issues = _parse_step(str(step_name), raw, stack_name, path, modules_dir)
+        step, step_handlers, step_issues = _parse_step(str(step_name), raw, stack_name, path, modules_dir, step_kinds)
         issues.extend(step_issues)
         if step is not None:
             steps[str(step_name)] = step
@@ -249,7 +259,7 @@ def parse_stack(data: Any, *, source: str, path: Path, modules_dir: Path) -> Sta
 
 
 def _parse_step(
-    name: str, raw: Any, stack_name: str, path: Path, modules_dir: Path
+    name: str, raw: Any, stack_name: str, path: Path, modules_dir: Path, step_kinds: dict[str, str]
 ) -> tuple[StepBase | None, tuple[HandlerSpec, ...], list[SpecIssue]]:
     prefix = f"steps.{name}"
     if not _STEP_NAME.match(name):
@@ -269,7 +279,9 @@ def _parse_step(
         step = kind.model.model_validate(raw)
     except ValidationError as exc:
         return None, (), issues_from_validation(exc, kind.model, prefix)
-    ctx = CheckContext(stack_name=stack_name, step_name=name, spec_dir=path.parent, modules_dir=modules_dir)
+    ctx = CheckContext(
+        stack_name=stack_name, step_name=name, spec_dir=path.parent, modules_dir=modules_dir, step_kinds=step_kinds
+    )
     issues = [SpecIssue(_join(prefix, rel), message) for rel, message in kind.check(step, ctx)]
     step_handlers, handler_issues = _parse_handlers(prefix, step.on_complete)
     return step, step_handlers, issues + handler_issues
@@ -343,6 +355,9 @@ def _collect_edges(raw_steps: dict[str, Any], steps: dict[str, StepBase]) -> tup
         for index, upstream in enumerate(step.depends):
             if check_target(f"steps.{name}.depends[{index}]", upstream, name):
                 edges.append((upstream, name))
+        for path, target in step.step_links():
+            if check_target(f"steps.{name}.{path}", target, name):
+                edges.append((target, name))
         for path, ref in step_references(step):
             where = f"steps.{name}.{path}"
             if isinstance(ref, RefSyntaxError):

@@ -27,6 +27,14 @@ class StepBase(BaseModel):
     # Fields whose values may carry ${steps.X.outputs.Y} references (they add graph edges).
     reference_fields: ClassVar[tuple[str, ...]] = ()
 
+    def run_params(self, step: str) -> dict[str, dict[str, Any]]:
+        """DAG Params this step adds to the Trigger form: {name: {default, enum?, title, description}}."""
+        return {}
+
+    def step_links(self) -> list[tuple[str, str]]:
+        """Other steps this one names in kind-specific fields, as (field path, step): each adds an edge."""
+        return []
+
     def state_object(self, stack: str, step: str) -> str | None:
         """The remote state object holding this step's outputs, if the kind keeps one."""
         return None
@@ -40,6 +48,13 @@ class CheckContext:
     step_name: str
     spec_dir: Path
     modules_dir: Path
+    # The `kind` each step of the spec declares (raw), for checks that look across steps.
+    step_kinds: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def snapshots_dir(self) -> Path:
+        """Specs in include/stacks/ name snapshots defined in include/snapshots/."""
+        return self.spec_dir.parent / "snapshots"
 
 
 @dataclass(frozen=True)

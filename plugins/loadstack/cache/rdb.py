@@ -1,0 +1,352 @@
+"""Build Redis RDB snapshots from data, generate a commerce cache, and move RDB files through S3.
+
+`build_rdb` starts a throwaway redis-server (own directory, free port on 127.0.0.1), streams RESP
+into it through `redis-cli --pipe` (about 2.4 s per 1 M keys; a client library with pipelines is
+about 8 times slower), runs SAVE, copies dump.rdb to the destination and stops the server by PID.
+
+Expiry times in an RDB are absolute (Unix milliseconds): a TTL given here counts from the moment
+the RDB is built, and a key whose expiry has passed is dropped when the RDB is loaded. Snapshots
+meant to be restored days later should carry no TTLs (the default of the commerce generator), or
+have them applied after the restore.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Union
+
+from loadstack.cache.redis_server import (
+    RedisServer,
+    RedisServerError,
+    check_rdb_file,
+    encode_command,
+    free_port,
+)
+
+Scalar = Union[str, bytes, int, float]
+Value = Union[Scalar, Mapping[str, Scalar], list, tuple, set, frozenset]
+Record = tuple[str, Value, Union[int, None]]
+
+RDB_PREFIX = "redis/"
+# A fixed clock for generated timestamps, so that a seed always gives the same bytes (2026-01-01).
+DEFAULT_NOW = 1_767_225_600
+
+
+class RdbError(RuntimeError):
+    """An RDB could not be built, uploaded or downloaded; the message says why."""
+
+
+# --- records -> RESP ----------------------------------------------------------------------------
+def record_commands(key: str | bytes, value: Value, ttl: int | None = None) -> bytes:
+    """RESP for one key. str/bytes/number: SET; mapping: HSET; list/tuple: RPUSH; set: SADD.
+
+    `ttl` (seconds, > 0) becomes SET ... EX ttl, or EXPIRE after the other types.
+    """
+    if ttl is not None and int(ttl) <= 0:
+        raise ValueError(f"ttl for {key!r} must be a positive number of seconds or None, not {ttl!r}")
+    if isinstance(value, (str, bytes, int, float)) and not isinstance(value, bool):
+        if ttl is None:
+            return encode_command("SET", key, value)
+        return encode_command("SET", key, value, "EX", int(ttl))
+    if isinstance(value, Mapping):
+        if not value:
+            raise ValueError(f"{key!r}: Redis has no empty hashes")
+        args: list[Any] = ["HSET", key]
+        for field, item in value.items():
+            args += [field, item]
+        out = encode_command(*args)
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError(f"{key!r}: Redis has no empty lists")
+        out = encode_command("RPUSH", key, *value)
+    elif isinstance(value, (set, frozenset)):
+        if not value:
+            raise ValueError(f"{key!r}: Redis has no empty sets")
+        out = encode_command("SADD", key, *sorted(value, key=repr))
+    else:
+        raise TypeError(f"{key!r}: cannot store a {type(value).__name__} in Redis")
+    if ttl is not None:
+        out += encode_command("EXPIRE", key, int(ttl))
+    return out
+
+
+def _resp_chunks(source: Iterable[Any], chunk_size: int) -> Iterator[bytes]:
+    """Join the source into chunks of about `chunk_size` bytes of RESP.
+
+    The source yields either records ``(key, value, ttl)`` or ready RESP bytes (whole commands or
+    any slices of a RESP stream); which one is decided by the first item.
+    """
+    items = iter(source)
+    first = next(items, None)
+    if first is None:
+        return
+    items = itertools.chain([first], items)
+    if isinstance(first, (bytes, bytearray, memoryview)):
+        encoded: Iterator[bytes] = (bytes(item) for item in items)
+    elif isinstance(first, tuple):
+        encoded = (record_commands(*item) for item in items)
+    else:
+        raise TypeError(
+            f"build_rdb source must yield (key, value, ttl) tuples or RESP bytes, not {type(first).__name__}"
+        )
+    batch: list[bytes] = []
+    size = 0
+    for data in encoded:
+        batch.append(data)
+        size += len(data)
+        if size >= chunk_size:
+            yield b"".join(batch)
+            batch, size = [], 0
+    if batch:
+        yield b"".join(batch)
+
+
+# --- building -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RdbBuild:
+    path: str
+    keys: int
+    size_bytes: int
+    replies: int
+    load_seconds: float
+    save_seconds: float
+    total_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _start_scratch_server(root: Path, attempts: int = 3) -> RedisServer:
+    """A passwordless server on a free loopback port (retried: the port may be taken meanwhile)."""
+    error: Exception | None = None
+    for attempt in range(attempts):
+        server = RedisServer(root / f"redis-{attempt}", free_port())
+        server.start()
+        try:
+            server.wait_ready(30)
+            return server
+        except RedisServerError as exc:
+            server.stop()
+            error = exc
+    raise RdbError(f"could not start a scratch redis-server: {error}")
+
+
+def _pipe(port: int, chunks: Iterable[bytes], out_path: Path, timeout: float, redis_cli_bin: str) -> int:
+    """Stream RESP chunks through `redis-cli --pipe`; returns the number of replies."""
+    binary = shutil.which(redis_cli_bin)
+    if binary is None:
+        raise RdbError(f"{redis_cli_bin} not found on PATH: install Debian's redis-tools (redis-server pulls it in)")
+    # Output goes to a file, not a pipe: a flood of error replies must not block redis-cli.
+    with out_path.open("w+b") as out:
+        proc = subprocess.Popen(
+            [binary, "-h", "127.0.0.1", "-p", str(port), "--pipe"],
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            try:
+                for chunk in chunks:
+                    proc.stdin.write(chunk)
+            except BrokenPipeError:
+                pass  # redis-cli gave up; its output below says why
+            finally:
+                try:
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    pass
+            rc = proc.wait(timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    match = re.search(r"errors: (\d+), replies: (\d+)", text)
+    if rc != 0 or match is None or int(match.group(1)) > 0:
+        raise RdbError(f"redis-cli --pipe failed (exit code {rc}):\n{text[-3000:]}")
+    return int(match.group(2))
+
+
+def build_rdb(
+    source: Iterable[Record] | Iterable[bytes],
+    dest: Path | str,
+    *,
+    work_dir: Path | str | None = None,
+    chunk_size: int = 1 << 20,
+    timeout: float = 1800.0,
+    redis_cli_bin: str = "redis-cli",
+) -> RdbBuild:
+    """Load `source` into a scratch Redis and write its RDB to `dest` (replaced atomically).
+
+    `source` yields records ``(key, value, ttl_or_None)`` (see `record_commands`) or RESP bytes
+    (e.g. from `encode_command`). The scratch server lives in a temporary directory under
+    `work_dir` (default: dest's directory) and is stopped and removed whatever happens.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix=".rdb-build-", dir=work_dir or dest.parent))
+    started = time.monotonic()
+    server: RedisServer | None = None
+    try:
+        server = _start_scratch_server(root)
+        replies = _pipe(server.port, _resp_chunks(source, chunk_size), root / "pipe.out", timeout, redis_cli_bin)
+        loaded = time.monotonic()
+        keys = server.dbsize()
+        server.execute("SAVE")
+        saved = time.monotonic()
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        shutil.copyfile(server.rdb_path, tmp)
+        tmp.replace(dest)
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    return RdbBuild(
+        path=str(dest),
+        keys=keys,
+        size_bytes=dest.stat().st_size,
+        replies=replies,
+        load_seconds=round(loaded - started, 3),
+        save_seconds=round(saved - loaded, 3),
+        total_seconds=round(time.monotonic() - started, 3),
+    )
+
+
+# --- a commerce cache ---------------------------------------------------------------------------
+def commerce_cache_records(
+    seed: int,
+    sessions: int,
+    carts: int,
+    *,
+    profiles: int | None = None,
+    accounts: int | None = None,
+    skus: int = 5000,
+    max_cart_items: int = 5,
+    session_ttl: int | None = None,
+    cart_ttl: int | None = None,
+    now: int = DEFAULT_NOW,
+    account_of: Callable[[int], int] | None = None,
+) -> Iterator[Record]:
+    """The cache of a web shop, deterministic for a given seed and counts.
+
+    - ``cart:<n>`` (n = 1..carts): a JSON string ``{"cart_id", "currency", "items": [{"sku",
+      "qty", "unit_price_cents"}], "updated_at"}`` with 1..max_cart_items items.
+    - ``session:<32 hex>``: a hash with ``profile_id``, ``account_id``, ``cart_id`` and
+      ``last_seen`` (Unix seconds, up to 7 days before `now`). Session i (0-based) owns cart i+1
+      while there are carts; later sessions have ``cart_id`` "" (browsing only), extra carts are
+      abandoned ones. Profiles belong to accounts: ``account_id`` is ``account_of(profile_id)``,
+      by default consecutive blocks of profiles per account; pass the seeded database's mapping
+      to make the cache agree with it.
+
+    Yields carts first, then sessions: carts + sessions keys in total (session ids are 128-bit
+    random, so they do not collide). TTLs default to none (see the module doc on RDB expiry).
+    """
+    if sessions < 0 or carts < 0:
+        raise ValueError("sessions and carts must be >= 0")
+    profiles = profiles or max(1, sessions // 2)
+    accounts = accounts or max(1, profiles // 4)
+    rng = random.Random(seed)
+    rand = rng.random  # int(rand() * n) instead of randrange(n): several times faster, as deterministic
+    prices = [199 + int(rand() * 19801) for _ in range(skus)]
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    week = 7 * 86400
+    for cart_id in range(1, carts + 1):
+        items = []
+        for _ in range(1 + int(rand() * max_cart_items)):
+            sku = int(rand() * skus)
+            items.append({"sku": f"SKU-{sku:06d}", "qty": 1 + int(rand() * 4), "unit_price_cents": prices[sku]})
+        cart = {"cart_id": cart_id, "currency": "USD", "items": items, "updated_at": now - int(rand() * week)}
+        yield (f"cart:{cart_id}", dumps(cart), cart_ttl)
+    per_account = max(1, -(-profiles // accounts))
+    if account_of is None:
+        account_of = lambda profile_id: (profile_id - 1) // per_account + 1  # noqa: E731
+    getrandbits = rng.getrandbits
+    for index in range(sessions):
+        profile_id = 1 + int(rand() * profiles)
+        session = {
+            "profile_id": profile_id,
+            "account_id": account_of(profile_id),
+            "cart_id": index + 1 if index < carts else "",
+            "last_seen": now - int(rand() * week),
+        }
+        yield (f"session:{getrandbits(128):032x}", session, session_ttl)
+
+
+# --- S3 -----------------------------------------------------------------------------------------
+def rdb_object_key(name: str) -> str:
+    """Where an RDB named `name` lives in the snapshot bucket."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", name) or ".." in name:
+        raise ValueError(f"RDB name {name!r}: use letters, digits, '.', '_', '-' and '/'")
+    return f"{RDB_PREFIX}{name}.rdb"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _error_code(error: Exception) -> str | None:
+    return getattr(error, "response", {}).get("Error", {}).get("Code")
+
+
+def _no_bucket(bucket: str) -> RdbError:
+    return RdbError(f"S3 bucket {bucket} does not exist (the profile's snapshot bucket): create it first")
+
+
+def upload_rdb(s3_client: Any, bucket: str, key: str, path: Path | str, *, metadata: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Upload an RDB file with its SHA-256 (and `metadata`) as object metadata.
+
+    With a profile: ``upload_rdb(profile.client("s3"), profile.snapshot_bucket, rdb_object_key(name), path)``.
+    """
+    path = Path(path)
+    check_rdb_file(path)
+    digest = _sha256(path)
+    meta = {**{k: str(v) for k, v in (metadata or {}).items()}, "sha256": digest}
+    try:
+        s3_client.upload_file(str(path), bucket, key, ExtraArgs={"Metadata": meta})
+    except Exception as error:  # boto3's S3UploadFailedError only carries the code in its text
+        if _error_code(error) == "NoSuchBucket" or "NoSuchBucket" in str(error):
+            raise _no_bucket(bucket) from error
+        raise
+    return {"bucket": bucket, "key": key, "size_bytes": path.stat().st_size, "sha256": digest}
+
+
+def download_rdb(s3_client: Any, bucket: str, key: str, dest: Path | str) -> Path:
+    """Download an RDB to `dest` (atomically), checking the SHA-256 recorded at upload if any."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        head = s3_client.head_object(Bucket=bucket, Key=key)
+    except Exception as error:
+        code = _error_code(error)
+        if code == "NoSuchBucket":
+            raise _no_bucket(bucket) from error
+        if code in ("404", "NoSuchKey", "NotFound"):
+            raise RdbError(f"no RDB at s3://{bucket}/{key} (or no bucket {bucket})") from error
+        raise
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.download")
+    try:
+        s3_client.download_file(bucket, key, str(tmp))
+        expected = head.get("Metadata", {}).get("sha256")
+        if expected and _sha256(tmp) != expected:
+            raise RdbError(f"s3://{bucket}/{key}: SHA-256 of the download does not match the uploaded file's")
+        check_rdb_file(tmp)
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest

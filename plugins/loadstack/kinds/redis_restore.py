@@ -1,0 +1,56 @@
+"""The `redis_restore` step kind: a cache restored from an RDB snapshot.
+
+aws: an ElastiCache replication group created from the snapshot. local: a private redis-server
+loading the RDB from the snapshot bucket.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Iterable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loadstack.kinds.base import CheckContext, StepBase, StepKind, register_kind
+from loadstack.kinds.snapshot_refs import check_snapshot_names
+
+
+class RedisSize(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    node_type: str = Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
+    replicas: int = Field(ge=0, le=5)
+
+
+DEFAULT_SIZES = {
+    "minimal": RedisSize(node_type="cache.t4g.small", replicas=0),
+    "production": RedisSize(node_type="cache.r6g.xlarge", replicas=2),
+}
+
+
+class RedisRestoreStep(StepBase):
+    kind: Literal["redis_restore"]
+    snapshot: str = Field(pattern=r"^[a-z][a-z0-9-]{1,62}$")
+    vars: dict[str, Any] = Field(default_factory=dict)
+    variants: dict[Literal["minimal", "production"], RedisSize] = Field(default_factory=dict)
+
+    reference_fields: ClassVar[tuple[str, ...]] = ("vars",)
+
+    def size_for(self, variant: str) -> RedisSize:
+        return self.variants.get(variant, DEFAULT_SIZES[variant])  # type: ignore[call-overload]
+
+
+def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
+    assert isinstance(step, RedisRestoreStep)
+    yield from check_snapshot_names(ctx, [("snapshot", step.snapshot)], engine="redis", kinds=("rdb",))
+
+
+REDIS_RESTORE = register_kind(
+    StepKind(
+        name="redis_restore",
+        model=RedisRestoreStep,
+        render="loadstack.render_data:render_redis_restore",
+        render_teardown="loadstack.render_data:render_redis_teardown",
+        outputs_task_id="restore",
+        check=_check,
+    )
+)

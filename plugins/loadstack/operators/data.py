@@ -1,0 +1,202 @@
+"""Data-tier tasks: restore a database from a catalogued snapshot, seed it shard by shard, tear it down.
+
+local profile: the step's own MariaDB server (restored in about a second). aws profile: an Aurora
+cluster restored from the RDS snapshot, its instances created, then the wait deferred to a trigger.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from loadstack.credentials import get_json_secret
+from loadstack.operators.base import StackStepOperator
+from loadstack.snapshots.catalog import Catalog, CatalogEntry, load_definitions
+
+RESTORE_TIMEOUT = timedelta(hours=2)
+
+
+class SnapshotNotReady(RuntimeError):
+    pass
+
+
+def current_entry(profile, snapshot: str, snapshots_dir: Path) -> CatalogEntry:
+    """The catalogued build of `snapshot` for this profile, if it matches its definition today."""
+    from loadstack.data.migrate import schema_hash
+
+    definitions = load_definitions(snapshots_dir)
+    if snapshot not in definitions:
+        raise SnapshotNotReady(f"snapshot '{snapshot}' is not defined in {snapshots_dir} (known: {', '.join(sorted(definitions))})")
+    entry = Catalog(profile).get(snapshot)
+    if entry is None or not entry.is_current(definitions[snapshot], schema_hash()):
+        state = "is not built" if entry is None else "is out of date (schema or seed parameters changed)"
+        raise SnapshotNotReady(
+            f"snapshot '{snapshot}' {state} for the {profile.name} profile: trigger the loadstack_snapshots DAG "
+            "(make demo does so before the stack)"
+        )
+    return entry
+
+
+class AuroraRestoreOperator(StackStepOperator):
+    """Restore the step's database from `snapshot`; outputs host, port, database, user, secret id."""
+
+    template_fields = ("snapshot", "variant", "vars")
+    ui_color = "#e8f6e8"
+
+    def __init__(
+        self,
+        *,
+        snapshot: str,
+        snapshots_dir: str,
+        sizes: dict[str, dict[str, Any]],
+        vars: dict[str, Any],
+        output_sources: dict[str, str],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.snapshot = snapshot
+        self.snapshots_dir = snapshots_dir
+        self.sizes = sizes
+        self.vars = vars
+        self.output_sources = output_sources
+
+    @property
+    def cluster_id(self) -> str:
+        return f"{self.stack}-{self.step}".replace("_", "-")[:63]
+
+    def execute(self, context) -> dict[str, Any]:
+        self.check_account()
+        entry = current_entry(self.profile, self.snapshot, Path(self.snapshots_dir))
+        if self.profile.is_local:
+            from loadstack.data.local_restore import LocalDatabase
+
+            return LocalDatabase(self.profile, self.stack, self.step).restore(entry)
+        return self._restore_aurora(context, entry)
+
+    def _restore_aurora(self, context, entry: CatalogEntry) -> dict[str, Any]:
+        from loadstack.aws.rds import ensure_instances, restore_cluster_from_snapshot
+        from loadstack.triggers.aws import RdsClusterAvailableTrigger
+
+        settings = self.resolve_references(self.vars, context, output_sources=self.output_sources)
+        size = self.sizes[self.variant]
+        client = self.profile.client("rds")
+        tags = {"loadstack:stack": self.stack, "loadstack:step": self.step}
+        restore_cluster_from_snapshot(
+            client, self.cluster_id, entry.location, settings.get("engine", "aurora-mysql"),
+            settings.get("subnet_group"), settings.get("security_group_ids", ()), tags=tags,
+        )
+        ensure_instances(client, self.cluster_id, size["instances"], size["instance_class"], tags=tags)
+        self.defer(
+            trigger=RdsClusterAvailableTrigger(
+                cluster_id=self.cluster_id, region_name=self.profile.region, aws_conn_id=self.profile.aws_conn_id,
+                endpoint_url=self.profile.endpoint_url,
+            ),
+            method_name="execute_complete",
+            kwargs={"snapshot_kind": entry.kind},
+            timeout=RESTORE_TIMEOUT,
+        )
+
+    def execute_complete(self, context, event: dict[str, Any], snapshot_kind: str = "") -> dict[str, Any]:
+        from loadstack.aws.rds import cluster_endpoint
+
+        if event.get("status") != "success":
+            raise RuntimeError(f"restoring {self.cluster_id}: {event.get('message', event)}")
+        endpoint = cluster_endpoint(self.profile.client("rds"), self.cluster_id)
+        return {
+            "engine": endpoint["engine"], "host": endpoint["host"], "port": endpoint["port"],
+            "database": "commerce", "username": endpoint["username"], "secret_id": endpoint["secret_arn"],
+            "snapshot": self.snapshot, "snapshot_kind": snapshot_kind,
+        }
+
+
+class AuroraTeardownOperator(StackStepOperator):
+    """Remove the step's database: the local server and its datadir, or the Aurora cluster."""
+
+    ui_color = "#ffe4e4"
+
+    def execute(self, context) -> None:
+        self.check_account()
+        if self.profile.is_local:
+            from loadstack.data.local_restore import LocalDatabase
+
+            removed = LocalDatabase(self.profile, self.stack, self.step).teardown()
+            self.log.info("%s: %s", self.step, "server stopped and datadir removed" if removed else "nothing to remove")
+            return
+        from loadstack.aws.rds import delete_cluster
+
+        delete_cluster(self.profile.client("rds"), f"{self.stack}-{self.step}".replace("_", "-")[:63])
+
+
+class _SeedOperator(StackStepOperator):
+    """Connects to the restored database named by the `database` step's outputs."""
+
+    template_fields = ("variant",)
+    ui_color = "#fff6dc"
+
+    def __init__(self, *, database_task_id: str, seed_params: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.database_task_id = database_task_id
+        self.seed_params = seed_params
+
+    def connection(self, context):
+        from loadstack.data.mariadb import ConnectionParams
+
+        outputs = context["ti"].xcom_pull(task_ids=self.database_task_id)
+        secret = get_json_secret(self.profile, outputs["secret_id"])
+        return ConnectionParams(host=outputs["host"], port=outputs["port"], user=outputs["username"],
+                                password=secret["password"], database=outputs["database"])
+
+    @property
+    def params_obj(self):
+        from loadstack.data.generate import SeedParams
+
+        return SeedParams.from_dict(self.seed_params)
+
+    def progress(self, line) -> None:
+        self.log.info("%s", line)
+
+
+class SeedBaseOperator(_SeedOperator):
+    """Accounts, profiles, products, orders: skipped when the markers say they are already there."""
+
+    def execute(self, context) -> dict[str, int]:
+        from loadstack.data.seed import seed_base
+
+        return seed_base(self.connection(context), self.params_obj, progress=self.progress)
+
+
+class SeedShardOperator(_SeedOperator):
+    """One events shard (a mapped task per shard); resumable: a rerun redoes only unfinished shards."""
+
+    def __init__(self, *, shard: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.shard = shard
+
+    def execute(self, context) -> int:
+        from loadstack.data.seed import seed_shard
+
+        return seed_shard(self.connection(context), self.params_obj, int(self.shard), progress=self.progress)
+
+
+class SeedVerifyOperator(_SeedOperator):
+    """Exact counts per table against what the generator says; outputs them."""
+
+    def execute(self, context) -> dict[str, Any]:
+        from contextlib import closing
+
+        from loadstack.data.seed import expected_counts
+
+        expected = expected_counts(self.params_obj)
+        found: dict[str, int] = {}
+        with closing(self.connection(context).connect()) as conn:
+            cursor = conn.cursor()
+            for table in expected:
+                cursor.execute(f"SELECT COUNT(*) FROM `{table}`")
+                found[table] = cursor.fetchone()[0]
+        wrong = {t: (found[t], n) for t, n in expected.items() if found[t] != n}
+        if wrong:
+            raise RuntimeError("row counts differ from the dataset: " + ", ".join(f"{t} {f} != {n}" for t, (f, n) in wrong.items()))
+        total = sum(found.values())
+        self.log.info("all %d tables hold exactly the dataset's %s rows", len(found), f"{total:,}")
+        return {"rows": total, "tables": found}

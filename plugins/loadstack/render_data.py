@@ -1,0 +1,66 @@
+"""Renders the data-tier kinds: aurora_restore (restore / destroy) and seed (base, one mapped task
+per events shard, summary)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from loadstack.kinds.aurora_restore import AuroraRestoreStep
+from loadstack.kinds.base import VARIANTS
+from loadstack.kinds.seed import SeedStep
+from loadstack.operators.data import (
+    AuroraRestoreOperator,
+    AuroraTeardownOperator,
+    SeedBaseOperator,
+    SeedShardOperator,
+    SeedVerifyOperator,
+)
+from loadstack.render import VARIANT_TEMPLATE, StepRenderContext, TeardownRenderContext
+from loadstack.snapshots.catalog import load_definitions
+
+
+def snapshots_dir(ctx: StepRenderContext | TeardownRenderContext) -> Path:
+    return ctx.stack.source.resolve().parent.parent / "snapshots"
+
+
+def _common(ctx: StepRenderContext | TeardownRenderContext) -> dict:
+    return dict(
+        stack=ctx.stack.name,
+        step=ctx.name,
+        variant=VARIANT_TEMPLATE,
+        stack_owner=ctx.stack.model.owner,
+        retries=ctx.retries,
+        execution_timeout=ctx.execution_timeout,
+    )
+
+
+def render_aurora_restore(ctx: StepRenderContext) -> AuroraRestoreOperator:
+    step = ctx.step
+    assert isinstance(step, AuroraRestoreStep)
+    return AuroraRestoreOperator(
+        task_id="restore",
+        snapshot="{{ params.%s }}" % step.snapshot_param(ctx.name),
+        snapshots_dir=str(snapshots_dir(ctx)),
+        sizes={variant: step.size_for(variant).model_dump() for variant in VARIANTS},
+        vars=step.vars,
+        output_sources=ctx.output_sources,
+        **_common(ctx),
+    )
+
+
+def render_aurora_teardown(ctx: TeardownRenderContext) -> AuroraTeardownOperator:
+    return AuroraTeardownOperator(task_id="destroy", **_common(ctx))
+
+
+def render_seed(ctx: StepRenderContext) -> SeedVerifyOperator:
+    step = ctx.step
+    assert isinstance(step, SeedStep)
+    seed_params = load_definitions(snapshots_dir(ctx))[step.dataset].seed
+    shared = dict(database_task_id=f"{step.database}.restore", seed_params=seed_params, **_common(ctx))
+    base = SeedBaseOperator(task_id="seed_base", **shared)
+    shards = SeedShardOperator.partial(task_id="seed_shard", **shared).expand(
+        shard=list(range(int(seed_params.get("shards", 16))))
+    )
+    summary = SeedVerifyOperator(task_id="summary", **shared)
+    base >> shards >> summary
+    return summary

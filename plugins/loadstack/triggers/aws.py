@@ -1,0 +1,221 @@
+"""Deferrable waits for the data tier, built on the Amazon provider's AwsBaseWaiterTrigger.
+
+What comes from the provider: serialization of the common arguments, the hook built from them
+(RdsHook, ElastiCacheReplicationGroupHook), ``hook.get_waiter`` (botocore's official waiters
+``db_cluster_available``, ``db_instance_available``, ``replication_group_available``) and
+``async_wait``, which polls once per ``waiter_delay`` and logs the status between attempts.
+
+What is added here:
+- ``endpoint_url``: a serialized argument that points the hook at another endpoint (moto in the
+  local profile) without an Airflow connection. Credentials still come from ``aws_conn_id`` or, with
+  ``aws_conn_id=None``, from boto3's default chain (AWS_ACCESS_KEY_ID, ... in the triggerer's env).
+- waits in phases: `RdsClusterAvailableTrigger` waits for the cluster and then for its instances;
+  the phases share one budget of ``waiter_max_attempts``.
+- no hard dependency on aiobotocore: the provider's triggers need it (``hook.get_async_conn()``),
+  and aiobotocore 3.x pins botocore below the 1.44 this project uses. When it is not installed,
+  each waiter attempt runs the synchronous boto3 waiter in a worker thread, so the triggerer's
+  event loop is never blocked; with aiobotocore the provider's async client is used as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable
+
+from airflow.exceptions import AirflowException
+from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
+from airflow.providers.amazon.aws.hooks.elasticache_replication_group import ElastiCacheReplicationGroupHook
+from airflow.providers.amazon.aws.hooks.rds import RdsHook
+from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
+from airflow.providers.amazon.aws.utils.waiter_with_logging import async_wait
+from airflow.triggers.base import TriggerEvent
+
+
+def aiobotocore_available() -> bool:
+    return importlib.util.find_spec("aiobotocore") is not None
+
+
+@dataclass(frozen=True)
+class WaitPhase:
+    """One waiter to satisfy: its name, arguments and how to report its progress."""
+
+    waiter_name: str
+    waiter_args: dict[str, Any]
+    failure_message: str
+    status_message: str
+    status_queries: list[str] = field(default_factory=list)
+
+
+class _ThreadedWaiter:
+    """An async facade over a synchronous botocore waiter: each attempt runs in a worker thread."""
+
+    def __init__(self, waiter: Any):
+        self._waiter = waiter
+
+    async def wait(self, **kwargs: Any) -> None:
+        await asyncio.to_thread(self._waiter.wait, **kwargs)
+
+
+class _CountingWaiter:
+    """Counts attempts, so that several phases can share one `waiter_max_attempts` budget."""
+
+    def __init__(self, waiter: Any):
+        self._waiter = waiter
+        self.attempts = 0
+
+    async def wait(self, **kwargs: Any) -> None:
+        self.attempts += 1
+        await self._waiter.wait(**kwargs)
+
+
+class PhasedAwsWaiterTrigger(AwsBaseWaiterTrigger):
+    """AwsBaseWaiterTrigger with an `endpoint_url`, several waiter phases and a thread fallback.
+
+    Subclasses set ``aws_hook_class`` and pass ``endpoint_url`` in ``serialized_fields``; they
+    override `phases()` to wait for more than the one waiter given to ``__init__``.
+    """
+
+    def __init__(self, *, endpoint_url: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.endpoint_url = endpoint_url
+
+    def phases(self) -> list[WaitPhase]:
+        return [
+            WaitPhase(self.waiter_name, self.waiter_args, self.failure_message, self.status_message, self.status_queries)
+        ]
+
+    def hook(self) -> AwsGenericHook:
+        hook = super().hook()
+        if self.endpoint_url:
+            # The connection wrapper is where the hook looks up its endpoint for every client.
+            hook.conn_config.endpoint_url = self.endpoint_url
+        return hook
+
+    @asynccontextmanager
+    async def _waiter_factory(self, hook: AwsGenericHook) -> AsyncIterator[Callable[[str], Any]]:
+        overrides = self.waiter_config_overrides
+        if aiobotocore_available():
+            async with await hook.get_async_conn() as client:
+                yield lambda name: hook.get_waiter(name, deferrable=True, client=client, config_overrides=overrides)
+        else:
+            client = await asyncio.to_thread(lambda: hook.conn)
+            yield lambda name: _ThreadedWaiter(hook.get_waiter(name, client=client, config_overrides=overrides))
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = await asyncio.to_thread(self.hook)
+        remaining = self.attempts
+        try:
+            async with self._waiter_factory(hook) as get_waiter:
+                for phase in self.phases():
+                    waiter = _CountingWaiter(get_waiter(phase.waiter_name))
+                    await async_wait(
+                        waiter,
+                        self.waiter_delay,
+                        remaining,
+                        phase.waiter_args,
+                        phase.failure_message,
+                        phase.status_message,
+                        phase.status_queries,
+                    )
+                    remaining = max(1, remaining - waiter.attempts)
+        except AirflowException as error:
+            yield self._event_from_exception(error)
+            return
+        yield TriggerEvent({"status": "success", self.return_key: self.return_value})
+
+
+class RdsClusterAvailableTrigger(PhasedAwsWaiterTrigger):
+    """Wait until an Aurora DB cluster is available, and then all of its instances (at least one).
+
+    Emits ``{"status": "success", "cluster_id": ...}`` or ``{"status": "error", "message": ...,
+    "cluster_id": ...}`` (a cluster or instance in a failed or deleting state, an unknown cluster,
+    or `waiter_max_attempts` polls spent over both phases).
+    """
+
+    aws_hook_class = RdsHook
+
+    def __init__(
+        self,
+        cluster_id: str,
+        region_name: str | None = None,
+        aws_conn_id: str | None = "aws_default",
+        endpoint_url: str | None = None,
+        waiter_delay: int = 30,
+        waiter_max_attempts: int = 120,
+        verify: bool | str | None = None,
+        botocore_config: dict | None = None,
+    ) -> None:
+        super().__init__(
+            serialized_fields={"cluster_id": cluster_id, "endpoint_url": endpoint_url},
+            waiter_name="db_cluster_available",
+            waiter_args={"DBClusterIdentifier": cluster_id},
+            failure_message=f"DB cluster {cluster_id} did not become available",
+            status_message=f"DB cluster {cluster_id} not available yet",
+            status_queries=["DBClusters[].Status"],
+            return_key="cluster_id",
+            return_value=cluster_id,
+            waiter_delay=waiter_delay,
+            waiter_max_attempts=waiter_max_attempts,
+            aws_conn_id=aws_conn_id,
+            region_name=region_name,
+            verify=verify,
+            botocore_config=botocore_config,
+            endpoint_url=endpoint_url,
+        )
+        self.cluster_id = cluster_id
+
+    def phases(self) -> list[WaitPhase]:
+        return [
+            *super().phases(),
+            WaitPhase(
+                "db_instance_available",
+                # No instance yet matches no acceptor of botocore's waiter: it keeps polling.
+                {"Filters": [{"Name": "db-cluster-id", "Values": [self.cluster_id]}]},
+                f"DB instances of cluster {self.cluster_id} did not become available",
+                f"DB instances of cluster {self.cluster_id} not available yet",
+                ["DBInstances[].DBInstanceIdentifier", "DBInstances[].DBInstanceStatus"],
+            ),
+        ]
+
+
+class ElastiCacheReplicationGroupAvailableTrigger(PhasedAwsWaiterTrigger):
+    """Wait until an ElastiCache replication group is available (botocore's waiter).
+
+    Emits ``{"status": "success", "group_id": ...}`` or ``{"status": "error", "message": ...,
+    "group_id": ...}``.
+    """
+
+    aws_hook_class = ElastiCacheReplicationGroupHook
+
+    def __init__(
+        self,
+        group_id: str,
+        region_name: str | None = None,
+        aws_conn_id: str | None = "aws_default",
+        endpoint_url: str | None = None,
+        waiter_delay: int = 15,
+        waiter_max_attempts: int = 120,
+        verify: bool | str | None = None,
+        botocore_config: dict | None = None,
+    ) -> None:
+        super().__init__(
+            serialized_fields={"group_id": group_id, "endpoint_url": endpoint_url},
+            waiter_name="replication_group_available",
+            waiter_args={"ReplicationGroupId": group_id},
+            failure_message=f"replication group {group_id} did not become available",
+            status_message=f"replication group {group_id} not available yet",
+            status_queries=["ReplicationGroups[].Status"],
+            return_key="group_id",
+            return_value=group_id,
+            waiter_delay=waiter_delay,
+            waiter_max_attempts=waiter_max_attempts,
+            aws_conn_id=aws_conn_id,
+            region_name=region_name,
+            verify=verify,
+            botocore_config=botocore_config,
+            endpoint_url=endpoint_url,
+        )
+        self.group_id = group_id

@@ -1,0 +1,60 @@
+"""The data tier through Airflow (dag.test): restore from a catalogued snapshot, seed when needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadstack.spec import load_stack
+
+pytestmark = pytest.mark.integration
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def results(run):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(XComModel).filter_by(run_id=run.run_id, key="return_value").all()
+        return {(row.task_id, row.map_index): row.value for row in rows}
+
+
+def test_restore_seed_rerun_and_teardown(run_dag, loadstack_env, local_profile):
+    from airflow.utils.state import DagRunState
+
+    from loadstack.data.generate import SeedParams
+    from loadstack.data.seed import expected_counts
+    from loadstack.render import build_dag, build_teardown_dag
+    from loadstack.snapshots.build import build_mariadb_snapshot
+    from loadstack.snapshots.catalog import load_definitions
+
+    definitions = load_definitions(FIXTURES / "snapshots")
+    for name in ("fx-seeded", "fx-migrated"):
+        build_mariadb_snapshot(local_profile, name, definitions[name])
+    expected = expected_counts(SeedParams.from_dict(definitions["fx-seeded"].seed))
+    stack = load_stack(FIXTURES / "it_stacks" / "it_data.yaml", modules_dir=FIXTURES / "tf_modules")
+    dag = build_dag(stack)
+    assert dag.params.get_param("db_snapshot").schema["enum"] == ["fx-seeded", "fx-migrated"]
+
+    seeded = run_dag(dag)
+    assert seeded.state == DagRunState.SUCCESS
+    out = results(seeded)
+    assert out[("db.restore", -1)]["snapshot"] == "fx-seeded"
+    assert "password" not in str(out[("db.restore", -1)])
+    assert out[("load.summary", -1)] == {"rows": sum(expected.values()), "tables": expected}
+
+    migrated = run_dag(dag, run_conf={"db_snapshot": "fx-migrated"})
+    assert migrated.state == DagRunState.SUCCESS
+    out = results(migrated)
+    assert out[("db.restore", -1)]["snapshot_kind"] == "migrated"
+    shard_rows = {idx: rows for (task, idx), rows in out.items() if task == "load.seed_shard"}
+    assert sorted(shard_rows) == [0, 1] and sum(shard_rows.values()) == sum(v for k, v in expected.items() if k.startswith("events_"))
+    assert out[("load.summary", -1)]["tables"] == expected
+
+    teardown = run_dag(build_teardown_dag(stack))
+    assert teardown.state == DagRunState.SUCCESS
+    from loadstack.data.local_restore import LocalDatabase
+
+    assert not LocalDatabase(local_profile, "it_data", "db").base_dir.exists()

@@ -1,0 +1,164 @@
+"""loadstack.cache without a Redis server: RESP, the commerce generator, config, S3 helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import boto3
+import pytest
+
+from loadstack.cache.rdb import (
+    DEFAULT_NOW,
+    RdbError,
+    _resp_chunks,
+    commerce_cache_records,
+    download_rdb,
+    rdb_object_key,
+    record_commands,
+    upload_rdb,
+)
+from loadstack.cache.redis_server import RedisServer, RedisServerError, encode_command, restore_rdb
+
+
+def test_encode_command_is_resp():
+    assert encode_command("SET", "k", b"v\r\n", 3) == b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nv\r\n\r\n$1\r\n3\r\n"
+    assert encode_command("PING") == b"*1\r\n$4\r\nPING\r\n"
+    with pytest.raises(TypeError):
+        encode_command("SET", "k", None)
+
+
+def test_record_commands_per_type():
+    assert record_commands("s", "v") == encode_command("SET", "s", "v")
+    assert record_commands("s", "v", 60) == encode_command("SET", "s", "v", "EX", 60)
+    assert record_commands("h", {"a": 1, "b": "x"}, 5) == encode_command("HSET", "h", "a", 1, "b", "x") + encode_command("EXPIRE", "h", 5)
+    assert record_commands("l", [1, 2]) == encode_command("RPUSH", "l", 1, 2)
+    assert record_commands("z", {"b", "a"}) == encode_command("SADD", "z", "a", "b")
+    with pytest.raises(ValueError, match="positive"):
+        record_commands("s", "v", 0)
+    with pytest.raises(ValueError, match="no empty hashes"):
+        record_commands("h", {})
+
+
+def test_resp_chunks_accepts_records_or_bytes():
+    records = [("a", "1", None), ("b", "2", None)]
+    raw = b"".join(record_commands(*r) for r in records)
+    assert b"".join(_resp_chunks(records, 10)) == raw
+    assert b"".join(_resp_chunks([raw[:5], raw[5:]], 1 << 20)) == raw
+    assert list(_resp_chunks([], 10)) == []
+    with pytest.raises(TypeError, match="tuples or RESP bytes"):
+        list(_resp_chunks(["not a record"], 10))
+
+
+def test_commerce_cache_is_deterministic_and_shaped():
+    first = list(commerce_cache_records(42, sessions=300, carts=120))
+    assert first == list(commerce_cache_records(42, sessions=300, carts=120))
+    other = list(commerce_cache_records(43, sessions=300, carts=120))
+    assert {k for k, _, _ in first} != {k for k, _, _ in other}
+
+    keys = [k for k, _, _ in first]
+    assert len(keys) == len(set(keys)) == 420
+    carts = [r for r in first if r[0].startswith("cart:")]
+    sessions = [r for r in first if r[0].startswith("session:")]
+    assert [k for k, _, _ in carts] == [f"cart:{n}" for n in range(1, 121)]
+    assert len(sessions) == 300 and all(len(k) == len("session:") + 32 for k, _, _ in sessions)
+
+    cart = json.loads(carts[0][1])
+    assert set(cart) == {"cart_id", "currency", "items", "updated_at"} and 1 <= len(cart["items"]) <= 5
+    assert set(cart["items"][0]) == {"sku", "qty", "unit_price_cents"}
+    session = sessions[0][1]
+    assert set(session) == {"profile_id", "account_id", "cart_id", "last_seen"}
+    assert [s["cart_id"] for _, s, _ in sessions[:2]] == [1, 2] and sessions[-1][1]["cart_id"] == ""
+    assert DEFAULT_NOW - 7 * 86400 <= session["last_seen"] <= DEFAULT_NOW
+    assert all(ttl is None for _, _, ttl in first)
+    assert {ttl for k, _, ttl in commerce_cache_records(1, 3, 2, session_ttl=1800, cart_ttl=86400)} == {1800, 86400}
+    mapped = commerce_cache_records(1, 50, 0, profiles=10, account_of=lambda profile_id: 1000 + profile_id)
+    assert all(s["account_id"] == 1000 + s["profile_id"] for _, s, _ in mapped)
+
+
+def test_config_text(tmp_path):
+    server = RedisServer(tmp_path / "with space", 6390, 'pa"ss', settings={"maxmemory": "64mb"})
+    text = server.config_text()
+    for line in (
+        "bind 127.0.0.1",
+        "port 6390",
+        "protected-mode yes",
+        "daemonize no",
+        f'dir "{tmp_path}/with space"',
+        'dbfilename "dump.rdb"',
+        f'pidfile "{tmp_path}/with space/redis.pid"',
+        'save ""',
+        "appendonly no",
+        'requirepass "pa\\"ss"',
+        "maxmemory 64mb",
+    ):
+        assert line in text.splitlines()
+    assert "requirepass" not in RedisServer(tmp_path, 6390).config_text()
+    assert server.connection_params()["url"] == "redis://:pa%22ss@127.0.0.1:6390/0"
+    with pytest.raises(ValueError):
+        RedisServer(tmp_path, 6390, dbfilename="../x.rdb")
+
+
+def test_stopping_a_server_that_never_ran(tmp_path):
+    server = RedisServer(tmp_path, 6390)
+    assert server.pid() is None and server.stop() is False
+    (tmp_path / "redis.pid").write_text("1\n")  # PID 1 is not this server: never signalled
+    assert server.pid() is None and server.stop() is False
+
+
+def test_restore_refuses_a_file_that_is_not_an_rdb(tmp_path):
+    bogus = tmp_path / "x.rdb"
+    bogus.write_bytes(b"hello")
+    with pytest.raises(RedisServerError, match="not an RDB file"):
+        restore_rdb(bogus, tmp_path / "srv", 6390)
+    with pytest.raises(RedisServerError, match="does not exist"):
+        restore_rdb(tmp_path / "missing.rdb", tmp_path / "srv", 6390)
+
+
+def test_rdb_object_key():
+    assert rdb_object_key("shop/commerce-s42") == "redis/shop/commerce-s42.rdb"
+    with pytest.raises(ValueError):
+        rdb_object_key("../etc")
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    from moto import mock_aws
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield boto3.client("s3", region_name="us-east-1")
+
+
+def test_upload_and_download_rdb(s3, tmp_path):
+    rdb = tmp_path / "shop.rdb"
+    rdb.write_bytes(b"REDIS0010" + bytes(range(256)) * 10)
+    s3.create_bucket(Bucket="loadstack-snapshots")
+    key = rdb_object_key("shop")
+    info = upload_rdb(s3, "loadstack-snapshots", key, rdb, metadata={"keys": 42})
+    assert info["size_bytes"] == rdb.stat().st_size and len(info["sha256"]) == 64
+    assert s3.head_object(Bucket="loadstack-snapshots", Key=key)["Metadata"] == {"keys": "42", "sha256": info["sha256"]}
+
+    dest = download_rdb(s3, "loadstack-snapshots", key, tmp_path / "restore" / "dump.rdb")
+    assert dest.read_bytes() == rdb.read_bytes()
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["dump.rdb"]  # no temporary file left
+
+    s3.put_object(Bucket="loadstack-snapshots", Key=key, Body=b"REDIS-tampered", Metadata={"sha256": info["sha256"]})
+    with pytest.raises(RdbError, match="SHA-256"):
+        download_rdb(s3, "loadstack-snapshots", key, tmp_path / "again.rdb")
+    assert not (tmp_path / "again.rdb").exists()
+    with pytest.raises(RdbError, match="no RDB at s3://loadstack-snapshots/redis/none.rdb"):
+        download_rdb(s3, "loadstack-snapshots", rdb_object_key("none"), tmp_path / "none.rdb")
+    with pytest.raises(RdbError, match="bucket nope does not exist"):
+        upload_rdb(s3, "nope", key, rdb)
+
+
+def test_cache_package_has_no_airflow_imports():
+    import importlib
+
+    for name in [m for m in sys.modules if m == "loadstack.cache" or m.startswith("loadstack.cache.")]:
+        module = importlib.import_module(name)
+        source = open(module.__file__).read()
+        assert "import airflow" not in source and "from airflow" not in source, name
