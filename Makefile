@@ -28,8 +28,8 @@ bootstrap: ## apt packages, Terraform check, .venv (quick when nothing changed)
 up: bootstrap ## start moto, ZooKeeper and Airflow on 127.0.0.1 (reuses running ones)
 	@bash scripts/services.sh up
 
-demo: up ## bootstrap, start the services, run the DAG (DAG=shop) and follow it
-	@$(ENV) $(PY) scripts/demo.py --dag-id '$(DAG)' --conf '$(CONF)' --timeout '$(TIMEOUT)' --parse-timeout '$(PARSE_TIMEOUT)'
+demo: up ## bootstrap, start the services, build missing snapshots, run the DAG (DAG=shop) and follow it
+	@$(ENV) $(PY) scripts/demo.py --first loadstack_snapshots --dag-id '$(DAG)' --conf '$(CONF)' --timeout '$(TIMEOUT)' --parse-timeout '$(PARSE_TIMEOUT)'
 
 down: ## stop every service `up` started
 	@bash scripts/services.sh down

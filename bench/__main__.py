@@ -40,6 +40,7 @@ def bench_parse(stacks: int, repeats: int) -> dict:
         (tmp / "stacks").mkdir()
         (tmp / "dags").mkdir()
         (tmp / "terraform").symlink_to(ROOT / "include" / "terraform")
+        (tmp / "snapshots").symlink_to(ROOT / "include" / "snapshots")
         template = (ROOT / "include" / "stacks" / "shop.yaml").read_text()
         for i in range(stacks):
             name = f"stack_{i:03d}"

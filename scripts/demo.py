@@ -342,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the run (default 30 min)")
     parser.add_argument("--parse-timeout", type=float, default=120, help="seconds to wait for the DAG to be parsed")
     parser.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
+    parser.add_argument("--first", action="append", default=[], metavar="DAG_ID",
+                        help="run this DAG to success before the main one (repeatable), e.g. loadstack_snapshots")
+    parser.add_argument("--no-summary", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
@@ -363,6 +366,16 @@ def main(argv: list[str] | None = None) -> int:
         client.login()
     except (ApiError, OSError) as exc:
         return fail(f"cannot log in to {BASE_URL} as {USER}: {exc}. Is the api-server up? (scripts/services.sh status)")
+
+    for first in args.first:
+        say(f"first: {first}")
+        try:
+            status = main([f"--dag-id={first}", f"--timeout={args.timeout}", f"--parse-timeout={args.parse_timeout}",
+                           f"--poll={args.poll}", "--no-summary"])
+        except SystemExit as exc:  # argparse
+            status = int(exc.code or 0)
+        if status != 0:
+            return fail(f"{first} did not succeed; not running {args.dag_id}")
 
     started = time.time()
     try:
@@ -402,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"run {run_id} ended {state} after {elapsed:.0f} s ({summary})")
         report_failed(client, args.dag_id, run_id, tis)
 
+    if args.no_summary:
+        return 0 if state == "success" else 1
     print()
     print(f"Airflow UI:     {BASE_URL}   (this run: {run_url})")
     print(f"login:          user {USER}, password {password}")

@@ -1,5 +1,5 @@
-"""Renders the data-tier kinds: aurora_restore (restore / destroy) and seed (base, one mapped task
-per events shard, summary)."""
+"""Renders the data-tier kinds: aurora_restore and redis_restore (restore / destroy), and seed (base,
+one mapped task per events shard, summary)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ from pathlib import Path
 
 from loadstack.kinds.aurora_restore import AuroraRestoreStep
 from loadstack.kinds.base import VARIANTS
+from loadstack.kinds.redis_restore import RedisRestoreStep
 from loadstack.kinds.seed import SeedStep
 from loadstack.operators.data import (
     AuroraRestoreOperator,
     AuroraTeardownOperator,
+    RedisRestoreOperator,
+    RedisTeardownOperator,
     SeedBaseOperator,
     SeedShardOperator,
     SeedVerifyOperator,
@@ -64,3 +67,21 @@ def render_seed(ctx: StepRenderContext) -> SeedVerifyOperator:
     summary = SeedVerifyOperator(task_id="summary", **shared)
     base >> shards >> summary
     return summary
+
+
+def render_redis_restore(ctx: StepRenderContext) -> RedisRestoreOperator:
+    step = ctx.step
+    assert isinstance(step, RedisRestoreStep)
+    return RedisRestoreOperator(
+        task_id="restore",
+        snapshot=step.snapshot,
+        snapshots_dir=str(snapshots_dir(ctx)),
+        sizes={variant: step.size_for(variant).model_dump() for variant in VARIANTS},
+        vars=step.vars,
+        output_sources=ctx.output_sources,
+        **_common(ctx),
+    )
+
+
+def render_redis_teardown(ctx: TeardownRenderContext) -> RedisTeardownOperator:
+    return RedisTeardownOperator(task_id="destroy", **_common(ctx))

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from loadstack.cache.local_restore import LocalCache
+from loadstack.data.local_restore import LocalDatabase
 from loadstack.spec import load_stack
 
 pytestmark = pytest.mark.integration
@@ -27,12 +29,14 @@ def test_restore_seed_rerun_and_teardown(run_dag, loadstack_env, local_profile):
     from loadstack.data.generate import SeedParams
     from loadstack.data.seed import expected_counts
     from loadstack.render import build_dag, build_teardown_dag
-    from loadstack.snapshots.build import build_mariadb_snapshot
+    from loadstack.snapshots.build import build_mariadb_snapshot, build_redis_snapshot
     from loadstack.snapshots.catalog import load_definitions
 
     definitions = load_definitions(FIXTURES / "snapshots")
     for name in ("fx-seeded", "fx-migrated"):
         build_mariadb_snapshot(local_profile, name, definitions[name])
+    cache_entry = build_redis_snapshot(local_profile, "fx-cache", definitions["fx-cache"])
+    assert cache_entry.row_counts == {"keys": 15}  # 10 sessions + 5 carts
     expected = expected_counts(SeedParams.from_dict(definitions["fx-seeded"].seed))
     stack = load_stack(FIXTURES / "it_stacks" / "it_data.yaml", modules_dir=FIXTURES / "tf_modules")
     dag = build_dag(stack)
@@ -44,6 +48,13 @@ def test_restore_seed_rerun_and_teardown(run_dag, loadstack_env, local_profile):
     assert out[("db.restore", -1)]["snapshot"] == "fx-seeded"
     assert "password" not in str(out[("db.restore", -1)])
     assert out[("load.summary", -1)] == {"rows": sum(expected.values()), "tables": expected}
+    cache = out[("cache.restore", -1)]
+    assert cache["keys"] == 15 and cache["snapshot"] == "fx-cache"
+    from loadstack.cache.redis_server import RedisServer
+    from loadstack.credentials import get_json_secret
+
+    password = get_json_secret(local_profile, cache["secret_id"])["password"]
+    assert RedisServer(LocalCache(local_profile, "it_data", "cache").base_dir, cache["port"], password).dbsize() == 15
 
     migrated = run_dag(dag, run_conf={"db_snapshot": "fx-migrated"})
     assert migrated.state == DagRunState.SUCCESS
@@ -55,6 +66,5 @@ def test_restore_seed_rerun_and_teardown(run_dag, loadstack_env, local_profile):
 
     teardown = run_dag(build_teardown_dag(stack))
     assert teardown.state == DagRunState.SUCCESS
-    from loadstack.data.local_restore import LocalDatabase
-
     assert not LocalDatabase(local_profile, "it_data", "db").base_dir.exists()
+    assert not LocalCache(local_profile, "it_data", "cache").base_dir.exists()

@@ -13,7 +13,7 @@ BAD = ROOT / "tests" / "fixtures" / "bad_specs"
 
 def test_validate_ok(capsys):
     assert main(["validate", str(ROOT / "include" / "stacks")]) == 0
-    assert "shop.yaml: ok (3 steps)" in capsys.readouterr().out
+    assert "shop.yaml: ok (6 steps)" in capsys.readouterr().out
 
 
 def test_validate_prints_every_error_and_exits_1(tmp_path, capsys):
@@ -36,23 +36,28 @@ def test_validate_no_files(tmp_path, capsys):
     assert "no spec files found" in capsys.readouterr().err
 
 
-def test_graph_prints_levels_edges_and_critical_path(capsys):
-    spec = str(ROOT / "include" / "stacks" / "shop.yaml")
-    assert main(["graph", spec, "--durations", "network=12,mail_dumpster=95,app_cluster=80"]) == 0
+FIXTURE = ROOT / "tests" / "fixtures" / "good_specs" / "storefront.yaml"
+
+
+def test_graph_prints_levels_edges_and_critical_path(tmp_path, capsys):
+    shutil.copytree(ROOT / "tests" / "fixtures" / "modules", tmp_path / "terraform")
+    (tmp_path / "stacks").mkdir()
+    spec = shutil.copy(FIXTURE, tmp_path / "stacks" / "storefront.yaml")
+    assert main(["graph", str(spec), "--durations", "network=12,mail=95,app=80"]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "stack shop: 3 steps, 2 levels",
+        "stack storefront: 3 steps, 2 levels",
         "level 0: network",
-        "level 1: app_cluster, mail_dumpster",
+        "level 1: app, mail",
         "edges:",
-        "  network -> app_cluster",
-        "  network -> mail_dumpster",
-        "critical path: network -> mail_dumpster (107s; all steps in sequence: 187s)",
+        "  network -> app",
+        "  network -> mail",
+        "critical path: network -> mail (107s; all steps in sequence: 187s)",
     ]
 
 
 def test_graph_missing_duration_is_an_error(capsys):
     assert main(["graph", str(ROOT / "include" / "stacks" / "shop.yaml"), "--durations", "network=1"]) == 1
-    assert "no duration for step(s): app_cluster, mail_dumpster" in capsys.readouterr().err
+    assert "no duration for step(s): app_cluster, cache, events_db, mail_dumpster, seed_events" in capsys.readouterr().err
 
 
 def test_durations_from_json_file(tmp_path):

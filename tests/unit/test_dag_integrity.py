@@ -57,6 +57,7 @@ def test_a_bad_spec_fails_only_its_own_dag(tmp_path, monkeypatch):
     monkeypatch.setenv("LOADSTACK_STACKS_DIR", str(stacks))
     # Modules resolve next to the specs' parent: point them at the real ones.
     (tmp_path / "terraform").symlink_to(ROOT / "include" / "terraform")
+    (tmp_path / "snapshots").symlink_to(ROOT / "include" / "snapshots")
 
     bag = dagbag(dags)
     assert sorted(bag.dag_ids) == ["shop", "shop__teardown"]

@@ -16,7 +16,8 @@ ever. So moto can test the idempotency and the endpoint, not the shape or the da
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -33,6 +34,11 @@ class ElastiCacheError(RuntimeError):
 
 def _code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
+
+
+def rdb_s3_arn(bucket: str, key: str) -> str:
+    """The SnapshotArns entry for an RDB object in S3 (see `loadstack.cache.rdb.upload_rdb`)."""
+    return f"arn:aws:s3:::{bucket}/{key}"
 
 
 def describe_replication_group(client: Any, group_id: str) -> dict[str, Any] | None:
@@ -181,3 +187,13 @@ def replication_group_endpoint(client: Any, group_id: str) -> dict[str, Any]:
         "tls": bool(group.get("TransitEncryptionEnabled")),
         "auth_token_enabled": bool(group.get("AuthTokenEnabled")),
     }
+
+
+def delete_replication_group(client: Any, group_id: str) -> bool:
+    """Delete the group without a final snapshot; False if it does not exist."""
+    group = describe_replication_group(client, group_id)
+    if group is None:
+        return False
+    if group.get("Status") != "deleting":
+        client.delete_replication_group(ReplicationGroupId=group_id, RetainPrimaryCluster=False)
+    return True

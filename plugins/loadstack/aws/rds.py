@@ -19,7 +19,8 @@ the botocore waiters ``db_cluster_available`` / ``db_cluster_snapshot_available`
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -275,3 +276,16 @@ def create_cluster_snapshot(
     )["DBClusterSnapshot"]
     log.info("snapshotting DB cluster %s as %s", cluster_id, snapshot_id)
     return snapshot
+
+
+def delete_cluster(client: Any, cluster_id: str) -> bool:
+    """Delete the cluster's instances, then the cluster, without a final snapshot; False if absent."""
+    cluster = describe_cluster(client, cluster_id)
+    if cluster is None:
+        return False
+    for instance in cluster_instances(client, cluster_id):
+        if instance.get("DBInstanceStatus") != "deleting":
+            client.delete_db_instance(DBInstanceIdentifier=instance["DBInstanceIdentifier"], SkipFinalSnapshot=True)
+    if cluster.get("Status") != "deleting":
+        client.delete_db_cluster(DBClusterIdentifier=cluster_id, SkipFinalSnapshot=True)
+    return True

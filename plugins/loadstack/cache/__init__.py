@@ -6,7 +6,17 @@
   deterministic commerce-cache generator, and S3 upload/download of the file.
 """
 
+from loadstack.cache.rdb import (
+    RdbBuild,
+    RdbError,
+    build_rdb,
+    commerce_cache_records,
+    download_rdb,
+    rdb_object_key,
+    upload_rdb,
+)
 from loadstack.cache.redis_server import (
+    RedisConnection,
     RedisReplyError,
     RedisServer,
     RedisServerError,
@@ -14,4 +24,18 @@ from loadstack.cache.redis_server import (
     restore_rdb,
 )
 
-__all__ = ["RedisReplyError", "RedisServer", "RedisServerError", "free_port", "restore_rdb"]
+__all__ = [
+    "RdbBuild",
+    "RdbError",
+    "RedisConnection",
+    "RedisReplyError",
+    "RedisServer",
+    "RedisServerError",
+    "build_rdb",
+    "commerce_cache_records",
+    "download_rdb",
+    "free_port",
+    "rdb_object_key",
+    "restore_rdb",
+    "upload_rdb",
+]

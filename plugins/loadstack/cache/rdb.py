@@ -22,9 +22,10 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Union
+from typing import Any
 
 from loadstack.cache.redis_server import (
     RedisServer,
@@ -34,9 +35,9 @@ from loadstack.cache.redis_server import (
     free_port,
 )
 
-Scalar = Union[str, bytes, int, float]
-Value = Union[Scalar, Mapping[str, Scalar], list, tuple, set, frozenset]
-Record = tuple[str, Value, Union[int, None]]
+Scalar = str | bytes | int | float
+Value = Scalar | Mapping[str, Scalar] | list | tuple | set | frozenset
+Record = tuple[str, Value, int | None]
 
 RDB_PREFIX = "redis/"
 # A fixed clock for generated timestamps, so that a seed always gives the same bytes (2026-01-01).
@@ -271,7 +272,7 @@ def commerce_cache_records(
         yield (f"cart:{cart_id}", dumps(cart), cart_ttl)
     per_account = max(1, -(-profiles // accounts))
     if account_of is None:
-        account_of = lambda profile_id: (profile_id - 1) // per_account + 1  # noqa: E731
+        account_of = lambda profile_id: (profile_id - 1) // per_account + 1
     getrandbits = rng.getrandbits
     for index in range(sessions):
         profile_id = 1 + int(rand() * profiles)

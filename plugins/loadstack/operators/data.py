@@ -200,3 +200,82 @@ class SeedVerifyOperator(_SeedOperator):
         total = sum(found.values())
         self.log.info("all %d tables hold exactly the dataset's %s rows", len(found), f"{total:,}")
         return {"rows": total, "tables": found}
+
+
+class RedisRestoreOperator(StackStepOperator):
+    """Restore the step's cache from an RDB snapshot; outputs host, port, secret id, key count."""
+
+    template_fields = ("variant", "vars")
+    ui_color = "#e8f6e8"
+
+    def __init__(
+        self,
+        *,
+        snapshot: str,
+        snapshots_dir: str,
+        sizes: dict[str, dict[str, Any]],
+        vars: dict[str, Any],
+        output_sources: dict[str, str],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.snapshot = snapshot
+        self.snapshots_dir = snapshots_dir
+        self.sizes = sizes
+        self.vars = vars
+        self.output_sources = output_sources
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.stack}-{self.step}".replace("_", "-")[:40]
+
+    def execute(self, context) -> dict[str, Any]:
+        self.check_account()
+        entry = current_entry(self.profile, self.snapshot, Path(self.snapshots_dir))
+        if self.profile.is_local:
+            from loadstack.cache.local_restore import LocalCache
+
+            return LocalCache(self.profile, self.stack, self.step).restore(entry)
+        from loadstack.aws.elasticache import create_replication_group_from_snapshot
+        from loadstack.triggers.aws import ElastiCacheReplicationGroupAvailableTrigger
+
+        settings = self.resolve_references(self.vars, context, output_sources=self.output_sources)
+        size = self.sizes[self.variant]
+        create_replication_group_from_snapshot(
+            self.profile.client("elasticache"), self.group_id, entry.location, size["node_type"], size["replicas"] + 1,
+            subnet_group=settings.get("subnet_group"), security_group_ids=settings.get("security_group_ids", ()),
+            tags={"loadstack:stack": self.stack, "loadstack:step": self.step},
+        )
+        self.defer(
+            trigger=ElastiCacheReplicationGroupAvailableTrigger(
+                group_id=self.group_id, region_name=self.profile.region, aws_conn_id=self.profile.aws_conn_id,
+                endpoint_url=self.profile.endpoint_url,
+            ),
+            method_name="execute_complete",
+            timeout=RESTORE_TIMEOUT,
+        )
+
+    def execute_complete(self, context, event: dict[str, Any]) -> dict[str, Any]:
+        from loadstack.aws.elasticache import replication_group_endpoint
+
+        if event.get("status") != "success":
+            raise RuntimeError(f"restoring {self.group_id}: {event.get('message', event)}")
+        endpoint = replication_group_endpoint(self.profile.client("elasticache"), self.group_id)
+        return {"engine": "redis", "host": endpoint["host"], "port": endpoint["port"], "secret_id": None,
+                "snapshot": self.snapshot}
+
+
+class RedisTeardownOperator(StackStepOperator):
+    ui_color = "#ffe4e4"
+
+    def execute(self, context) -> None:
+        self.check_account()
+        if self.profile.is_local:
+            from loadstack.cache.local_restore import LocalCache
+
+            removed = LocalCache(self.profile, self.stack, self.step).teardown()
+            self.log.info("%s: %s", self.step, "redis stopped and removed" if removed else "nothing to remove")
+            return
+        from loadstack.aws.elasticache import delete_replication_group
+
+        delete_replication_group(self.profile.client("elasticache"), f"{self.stack}-{self.step}".replace("_", "-")[:40])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def build_snapshots_dag(snapshots_dir: Path):
         catchup=False,
         max_active_runs=1,
         tags=["loadstack", "snapshots"],
-        default_args={"owner": "loadstack", "retries": 1},
+        default_args={"owner": "loadstack", "retries": 1, "retry_delay": timedelta(seconds=15)},
         params={"rebuild": Param(False, type="boolean", title="Rebuild", description="Build even if current.")},
         doc_md="Builds every snapshot defined in `include/snapshots/*.yaml` that is missing or out of date for "
         "this profile; stacks restore from the catalog it writes.",

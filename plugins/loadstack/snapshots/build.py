@@ -71,3 +71,36 @@ def build_mariadb_snapshot(
     finally:
         server.remove()
         shutil.rmtree(work, ignore_errors=True)
+
+
+REDIS_SEED_KEYS = ("seed", "sessions", "carts", "profiles", "accounts", "skus", "max_cart_items")
+
+
+def build_redis_snapshot(
+    profile: "Profile", name: str, definition: SnapshotDefinition, *, say: Callable[[str], None] = log.info
+) -> CatalogEntry:
+    from loadstack.cache.rdb import build_rdb, commerce_cache_records, rdb_object_key, upload_rdb
+
+    unknown = sorted(set(definition.seed) - set(REDIS_SEED_KEYS))
+    if unknown:
+        raise ValueError(f"{name}: unknown seed keys {', '.join(unknown)} (known: {', '.join(REDIS_SEED_KEYS)})")
+    params = dict(definition.seed)
+    work = profile.data_dir / "build" / name[:40]
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        records = commerce_cache_records(params.pop("seed"), params.pop("sessions"), params.pop("carts"), **params)
+        built = build_rdb(records, work / f"{name}.rdb", work_dir=work)
+        key = rdb_object_key(f"{name}/{definition.params_hash()}")
+        upload_rdb(profile.client("s3"), profile.snapshot_bucket, key, built.path)
+        entry = CatalogEntry(
+            name=name, engine="redis", kind="rdb", profile=profile.name, location=key,
+            params_hash=definition.params_hash(), seed=definition.seed, row_counts={"keys": built.keys},
+            size_bytes=built.size_bytes,
+        )
+        Catalog(profile).put(entry)
+        say(f"{name}: {built.keys:,} keys, {built.size_bytes / 1e6:.1f} MB RDB in {built.total_seconds:.1f} s "
+            f"(s3://{profile.snapshot_bucket}/{key})")
+        return entry
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

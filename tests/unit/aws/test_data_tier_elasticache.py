@@ -13,6 +13,7 @@ from loadstack.aws import SNAPSHOT_TAG
 from loadstack.aws.elasticache import (
     ElastiCacheError,
     create_replication_group_from_snapshot,
+    rdb_s3_arn,
     replication_group_endpoint,
 )
 
@@ -63,7 +64,8 @@ def test_missing_snapshot_is_an_error_before_create(elasticache):
 
 
 def test_seed_from_rdb_in_s3_is_tagged_with_the_arn(elasticache):
-    arn = "arn:aws:s3:::loadstack-snapshots/redis/shop.rdb"
+    arn = rdb_s3_arn("loadstack-snapshots", "redis/shop.rdb")
+    assert arn == "arn:aws:s3:::loadstack-snapshots/redis/shop.rdb"
     group = create_replication_group_from_snapshot(
         elasticache, "shop-cache", None, "cache.t4g.small", 1, rdb_s3_arns=[arn], auth_token="a-long-enough-token-1234"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import boto3
 import pytest
@@ -160,5 +161,5 @@ def test_cache_package_has_no_airflow_imports():
 
     for name in [m for m in sys.modules if m == "loadstack.cache" or m.startswith("loadstack.cache.")]:
         module = importlib.import_module(name)
-        source = open(module.__file__).read()
+        source = Path(module.__file__).read_text()
         assert "import airflow" not in source and "from airflow" not in source, name
