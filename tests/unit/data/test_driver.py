@@ -17,4 +17,4 @@ def test_connections_do_not_ask_for_the_pure_python_driver():
 
     kwargs = ConnectionParams(host="127.0.0.1", port=1, user="u", password="p").connector_kwargs()
     assert kwargs.get("use_pure", False) is False
-    assert "p" not in repr(ConnectionParams(host="127.0.0.1", port=1, user="u", password="p"))
+    assert "s3cr3t-pw" not in repr(ConnectionParams(host="127.0.0.1", port=1, user="u", password="s3cr3t-pw"))
