@@ -1,7 +1,8 @@
-"""The demo stack end to end on the local profile: real modules, real Terraform, moto, ZooKeeper.
+"""The demo stack end to end on the local profile: real modules, real Terraform, moto, ZooKeeper,
+MariaDB and Redis.
 
-Apply (network, then mail_dumpster and app_cluster in parallel), rerun with every plan empty and
-every handler unchanged, then the teardown DAG destroys it all.
+Build the snapshots (the loadstack_snapshots DAG), apply the stack, rerun it with every plan empty
+and every handler unchanged, then the teardown DAG removes it all.
 """
 
 from __future__ import annotations
@@ -29,9 +30,13 @@ def test_shop_applies_in_parallel_replans_clean_and_tears_down(run_dag, loadstac
     from airflow.utils.state import DagRunState
     from kazoo.client import KazooClient
 
+    from loadstack.cache.local_restore import LocalCache
+    from loadstack.data.local_restore import LocalDatabase
+    from loadstack.operators.snapshots import build_snapshots_dag
     from loadstack.render import build_dag, build_teardown_dag
 
     monkeypatch.setenv("LOADSTACK_ZOOKEEPER_HOSTS", zookeeper)
+    assert run_dag(build_snapshots_dag(ROOT / "include" / "snapshots")).state == DagRunState.SUCCESS
     stack = load_stack(ROOT / "include" / "stacks" / "shop.yaml")
 
     first = run_dag(build_dag(stack))
@@ -39,6 +44,9 @@ def test_shop_applies_in_parallel_replans_clean_and_tears_down(run_dag, loadstac
     outputs = task_results(first)
     assert outputs["app_cluster.apply"]["url"].startswith("http://")
     assert outputs["mail_dumpster.apply"]["mail_dumpster_domain"] == "mail-dumpster.loadstack.internal"
+    assert outputs["events_db.restore"]["snapshot"] == "shop-seeded"
+    assert outputs["seed_events.summary"]["rows"] > 1_000_000  # events plus base tables, already in the snapshot
+    assert outputs["cache.restore"]["keys"] == 250_000
     # dag.test() runs tasks one at a time; parallel applies are shown by the hook test and measured
     # through the real scheduler by `make bench`.
 
@@ -73,3 +81,5 @@ def test_shop_applies_in_parallel_replans_clean_and_tears_down(run_dag, loadstac
     assert [v for v in ec2.describe_vpcs()["Vpcs"] if not v.get("IsDefault")] == []
     assert local_profile.client("elbv2").describe_load_balancers()["LoadBalancers"] == []
     assert local_profile.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"] == []
+    assert not LocalDatabase(local_profile, "shop", "events_db").base_dir.exists()
+    assert not LocalCache(local_profile, "shop", "cache").base_dir.exists()

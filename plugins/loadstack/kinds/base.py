@@ -36,8 +36,16 @@ class StepBase(BaseModel):
         return []
 
     def state_object(self, stack: str, step: str) -> str | None:
-        """The remote state object holding this step's outputs, if the kind keeps one."""
-        return None
+        """The object in the state bucket holding this step's outputs (Terraform's outputs format).
+
+        Terraform steps have their remote state; other kinds record their outputs here when they
+        succeed, so a teardown can still answer references to them.
+        """
+        return recorded_outputs_key(stack, step)
+
+
+def recorded_outputs_key(stack: str, step: str) -> str:
+    return f"loadstack/outputs/{stack}/{step}.json"
 
 
 @dataclass(frozen=True)

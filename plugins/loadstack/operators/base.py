@@ -30,6 +30,24 @@ class StackStepOperator(BaseOperator):
     def profile(self) -> Profile:
         return load_profile()
 
+    def record_outputs(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        """Keep a succeeded step's (secret-free) outputs in the state bucket, as Terraform would."""
+        import json
+
+        from loadstack.kinds.base import recorded_outputs_key
+
+        body = {"outputs": {name: {"value": value, "sensitive": False} for name, value in outputs.items()}}
+        self.profile.client("s3").put_object(
+            Bucket=self.profile.state_bucket, Key=recorded_outputs_key(self.stack, self.step),
+            Body=json.dumps(body, sort_keys=True).encode(), ContentType="application/json",
+        )
+        return outputs
+
+    def forget_outputs(self) -> None:
+        from loadstack.kinds.base import recorded_outputs_key
+
+        self.profile.client("s3").delete_object(Bucket=self.profile.state_bucket, Key=recorded_outputs_key(self.stack, self.step))
+
     def check_account(self) -> None:
         if self.profile.allowed_account_ids:
             account = self.profile.verify_account()

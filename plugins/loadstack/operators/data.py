@@ -71,7 +71,7 @@ class AuroraRestoreOperator(StackStepOperator):
         if self.profile.is_local:
             from loadstack.data.local_restore import LocalDatabase
 
-            return LocalDatabase(self.profile, self.stack, self.step).restore(entry)
+            return self.record_outputs(LocalDatabase(self.profile, self.stack, self.step).restore(entry))
         return self._restore_aurora(context, entry)
 
     def _restore_aurora(self, context, entry: CatalogEntry) -> dict[str, Any]:
@@ -103,11 +103,11 @@ class AuroraRestoreOperator(StackStepOperator):
         if event.get("status") != "success":
             raise RuntimeError(f"restoring {self.cluster_id}: {event.get('message', event)}")
         endpoint = cluster_endpoint(self.profile.client("rds"), self.cluster_id)
-        return {
+        return self.record_outputs({
             "engine": endpoint["engine"], "host": endpoint["host"], "port": endpoint["port"],
             "database": "commerce", "username": endpoint["username"], "secret_id": endpoint["secret_arn"],
             "snapshot": self.snapshot, "snapshot_kind": snapshot_kind,
-        }
+        })
 
 
 class AuroraTeardownOperator(StackStepOperator):
@@ -122,10 +122,11 @@ class AuroraTeardownOperator(StackStepOperator):
 
             removed = LocalDatabase(self.profile, self.stack, self.step).teardown()
             self.log.info("%s: %s", self.step, "server stopped and datadir removed" if removed else "nothing to remove")
-            return
-        from loadstack.aws.rds import delete_cluster
+        else:
+            from loadstack.aws.rds import delete_cluster
 
-        delete_cluster(self.profile.client("rds"), f"{self.stack}-{self.step}".replace("_", "-")[:63])
+            delete_cluster(self.profile.client("rds"), f"{self.stack}-{self.step}".replace("_", "-")[:63])
+        self.forget_outputs()
 
 
 class _SeedOperator(StackStepOperator):
@@ -199,7 +200,7 @@ class SeedVerifyOperator(_SeedOperator):
             raise RuntimeError("row counts differ from the dataset: " + ", ".join(f"{t} {f} != {n}" for t, (f, n) in wrong.items()))
         total = sum(found.values())
         self.log.info("all %d tables hold exactly the dataset's %s rows", len(found), f"{total:,}")
-        return {"rows": total, "tables": found}
+        return self.record_outputs({"rows": total, "tables": found})
 
 
 class RedisRestoreOperator(StackStepOperator):
@@ -235,7 +236,7 @@ class RedisRestoreOperator(StackStepOperator):
         if self.profile.is_local:
             from loadstack.cache.local_restore import LocalCache
 
-            return LocalCache(self.profile, self.stack, self.step).restore(entry)
+            return self.record_outputs(LocalCache(self.profile, self.stack, self.step).restore(entry))
         from loadstack.aws.elasticache import create_replication_group_from_snapshot
         from loadstack.triggers.aws import ElastiCacheReplicationGroupAvailableTrigger
 
@@ -261,8 +262,8 @@ class RedisRestoreOperator(StackStepOperator):
         if event.get("status") != "success":
             raise RuntimeError(f"restoring {self.group_id}: {event.get('message', event)}")
         endpoint = replication_group_endpoint(self.profile.client("elasticache"), self.group_id)
-        return {"engine": "redis", "host": endpoint["host"], "port": endpoint["port"], "secret_id": None,
-                "snapshot": self.snapshot}
+        return self.record_outputs({"engine": "redis", "host": endpoint["host"], "port": endpoint["port"],
+                                    "secret_id": None, "snapshot": self.snapshot})
 
 
 class RedisTeardownOperator(StackStepOperator):
@@ -275,7 +276,8 @@ class RedisTeardownOperator(StackStepOperator):
 
             removed = LocalCache(self.profile, self.stack, self.step).teardown()
             self.log.info("%s: %s", self.step, "redis stopped and removed" if removed else "nothing to remove")
-            return
-        from loadstack.aws.elasticache import delete_replication_group
+        else:
+            from loadstack.aws.elasticache import delete_replication_group
 
-        delete_replication_group(self.profile.client("elasticache"), f"{self.stack}-{self.step}".replace("_", "-")[:40])
+            delete_replication_group(self.profile.client("elasticache"), f"{self.stack}-{self.step}".replace("_", "-")[:40])
+        self.forget_outputs()

@@ -21,6 +21,7 @@ def aws_profile(tmp_path, mocked_aws, monkeypatch) -> Profile:
     profile = Profile(name="aws", region=REGION, state_bucket="state", home=tmp_path, terraform_bin="terraform",
                       plugin_mirror=tmp_path, snapshot_bucket="snapshots", aws_conn_id="aws_default")
     profile.client("s3").create_bucket(Bucket="snapshots")
+    profile.client("s3").create_bucket(Bucket="state")
     return profile
 
 
