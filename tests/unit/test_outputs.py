@@ -73,3 +73,12 @@ def test_missing_upstream_xcom_is_a_clear_error(profile):
     )
     with pytest.raises(LookupError, match="step 'network' has published no outputs"):
         resolver(Ref("step", "vpc_id", "network"))
+
+
+def test_teardown_without_recorded_outputs_explains_what_to_do(profile):
+    resolver = OutputResolver(
+        context={"ti": FakeTI({})}, profile=profile, stack_fields={}, output_sources={},
+        state_objects={"events_db": "loadstack/outputs/shop/events_db.json"},
+    )
+    with pytest.raises(LookupError, match="step 'events_db' has no outputs at s3://.*run the stack DAG once"):
+        resolver(Ref("step", "host", "events_db"))

@@ -68,9 +68,14 @@ class OutputResolver:
             if not isinstance(value, dict):
                 raise LookupError(f"step '{step}' has published no outputs (task {task_id} returned {type(value).__name__})")
         elif step in self.state_objects:
-            from loadstack.hooks.terraform import read_state_outputs
+            from loadstack.hooks.terraform import read_state_outputs, state_exists
 
             state_object = self.state_objects[step]
+            if not state_exists(self.profile, state_object):
+                raise LookupError(
+                    f"step '{step}' has no outputs at s3://{self.profile.state_bucket}/{state_object}: it was never "
+                    "applied, or was applied by an older loadstack; run the stack DAG once, then tear it down"
+                )
             value = publishable_outputs(read_state_outputs(self.profile, state_object), state_object)
         else:
             known = sorted({*self.output_sources, *self.state_objects})
