@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -74,9 +75,21 @@ class SnapshotDefinitionError(ValueError):
 
 
 def load_definitions(directory: Path) -> dict[str, SnapshotDefinition]:
-    """Every logical snapshot defined in `directory/*.yaml`; one error names file and field."""
+    """Every logical snapshot defined in `directory/*.yaml`; one error names file and field.
+
+    Cached on the files' names, sizes and mtimes: every restore and seed step of every stack asks at
+    parse time, and the dag-processor parses often.
+    """
+    paths = sorted(Path(directory).glob("*.yaml"))
+    key = (str(directory), tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths))
+    return dict(_load_definitions(key))
+
+
+@lru_cache(maxsize=32)
+def _load_definitions(key: tuple) -> tuple[tuple[str, SnapshotDefinition], ...]:
     import re
 
+    directory = Path(key[0])
     found: dict[str, SnapshotDefinition] = {}
     origin: dict[str, Path] = {}
     for path in sorted(directory.glob("*.yaml")):
@@ -91,7 +104,7 @@ def load_definitions(directory: Path) -> dict[str, SnapshotDefinition]:
                 raise SnapshotDefinitionError(f"{path}: snapshots.{name}: already defined in {origin[name]}")
             found[name] = definition
             origin[name] = path
-    return found
+    return tuple(found.items())
 
 
 class Catalog:
