@@ -38,8 +38,8 @@ def current_entry(profile, snapshot: str, snapshots_dir: Path) -> CatalogEntry:
     return entry
 
 
-class AuroraRestoreOperator(StackStepOperator):
-    """Restore the step's database from `snapshot`; outputs host, port, database, user, secret id."""
+class _SnapshotRestoreOperator(StackStepOperator):
+    """Shared by the restore kinds: which snapshot, the variant's sizes, aws-only settings."""
 
     template_fields = ("snapshot", "variant", "vars")
     ui_color = "#e8f6e8"
@@ -61,13 +61,20 @@ class AuroraRestoreOperator(StackStepOperator):
         self.vars = vars
         self.output_sources = output_sources
 
+    def catalog_entry(self) -> CatalogEntry:
+        self.check_account()
+        return current_entry(self.profile, self.snapshot, Path(self.snapshots_dir))
+
+
+class AuroraRestoreOperator(_SnapshotRestoreOperator):
+    """Restore the step's database from `snapshot`; outputs host, port, database, user, secret id."""
+
     @property
     def cluster_id(self) -> str:
         return f"{self.stack}-{self.step}".replace("_", "-")[:63]
 
     def execute(self, context) -> dict[str, Any]:
-        self.check_account()
-        entry = current_entry(self.profile, self.snapshot, Path(self.snapshots_dir))
+        entry = self.catalog_entry()
         if self.profile.is_local:
             from loadstack.data.local_restore import LocalDatabase
 
@@ -203,36 +210,15 @@ class SeedVerifyOperator(_SeedOperator):
         return self.record_outputs({"rows": total, "tables": found})
 
 
-class RedisRestoreOperator(StackStepOperator):
+class RedisRestoreOperator(_SnapshotRestoreOperator):
     """Restore the step's cache from an RDB snapshot; outputs host, port, secret id, key count."""
-
-    template_fields = ("variant", "vars")
-    ui_color = "#e8f6e8"
-
-    def __init__(
-        self,
-        *,
-        snapshot: str,
-        snapshots_dir: str,
-        sizes: dict[str, dict[str, Any]],
-        vars: dict[str, Any],
-        output_sources: dict[str, str],
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.snapshot = snapshot
-        self.snapshots_dir = snapshots_dir
-        self.sizes = sizes
-        self.vars = vars
-        self.output_sources = output_sources
 
     @property
     def group_id(self) -> str:
         return f"{self.stack}-{self.step}".replace("_", "-")[:40]
 
     def execute(self, context) -> dict[str, Any]:
-        self.check_account()
-        entry = current_entry(self.profile, self.snapshot, Path(self.snapshots_dir))
+        entry = self.catalog_entry()
         if self.profile.is_local:
             from loadstack.cache.local_restore import LocalCache
 
