@@ -290,6 +290,10 @@ cmd_down() {
         say "$name: stopped"
     done
     ((${#victims[@]})) || say "nothing was running"
+    # Stack steps start their own database and cache servers (var/data); a later restore restarts them.
+    if [[ -d "$ROOT/var/data" && -x "$PY" ]]; then
+        "${CHECK[@]}" stop-data-servers "$ROOT/var/data" || say "could not stop every data server (see above)"
+    fi
 }
 
 cmd_status() {

@@ -137,6 +137,27 @@ def ensure_bucket(endpoint: str, bucket: str, region: str) -> int:
     return 0 if state == "Enabled" else 1
 
 
+def stop_data_servers(data_dir: str) -> int:
+    """Stop the MariaDB and Redis servers that stack steps started under var/data (datadirs stay)."""
+    from pathlib import Path
+
+    from loadstack.cache.redis_server import RedisServer
+    from loadstack.data.mariadb import MariaDBServer
+
+    root = Path(data_dir)
+    stopped = 0
+    # Build servers (var/data/build/*/db) are transient; stop any a killed task left behind too.
+    for base in [*sorted((root / "mariadb").glob("*/")), *sorted((root / "build").glob("*/db/"))]:
+        if MariaDBServer(base_dir=base, port=1, root_password="").stop():
+            print(f"data: stopped mariadbd in {base}")
+            stopped += 1
+    for base in sorted((root / "redis").glob("*/")):
+        if RedisServer(base, 1).stop():
+            print(f"data: stopped redis-server in {base}")
+            stopped += 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -154,8 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("zk")
     p.add_argument("target")
     p.add_argument("command", nargs="?", default="ruok")
+    p = sub.add_parser("stop-data-servers")
+    p.add_argument("data_dir")
     args = parser.parse_args(argv)
 
+    if args.cmd == "stop-data-servers":
+        return stop_data_servers(args.data_dir)
     if args.cmd == "wait-http":
         return wait_http(args.target, args.pid, args.timeout)
     if args.cmd == "wait-zk":

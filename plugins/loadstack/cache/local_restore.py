@@ -51,8 +51,8 @@ class LocalCache:
 
     def restore(self, entry: "CatalogEntry") -> dict[str, Any]:
         state = self._state()
-        if state and state.get("location") == entry.location:
-            password = get_json_secret(self.profile, self.secret_name)["password"]
+        password = self._password() if state and state.get("location") == entry.location else None
+        if state and password is not None:
             server = RedisServer(self.base_dir, state["port"], password)
             if not server.is_running():
                 server.start()
@@ -74,6 +74,14 @@ class LocalCache:
         self.state_path.write_text(json.dumps(state, indent=2))
         log.info("restored %s from %s: %d keys on 127.0.0.1:%d", self.step, entry.name, keys, port)
         return self.outputs(state)
+
+    def _password(self) -> str | None:
+        """The step's password, or None if its secret is gone (e.g. moto restarted): restore afresh."""
+        client = self.profile.client("secretsmanager")
+        try:
+            return get_json_secret(self.profile, self.secret_name)["password"]
+        except client.exceptions.ResourceNotFoundException:
+            return None
 
     def teardown(self, *, keep_secret: bool = False) -> bool:
         state = self._state()

@@ -77,8 +77,8 @@ class LocalDatabase:
 
     def restore(self, entry: "CatalogEntry") -> dict[str, Any]:
         state = self._state()
-        if state and state.get("location") == entry.location:
-            password = get_json_secret(self.profile, self.secret_name)["password"]
+        password = self._password() if state and state.get("location") == entry.location else None
+        if state and password is not None:
             server = self._server(state, password)
             if server.is_running():
                 log.info("reusing %s's server on 127.0.0.1:%s, restored from %s", self.step, state["port"], entry.name)
@@ -113,6 +113,14 @@ class LocalDatabase:
             path.parent.mkdir(parents=True, exist_ok=True)
             download_snapshot(self.profile, entry.location, path)
         return path
+
+    def _password(self) -> str | None:
+        """The step's password, or None if its secret is gone (e.g. moto restarted): restore afresh."""
+        client = self.profile.client("secretsmanager")
+        try:
+            return get_json_secret(self.profile, self.secret_name)["password"]
+        except client.exceptions.ResourceNotFoundException:
+            return None
 
     def teardown(self, *, keep_secret: bool = False) -> bool:
         """Stop the server and delete its datadir; False if there was nothing to remove."""

@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def build_id() -> str:
+    """Unique per build: artifacts are immutable, so caches and "same artifact" checks can trust a key."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
 def build_mariadb_snapshot(
     profile: "Profile", name: str, definition: SnapshotDefinition, *, say: Callable[[str], None] = log.info
 ) -> CatalogEntry:
@@ -56,7 +61,7 @@ def build_mariadb_snapshot(
             say(f"{name}: seeded {sum(counts.values()):,} rows")
         info = create_snapshot(server, work / f"{name}.tar.zst")
         say(f"{name}: snapshot {info.size_bytes / 1e6:.1f} MB in {info.total_seconds:.1f} s")
-        key = f"mariadb/{name}/{migrated.schema_hash[:12]}-{definition.params_hash()}.tar.zst"
+        key = f"mariadb/{name}/{migrated.schema_hash[:12]}-{definition.params_hash()}-{build_id()}.tar.zst"
         upload_snapshot(profile, info.path, key)
         put_json_secret(profile, snapshot_credentials_secret(name), {"username": "root", "password": password},
                         description=f"root of the {name} snapshot")
@@ -91,7 +96,7 @@ def build_redis_snapshot(
     try:
         records = commerce_cache_records(params.pop("seed"), params.pop("sessions"), params.pop("carts"), **params)
         built = build_rdb(records, work / f"{name}.rdb", work_dir=work)
-        key = rdb_object_key(f"{name}/{definition.params_hash()}")
+        key = rdb_object_key(f"{name}/{definition.params_hash()}-{build_id()}")
         upload_rdb(profile.client("s3"), profile.snapshot_bucket, key, built.path)
         entry = CatalogEntry(
             name=name, engine="redis", kind="rdb", profile=profile.name, location=key,
