@@ -76,7 +76,15 @@ def local_env(moto_server, tmp_path_factory) -> dict[str, str]:
     s3.create_bucket(Bucket=profile.state_bucket)
     s3.put_bucket_versioning(Bucket=profile.state_bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.create_bucket(Bucket=profile.snapshot_bucket)
-    return env
+    yield env
+    # A test that failed before its teardown must not leave database or cache servers running.
+    from loadstack.cache.redis_server import RedisServer
+    from loadstack.data.mariadb import MariaDBServer
+
+    for base in [*profile.data_dir.glob("mariadb/*/"), *profile.data_dir.glob("build/*/db/")]:
+        MariaDBServer(base_dir=base, port=1, root_password="").stop()
+    for base in profile.data_dir.glob("redis/*/"):
+        RedisServer(base, 1).stop()
 
 
 @pytest.fixture
