@@ -12,6 +12,7 @@ from loadstack.kinds.seed import SeedStep
 from loadstack.operators.data import (
     AuroraRestoreOperator,
     AuroraTeardownOperator,
+    ForgetOutputsOperator,
     RedisRestoreOperator,
     RedisTeardownOperator,
     SeedBaseOperator,
@@ -85,3 +86,8 @@ def render_redis_restore(ctx: StepRenderContext) -> RedisRestoreOperator:
 
 def render_redis_teardown(ctx: TeardownRenderContext) -> RedisTeardownOperator:
     return RedisTeardownOperator(task_id="destroy", **_common(ctx))
+
+
+def render_seed_teardown(ctx: TeardownRenderContext) -> ForgetOutputsOperator:
+    # The rows go with the database; only the step's recorded outputs are its own.
+    return ForgetOutputsOperator(task_id="destroy", **_common(ctx))

@@ -68,3 +68,6 @@ def test_restore_seed_rerun_and_teardown(run_dag, loadstack_env, local_profile):
     assert teardown.state == DagRunState.SUCCESS
     assert not LocalDatabase(local_profile, "it_data", "db").base_dir.exists()
     assert not LocalCache(local_profile, "it_data", "cache").base_dir.exists()
+    recorded = local_profile.client("s3").list_objects_v2(Bucket=local_profile.state_bucket,
+                                                          Prefix="loadstack/outputs/it_data/")
+    assert recorded.get("KeyCount", 0) == 0  # every step's recorded outputs are gone

@@ -46,6 +46,7 @@ SEED = register_kind(
         name="seed",
         model=SeedStep,
         render="loadstack.render_data:render_seed",
+        render_teardown="loadstack.render_data:render_seed_teardown",
         outputs_task_id="summary",
         check=_check,
     )

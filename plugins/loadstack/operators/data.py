@@ -267,3 +267,13 @@ class RedisTeardownOperator(StackStepOperator):
 
             delete_replication_group(self.profile.client("elasticache"), f"{self.stack}-{self.step}".replace("_", "-")[:40])
         self.forget_outputs()
+
+
+class ForgetOutputsOperator(StackStepOperator):
+    """Teardown of a step that owns no resource of its own (seed): drop its recorded outputs."""
+
+    ui_color = "#ffe4e4"
+
+    def execute(self, context) -> None:
+        self.forget_outputs()
+        self.log.info("%s: recorded outputs removed", self.step)
