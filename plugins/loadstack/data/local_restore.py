@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loadstack.cache.redis_server import free_port
 from loadstack.credentials import delete_secret, get_json_secret, put_json_secret
 from loadstack.data.mariadb import MariaDBServer
 from loadstack.data.snapshot import download_snapshot, restore_snapshot
@@ -25,12 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SNAPSHOT_DATABASE = "commerce"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def snapshot_credentials_secret(snapshot: str) -> str:

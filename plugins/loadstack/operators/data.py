@@ -17,6 +17,16 @@ from loadstack.snapshots.catalog import Catalog, CatalogEntry, load_definitions
 RESTORE_TIMEOUT = timedelta(hours=2)
 
 
+def aurora_cluster_id(stack: str, step: str) -> str:
+    """One name for restore and teardown alike: RDS ids allow letters, digits and hyphens."""
+    return f"{stack}-{step}".replace("_", "-")[:63]
+
+
+def cache_group_id(stack: str, step: str) -> str:
+    """ElastiCache replication group ids are at most 40 characters."""
+    return f"{stack}-{step}".replace("_", "-")[:40]
+
+
 class SnapshotNotReady(RuntimeError):
     pass
 
@@ -71,7 +81,7 @@ class AuroraRestoreOperator(_SnapshotRestoreOperator):
 
     @property
     def cluster_id(self) -> str:
-        return f"{self.stack}-{self.step}".replace("_", "-")[:63]
+        return aurora_cluster_id(self.stack, self.step)
 
     def execute(self, context) -> dict[str, Any]:
         entry = self.catalog_entry()
@@ -132,7 +142,7 @@ class AuroraTeardownOperator(StackStepOperator):
         else:
             from loadstack.aws.rds import delete_cluster
 
-            delete_cluster(self.profile.client("rds"), f"{self.stack}-{self.step}".replace("_", "-")[:63])
+            delete_cluster(self.profile.client("rds"), aurora_cluster_id(self.stack, self.step))
         self.forget_outputs()
 
 
@@ -215,7 +225,7 @@ class RedisRestoreOperator(_SnapshotRestoreOperator):
 
     @property
     def group_id(self) -> str:
-        return f"{self.stack}-{self.step}".replace("_", "-")[:40]
+        return cache_group_id(self.stack, self.step)
 
     def execute(self, context) -> dict[str, Any]:
         entry = self.catalog_entry()
@@ -265,7 +275,7 @@ class RedisTeardownOperator(StackStepOperator):
         else:
             from loadstack.aws.elasticache import delete_replication_group
 
-            delete_replication_group(self.profile.client("elasticache"), f"{self.stack}-{self.step}".replace("_", "-")[:40])
+            delete_replication_group(self.profile.client("elasticache"), cache_group_id(self.stack, self.step))
         self.forget_outputs()
 
 
