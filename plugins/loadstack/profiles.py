@@ -26,6 +26,33 @@ class ProfileError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class AuroraBuildSettings:
+    """Where the aws profile builds database snapshots: a temporary Aurora cluster in the account's VPC.
+
+    The workers must reach the cluster (same VPC or peered, a security group allowing 3306), and its
+    cluster parameter group must allow `local_infile` (seeding loads with LOAD DATA LOCAL INFILE).
+    """
+
+    engine: str = "aurora-mysql"
+    engine_version: str | None = None
+    instance_class: str = "db.r6g.large"
+    subnet_group: str | None = None
+    security_group_ids: tuple[str, ...] = ()
+    cluster_parameter_group: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "AuroraBuildSettings":
+        return cls(
+            engine=env.get("LOADSTACK_BUILD_ENGINE") or cls.engine,
+            engine_version=env.get("LOADSTACK_BUILD_ENGINE_VERSION") or None,
+            instance_class=env.get("LOADSTACK_BUILD_INSTANCE_CLASS") or cls.instance_class,
+            subnet_group=env.get("LOADSTACK_BUILD_DB_SUBNET_GROUP") or None,
+            security_group_ids=tuple(g for g in env.get("LOADSTACK_BUILD_SECURITY_GROUP_IDS", "").split(",") if g),
+            cluster_parameter_group=env.get("LOADSTACK_BUILD_DB_CLUSTER_PARAMETER_GROUP") or None,
+        )
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     region: str
@@ -39,6 +66,7 @@ class Profile:
     zookeeper_hosts: str = "127.0.0.1:2181"
     # Local runs may only ever see moto's account; a real account id here means a misrouted endpoint.
     allowed_account_ids: tuple[str, ...] = field(default=())
+    aurora_build: AuroraBuildSettings = field(default_factory=AuroraBuildSettings)
 
     @property
     def is_local(self) -> bool:
@@ -242,4 +270,5 @@ def load_profile(environ: Mapping[str, str] | None = None) -> Profile:
         state_bucket=bucket,
         aws_conn_id=env.get("LOADSTACK_AWS_CONN_ID", "aws_default"),
         allowed_account_ids=allowed,
+        aurora_build=AuroraBuildSettings.from_env(env),
     )

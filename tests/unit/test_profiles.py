@@ -55,3 +55,18 @@ def test_verify_account_rejects_other_accounts(tmp_path, monkeypatch):
     profile = dataclasses.replace(load_profile({"LOADSTACK_HOME": str(tmp_path)}), endpoint_url=None)
     with mock_aws(), pytest.raises(ProfileError, match="reached account 999999999999"):
         profile.verify_account()
+
+
+def test_aws_profile_reads_where_snapshots_are_built():
+    from loadstack.profiles import AuroraBuildSettings
+
+    profile = load_profile({
+        "LOADSTACK_PROFILE": "aws", "LOADSTACK_STATE_BUCKET": "state",
+        "LOADSTACK_BUILD_DB_SUBNET_GROUP": "data-private", "LOADSTACK_BUILD_SECURITY_GROUP_IDS": "sg-1,sg-2",
+        "LOADSTACK_BUILD_INSTANCE_CLASS": "db.r6g.xlarge", "LOADSTACK_BUILD_DB_CLUSTER_PARAMETER_GROUP": "infile-on",
+    })
+    assert profile.aurora_build == AuroraBuildSettings(
+        engine="aurora-mysql", instance_class="db.r6g.xlarge", subnet_group="data-private",
+        security_group_ids=("sg-1", "sg-2"), cluster_parameter_group="infile-on",
+    )
+    assert load_profile({"LOADSTACK_PROFILE": "aws", "LOADSTACK_STATE_BUCKET": "s"}).aurora_build == AuroraBuildSettings()

@@ -139,6 +139,66 @@ def restore_cluster_from_snapshot(
     return cluster
 
 
+BUILD_TAG = "loadstack:build"
+
+
+def create_build_cluster(
+    client: Any,
+    cluster_id: str,
+    build_key: str,
+    *,
+    engine: str,
+    master_username: str,
+    master_password: str,
+    database: str,
+    engine_version: str | None = None,
+    subnet_group: str | None = None,
+    security_group_ids: Sequence[str] = (),
+    cluster_parameter_group: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Create the empty cluster a snapshot is built in, or reuse it if it is building the same thing.
+
+    `build_key` (schema and seed-parameter hashes) is kept as the ``loadstack:build`` tag, so a
+    retry resumes in the cluster it left (migrations and seeding are idempotent) while a cluster
+    left by a build of other parameters is an error. Returns (description, created).
+    """
+    existing = describe_cluster(client, cluster_id)
+    if existing is not None:
+        found = _tags(existing).get(BUILD_TAG)
+        if found != build_key:
+            what = f"a build of {found}" if found else "not a loadstack build cluster"
+            raise RdsError(
+                f"DB cluster {cluster_id} already exists and is {what}, not of {build_key}: delete it "
+                f"(aws rds delete-db-cluster --db-cluster-identifier {cluster_id} --skip-final-snapshot, after "
+                "its instances) and build again"
+            )
+        if existing.get("Status") in _GONE:
+            raise RdsError(f"build cluster {cluster_id} is {existing['Status']}: wait until it is gone and build again")
+        log.info("build cluster %s already exists (status %s): resuming in it", cluster_id, existing.get("Status"))
+        return existing, False
+    params: dict[str, Any] = {
+        "DBClusterIdentifier": cluster_id,
+        "Engine": engine,
+        "MasterUsername": master_username,
+        "MasterUserPassword": master_password,
+        "DatabaseName": database,
+        "DeletionProtection": False,
+        "Tags": _tag_list({**(tags or {}), BUILD_TAG: build_key}),
+    }
+    if engine_version:
+        params["EngineVersion"] = engine_version
+    if subnet_group:
+        params["DBSubnetGroupName"] = subnet_group
+    if security_group_ids:
+        params["VpcSecurityGroupIds"] = list(security_group_ids)
+    if cluster_parameter_group:
+        params["DBClusterParameterGroupName"] = cluster_parameter_group
+    cluster = client.create_db_cluster(**params)["DBCluster"]
+    log.info("creating build cluster %s (%s)", cluster_id, engine)
+    return cluster, True
+
+
 def cluster_instances(client: Any, cluster_id: str) -> list[dict[str, Any]]:
     """The DB instances of a cluster (any status), sorted by identifier."""
     paginator = client.get_paginator("describe_db_instances")

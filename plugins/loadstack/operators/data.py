@@ -233,13 +233,19 @@ class RedisRestoreOperator(_SnapshotRestoreOperator):
             from loadstack.cache.local_restore import LocalCache
 
             return self.record_outputs(LocalCache(self.profile, self.stack, self.step).restore(entry))
-        from loadstack.aws.elasticache import create_replication_group_from_snapshot
+        from loadstack.aws.elasticache import create_replication_group_from_snapshot, rdb_s3_arn
+        from loadstack.cache.rdb import RDB_PREFIX
         from loadstack.triggers.aws import ElastiCacheReplicationGroupAvailableTrigger
 
         settings = self.resolve_references(self.vars, context, output_sources=self.output_sources)
         size = self.sizes[self.variant]
+        # The snapshots DAG keeps RDB files in the snapshot bucket; an ElastiCache snapshot name
+        # catalogued by hand is used as it is.
+        from_rdb = entry.location.startswith(RDB_PREFIX)
         create_replication_group_from_snapshot(
-            self.profile.client("elasticache"), self.group_id, entry.location, size["node_type"], size["replicas"] + 1,
+            self.profile.client("elasticache"), self.group_id, None if from_rdb else entry.location,
+            size["node_type"], size["replicas"] + 1,
+            rdb_s3_arns=[rdb_s3_arn(self.profile.snapshot_bucket, entry.location)] if from_rdb else (),
             subnet_group=settings.get("subnet_group"), security_group_ids=settings.get("security_group_ids", ()),
             tags={"loadstack:stack": self.stack, "loadstack:step": self.step},
         )

@@ -1,7 +1,12 @@
-"""SnapshotBuildOperator: make one logical snapshot current for this profile (no-op when it is)."""
+"""SnapshotBuildOperator: make one logical snapshot current for this profile (no-op when it is).
+
+local: built in the task (a private MariaDB or a scratch redis-server). aws, database snapshots: a
+build cluster, with the waits for the cluster and for its snapshot deferred to triggers.
+"""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -11,6 +16,9 @@ from airflow.sdk import BaseOperator
 
 from loadstack.profiles import Profile, load_profile
 from loadstack.snapshots.catalog import Catalog, SnapshotDefinition
+
+# Creating an Aurora cluster or snapshotting a large one takes from minutes to an hour or two.
+BUILD_WAIT_TIMEOUT = timedelta(hours=3)
 
 
 class SnapshotBuildOperator(BaseOperator):
@@ -35,24 +43,82 @@ class SnapshotBuildOperator(BaseOperator):
             self.profile.verify_account()
         entry = Catalog(self.profile).get(self.snapshot)
         if entry and entry.is_current(definition, schema_hash()) and str(self.rebuild).lower() not in ("true", "1"):
-            self.log.info("%s is current (built %s, s3://%s/%s): nothing to do", self.snapshot, entry.built_at,
-                          self.profile.snapshot_bucket, entry.location)
+            self.log.info("%s is current (built %s, %s): nothing to do", self.snapshot, entry.built_at, entry.location)
             return {"snapshot": self.snapshot, "location": entry.location, "built": False}
-        if not self.profile.is_local:
-            raise RuntimeError(
-                f"building {self.snapshot} on the {self.profile.name} profile is not supported yet: create the RDS "
-                f"cluster snapshot (or ElastiCache snapshot) yourself and record it as catalog/{self.snapshot}.json "
-                f"in s3://{self.profile.snapshot_bucket} with its id as `location`"
-            )
-        if definition.engine == "mariadb":
-            from loadstack.snapshots.build import build_mariadb_snapshot
-
-            entry = build_mariadb_snapshot(self.profile, self.snapshot, definition, say=self.log.info)
-        else:
+        if definition.engine == "redis":
+            # The RDB is built on the worker on every profile; on aws ElastiCache seeds from it in S3.
             from loadstack.snapshots.build import build_redis_snapshot
 
             entry = build_redis_snapshot(self.profile, self.snapshot, definition, say=self.log.info)
+            return {"snapshot": self.snapshot, "location": entry.location, "built": True}
+        if self.profile.is_local:
+            from loadstack.snapshots.build import build_mariadb_snapshot
+
+            entry = build_mariadb_snapshot(self.profile, self.snapshot, definition, say=self.log.info)
+            return {"snapshot": self.snapshot, "location": entry.location, "built": True}
+        return self._start_aurora_build(definition)
+
+    # --- aws: build cluster -> migrate and seed -> cluster snapshot -> catalogue ------------
+    def _start_aurora_build(self, definition) -> None:
+        from loadstack.snapshots.build_aws import start_aurora_build
+        from loadstack.triggers.aws import RdsClusterAvailableTrigger
+
+        cluster_id = start_aurora_build(self.profile, self.snapshot, definition, say=self.log.info)
+        self.defer(
+            trigger=RdsClusterAvailableTrigger(
+                cluster_id=cluster_id, region_name=self.profile.region, aws_conn_id=self.profile.aws_conn_id,
+                endpoint_url=self.profile.endpoint_url,
+            ),
+            method_name="build_cluster_ready",
+            timeout=BUILD_WAIT_TIMEOUT,
+        )
+
+    def build_cluster_ready(self, context, event: dict[str, Any]) -> None:
+        from loadstack.snapshots.build_aws import load_and_snapshot
+        from loadstack.triggers.aws import RdsClusterSnapshotAvailableTrigger
+
+        definition = SnapshotDefinition.model_validate(self.definition)
+        with self._abandon_on_last_try(context):
+            if event.get("status") != "success":
+                raise RuntimeError(f"building {self.snapshot}: {event.get('message', event)}")
+            built = load_and_snapshot(self.profile, self.snapshot, definition, say=self.log.info)
+        self.defer(
+            trigger=RdsClusterSnapshotAvailableTrigger(
+                snapshot_id=built["snapshot_id"], region_name=self.profile.region,
+                aws_conn_id=self.profile.aws_conn_id, endpoint_url=self.profile.endpoint_url,
+            ),
+            method_name="cluster_snapshot_ready",
+            kwargs={"built": built},
+            timeout=BUILD_WAIT_TIMEOUT,
+        )
+
+    def cluster_snapshot_ready(self, context, event: dict[str, Any], built: dict[str, Any]) -> dict[str, Any]:
+        from loadstack.snapshots.build_aws import finish_aurora_build
+
+        definition = SnapshotDefinition.model_validate(self.definition)
+        with self._abandon_on_last_try(context):
+            if event.get("status") != "success":
+                raise RuntimeError(f"snapshotting {self.snapshot}: {event.get('message', event)}")
+            entry = finish_aurora_build(self.profile, self.snapshot, definition, built, say=self.log.info)
         return {"snapshot": self.snapshot, "location": entry.location, "built": True}
+
+    @contextmanager
+    def _abandon_on_last_try(self, context):
+        """A failed try keeps the build cluster, so the retry resumes in it; the last one deletes it."""
+        from loadstack.snapshots.build_aws import abandon_aurora_build, build_cluster_id
+
+        try:
+            yield
+        except Exception:
+            ti = context.get("ti")
+            try_number = getattr(ti, "try_number", 1)
+            max_tries = getattr(ti, "max_tries", self.retries)
+            if try_number > max_tries:
+                self.log.error("last try failed: deleting build cluster %s", build_cluster_id(self.snapshot))
+                abandon_aurora_build(self.profile, self.snapshot)
+            else:
+                self.log.warning("keeping build cluster %s for the retry to resume in", build_cluster_id(self.snapshot))
+            raise
 
 
 def build_snapshots_dag(snapshots_dir: Path):

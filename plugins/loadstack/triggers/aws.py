@@ -222,3 +222,43 @@ class ElastiCacheReplicationGroupAvailableTrigger(PhasedAwsWaiterTrigger):
             endpoint_url=endpoint_url,
         )
         self.group_id = group_id
+
+
+class RdsClusterSnapshotAvailableTrigger(PhasedAwsWaiterTrigger):
+    """Wait until a DB cluster snapshot is available (botocore's ``db_cluster_snapshot_available``).
+
+    Emits ``{"status": "success", "snapshot_id": ...}`` or ``{"status": "error", "message": ...,
+    "snapshot_id": ...}``.
+    """
+
+    aws_hook_class = RdsHook
+
+    def __init__(
+        self,
+        snapshot_id: str,
+        region_name: str | None = None,
+        aws_conn_id: str | None = "aws_default",
+        endpoint_url: str | None = None,
+        waiter_delay: int = 30,
+        waiter_max_attempts: int = 240,
+        verify: bool | str | None = None,
+        botocore_config: dict | None = None,
+    ) -> None:
+        super().__init__(
+            serialized_fields={"snapshot_id": snapshot_id, "endpoint_url": endpoint_url},
+            waiter_name="db_cluster_snapshot_available",
+            waiter_args={"DBClusterSnapshotIdentifier": snapshot_id},
+            failure_message=f"DB cluster snapshot {snapshot_id} did not become available",
+            status_message=f"DB cluster snapshot {snapshot_id} not available yet",
+            status_queries=["DBClusterSnapshots[].Status", "DBClusterSnapshots[].PercentProgress"],
+            return_key="snapshot_id",
+            return_value=snapshot_id,
+            waiter_delay=waiter_delay,
+            waiter_max_attempts=waiter_max_attempts,
+            aws_conn_id=aws_conn_id,
+            region_name=region_name,
+            verify=verify,
+            botocore_config=botocore_config,
+            endpoint_url=endpoint_url,
+        )
+        self.snapshot_id = snapshot_id

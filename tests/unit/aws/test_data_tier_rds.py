@@ -12,6 +12,7 @@ from loadstack.aws.rds import (
     RdsError,
     cluster_endpoint,
     cluster_instances,
+    create_build_cluster,
     create_cluster_snapshot,
     ensure_instances,
     restore_cluster_from_snapshot,
@@ -134,3 +135,33 @@ def test_create_cluster_snapshot_is_idempotent(rds, source_snapshot):
         create_cluster_snapshot(rds, "other", "shop-2026-01")
     restored = restore_cluster_from_snapshot(rds, "shop-db", "shop-2026-01", ENGINE)
     assert restored["Engine"] == ENGINE
+
+
+def _build_cluster(rds, key="abc-123", **kwargs):
+    return create_build_cluster(rds, "loadstack-build-x", key, engine=ENGINE, master_username="loadstack",
+                                master_password="p" * 16, database="commerce", **kwargs)
+
+
+def test_build_cluster_is_created_once_then_resumed(rds):
+    from loadstack.aws.rds import BUILD_TAG
+
+    cluster, created = _build_cluster(rds, subnet_group=None, cluster_parameter_group=None)
+    assert created and cluster["DatabaseName"] == "commerce" and cluster["MasterUsername"] == "loadstack"
+    again, created = _build_cluster(rds)
+    assert not created and again["DBClusterIdentifier"] == "loadstack-build-x"
+    assert {t["Key"]: t["Value"] for t in again["TagList"]}[BUILD_TAG] == "abc-123"
+    assert _cluster_count(rds) == 1
+
+
+def test_build_cluster_of_other_parameters_is_an_error_with_the_fix(rds):
+    _build_cluster(rds)
+    with pytest.raises(RdsError, match="already exists and is a build of abc-123, not of def-456: delete it "
+                                       r"\(aws rds delete-db-cluster --db-cluster-identifier loadstack-build-x"):
+        _build_cluster(rds, key="def-456")
+
+
+def test_a_cluster_not_built_by_loadstack_is_not_taken_over(rds):
+    rds.create_db_cluster(DBClusterIdentifier="loadstack-build-x", Engine=ENGINE, MasterUsername="admin",
+                          MasterUserPassword="p" * 16)
+    with pytest.raises(RdsError, match="is not a loadstack build cluster, not of abc-123"):
+        _build_cluster(rds)

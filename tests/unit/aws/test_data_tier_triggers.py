@@ -55,6 +55,15 @@ def test_elasticache_trigger_serializes():
     assert kwargs["botocore_config"] == {"retries": {"max_attempts": 2}} and "region_name" not in kwargs
 
 
+def test_cluster_snapshot_trigger_serializes():
+    from loadstack.triggers.aws import RdsClusterSnapshotAvailableTrigger
+
+    trigger = RdsClusterSnapshotAvailableTrigger("shop-seeded-abc", region_name=REGION, aws_conn_id=None, waiter_delay=5)
+    kwargs = _round_trip(trigger)
+    assert kwargs["snapshot_id"] == "shop-seeded-abc" and kwargs["waiter_delay"] == 5
+    assert [p.waiter_name for p in trigger.phases()] == ["db_cluster_snapshot_available"]
+
+
 def test_endpoint_url_reaches_the_hook(aws_env):
     trigger = RdsClusterAvailableTrigger("shop-db", region_name=REGION, aws_conn_id=None, endpoint_url="http://127.0.0.1:1")
     assert trigger.hook().conn.meta.endpoint_url == "http://127.0.0.1:1"

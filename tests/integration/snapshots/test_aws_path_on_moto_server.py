@@ -1,0 +1,269 @@
+"""The aws profile's data tier over HTTP against a moto server: build snapshots, restore from them.
+
+Every RDS, ElastiCache, S3 and Secrets Manager call goes to the moto server, and every wait runs
+through the real trigger polling it. moto's Aurora has no database engine behind its endpoint, so
+one thing stands in: the build cluster's SQL endpoint is a private MariaDB on 127.0.0.1
+(`build_connection` is the seam), which receives the real migrations and seeding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from loadstack.profiles import AuroraBuildSettings, Profile
+
+pytestmark = pytest.mark.integration
+
+SEEDED = {"seed": 3, "accounts": 3, "products_per_account": 3, "profiles": 60, "orders": 20, "events": 900,
+          "start": "2026-01-01", "days": 5, "shards": 2}
+
+
+@pytest.fixture
+def aws_profile(moto_server, tmp_path, monkeypatch) -> Profile:
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)  # the triggers' hooks (aws_conn_id=None) use boto3's default chain
+    monkeypatch.setattr(Profile, "aws_credentials", lambda self: {"AWS_ACCESS_KEY_ID": "testing",
+                                                                 "AWS_SECRET_ACCESS_KEY": "testing"})
+    profile = Profile(name="aws", region="us-east-1", state_bucket=f"state-{secrets.token_hex(4)}", home=tmp_path,
+                      terraform_bin="terraform", plugin_mirror=tmp_path,
+                      snapshot_bucket=f"snapshots-{secrets.token_hex(4)}", endpoint_url=moto_server, aws_conn_id=None,
+                      aurora_build=AuroraBuildSettings(instance_class="db.t4g.medium"))
+    profile.client("s3").create_bucket(Bucket=profile.snapshot_bucket)
+    profile.client("s3").create_bucket(Bucket=profile.state_bucket)
+    return profile
+
+
+@pytest.fixture
+def names() -> SimpleNamespace:
+    """Names unique to the test: the moto server (and its clusters) live for the whole session."""
+    token = secrets.token_hex(3)
+    return SimpleNamespace(seeded=f"aws-seeded-{token}", cache=f"aws-cache-{token}", stack=f"st{token}")
+
+
+@pytest.fixture
+def snapshots_dir(tmp_path, names) -> Path:
+    directory = tmp_path / "snapshots"
+    directory.mkdir()
+    (directory / "aws.yaml").write_text(yaml.safe_dump({"snapshots": {
+        names.seeded: {"engine": "mariadb", "kind": "seeded", "seed": SEEDED},
+        names.cache: {"engine": "redis", "kind": "rdb", "seed": {"seed": 1, "sessions": 40, "carts": 10}},
+    }}))
+    return directory
+
+
+@pytest.fixture
+def sql_endpoint(tmp_path, monkeypatch):
+    """The build cluster's data plane: a private MariaDB with the `commerce` database RDS would create."""
+    from loadstack.data.local_restore import SNAPSHOT_DATABASE, free_port
+    from loadstack.data.mariadb import MariaDBServer
+    from loadstack.snapshots import build_aws
+
+    server = MariaDBServer(base_dir=tmp_path / "db", port=free_port(), root_password=secrets.token_urlsafe(16))
+    try:
+        server.initialize()
+        server.start()
+        server.wait_ready(60)
+        server.set_root_password()
+        server.create_database(SNAPSHOT_DATABASE)
+        reached = []
+
+        def connection(endpoint, password):
+            reached.append((endpoint["host"], endpoint["port"], endpoint["username"], bool(password)))
+            return server.connection_params(SNAPSHOT_DATABASE)
+
+        monkeypatch.setattr(build_aws, "build_connection", connection)
+        yield SimpleNamespace(params=server.connection_params(SNAPSHOT_DATABASE), reached=reached)
+    finally:
+        server.remove()
+
+
+def context(try_number: int = 1, max_tries: int = 1) -> dict:
+    return {"ti": SimpleNamespace(try_number=try_number, max_tries=max_tries)}
+
+
+def run_trigger(trigger) -> dict:
+    """Round-trip the trigger through its serialized form (as the triggerer does), run it, first event."""
+    import importlib
+
+    classpath, kwargs = trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    revived = getattr(importlib.import_module(module), name)(**{**kwargs, "waiter_delay": 1})
+
+    async def first():
+        async for event in revived.run():
+            return event.payload
+
+    return asyncio.run(first())
+
+
+def with_profile(operator, profile):
+    operator.__dict__["profile"] = profile
+    return operator
+
+
+def build_operator(profile, name, snapshots_dir):
+    from loadstack.operators.snapshots import SnapshotBuildOperator
+    from loadstack.snapshots.catalog import load_definitions
+
+    definition = load_definitions(snapshots_dir)[name]
+    return with_profile(SnapshotBuildOperator(task_id=f"build_{name}", snapshot=name,
+                                              definition=definition.model_dump()), profile)
+
+
+def test_aurora_snapshot_build_then_restore(aws_profile, names, snapshots_dir, sql_endpoint):
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from loadstack.aws.rds import BUILD_TAG, describe_cluster
+    from loadstack.credentials import get_json_secret
+    from loadstack.data.generate import SeedParams
+    from loadstack.data.local_restore import snapshot_credentials_secret
+    from loadstack.data.seed import expected_counts
+    from loadstack.operators.data import AuroraRestoreOperator, AuroraTeardownOperator
+    from loadstack.operators.snapshots import BUILD_WAIT_TIMEOUT
+    from loadstack.snapshots.build_aws import build_cluster_id
+    from loadstack.snapshots.catalog import Catalog
+    from loadstack.triggers.aws import RdsClusterAvailableTrigger, RdsClusterSnapshotAvailableTrigger
+
+    rds = aws_profile.client("rds")
+    op = build_operator(aws_profile, names.seeded, snapshots_dir)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context())
+    assert isinstance(deferred.value.trigger, RdsClusterAvailableTrigger)
+    assert deferred.value.method_name == "build_cluster_ready" and deferred.value.timeout == BUILD_WAIT_TIMEOUT
+    cluster_id = build_cluster_id(names.seeded)
+    cluster = describe_cluster(rds, cluster_id)
+    assert {t["Key"] for t in cluster["TagList"]} >= {BUILD_TAG, "loadstack:snapshot-name"}
+    assert [m["DBInstanceIdentifier"] for m in cluster["DBClusterMembers"]] == [f"{cluster_id}-1"]
+    password = get_json_secret(aws_profile, snapshot_credentials_secret(names.seeded))["password"]
+
+    # A retry of the first step resumes in the same cluster, with the same stored password.
+    with pytest.raises(TaskDeferred):
+        build_operator(aws_profile, names.seeded, snapshots_dir).execute(context(try_number=2))
+    assert get_json_secret(aws_profile, snapshot_credentials_secret(names.seeded))["password"] == password
+
+    event = run_trigger(deferred.value.trigger)
+    assert event == {"status": "success", "cluster_id": cluster_id}
+    with pytest.raises(TaskDeferred) as snapshotting:
+        op.build_cluster_ready(context(), event)
+    assert isinstance(snapshotting.value.trigger, RdsClusterSnapshotAvailableTrigger)
+    built = snapshotting.value.kwargs["built"]
+    expected = expected_counts(SeedParams.from_dict(SEEDED))
+    assert built["row_counts"] == expected
+    assert sql_endpoint.reached == [(cluster["Endpoint"], cluster["Port"], "loadstack", True)]
+    with sql_endpoint.params.connect() as conn:
+        cursor = conn.cursor()
+        cursor.execute("SELECT COUNT(*) FROM profiles")
+        assert cursor.fetchone()[0] == SEEDED["profiles"]
+
+    event = run_trigger(snapshotting.value.trigger)
+    assert event == {"status": "success", "snapshot_id": built["snapshot_id"]}
+    result = op.cluster_snapshot_ready(context(), event, **snapshotting.value.kwargs)
+    assert result == {"snapshot": names.seeded, "location": built["snapshot_id"], "built": True}
+    entry = Catalog(aws_profile).get(names.seeded)
+    assert entry.location == built["snapshot_id"] and entry.row_counts == expected and entry.profile == "aws"
+    snapshot = rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=built["snapshot_id"])["DBClusterSnapshots"][0]
+    assert snapshot["Status"] == "available" and snapshot["DBClusterIdentifier"] == cluster_id
+    gone = describe_cluster(rds, cluster_id)
+    assert gone is None or gone["Status"] == "deleting"
+
+    # Current now: the next run of the snapshots DAG does nothing.
+    assert build_operator(aws_profile, names.seeded, snapshots_dir).execute(context())["built"] is False
+
+    # A stack restores from it: the operator restores, defers, the trigger polls, outputs.
+    def restore():
+        return with_profile(AuroraRestoreOperator(
+            task_id="events_db.restore", stack=names.stack, step="events_db", variant="minimal", snapshot=names.seeded,
+            snapshots_dir=str(snapshots_dir), sizes={"minimal": {"instances": 1, "instance_class": "db.t4g.medium"}},
+            vars={}, output_sources={},
+        ), aws_profile)
+
+    with pytest.raises(TaskDeferred) as restoring:
+        restore().execute(context())
+    restored_id = f"{names.stack}-events-db"
+    event = run_trigger(restoring.value.trigger)
+    assert event == {"status": "success", "cluster_id": restored_id}
+    outputs = restore().execute_complete(context(), event, **(restoring.value.kwargs or {}))
+    restored = describe_cluster(rds, restored_id)
+    assert outputs["host"] == restored["Endpoint"] and outputs["snapshot"] == names.seeded
+    assert outputs["snapshot_kind"] == "seeded" and outputs["secret_id"].startswith("arn:aws:secretsmanager:")
+    assert {t["Key"]: t["Value"] for t in restored["TagList"]}["loadstack:snapshot"] == built["snapshot_id"]
+    with pytest.raises(TaskDeferred):
+        restore().execute(context())  # a rerun reuses the restored cluster
+    assert len([c for c in rds.describe_db_clusters()["DBClusters"] if c["DBClusterIdentifier"] == restored_id]) == 1
+
+    with_profile(AuroraTeardownOperator(task_id="events_db.destroy", stack=names.stack, step="events_db",
+                                        variant="minimal"), aws_profile).execute(context())
+    gone = describe_cluster(rds, restored_id)
+    assert gone is None or gone["Status"] == "deleting"
+
+
+def test_failed_build_keeps_the_cluster_for_the_retry_and_the_last_try_deletes_it(aws_profile, names, snapshots_dir):
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from loadstack.aws.rds import describe_cluster
+    from loadstack.snapshots.build_aws import build_cluster_id
+
+    rds = aws_profile.client("rds")
+    op = build_operator(aws_profile, names.seeded, snapshots_dir)
+    with pytest.raises(TaskDeferred):
+        op.execute(context())
+    cluster_id = build_cluster_id(names.seeded)
+    failed = {"status": "error", "message": "cluster stuck", "cluster_id": cluster_id}
+    with pytest.raises(RuntimeError, match=f"building {names.seeded}: cluster stuck"):
+        op.build_cluster_ready(context(try_number=1, max_tries=1), failed)
+    assert describe_cluster(rds, cluster_id)["Status"] == "available"
+    with pytest.raises(RuntimeError, match="cluster stuck"):
+        op.build_cluster_ready(context(try_number=2, max_tries=1), failed)
+    gone = describe_cluster(rds, cluster_id)
+    assert gone is None or gone["Status"] == "deleting"
+
+
+def test_a_build_cluster_of_other_parameters_is_refused_by_name(aws_profile, names, snapshots_dir):
+    from loadstack.aws.rds import RdsError
+    from loadstack.snapshots.build_aws import build_cluster_id
+
+    cluster_id = build_cluster_id(names.seeded)
+    aws_profile.client("rds").create_db_cluster(
+        DBClusterIdentifier=cluster_id, Engine="aurora-mysql", MasterUsername="someone", MasterUserPassword="x" * 12,
+        Tags=[{"Key": "loadstack:build", "Value": "0123456789ab-other"}],
+    )
+    with pytest.raises(RdsError, match=f"DB cluster {cluster_id} already exists and is a build of 0123456789ab-other"):
+        build_operator(aws_profile, names.seeded, snapshots_dir).execute(context())
+
+
+def test_cache_snapshot_is_an_rdb_in_s3_that_elasticache_seeds_from(aws_profile, names, snapshots_dir):
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from loadstack.operators.data import RedisRestoreOperator
+    from loadstack.snapshots.catalog import Catalog
+
+    result = build_operator(aws_profile, names.cache, snapshots_dir).execute(context())
+    entry = Catalog(aws_profile).get(names.cache)
+    assert result["built"] is True and entry.location.startswith("redis/") and entry.row_counts == {"keys": 50}
+    head = aws_profile.client("s3").head_object(Bucket=aws_profile.snapshot_bucket, Key=entry.location)
+    assert head["ContentLength"] == entry.size_bytes
+
+    def restore():
+        return with_profile(RedisRestoreOperator(
+            task_id="cache.restore", stack=names.stack, step="cache", variant="minimal", snapshot=names.cache,
+            snapshots_dir=str(snapshots_dir), sizes={"minimal": {"node_type": "cache.t4g.small", "replicas": 0}},
+            vars={}, output_sources={},
+        ), aws_profile)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        restore().execute(context())
+    elasticache = aws_profile.client("elasticache")
+    group = elasticache.describe_replication_groups(ReplicationGroupId=f"{names.stack}-cache")["ReplicationGroups"][0]
+    tags = {t["Key"]: t["Value"] for t in elasticache.list_tags_for_resource(ResourceName=group["ARN"])["TagList"]}
+    assert tags["loadstack:snapshot"] == f"arn:aws:s3:::{aws_profile.snapshot_bucket}/{entry.location}"
+    event = run_trigger(deferred.value.trigger)
+    assert event["status"] == "success"
+    outputs = restore().execute_complete(context(), event)
+    assert outputs["engine"] == "redis" and outputs["host"] and outputs["port"] and outputs["snapshot"] == names.cache
