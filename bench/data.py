@@ -331,10 +331,7 @@ def _bench_redis(params, keys: int, root: Path, started_servers: list) -> dict:
     plan = plan_for(params)
     carts = keys // 5
     sessions = keys - carts
-    records = commerce_cache_records(
-        42, sessions, carts, profiles=params.profiles, accounts=params.accounts,
-        account_of=lambda profile_id: plan.account_of(profile_id).id,
-    )
+    records = commerce_cache_records(42, sessions, carts, plan=plan)
     rdb = root / "rdb" / "commerce.rdb"
     rdb.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -22,10 +22,11 @@ import shutil
 import subprocess
 import tempfile
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadstack.cache.redis_server import (
     RedisServer,
@@ -34,6 +35,9 @@ from loadstack.cache.redis_server import (
     encode_command,
     free_port,
 )
+
+if TYPE_CHECKING:
+    from loadstack.data.generate import DatasetPlan
 
 Scalar = str | bytes | int | float
 Value = Scalar | Mapping[str, Scalar] | list | tuple | set | frozenset
@@ -233,36 +237,61 @@ def commerce_cache_records(
     *,
     profiles: int | None = None,
     accounts: int | None = None,
-    skus: int = 5000,
+    skus: int | None = None,
     max_cart_items: int = 5,
     session_ttl: int | None = None,
     cart_ttl: int | None = None,
     now: int = DEFAULT_NOW,
     account_of: Callable[[int], int] | None = None,
+    plan: "DatasetPlan | None" = None,
 ) -> Iterator[Record]:
-    """The cache of a web shop, deterministic for a given seed and counts.
+    """The cache of a web shop, deterministic for a given seed and counts (and plan).
 
     - ``cart:<n>`` (n = 1..carts): a JSON string ``{"cart_id", "currency", "items": [{"sku",
       "qty", "unit_price_cents"}], "updated_at"}`` with 1..max_cart_items items.
     - ``session:<32 hex>``: a hash with ``profile_id``, ``account_id``, ``cart_id`` and
       ``last_seen`` (Unix seconds, up to 7 days before `now`). Session i (0-based) owns cart i+1
       while there are carts; later sessions have ``cart_id`` "" (browsing only), extra carts are
-      abandoned ones. Profiles belong to accounts: ``account_id`` is ``account_of(profile_id)``,
-      by default consecutive blocks of profiles per account; pass the seeded database's mapping
-      to make the cache agree with it.
+      abandoned ones.
+
+    Without `plan`, profiles belong to accounts by ``account_of(profile_id)`` (default:
+    consecutive blocks of profiles per account) and carts hold invented ``SKU-nnnnnn`` items in
+    USD. With `plan` (the seeded database's `loadstack.data.generate.DatasetPlan`) the cache
+    agrees with that database: ``profile_id`` is one of its profiles (1..params.profiles),
+    ``account_id`` that profile's account, and each cart holds distinct products of one account
+    (its session's; an abandoned cart's is drawn like a session's) with their real ``sku`` and
+    ``price_cents``, priced in that account's currency. `profiles`, `accounts`, `skus` and
+    `account_of` then come from the plan and must not be given.
 
     Yields carts first, then sessions: carts + sessions keys in total (session ids are 128-bit
     random, so they do not collide). TTLs default to none (see the module doc on RDB expiry).
     """
     if sessions < 0 or carts < 0:
         raise ValueError("sessions and carts must be >= 0")
+    if plan is not None:
+        given = [n for n, v in (("profiles", profiles), ("accounts", accounts), ("skus", skus), ("account_of", account_of)) if v is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: not with a plan, which decides profiles, accounts and products")
+        return _planned_cache_records(plan, seed, sessions, carts, max_cart_items, session_ttl, cart_ttl, now)
+    return _invented_cache_records(seed, sessions, carts, profiles, accounts, 5000 if skus is None else skus,
+                                   max_cart_items, session_ttl, cart_ttl, now, account_of)
+
+
+_WEEK = 7 * 86400
+
+
+def _invented_cache_records(
+    seed: int, sessions: int, carts: int, profiles: int | None, accounts: int | None, skus: int,
+    max_cart_items: int, session_ttl: int | None, cart_ttl: int | None, now: int,
+    account_of: Callable[[int], int] | None,
+) -> Iterator[Record]:
     profiles = profiles or max(1, sessions // 2)
     accounts = accounts or max(1, profiles // 4)
     rng = random.Random(seed)
     rand = rng.random  # int(rand() * n) instead of randrange(n): several times faster, as deterministic
     prices = [199 + int(rand() * 19801) for _ in range(skus)]
     dumps = json.JSONEncoder(separators=(",", ":")).encode
-    week = 7 * 86400
+    week = _WEEK
     for cart_id in range(1, carts + 1):
         items = []
         for _ in range(1 + int(rand() * max_cart_items)):
@@ -279,6 +308,54 @@ def commerce_cache_records(
         session = {
             "profile_id": profile_id,
             "account_id": account_of(profile_id),
+            "cart_id": index + 1 if index < carts else "",
+            "last_seen": now - int(rand() * week),
+        }
+        yield (f"session:{getrandbits(128):032x}", session, session_ttl)
+
+
+def _planned_cache_records(
+    plan: "DatasetPlan", seed: int, sessions: int, carts: int, max_cart_items: int,
+    session_ttl: int | None, cart_ttl: int | None, now: int,
+) -> Iterator[Record]:
+    params = plan.params
+    profiles, per_account = params.profiles, params.products_per_account
+    accounts = plan.accounts
+    first_profiles = [account.first_profile for account in accounts]  # ascending: bisect finds the account
+    # Per account (by index): its products as (sku, price_cents), in id order.
+    stock = [
+        [(p.sku, p.price_cents) for p in plan.products[a.first_product - 1 : a.first_product - 1 + per_account]]
+        for a in accounts
+    ]
+    rng = random.Random(seed)
+    rand = rng.random
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    week = _WEEK
+    # Sessions' profiles first: session i owns cart i+1, whose products are of that session's account.
+    session_profiles = [1 + int(rand() * profiles) for _ in range(sessions)]
+    session_accounts = [bisect_right(first_profiles, profile_id) - 1 for profile_id in session_profiles]
+    for cart_id in range(1, carts + 1):
+        if cart_id <= sessions:
+            index = session_accounts[cart_id - 1]
+        else:  # abandoned: an account weighted by its profiles, like sessions'
+            index = bisect_right(first_profiles, 1 + int(rand() * profiles)) - 1
+        products = stock[index]
+        chosen: dict[int, int] = {}
+        for _ in range(1 + int(rand() * max_cart_items)):
+            pick = int(rand() * rand() * per_account)  # popular products are in most carts
+            if pick not in chosen:
+                chosen[pick] = 1 + int(rand() * 4)
+        items = [
+            {"sku": products[pick][0], "qty": qty, "unit_price_cents": products[pick][1]} for pick, qty in chosen.items()
+        ]
+        cart = {"cart_id": cart_id, "currency": accounts[index].currency, "items": items,
+                "updated_at": now - int(rand() * week)}
+        yield (f"cart:{cart_id}", dumps(cart), cart_ttl)
+    getrandbits = rng.getrandbits
+    for index, profile_id in enumerate(session_profiles):
+        session = {
+            "profile_id": profile_id,
+            "account_id": accounts[session_accounts[index]].id,
             "cart_id": index + 1 if index < carts else "",
             "last_seen": now - int(rand() * week),
         }

@@ -2,7 +2,8 @@
 
 mariadb: an empty private server, the migrations, (seeded) the full seeding job, then a prepared
 mariadb-backup packed as .tar.zst in the snapshot bucket. redis: an RDB of the session and cart
-caches, built from the same kind of seeded generator. The catalog entry is written last: it is the
+caches, generated from its seed and (with a `source`) the seeded snapshot's dataset plan, so that
+its profiles, accounts and products are the database's. The catalog entry is written last: it is the
 commit point, so an interrupted build leaves the previous entry (if any) in force.
 """
 
@@ -79,17 +80,41 @@ def build_mariadb_snapshot(
 
 
 REDIS_SEED_KEYS = ("seed", "sessions", "carts", "profiles", "accounts", "skus", "max_cart_items")
+# With a source, these follow from the source's dataset plan.
+SOURCED_REDIS_SEED_KEYS = ("profiles", "accounts", "skus")
 
 
 def build_redis_snapshot(
     profile: "Profile", name: str, definition: SnapshotDefinition, *, say: Callable[[str], None] = log.info
 ) -> CatalogEntry:
+    """An RDB of the commerce cache; with `definition.source`, of that seeded snapshot's data.
+
+    Sourced: sessions are of the source's profiles and accounts, carts hold its products (real SKUs
+    and prices), so the cache agrees with a database restored from the source.
+    """
     from loadstack.cache.rdb import build_rdb, commerce_cache_records, rdb_object_key, upload_rdb
 
     unknown = sorted(set(definition.seed) - set(REDIS_SEED_KEYS))
     if unknown:
         raise ValueError(f"{name}: unknown seed keys {', '.join(unknown)} (known: {', '.join(REDIS_SEED_KEYS)})")
     params = dict(definition.seed)
+    recorded = dict(definition.seed)
+    if definition.source is not None:
+        from loadstack.data.generate import plan_for
+
+        clash = [key for key in SOURCED_REDIS_SEED_KEYS if key in params]
+        if clash:
+            raise ValueError(
+                f"{name}: seed keys {', '.join(clash)} come from the source {definition.source} "
+                "(its profiles, accounts and products); remove them"
+            )
+        if not definition.source_seed:
+            raise ValueError(
+                f"{name}: source {definition.source} but no source_seed: load the definition with "
+                "loadstack.snapshots.catalog.load_definitions, which fills it in"
+            )
+        params["plan"] = plan_for(SeedParams.from_dict(definition.source_seed))
+        recorded["source"] = definition.source
     work = profile.data_dir / "build" / name[:40]
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -100,7 +125,7 @@ def build_redis_snapshot(
         upload_rdb(profile.client("s3"), profile.snapshot_bucket, key, built.path)
         entry = CatalogEntry(
             name=name, engine="redis", kind="rdb", profile=profile.name, location=key,
-            params_hash=definition.params_hash(), seed=definition.seed, row_counts={"keys": built.keys},
+            params_hash=definition.params_hash(), seed=recorded, row_counts={"keys": built.keys},
             size_bytes=built.size_bytes,
         )
         Catalog(profile).put(entry)

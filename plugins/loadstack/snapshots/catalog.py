@@ -3,7 +3,8 @@
 Definitions (what a logical snapshot *should* be) live in include/snapshots/*.yaml. Catalog
 entries (what was actually built, for one profile) live in that profile's snapshot bucket, one
 object per logical name under `catalog/`, so two builds never contend for one document. An entry is
-current when its schema hash and seed-parameter hash match the definition's.
+current when its schema hash and seed-parameter hash match the definition's (a cache sourced from a
+seeded snapshot hashes that snapshot's seed too, so reseeding the database outdates the cache).
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ SNAPSHOT_NAME_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"
 
 
 class SnapshotDefinition(BaseModel):
-    """One logical snapshot. `seed` holds generator parameters for `seeded` and `rdb` kinds."""
+    """One logical snapshot. `seed` holds generator parameters for `seeded` and `rdb` kinds.
+
+    `source` (redis only) names the `seeded` mariadb snapshot whose accounts, profiles and
+    products the cache reflects; `load_definitions` copies that snapshot's seed into
+    `source_seed` (never set by hand), so that the definition carries it through `model_dump()`
+    to operators and a change of the source's seed makes this snapshot out of date.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -33,9 +40,15 @@ class SnapshotDefinition(BaseModel):
     kind: Literal["migrated", "seeded", "rdb"]
     description: str = ""
     seed: dict[str, Any] = Field(default_factory=dict)
+    source: str | None = None
+    source_seed: dict[str, Any] = Field(default_factory=dict)
 
     def params_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.seed, sort_keys=True).encode()).hexdigest()[:16]
+        """Of `seed` alone; with a source, of `seed` and `source_seed` (what the data follows from)."""
+        hashed: dict[str, Any] = self.seed
+        if self.source is not None or self.source_seed:
+            hashed = {"seed": self.seed, "source_seed": self.source_seed}
+        return hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class SnapshotFile(BaseModel):
@@ -45,7 +58,7 @@ class SnapshotFile(BaseModel):
 
 
 class CatalogEntry(BaseModel):
-    """A built snapshot. `location` is an S3 key (local profile) or an RDS / ElastiCache snapshot id."""
+    """A built snapshot. `location`: an S3 key in the snapshot bucket (packed backup or RDB), or an RDS cluster snapshot id."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -102,9 +115,40 @@ def _load_definitions(key: tuple) -> tuple[tuple[str, SnapshotDefinition], ...]:
                 raise SnapshotDefinitionError(f"{path}: snapshots.{name}: name must match {SNAPSHOT_NAME_PATTERN}")
             if name in found:
                 raise SnapshotDefinitionError(f"{path}: snapshots.{name}: already defined in {origin[name]}")
+            if "source_seed" in definition.model_fields_set:
+                raise SnapshotDefinitionError(
+                    f"{path}: snapshots.{name}.source_seed: is filled in from the source snapshot's seed; "
+                    "remove it (name the seeded snapshot in `source` instead)"
+                )
             found[name] = definition
             origin[name] = path
+    for name, definition in list(found.items()):
+        if definition.source is not None:
+            found[name] = _with_source(name, definition, found, origin[name])
     return tuple(found.items())
+
+
+def _with_source(name: str, definition: SnapshotDefinition, found: dict[str, SnapshotDefinition], path: Path) -> SnapshotDefinition:
+    """The definition with its source's seed in `source_seed`, or an error naming file, field and fix."""
+    field = f"{path}: snapshots.{name}.source"
+    source = found.get(definition.source)
+    seeded = sorted(n for n, d in found.items() if d.engine == "mariadb" and d.kind == "seeded")
+    if definition.engine != "redis":
+        raise SnapshotDefinitionError(
+            f"{field}: only redis snapshots take a source (the seeded mariadb snapshot they reflect); "
+            f"remove it from this {definition.engine} {definition.kind} snapshot"
+        )
+    if source is None:
+        raise SnapshotDefinitionError(
+            f"{field}: unknown snapshot '{definition.source}' (seeded mariadb snapshots: {', '.join(seeded) or 'none'}); "
+            "name one of them or remove source"
+        )
+    if source.engine != "mariadb" or source.kind != "seeded":
+        raise SnapshotDefinitionError(
+            f"{field}: snapshot '{definition.source}' is a {source.engine} {source.kind} snapshot; a source must be "
+            f"a mariadb seeded snapshot (seeded mariadb snapshots: {', '.join(seeded) or 'none'})"
+        )
+    return definition.model_copy(update={"source_seed": dict(source.seed)})
 
 
 class Catalog:

@@ -77,6 +77,66 @@ def test_commerce_cache_is_deterministic_and_shaped():
     assert all(s["account_id"] == 1000 + s["profile_id"] for _, s, _ in mapped)
 
 
+
+def _small_plan(**overrides):
+    from loadstack.data.generate import SeedParams, plan_for
+
+    params = {"seed": 5, "accounts": 6, "products_per_account": 8, "profiles": 300, "orders": 10, "events": 100,
+              "start": "2026-01-01", "days": 3, "shards": 2, **overrides}
+    return plan_for(SeedParams(**params))
+
+
+def test_commerce_cache_from_a_plan_agrees_with_the_dataset():
+    plan = _small_plan()
+    records = list(commerce_cache_records(9, sessions=400, carts=500, plan=plan))
+    assert records == list(commerce_cache_records(9, sessions=400, carts=500, plan=plan))
+    assert records != list(commerce_cache_records(10, sessions=400, carts=500, plan=plan))
+    assert len({k for k, _, _ in records}) == len(records) == 900
+
+    carts = {json.loads(v)["cart_id"]: json.loads(v) for k, v, _ in records if k.startswith("cart:")}
+    sessions = [v for k, v, _ in records if k.startswith("session:")]
+    assert sorted(carts) == list(range(1, 501)) and len(sessions) == 400
+    accounts = {a.id: a for a in plan.accounts}
+    products = {p.sku: p for p in plan.products}
+    assert len(products) == len(plan.products)  # SKUs are unique, so a SKU names one product
+    owners = {}
+    for session in sessions:
+        assert 1 <= session["profile_id"] <= plan.params.profiles
+        assert session["account_id"] == plan.account_of(session["profile_id"]).id
+        if session["cart_id"] != "":
+            owners[session["cart_id"]] = session["account_id"]
+    assert sorted(owners) == list(range(1, 401))  # session i owns cart i+1
+    assert len({a for a in owners.values()}) > 1 and len({s["profile_id"] for s in sessions}) > 100
+    for cart_id, cart in carts.items():
+        items = cart["items"]
+        account_ids = {products[item["sku"]].account_id for item in items}
+        assert len(account_ids) == 1, cart  # one account's products
+        (account_id,) = account_ids
+        if cart_id in owners:
+            assert account_id == owners[cart_id]
+        assert cart["currency"] == accounts[account_id].currency
+        assert all(item["unit_price_cents"] == products[item["sku"]].price_cents for item in items)
+        assert 1 <= len(items) <= 5 and len({item["sku"] for item in items}) == len(items)
+        assert all(1 <= item["qty"] <= 4 for item in items)
+    assert len({products[i["sku"]].account_id for c in carts.values() for i in c["items"]}) > 1
+    assert len({c["currency"] for c in carts.values()}) > 1  # the accounts' own currencies, not all USD
+
+
+def test_commerce_cache_plan_excludes_invented_mappings():
+    plan = _small_plan()
+    for extra in ({"profiles": 10}, {"accounts": 2}, {"skus": 50}, {"account_of": lambda p: 1}):
+        with pytest.raises(ValueError, match=f"^{next(iter(extra))}: not with a plan, which decides profiles, accounts and products$"):
+            commerce_cache_records(1, 5, 5, plan=plan, **extra)
+    with pytest.raises(ValueError, match="sessions and carts must be >= 0"):
+        commerce_cache_records(1, -1, 5)
+    # fewer sessions than carts: the abandoned carts are still one account's products
+    records = list(commerce_cache_records(3, 2, 50, plan=plan, max_cart_items=3))
+    products = {p.sku: p for p in plan.products}
+    for _, value, _ in records[:50]:
+        cart = json.loads(value)
+        assert len({products[i["sku"]].account_id for i in cart["items"]}) == 1 and len(cart["items"]) <= 3
+
+
 def test_config_text(tmp_path):
     server = RedisServer(tmp_path / "with space", 6390, 'pa"ss', settings={"maxmemory": "64mb"})
     text = server.config_text()

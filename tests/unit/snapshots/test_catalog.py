@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 
 import pytest
 
@@ -56,3 +58,88 @@ def test_catalog_round_trip_in_the_snapshot_bucket(tmp_path):
         catalog.put(entry)
         assert catalog.get("shop-seeded") == entry
         assert [e.name for e in catalog.entries()] == ["shop-seeded"]
+
+
+SEEDED = "  db-seeded: {engine: mariadb, kind: seeded, seed: {seed: 7, accounts: 3, profiles: 50}}\n"
+
+
+def _source_error(tmp_path, lines: str) -> str:
+    (tmp_path / "s.yaml").write_text("snapshots:\n" + SEEDED + "  db-migrated: {engine: mariadb, kind: migrated}\n" + lines)
+    with pytest.raises(SnapshotDefinitionError) as caught:
+        load_definitions(tmp_path)
+    return str(caught.value)
+
+
+def test_a_cache_source_must_be_a_seeded_mariadb_snapshot(tmp_path):
+    path = tmp_path / "s.yaml"
+    assert _source_error(tmp_path, "  c1: {engine: redis, kind: rdb, source: db-sede}\n") == (
+        f"{path}: snapshots.c1.source: unknown snapshot 'db-sede' (seeded mariadb snapshots: db-seeded); "
+        "name one of them or remove source"
+    )
+    assert _source_error(tmp_path, "  c1: {engine: redis, kind: rdb, source: db-migrated}\n") == (
+        f"{path}: snapshots.c1.source: snapshot 'db-migrated' is a mariadb migrated snapshot; a source must be "
+        "a mariadb seeded snapshot (seeded mariadb snapshots: db-seeded)"
+    )
+    assert _source_error(tmp_path, "  c0: {engine: redis, kind: rdb}\n  c1: {engine: redis, kind: rdb, source: c0}\n") == (
+        f"{path}: snapshots.c1.source: snapshot 'c0' is a redis rdb snapshot; a source must be "
+        "a mariadb seeded snapshot (seeded mariadb snapshots: db-seeded)"
+    )
+    assert _source_error(tmp_path, "  db2: {engine: mariadb, kind: seeded, source: db-seeded}\n") == (
+        f"{path}: snapshots.db2.source: only redis snapshots take a source (the seeded mariadb snapshot they "
+        "reflect); remove it from this mariadb seeded snapshot"
+    )
+    assert _source_error(tmp_path, "  c1: {engine: redis, kind: rdb, source: db-seeded, source_seed: {seed: 7}}\n") == (
+        f"{path}: snapshots.c1.source_seed: is filled in from the source snapshot's seed; "
+        "remove it (name the seeded snapshot in `source` instead)"
+    )
+    # Even empty, and even without a source: only the loader fills it in.
+    assert "snapshots.c1.source_seed: is filled in" in _source_error(tmp_path, "  c1: {engine: redis, kind: rdb, source_seed: {}}\n")
+
+
+def test_a_source_in_another_file_fills_source_seed_and_survives_model_dump(tmp_path):
+    (tmp_path / "a.yaml").write_text("snapshots:\n  c1: {engine: redis, kind: rdb, source: db-seeded, seed: {seed: 1, sessions: 3}}\n")
+    (tmp_path / "b.yaml").write_text("snapshots:\n" + SEEDED)
+    found = load_definitions(tmp_path)
+    cache = found["c1"]
+    assert cache.source == "db-seeded" and cache.source_seed == {"seed": 7, "accounts": 3, "profiles": 50}
+    assert found["db-seeded"].source is None and found["db-seeded"].source_seed == {}
+    again = SnapshotDefinition.model_validate(cache.model_dump())  # how operators receive it
+    assert again == cache and again.params_hash() == cache.params_hash()
+
+
+def test_the_source_seed_counts_in_the_cache_params_hash(tmp_path):
+    (tmp_path / "a.yaml").write_text("snapshots:\n" + SEEDED + "  c1: {engine: redis, kind: rdb, source: db-seeded, seed: {seed: 1, sessions: 3}}\n")
+    before = load_definitions(tmp_path)["c1"]
+    unsourced = SnapshotDefinition(engine="redis", kind="rdb", seed={"seed": 1, "sessions": 3})
+    assert before.params_hash() != unsourced.params_hash()
+    entry = CatalogEntry(name="c1", engine="redis", kind="rdb", profile="local", location="k", params_hash=before.params_hash())
+    assert entry.is_current(before, "any-schema")
+
+    (tmp_path / "a.yaml").write_text("snapshots:\n" + SEEDED.replace("seed: 7", "seed: 8") + "  c1: {engine: redis, kind: rdb, source: db-seeded, seed: {seed: 1, sessions: 3}}\n")
+    after = load_definitions(tmp_path)["c1"]
+    assert after.seed == before.seed and after.source_seed["seed"] == 8
+    assert after.params_hash() != before.params_hash()
+    assert not entry.is_current(after, "any-schema")
+    # A definition without a source keeps the hash of its seed alone (catalog entries stay current).
+    assert unsourced.params_hash() == hashlib.sha256(json.dumps({"seed": 1, "sessions": 3}, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def test_the_shop_cache_is_sourced_from_shop_seeded():
+    from pathlib import Path
+
+    definitions = load_definitions(Path(__file__).resolve().parents[3] / "include" / "snapshots")
+    assert definitions["shop-cache"].source == "shop-seeded"
+    assert definitions["shop-cache"].source_seed == definitions["shop-seeded"].seed
+
+
+def test_a_sourced_cache_build_refuses_profiles_and_accounts():
+    from loadstack.snapshots.build import build_redis_snapshot
+
+    definition = SnapshotDefinition(engine="redis", kind="rdb", source="db-seeded", source_seed={"seed": 7},
+                                    seed={"seed": 1, "sessions": 3, "carts": 1, "profiles": 10, "accounts": 2})
+    with pytest.raises(ValueError, match=r"^c1: seed keys profiles, accounts come from the source db-seeded "
+                       r"\(its profiles, accounts and products\); remove them$"):
+        build_redis_snapshot(None, "c1", definition)
+    bare = SnapshotDefinition(engine="redis", kind="rdb", source="db-seeded", seed={"seed": 1, "sessions": 3, "carts": 1})
+    with pytest.raises(ValueError, match=r"^c1: source db-seeded but no source_seed: load the definition with"):
+        build_redis_snapshot(None, "c1", bare)
