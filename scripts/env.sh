@@ -91,6 +91,14 @@ case ":$PATH:" in
     *":$LOADSTACK_VENV/bin:"*) ;;
     *) export PATH="$LOADSTACK_VENV/bin:$PATH" ;;
 esac
+# mariadbd lives in /usr/sbin on Debian; a non-root user's PATH (or CI's) may not have it.
+for _ls_sbin in /usr/local/sbin /usr/sbin /sbin; do
+    case ":$PATH:" in
+        *":$_ls_sbin:"*) ;;
+        *) export PATH="$PATH:$_ls_sbin" ;;
+    esac
+done
+unset _ls_sbin
 export TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
 
 unset _ls_root _ls_secrets _ls_line _ls_k

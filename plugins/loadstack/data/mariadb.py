@@ -30,6 +30,22 @@ log = logging.getLogger(__name__)
 
 MARIADBD = "mariadbd"
 MARIADB_INSTALL_DB = "mariadb-install-db"
+# Debian installs the server in /usr/sbin, which a non-root user's PATH (or `env -i`) often lacks.
+SYSTEM_SBIN = "/usr/local/sbin:/usr/sbin:/sbin"
+
+
+def system_binary(name: str) -> str | None:
+    """`name` on PATH, else in the sbin directories; None when it is not installed."""
+    import shutil
+
+    return shutil.which(name) or shutil.which(name, path=SYSTEM_SBIN)
+
+
+def mariadbd_binary() -> str:
+    found = system_binary(MARIADBD)
+    if found is None:
+        raise MariaDBError(f"{MARIADBD} not found on PATH or in {SYSTEM_SBIN}: install mariadb-server (scripts/bootstrap.sh)")
+    return found
 # Linux limits a unix socket path to 108 bytes; mariadbd fails late and cryptically beyond it.
 _MAX_SOCKET_PATH = 100
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -275,7 +291,7 @@ class MariaDBServer:
         self.pid_path.unlink(missing_ok=True)  # stale: its process is gone or is not ours
         with self.output_path.open("ab") as output:
             self._process = subprocess.Popen(
-                [MARIADBD, f"--defaults-file={self.config_path}"],
+                [mariadbd_binary(), f"--defaults-file={self.config_path}"],
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import itertools
 import secrets
-import shutil
 import socket
 from pathlib import Path
 
 import pytest
 
 from loadstack.data.generate import SeedParams
-from loadstack.data.mariadb import ConnectionParams, MariaDBServer
+from loadstack.data.mariadb import ConnectionParams, MariaDBServer, system_binary
 from loadstack.data.migrate import migrate
 from loadstack.data.seed import SeedProgress, seed_all
 
@@ -30,7 +29,7 @@ def _free_loopback_port() -> int:
 
 @pytest.fixture(scope="session")
 def require_mariadb() -> None:
-    missing = [name for name in REQUIRED_BINARIES if not shutil.which(name)]
+    missing = [name for name in REQUIRED_BINARIES if not system_binary(name)]
     if missing:
         pytest.fail(f"missing {', '.join(missing)}: install mariadb-server, mariadb-backup and zstd (scripts/bootstrap.sh)")
 

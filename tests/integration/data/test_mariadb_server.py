@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 
 import mysql.connector
 import pytest
@@ -65,3 +66,11 @@ def test_a_failed_start_is_reported_with_the_log(require_mariadb, server_dir, ma
     finally:
         server.remove()
     assert mariadb_server.is_running()
+
+
+def test_the_server_binary_is_found_without_sbin_on_path(require_mariadb, monkeypatch):
+    from loadstack.data.mariadb import SYSTEM_SBIN, mariadbd_binary
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # as under `env -i` or a non-root user's login
+    found = mariadbd_binary()
+    assert Path(found).name == "mariadbd" and str(Path(found).parent) in SYSTEM_SBIN.split(":") + ["/usr/bin", "/bin"]
