@@ -110,11 +110,10 @@ class AuroraRestoreOperator(_SnapshotRestoreOperator):
                 endpoint_url=self.profile.endpoint_url,
             ),
             method_name="execute_complete",
-            kwargs={"snapshot_kind": entry.kind},
             timeout=RESTORE_TIMEOUT,
         )
 
-    def execute_complete(self, context, event: dict[str, Any], snapshot_kind: str = "") -> dict[str, Any]:
+    def execute_complete(self, context, event: dict[str, Any]) -> dict[str, Any]:
         from loadstack.aws.rds import cluster_endpoint
 
         if event.get("status") != "success":
@@ -123,7 +122,7 @@ class AuroraRestoreOperator(_SnapshotRestoreOperator):
         return self.record_outputs({
             "engine": endpoint["engine"], "host": endpoint["host"], "port": endpoint["port"],
             "database": "commerce", "username": endpoint["username"], "secret_id": endpoint["secret_arn"],
-            "snapshot": self.snapshot, "snapshot_kind": snapshot_kind,
+            "snapshot": self.snapshot, "snapshot_kind": load_definitions(Path(self.snapshots_dir))[self.snapshot].kind,
         })
 
 

@@ -81,25 +81,25 @@ class SnapshotBuildOperator(BaseOperator):
         with self._abandon_on_last_try(context):
             if event.get("status") != "success":
                 raise RuntimeError(f"building {self.snapshot}: {event.get('message', event)}")
-            built = load_and_snapshot(self.profile, self.snapshot, definition, say=self.log.info)
+            snapshot_id = load_and_snapshot(self.profile, self.snapshot, definition, say=self.log.info)
         self.defer(
             trigger=RdsClusterSnapshotAvailableTrigger(
-                snapshot_id=built["snapshot_id"], region_name=self.profile.region,
+                snapshot_id=snapshot_id, region_name=self.profile.region,
                 aws_conn_id=self.profile.aws_conn_id, endpoint_url=self.profile.endpoint_url,
             ),
             method_name="cluster_snapshot_ready",
-            kwargs={"built": built},
             timeout=BUILD_WAIT_TIMEOUT,
         )
 
-    def cluster_snapshot_ready(self, context, event: dict[str, Any], built: dict[str, Any]) -> dict[str, Any]:
+    def cluster_snapshot_ready(self, context, event: dict[str, Any]) -> dict[str, Any]:
         from loadstack.snapshots.build_aws import finish_aurora_build
 
         definition = SnapshotDefinition.model_validate(self.definition)
         with self._abandon_on_last_try(context):
             if event.get("status") != "success":
                 raise RuntimeError(f"snapshotting {self.snapshot}: {event.get('message', event)}")
-            entry = finish_aurora_build(self.profile, self.snapshot, definition, built, say=self.log.info)
+            entry = finish_aurora_build(self.profile, self.snapshot, definition, event["snapshot_id"],
+                                        say=self.log.info)
         return {"snapshot": self.snapshot, "location": entry.location, "built": True}
 
     @contextmanager

@@ -95,51 +95,73 @@ def cluster_snapshot_id(name: str, key: str, cluster: dict[str, Any]) -> str:
     return re.sub(r"-+", "-", f"{name}-{key}-{stamp}".lower())
 
 
+def _connection(profile: "Profile", name: str) -> ConnectionParams:
+    password = get_json_secret(profile, snapshot_credentials_secret(name))["password"]
+    return build_connection(cluster_endpoint(profile.client("rds"), build_cluster_id(name), manage_secret=False), password)
+
+
 def load_and_snapshot(
     profile: "Profile", name: str, definition: SnapshotDefinition, *, say: Callable[[str], None] = log.info
-) -> dict[str, Any]:
-    """Migrate and seed the available build cluster, then start its snapshot.
-
-    Returns what the last step needs (JSON only): ``snapshot_id``, ``schema_hash``, ``row_counts``.
-    """
+) -> str:
+    """Migrate and seed the available build cluster, then start its snapshot; returns the snapshot id."""
     from loadstack.data.generate import SeedParams
     from loadstack.data.migrate import migrate
     from loadstack.data.seed import seed_all
 
-    client = profile.client("rds")
     cluster_id = build_cluster_id(name)
-    password = get_json_secret(profile, snapshot_credentials_secret(name))["password"]
-    connection = build_connection(cluster_endpoint(client, cluster_id, manage_secret=False), password)
+    connection = _connection(profile, name)
     conn = connection.connect()
     try:
         migrated = migrate(conn)
     finally:
         conn.close()
     say(f"{name}: {len(migrated.applied)} migrations applied in {cluster_id}, schema {migrated.schema_hash[:12]}")
-    counts: dict[str, int] = {}
     if definition.kind == "seeded":
         counts = seed_all(connection, SeedParams.from_dict(definition.seed), progress=lambda p: say(str(p)))
         say(f"{name}: seeded {sum(counts.values()):,} rows")
+    client = profile.client("rds")
     cluster = describe_cluster(client, cluster_id) or {}
     snapshot_id = cluster_snapshot_id(name, build_key(definition, migrated.schema_hash), cluster)
     create_cluster_snapshot(client, cluster_id, snapshot_id, tags=_tags(name))
     say(f"{name}: snapshotting {cluster_id} as {snapshot_id}")
-    return {"snapshot_id": snapshot_id, "schema_hash": migrated.schema_hash, "row_counts": counts}
+    return snapshot_id
+
+
+def _measure(profile: "Profile", name: str, definition: SnapshotDefinition) -> tuple[str, dict[str, int]]:
+    """The schema hash and row counts of what the build cluster (and so its snapshot) holds.
+
+    Read back rather than carried across the deferral: what the catalog records is what is there.
+    """
+    from contextlib import closing
+
+    from loadstack.data.generate import SeedParams
+    from loadstack.data.migrate import migrate
+    from loadstack.data.seed import expected_counts
+
+    with closing(_connection(profile, name).connect()) as conn:
+        schema = migrate(conn).schema_hash  # applies nothing: every migration is recorded already
+        counts: dict[str, int] = {}
+        if definition.kind == "seeded":
+            cursor = conn.cursor()
+            for table in expected_counts(SeedParams.from_dict(definition.seed)):
+                cursor.execute(f"SELECT COUNT(*) FROM `{table}`")
+                counts[table] = cursor.fetchone()[0]
+    return schema, counts
 
 
 def finish_aurora_build(
     profile: "Profile",
     name: str,
     definition: SnapshotDefinition,
-    built: dict[str, Any],
+    snapshot_id: str,
     *,
     say: Callable[[str], None] = log.info,
 ) -> CatalogEntry:
     """Catalogue the available snapshot, then delete the build cluster (no final snapshot)."""
+    schema, counts = _measure(profile, name, definition)
     entry = CatalogEntry(
-        name=name, engine="mariadb", kind=definition.kind, profile=profile.name, location=built["snapshot_id"],
-        schema_hash=built["schema_hash"], params_hash=definition.params_hash(), seed=definition.seed,
-        row_counts=built["row_counts"],
+        name=name, engine="mariadb", kind=definition.kind, profile=profile.name, location=snapshot_id,
+        schema_hash=schema, params_hash=definition.params_hash(), seed=definition.seed, row_counts=counts,
     )
     Catalog(profile).put(entry)
     abandon_aurora_build(profile, name)

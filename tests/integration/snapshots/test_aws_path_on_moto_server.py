@@ -128,7 +128,8 @@ def test_aurora_snapshot_build_then_restore(aws_profile, names, snapshots_dir, s
     from loadstack.operators.data import AuroraRestoreOperator, AuroraTeardownOperator
     from loadstack.operators.snapshots import BUILD_WAIT_TIMEOUT
     from loadstack.snapshots.build_aws import build_cluster_id
-    from loadstack.snapshots.catalog import Catalog
+    from loadstack.data.migrate import schema_hash
+    from loadstack.snapshots.catalog import Catalog, load_definitions
     from loadstack.triggers.aws import RdsClusterAvailableTrigger, RdsClusterSnapshotAvailableTrigger
 
     rds = aws_profile.client("rds")
@@ -153,9 +154,9 @@ def test_aurora_snapshot_build_then_restore(aws_profile, names, snapshots_dir, s
     with pytest.raises(TaskDeferred) as snapshotting:
         op.build_cluster_ready(context(), event)
     assert isinstance(snapshotting.value.trigger, RdsClusterSnapshotAvailableTrigger)
-    built = snapshotting.value.kwargs["built"]
+    assert not snapshotting.value.kwargs  # nothing rides on the deferral (dag.test would drop it)
+    snapshot_id = snapshotting.value.trigger.snapshot_id
     expected = expected_counts(SeedParams.from_dict(SEEDED))
-    assert built["row_counts"] == expected
     assert sql_endpoint.reached == [(cluster["Endpoint"], cluster["Port"], "loadstack", True)]
     with sql_endpoint.params.connect() as conn:
         cursor = conn.cursor()
@@ -163,12 +164,13 @@ def test_aurora_snapshot_build_then_restore(aws_profile, names, snapshots_dir, s
         assert cursor.fetchone()[0] == SEEDED["profiles"]
 
     event = run_trigger(snapshotting.value.trigger)
-    assert event == {"status": "success", "snapshot_id": built["snapshot_id"]}
-    result = op.cluster_snapshot_ready(context(), event, **snapshotting.value.kwargs)
-    assert result == {"snapshot": names.seeded, "location": built["snapshot_id"], "built": True}
+    assert event == {"status": "success", "snapshot_id": snapshot_id}
+    result = op.cluster_snapshot_ready(context(), event)
+    assert result == {"snapshot": names.seeded, "location": snapshot_id, "built": True}
     entry = Catalog(aws_profile).get(names.seeded)
-    assert entry.location == built["snapshot_id"] and entry.row_counts == expected and entry.profile == "aws"
-    snapshot = rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=built["snapshot_id"])["DBClusterSnapshots"][0]
+    assert entry.location == snapshot_id and entry.row_counts == expected and entry.profile == "aws"
+    assert entry.is_current(load_definitions(snapshots_dir)[names.seeded], schema_hash())
+    snapshot = rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=snapshot_id)["DBClusterSnapshots"][0]
     assert snapshot["Status"] == "available" and snapshot["DBClusterIdentifier"] == cluster_id
     gone = describe_cluster(rds, cluster_id)
     assert gone is None or gone["Status"] == "deleting"
@@ -189,11 +191,12 @@ def test_aurora_snapshot_build_then_restore(aws_profile, names, snapshots_dir, s
     restored_id = f"{names.stack}-events-db"
     event = run_trigger(restoring.value.trigger)
     assert event == {"status": "success", "cluster_id": restored_id}
-    outputs = restore().execute_complete(context(), event, **(restoring.value.kwargs or {}))
+    assert not restoring.value.kwargs
+    outputs = restore().execute_complete(context(), event)
     restored = describe_cluster(rds, restored_id)
     assert outputs["host"] == restored["Endpoint"] and outputs["snapshot"] == names.seeded
     assert outputs["snapshot_kind"] == "seeded" and outputs["secret_id"].startswith("arn:aws:secretsmanager:")
-    assert {t["Key"]: t["Value"] for t in restored["TagList"]}["loadstack:snapshot"] == built["snapshot_id"]
+    assert {t["Key"]: t["Value"] for t in restored["TagList"]}["loadstack:snapshot"] == snapshot_id
     with pytest.raises(TaskDeferred):
         restore().execute(context())  # a rerun reuses the restored cluster
     assert len([c for c in rds.describe_db_clusters()["DBClusters"] if c["DBClusterIdentifier"] == restored_id]) == 1
@@ -267,3 +270,29 @@ def test_cache_snapshot_is_an_rdb_in_s3_that_elasticache_seeds_from(aws_profile,
     assert event["status"] == "success"
     outputs = restore().execute_complete(context(), event)
     assert outputs["engine"] == "redis" and outputs["host"] and outputs["port"] and outputs["snapshot"] == names.cache
+
+
+def test_snapshots_dag_on_the_aws_profile_chains_its_deferrals(run_dag, aws_profile, names, snapshots_dir,
+                                                               sql_endpoint, monkeypatch):
+    """Through Airflow: the build task defers twice (cluster, then snapshot), carrying its kwargs."""
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+
+    from loadstack.aws.rds import describe_cluster
+    from loadstack.operators.snapshots import SnapshotBuildOperator, build_snapshots_dag
+    from loadstack.snapshots.build_aws import build_cluster_id
+    from loadstack.snapshots.catalog import Catalog
+
+    monkeypatch.setattr(SnapshotBuildOperator, "profile", property(lambda self: aws_profile))
+    run = run_dag(build_snapshots_dag(snapshots_dir))
+    assert run.state == DagRunState.SUCCESS
+    with create_session() as session:
+        tries = {ti.task_id: ti.try_number for ti in run.get_task_instances(session=session)}
+    assert set(tries.values()) == {1}, f"a build needed a retry: {tries}"
+    seeded, cache = Catalog(aws_profile).get(names.seeded), Catalog(aws_profile).get(names.cache)
+    snapshot = aws_profile.client("rds").describe_db_cluster_snapshots(
+        DBClusterSnapshotIdentifier=seeded.location)["DBClusterSnapshots"][0]
+    assert snapshot["Status"] == "available" and seeded.row_counts["profiles"] == SEEDED["profiles"]
+    assert cache.location.startswith("redis/") and cache.row_counts == {"keys": 50}
+    gone = describe_cluster(aws_profile.client("rds"), build_cluster_id(names.seeded))
+    assert gone is None or gone["Status"] == "deleting"
