@@ -296,3 +296,57 @@ def test_snapshots_dag_on_the_aws_profile_chains_its_deferrals(run_dag, aws_prof
     assert cache.location.startswith("redis/") and cache.row_counts == {"keys": 50}
     gone = describe_cluster(aws_profile.client("rds"), build_cluster_id(names.seeded))
     assert gone is None or gone["Status"] == "deleting"
+
+
+def test_stack_and_teardown_dags_restore_and_remove_aws_data_resources(run_dag, aws_profile, names, snapshots_dir,
+                                                                        monkeypatch):
+    """A stack of an aurora_restore and a redis_restore step, through Airflow, on the aws profile."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+
+    from loadstack.aws.elasticache import describe_replication_group
+    from loadstack.aws.rds import describe_cluster
+    from loadstack.data.migrate import schema_hash
+    from loadstack.operators.base import StackStepOperator
+    from loadstack.render import build_dag, build_teardown_dag
+    from loadstack.snapshots.build import build_redis_snapshot
+    from loadstack.snapshots.catalog import Catalog, CatalogEntry, load_definitions
+    from loadstack.spec import load_stack
+
+    definitions = load_definitions(snapshots_dir)
+    rds = aws_profile.client("rds")
+    # A cluster snapshot as the snapshots DAG leaves it (its build is tested above).
+    rds.create_db_cluster(DBClusterIdentifier=f"src-{names.stack}", Engine="aurora-mysql", MasterUsername="loadstack",
+                          MasterUserPassword="p" * 16)
+    rds.create_db_cluster_snapshot(DBClusterIdentifier=f"src-{names.stack}", DBClusterSnapshotIdentifier=f"snap-{names.stack}")
+    Catalog(aws_profile).put(CatalogEntry(
+        name=names.seeded, engine="mariadb", kind="seeded", profile="aws", location=f"snap-{names.stack}",
+        schema_hash=schema_hash(), params_hash=definitions[names.seeded].params_hash()))
+    build_redis_snapshot(aws_profile, names.cache, definitions[names.cache])
+
+    stacks = snapshots_dir.parent / "stacks"
+    stacks.mkdir()
+    (stacks / f"{names.stack}.yaml").write_text(yaml.safe_dump({
+        "name": names.stack, "description": "aws restores on moto", "owner": "sre-test", "retries": 0,
+        "steps": {"db": {"kind": "aurora_restore", "snapshot": names.seeded},
+                  "cache": {"kind": "redis_restore", "snapshot": names.cache}},
+    }))
+    stack = load_stack(stacks / f"{names.stack}.yaml")
+    monkeypatch.setattr(StackStepOperator, "profile", property(lambda self: aws_profile))
+
+    run = run_dag(build_dag(stack))
+    assert run.state == DagRunState.SUCCESS
+    with create_session() as session:
+        rows = session.query(XComModel).filter_by(run_id=run.run_id, key="return_value").all()
+        out = {row.task_id: row.value for row in rows}
+    cluster = describe_cluster(rds, f"{names.stack}-db")
+    assert out["db.restore"]["host"] == cluster["Endpoint"] and out["db.restore"]["snapshot_kind"] == "seeded"
+    assert out["cache.restore"]["port"] and out["cache.restore"]["snapshot"] == names.cache
+
+    teardown = run_dag(build_teardown_dag(stack))
+    assert teardown.state == DagRunState.SUCCESS
+    gone = describe_cluster(rds, f"{names.stack}-db")
+    assert gone is None or gone["Status"] == "deleting"
+    group = describe_replication_group(aws_profile.client("elasticache"), f"{names.stack}-cache")
+    assert group is None or group["Status"] == "deleting"
