@@ -106,10 +106,7 @@ def _load_definitions(key: tuple) -> tuple[tuple[str, SnapshotDefinition], ...]:
     found: dict[str, SnapshotDefinition] = {}
     origin: dict[str, Path] = {}
     for path in sorted(directory.glob("*.yaml")):
-        try:
-            parsed = SnapshotFile.model_validate(yaml.safe_load(path.read_text()) or {})
-        except (ValidationError, yaml.YAMLError) as exc:
-            raise SnapshotDefinitionError(f"{path}: {exc}") from None
+        parsed = _parse_file(path)
         for name, definition in parsed.snapshots.items():
             if not re.match(SNAPSHOT_NAME_PATTERN, name):
                 raise SnapshotDefinitionError(f"{path}: snapshots.{name}: name must match {SNAPSHOT_NAME_PATTERN}")
@@ -126,6 +123,21 @@ def _load_definitions(key: tuple) -> tuple[tuple[str, SnapshotDefinition], ...]:
         if definition.source is not None:
             found[name] = _with_source(name, definition, found, origin[name])
     return tuple(found.items())
+
+
+def _parse_file(path: Path) -> SnapshotFile:
+    """One file, or an error with a line per problem: file, field path, what to fix."""
+    from loadstack.spec import issues_from_validation
+
+    try:
+        return SnapshotFile.model_validate(yaml.safe_load(path.read_text()) or {})
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise SnapshotDefinitionError(f"{path}: invalid YAML: {where}{getattr(exc, 'problem', None) or exc}") from None
+    except ValidationError as exc:
+        issues = issues_from_validation(exc, SnapshotFile)
+        raise SnapshotDefinitionError("\n".join(f"{path}: {i.path}: {i.message}" for i in issues)) from None
 
 
 def _with_source(name: str, definition: SnapshotDefinition, found: dict[str, SnapshotDefinition], path: Path) -> SnapshotDefinition:

@@ -143,3 +143,18 @@ def test_a_sourced_cache_build_refuses_profiles_and_accounts():
     bare = SnapshotDefinition(engine="redis", kind="rdb", source="db-seeded", seed={"seed": 1, "sessions": 3, "carts": 1})
     with pytest.raises(ValueError, match=r"^c1: source db-seeded but no source_seed: load the definition with"):
         build_redis_snapshot(None, "c1", bare)
+
+
+def test_a_bad_definitions_file_names_file_field_and_fix_per_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("snapshots:\n  x-seeded:\n    engin: mariadb\n    kind: seeded\n  y-cache: {engine: redis, kind: rdbx}\n")
+    with pytest.raises(SnapshotDefinitionError) as caught:
+        load_definitions(tmp_path)
+    assert str(caught.value).splitlines() == [
+        f"{path}: snapshots.x-seeded.engine: required key 'engine' is missing; add it",
+        f"{path}: snapshots.x-seeded.engin: unknown key 'engin' (did you mean 'engine'?)",
+        f"{path}: snapshots.y-cache.kind: Input should be 'migrated', 'seeded' or 'rdb' (got 'rdbx')",
+    ]
+    path.write_text("snapshots:\n  x: [1\n")
+    with pytest.raises(SnapshotDefinitionError, match=r"bad.yaml: invalid YAML: line 3, column 1: expected ','"):
+        load_definitions(tmp_path)
