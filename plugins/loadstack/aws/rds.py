@@ -44,7 +44,8 @@ def _tag_list(tags: Mapping[str, str] | None) -> list[dict[str, str]]:
     return [{"Key": str(k), "Value": str(v)} for k, v in (tags or {}).items()]
 
 
-def _tags(resource: Mapping[str, Any]) -> dict[str, str]:
+def resource_tags(resource: Mapping[str, Any]) -> dict[str, str]:
+    """The TagList of a DBCluster / DBClusterSnapshot description as a dict."""
     return {t["Key"]: t["Value"] for t in resource.get("TagList") or []}
 
 
@@ -68,7 +69,7 @@ def _require_cluster(client: Any, cluster_id: str) -> dict[str, Any]:
 
 def _check_restored_from(cluster: Mapping[str, Any], cluster_id: str, snapshot_id: str) -> None:
     status = cluster.get("Status", "")
-    restored_from = _tags(cluster).get(SNAPSHOT_TAG)
+    restored_from = resource_tags(cluster).get(SNAPSHOT_TAG)
     if restored_from is None:
         raise RdsError(
             f"DB cluster {cluster_id} already exists but was not restored by loadstack (it has no "
@@ -165,7 +166,9 @@ def create_build_cluster(
     """
     existing = describe_cluster(client, cluster_id)
     if existing is not None:
-        found = _tags(existing).get(BUILD_TAG)
+        found = resource_tags(existing).get(BUILD_TAG)
+        if existing.get("Status") in ("deleting", "deleted"):
+            raise RdsError(f"DB cluster {cluster_id} is being deleted: build again once it is gone")
         if found != build_key:
             what = f"a build of {found}" if found else "not a loadstack build cluster"
             raise RdsError(
@@ -174,7 +177,10 @@ def create_build_cluster(
                 "its instances) and build again"
             )
         if existing.get("Status") in _GONE:
-            raise RdsError(f"build cluster {cluster_id} is {existing['Status']}: wait until it is gone and build again")
+            raise RdsError(
+                f"build cluster {cluster_id} is {existing['Status']} and will not recover: delete it (aws rds "
+                f"delete-db-cluster --db-cluster-identifier {cluster_id} --skip-final-snapshot) and build again"
+            )
         log.info("build cluster %s already exists (status %s): resuming in it", cluster_id, existing.get("Status"))
         return existing, False
     params: dict[str, Any] = {
@@ -327,7 +333,10 @@ def create_cluster_snapshot(
                 f"{snapshot.get('DBClusterIdentifier')}, not of {cluster_id}"
             )
         if snapshot.get("Status") in _GONE:
-            raise RdsError(f"cluster snapshot {snapshot_id} is {snapshot['Status']}")
+            raise RdsError(
+                f"cluster snapshot {snapshot_id} is {snapshot['Status']}: delete it (aws rds "
+                f"delete-db-cluster-snapshot --db-cluster-snapshot-identifier {snapshot_id}) and snapshot again"
+            )
         return snapshot
     snapshot = client.create_db_cluster_snapshot(
         DBClusterIdentifier=cluster_id,
@@ -348,4 +357,16 @@ def delete_cluster(client: Any, cluster_id: str) -> bool:
             client.delete_db_instance(DBInstanceIdentifier=instance["DBInstanceIdentifier"], SkipFinalSnapshot=True)
     if cluster.get("Status") != "deleting":
         client.delete_db_cluster(DBClusterIdentifier=cluster_id, SkipFinalSnapshot=True)
+    return True
+
+
+def delete_cluster_snapshot(client: Any, snapshot_id: str) -> bool:
+    """Delete a manual cluster snapshot; False if it does not exist (or is already being deleted)."""
+    try:
+        client.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier=snapshot_id)
+    except ClientError as error:
+        if _code(error) in ("DBClusterSnapshotNotFoundFault", "InvalidDBClusterSnapshotStateFault"):
+            return False
+        raise
+    log.info("deleting cluster snapshot %s", snapshot_id)
     return True

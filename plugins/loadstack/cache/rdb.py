@@ -322,7 +322,7 @@ def _planned_cache_records(
     profiles, per_account = params.profiles, params.products_per_account
     accounts = plan.accounts
     first_profiles = [account.first_profile for account in accounts]  # ascending: bisect finds the account
-    # Per account (by index): its products as (sku, price_cents), in id order.
+    # Sliced once per account, so that each cart item costs one list index rather than a search.
     stock = [
         [(p.sku, p.price_cents) for p in plan.products[a.first_product - 1 : a.first_product - 1 + per_account]]
         for a in accounts

@@ -32,12 +32,13 @@ MARIADBD = "mariadbd"
 MARIADB_INSTALL_DB = "mariadb-install-db"
 # Debian installs the server in /usr/sbin, which a non-root user's PATH (or `env -i`) often lacks.
 SYSTEM_SBIN = "/usr/local/sbin:/usr/sbin:/sbin"
+# Linux limits a unix socket path to 108 bytes; mariadbd fails late and cryptically beyond it.
+_MAX_SOCKET_PATH = 100
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 def system_binary(name: str) -> str | None:
     """`name` on PATH, else in the sbin directories; None when it is not installed."""
-    import shutil
-
     return shutil.which(name) or shutil.which(name, path=SYSTEM_SBIN)
 
 
@@ -46,9 +47,6 @@ def mariadbd_binary() -> str:
     if found is None:
         raise MariaDBError(f"{MARIADBD} not found on PATH or in {SYSTEM_SBIN}: install mariadb-server (scripts/bootstrap.sh)")
     return found
-# Linux limits a unix socket path to 108 bytes; mariadbd fails late and cryptically beyond it.
-_MAX_SOCKET_PATH = 100
-_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 def lock_name(*parts: str) -> str:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from loadstack.aws import ELASTICACHE_GROUP_ID_LIMIT, RDS_CLUSTER_ID_LIMIT, resource_identifier
 from loadstack.credentials import get_json_secret
 from loadstack.operators.base import StackStepOperator
 from loadstack.snapshots.catalog import Catalog, CatalogEntry, load_definitions
@@ -18,13 +19,12 @@ RESTORE_TIMEOUT = timedelta(hours=2)
 
 
 def aurora_cluster_id(stack: str, step: str) -> str:
-    """One name for restore and teardown alike: RDS ids allow letters, digits and hyphens."""
-    return f"{stack}-{step}".replace("_", "-")[:63]
+    """One name for restore and teardown alike (RDS ids have hyphens where step names have "_")."""
+    return resource_identifier(f"{stack}-{step}".replace("_", "-"), RDS_CLUSTER_ID_LIMIT)
 
 
 def cache_group_id(stack: str, step: str) -> str:
-    """ElastiCache replication group ids are at most 40 characters."""
-    return f"{stack}-{step}".replace("_", "-")[:40]
+    return resource_identifier(f"{stack}-{step}".replace("_", "-"), ELASTICACHE_GROUP_ID_LIMIT)
 
 
 class SnapshotNotReady(RuntimeError):
@@ -119,10 +119,11 @@ class AuroraRestoreOperator(_SnapshotRestoreOperator):
         if event.get("status") != "success":
             raise RuntimeError(f"restoring {self.cluster_id}: {event.get('message', event)}")
         endpoint = cluster_endpoint(self.profile.client("rds"), self.cluster_id)
+        entry = Catalog(self.profile).get(self.snapshot)
         return self.record_outputs({
             "engine": endpoint["engine"], "host": endpoint["host"], "port": endpoint["port"],
             "database": "commerce", "username": endpoint["username"], "secret_id": endpoint["secret_arn"],
-            "snapshot": self.snapshot, "snapshot_kind": load_definitions(Path(self.snapshots_dir))[self.snapshot].kind,
+            "snapshot": self.snapshot, "snapshot_kind": entry.kind if entry else "",
         })
 
 
@@ -261,7 +262,14 @@ class RedisRestoreOperator(_SnapshotRestoreOperator):
         from loadstack.aws.elasticache import replication_group_endpoint
 
         if event.get("status") != "success":
-            raise RuntimeError(f"restoring {self.group_id}: {event.get('message', event)}")
+            from loadstack.cache.rdb import RDB_PREFIX
+
+            entry = Catalog(self.profile).get(self.snapshot)
+            hint = ""
+            if entry and entry.location.startswith(RDB_PREFIX):
+                hint = (f" (seeding from s3://{self.profile.snapshot_bucket}/{entry.location} needs that bucket, in the "
+                        "cache's region, to grant ElastiCache read access to redis/*: see the README)")
+            raise RuntimeError(f"restoring {self.group_id}: {event.get('message', event)}{hint}")
         endpoint = replication_group_endpoint(self.profile.client("elasticache"), self.group_id)
         return self.record_outputs({"engine": "redis", "host": endpoint["host"], "port": endpoint["port"],
                                     "secret_id": None, "snapshot": self.snapshot})

@@ -44,6 +44,12 @@ class SnapshotBuildOperator(BaseOperator):
         entry = Catalog(self.profile).get(self.snapshot)
         if entry and entry.is_current(definition, schema_hash()) and str(self.rebuild).lower() not in ("true", "1"):
             self.log.info("%s is current (built %s, %s): nothing to do", self.snapshot, entry.built_at, entry.location)
+            if definition.engine == "mariadb" and not self.profile.is_local:
+                from loadstack.snapshots.build_aws import abandon_aurora_build
+
+                # A try that catalogued the snapshot may have failed before deleting its cluster.
+                if abandon_aurora_build(self.profile, self.snapshot):
+                    self.log.info("deleted the build cluster a previous try left behind")
             return {"snapshot": self.snapshot, "location": entry.location, "built": False}
         if definition.engine == "redis":
             # The RDB is built on the worker on every profile; on aws ElastiCache seeds from it in S3.
@@ -56,9 +62,16 @@ class SnapshotBuildOperator(BaseOperator):
 
             entry = build_mariadb_snapshot(self.profile, self.snapshot, definition, say=self.log.info)
             return {"snapshot": self.snapshot, "location": entry.location, "built": True}
-        return self._start_aurora_build(definition)
+        with self._abandon_on_last_try(context):
+            return self._start_aurora_build(definition)
 
     # --- aws: build cluster -> migrate and seed -> cluster snapshot -> catalogue ------------
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context):
+        # Wrapped here rather than in the resumed methods: a trigger that fails or times out makes
+        # the base class raise without calling them, and the last try must still clean up.
+        with self._abandon_on_last_try(context):
+            return super().resume_execution(next_method, next_kwargs, context)
+
     def _start_aurora_build(self, definition) -> None:
         from loadstack.snapshots.build_aws import start_aurora_build
         from loadstack.triggers.aws import RdsClusterAvailableTrigger
@@ -74,14 +87,14 @@ class SnapshotBuildOperator(BaseOperator):
         )
 
     def build_cluster_ready(self, context, event: dict[str, Any]) -> None:
-        from loadstack.snapshots.build_aws import load_and_snapshot
+        from loadstack.snapshots.build_aws import build_cluster_id, load_and_snapshot
         from loadstack.triggers.aws import RdsClusterSnapshotAvailableTrigger
 
         definition = SnapshotDefinition.model_validate(self.definition)
-        with self._abandon_on_last_try(context):
-            if event.get("status") != "success":
-                raise RuntimeError(f"building {self.snapshot}: {event.get('message', event)}")
-            snapshot_id = load_and_snapshot(self.profile, self.snapshot, definition, say=self.log.info)
+        if event.get("status") != "success":
+            raise RuntimeError(f"building {self.snapshot} in {build_cluster_id(self.snapshot)}: "
+                               f"{event.get('message', event)}")
+        snapshot_id = load_and_snapshot(self.profile, self.snapshot, definition, say=self.log.info)
         self.defer(
             trigger=RdsClusterSnapshotAvailableTrigger(
                 snapshot_id=snapshot_id, region_name=self.profile.region,
@@ -95,16 +108,15 @@ class SnapshotBuildOperator(BaseOperator):
         from loadstack.snapshots.build_aws import finish_aurora_build
 
         definition = SnapshotDefinition.model_validate(self.definition)
-        with self._abandon_on_last_try(context):
-            if event.get("status") != "success":
-                raise RuntimeError(f"snapshotting {self.snapshot}: {event.get('message', event)}")
-            entry = finish_aurora_build(self.profile, self.snapshot, definition, event["snapshot_id"],
-                                        say=self.log.info)
+        if event.get("status") != "success":
+            raise RuntimeError(f"snapshotting {self.snapshot}: {event.get('message', event)}")
+        entry = finish_aurora_build(self.profile, self.snapshot, definition, event["snapshot_id"], say=self.log.info)
         return {"snapshot": self.snapshot, "location": entry.location, "built": True}
 
     @contextmanager
     def _abandon_on_last_try(self, context):
-        """A failed try keeps the build cluster, so the retry resumes in it; the last one deletes it."""
+        """A failed try keeps the build cluster, so the retry resumes in it; the last one deletes it
+        (with its snapshot, unless that is catalogued)."""
         from loadstack.snapshots.build_aws import abandon_aurora_build, build_cluster_id
 
         try:

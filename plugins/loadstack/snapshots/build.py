@@ -22,7 +22,13 @@ from loadstack.data.mariadb import MariaDBServer
 from loadstack.data.migrate import migrate
 from loadstack.data.seed import seed_all
 from loadstack.data.snapshot import create_snapshot, upload_snapshot
-from loadstack.snapshots.catalog import Catalog, CatalogEntry, SnapshotDefinition
+from loadstack.snapshots.catalog import (
+    REDIS_SEED_KEYS,
+    SOURCED_REDIS_SEED_KEYS,
+    Catalog,
+    CatalogEntry,
+    SnapshotDefinition,
+)
 
 if TYPE_CHECKING:
     from loadstack.profiles import Profile
@@ -77,11 +83,6 @@ def build_mariadb_snapshot(
     finally:
         server.remove()
         shutil.rmtree(work, ignore_errors=True)
-
-
-REDIS_SEED_KEYS = ("seed", "sessions", "carts", "profiles", "accounts", "skus", "max_cart_items")
-# With a source, these follow from the source's dataset plan.
-SOURCED_REDIS_SEED_KEYS = ("profiles", "accounts", "skus")
 
 
 def build_redis_snapshot(

@@ -16,18 +16,22 @@ local profile and ElastiCache seeds replication groups from it in S3 (SnapshotAr
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import re
 import secrets
 from typing import TYPE_CHECKING, Any, Callable
 
+from loadstack.aws import RDS_CLUSTER_ID_LIMIT, RDS_SNAPSHOT_ID_LIMIT, resource_identifier
 from loadstack.aws.rds import (
+    BUILD_TAG,
     cluster_endpoint,
     create_build_cluster,
     create_cluster_snapshot,
     delete_cluster,
+    delete_cluster_snapshot,
     describe_cluster,
     ensure_instances,
+    resource_tags,
 )
 from loadstack.credentials import get_json_secret, put_json_secret
 from loadstack.data.local_restore import SNAPSHOT_DATABASE, snapshot_credentials_secret
@@ -42,8 +46,12 @@ log = logging.getLogger(__name__)
 BUILD_USER = "loadstack"
 
 
+class SnapshotBuildError(RuntimeError):
+    """A build cluster does not hold what its snapshot would be catalogued as."""
+
+
 def build_cluster_id(name: str) -> str:
-    return f"loadstack-build-{name}"[:63].rstrip("-")
+    return resource_identifier(f"loadstack-build-{name}", RDS_CLUSTER_ID_LIMIT)
 
 
 def build_key(definition: SnapshotDefinition, schema_hash: str) -> str:
@@ -88,11 +96,27 @@ def start_aurora_build(
     return cluster_id
 
 
-def cluster_snapshot_id(name: str, key: str, cluster: dict[str, Any]) -> str:
-    """Stable for one build cluster, so a retried snapshot step finds the snapshot it started."""
+def cluster_snapshot_id(name: str, cluster: dict[str, Any]) -> str:
+    """``<name>-<build key digest>-<cluster creation time>``: one per build cluster, within 63 characters.
+
+    Derived from the cluster alone, so a retried snapshot step finds the snapshot it started and
+    an abandoned build finds the snapshot to delete.
+    """
+    key = resource_tags(cluster).get(BUILD_TAG, "")
     created = cluster.get("ClusterCreateTime")
-    stamp = created.strftime("%Y%m%d%H%M%S") if hasattr(created, "strftime") else secrets.token_hex(4)
-    return re.sub(r"-+", "-", f"{name}-{key}-{stamp}".lower())
+    if hasattr(created, "strftime"):
+        stamp = created.strftime("%Y%m%d%H%M%S")
+    else:
+        stamp = hashlib.sha256(str(cluster.get("DBClusterArn", "")).encode()).hexdigest()[:14]
+    suffix = f"{hashlib.sha256(key.encode()).hexdigest()[:10]}-{stamp}"
+    return f"{resource_identifier(name, RDS_SNAPSHOT_ID_LIMIT - len(suffix) - 1)}-{suffix}"
+
+
+def _require_build_cluster(profile: "Profile", name: str) -> dict[str, Any]:
+    cluster = describe_cluster(profile.client("rds"), build_cluster_id(name))
+    if cluster is None:
+        raise SnapshotBuildError(f"{name}: build cluster {build_cluster_id(name)} is gone; run the snapshots DAG again")
+    return cluster
 
 
 def _connection(profile: "Profile", name: str) -> ConnectionParams:
@@ -119,34 +143,53 @@ def load_and_snapshot(
     if definition.kind == "seeded":
         counts = seed_all(connection, SeedParams.from_dict(definition.seed), progress=lambda p: say(str(p)))
         say(f"{name}: seeded {sum(counts.values()):,} rows")
-    client = profile.client("rds")
-    cluster = describe_cluster(client, cluster_id) or {}
-    snapshot_id = cluster_snapshot_id(name, build_key(definition, migrated.schema_hash), cluster)
-    create_cluster_snapshot(client, cluster_id, snapshot_id, tags=_tags(name))
+    snapshot_id = cluster_snapshot_id(name, _require_build_cluster(profile, name))
+    create_cluster_snapshot(profile.client("rds"), cluster_id, snapshot_id, tags=_tags(name))
     say(f"{name}: snapshotting {cluster_id} as {snapshot_id}")
     return snapshot_id
 
 
-def _measure(profile: "Profile", name: str, definition: SnapshotDefinition) -> tuple[str, dict[str, int]]:
-    """The schema hash and row counts of what the build cluster (and so its snapshot) holds.
+def _verify(profile: "Profile", name: str, definition: SnapshotDefinition) -> tuple[str, dict[str, int]]:
+    """What the build cluster (and so its snapshot) holds is what the definition asks for today.
 
-    Read back rather than carried across the deferral: what the catalog records is what is there.
+    The wait for the snapshot can take hours, during which the code or the definition may change;
+    the catalog must describe the snapshot, not the worker. Returns the schema hash and row counts.
     """
     from contextlib import closing
 
     from loadstack.data.generate import SeedParams
-    from loadstack.data.migrate import migrate
+    from loadstack.data.migrate import applied_migrations, discover_migrations, schema_hash
     from loadstack.data.seed import expected_counts
 
+    cluster_id = build_cluster_id(name)
+    wanted = build_key(definition, schema_hash())
+    built = resource_tags(_require_build_cluster(profile, name)).get(BUILD_TAG)
+    if built != wanted:
+        abandon_aurora_build(profile, name)
+        raise SnapshotBuildError(
+            f"{name}: the schema or seed parameters changed while {cluster_id} was building ({built} -> {wanted}); "
+            "its snapshot was not catalogued and is deleted with the cluster: run the snapshots DAG again"
+        )
     with closing(_connection(profile, name).connect()) as conn:
-        schema = migrate(conn).schema_hash  # applies nothing: every migration is recorded already
+        applied = {version: checksum for version, (_, checksum) in applied_migrations(conn).items()}
+        on_disk = {m.version: m.checksum for m in discover_migrations()}
+        if applied != on_disk:
+            raise SnapshotBuildError(
+                f"{name}: {cluster_id} records migrations {sorted(applied)} but the code has {sorted(on_disk)} "
+                "(or their checksums differ): run the snapshots DAG again"
+            )
         counts: dict[str, int] = {}
         if definition.kind == "seeded":
+            expected = expected_counts(SeedParams.from_dict(definition.seed))
             cursor = conn.cursor()
-            for table in expected_counts(SeedParams.from_dict(definition.seed)):
+            for table in expected:
                 cursor.execute(f"SELECT COUNT(*) FROM `{table}`")
                 counts[table] = cursor.fetchone()[0]
-    return schema, counts
+            wrong = {t: (counts[t], n) for t, n in expected.items() if counts[t] != n}
+            if wrong:
+                raise SnapshotBuildError(f"{name}: {cluster_id} row counts differ from the dataset: "
+                                         + ", ".join(f"{t} {f} != {n}" for t, (f, n) in wrong.items()))
+    return schema_hash(), counts
 
 
 def finish_aurora_build(
@@ -157,8 +200,8 @@ def finish_aurora_build(
     *,
     say: Callable[[str], None] = log.info,
 ) -> CatalogEntry:
-    """Catalogue the available snapshot, then delete the build cluster (no final snapshot)."""
-    schema, counts = _measure(profile, name, definition)
+    """Check the build, catalogue the available snapshot, then delete the build cluster."""
+    schema, counts = _verify(profile, name, definition)
     entry = CatalogEntry(
         name=name, engine="mariadb", kind=definition.kind, profile=profile.name, location=snapshot_id,
         schema_hash=schema, params_hash=definition.params_hash(), seed=definition.seed, row_counts=counts,
@@ -170,5 +213,18 @@ def finish_aurora_build(
 
 
 def abandon_aurora_build(profile: "Profile", name: str) -> bool:
-    """Delete the build cluster and its instances; False when there is none."""
-    return delete_cluster(profile.client("rds"), build_cluster_id(name))
+    """Delete the build cluster, and its snapshot unless the catalog records it; False when none.
+
+    Idempotent: called after cataloguing, by a run that finds the snapshot already current (a
+    previous try catalogued it but failed to delete), and by the last failed try.
+    """
+    client = profile.client("rds")
+    cluster = describe_cluster(client, build_cluster_id(name))
+    if cluster is None or BUILD_TAG not in resource_tags(cluster):
+        return False  # none, or not ours: a cluster loadstack did not build is never deleted
+    snapshot_id = cluster_snapshot_id(name, cluster)
+    entry = Catalog(profile).get(name)
+    if entry is None or entry.location != snapshot_id:
+        delete_cluster_snapshot(client, snapshot_id)
+    delete_cluster(client, build_cluster_id(name))
+    return True

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from loadstack.profiles import Profile
 
 SNAPSHOT_NAME_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"
+# The parameters of loadstack.cache.rdb.commerce_cache_records that a redis definition's seed sets.
+REDIS_SEED_KEYS = ("seed", "sessions", "carts", "profiles", "accounts", "skus", "max_cart_items")
+REDIS_REQUIRED_SEED_KEYS = ("seed", "sessions", "carts")
+# With a source, these follow from the source's dataset plan.
+SOURCED_REDIS_SEED_KEYS = ("profiles", "accounts", "skus")
 
 
 class SnapshotDefinition(BaseModel):
@@ -122,7 +127,23 @@ def _load_definitions(key: tuple) -> tuple[tuple[str, SnapshotDefinition], ...]:
     for name, definition in list(found.items()):
         if definition.source is not None:
             found[name] = _with_source(name, definition, found, origin[name])
+    for name, definition in found.items():
+        if definition.engine == "redis":
+            _check_redis_seed(name, definition, origin[name])
     return tuple(found.items())
+
+
+def _check_redis_seed(name: str, definition: SnapshotDefinition, path: Path) -> None:
+    field = f"{path}: snapshots.{name}.seed"
+    problems = [f"{field}.{key}: unknown seed key (known: {', '.join(REDIS_SEED_KEYS)}); remove it"
+                for key in sorted(set(definition.seed) - set(REDIS_SEED_KEYS))]
+    problems += [f"{field}.{key}: required seed key is missing; add it"
+                 for key in REDIS_REQUIRED_SEED_KEYS if key not in definition.seed]
+    if definition.source is not None:
+        problems += [f"{field}.{key}: comes from the source {definition.source} (its profiles, accounts and "
+                     "products); remove it" for key in SOURCED_REDIS_SEED_KEYS if key in definition.seed]
+    if problems:
+        raise SnapshotDefinitionError("\n".join(problems))
 
 
 def _parse_file(path: Path) -> SnapshotFile:

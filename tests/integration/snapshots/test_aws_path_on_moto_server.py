@@ -148,16 +148,19 @@ def test_aurora_snapshot_build_then_restore(aws_profile, names, snapshots_dir, s
     with pytest.raises(TaskDeferred):
         build_operator(aws_profile, names.seeded, snapshots_dir).execute(context(try_number=2))
     assert get_json_secret(aws_profile, snapshot_credentials_secret(names.seeded))["password"] == password
+    assert [c["DBClusterIdentifier"] for c in rds.describe_db_clusters()["DBClusters"]].count(cluster_id) == 1
+    assert [m["DBInstanceIdentifier"] for m in describe_cluster(rds, cluster_id)["DBClusterMembers"]] == [f"{cluster_id}-1"]
 
     event = run_trigger(deferred.value.trigger)
     assert event == {"status": "success", "cluster_id": cluster_id}
     with pytest.raises(TaskDeferred) as snapshotting:
-        op.build_cluster_ready(context(), event)
+        op.resume_execution("build_cluster_ready", {"event": event}, context())
     assert isinstance(snapshotting.value.trigger, RdsClusterSnapshotAvailableTrigger)
     assert not snapshotting.value.kwargs  # nothing rides on the deferral (dag.test would drop it)
     snapshot_id = snapshotting.value.trigger.snapshot_id
     expected = expected_counts(SeedParams.from_dict(SEEDED))
     assert sql_endpoint.reached == [(cluster["Endpoint"], cluster["Port"], "loadstack", True)]
+    assert len(snapshot_id) <= 63 and "--" not in snapshot_id
     with sql_endpoint.params.connect() as conn:
         cursor = conn.cursor()
         cursor.execute("SELECT COUNT(*) FROM profiles")
@@ -165,7 +168,8 @@ def test_aurora_snapshot_build_then_restore(aws_profile, names, snapshots_dir, s
 
     event = run_trigger(snapshotting.value.trigger)
     assert event == {"status": "success", "snapshot_id": snapshot_id}
-    result = op.cluster_snapshot_ready(context(), event)
+    result = op.resume_execution("cluster_snapshot_ready", {"event": event}, context())
+    assert len(sql_endpoint.reached) == 2  # the catalogued counts were read back from the cluster
     assert result == {"snapshot": names.seeded, "location": snapshot_id, "built": True}
     entry = Catalog(aws_profile).get(names.seeded)
     assert entry.location == snapshot_id and entry.row_counts == expected and entry.profile == "aws"
@@ -208,7 +212,8 @@ def test_aurora_snapshot_build_then_restore(aws_profile, names, snapshots_dir, s
 
 
 def test_failed_build_keeps_the_cluster_for_the_retry_and_the_last_try_deletes_it(aws_profile, names, snapshots_dir):
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+    from airflow.sdk.exceptions import TaskDeferralTimeout, TaskDeferred
 
     from loadstack.aws.rds import describe_cluster
     from loadstack.snapshots.build_aws import build_cluster_id
@@ -219,13 +224,86 @@ def test_failed_build_keeps_the_cluster_for_the_retry_and_the_last_try_deletes_i
         op.execute(context())
     cluster_id = build_cluster_id(names.seeded)
     failed = {"status": "error", "message": "cluster stuck", "cluster_id": cluster_id}
-    with pytest.raises(RuntimeError, match=f"building {names.seeded}: cluster stuck"):
-        op.build_cluster_ready(context(try_number=1, max_tries=1), failed)
+    with pytest.raises(RuntimeError, match=f"building {names.seeded} in {cluster_id}: cluster stuck"):
+        op.resume_execution("build_cluster_ready", {"event": failed}, context(try_number=1, max_tries=1))
     assert describe_cluster(rds, cluster_id)["Status"] == "available"
-    with pytest.raises(RuntimeError, match="cluster stuck"):
-        op.build_cluster_ready(context(try_number=2, max_tries=1), failed)
+    # The trigger timed out: Airflow resumes with __fail__ and never calls our method; still cleaned up.
+    with pytest.raises(TaskDeferralTimeout):
+        op.resume_execution(TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT},
+                            context(try_number=2, max_tries=1))
     gone = describe_cluster(rds, cluster_id)
     assert gone is None or gone["Status"] == "deleting"
+
+
+def _build_up_to_the_snapshot(profile, name, snapshots_dir):
+    """Run a build until its cluster snapshot exists; returns (operator, snapshot id, cluster id)."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    op = build_operator(profile, name, snapshots_dir)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context())
+    with pytest.raises(TaskDeferred) as snapshotting:
+        op.resume_execution("build_cluster_ready", {"event": run_trigger(deferred.value.trigger)}, context())
+    return op, snapshotting.value.trigger.snapshot_id, deferred.value.trigger.cluster_id
+
+
+def _snapshot_exists(rds, snapshot_id) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        found = rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=snapshot_id)["DBClusterSnapshots"]
+    except ClientError:
+        return False
+    return bool(found) and found[0]["Status"] != "deleting"
+
+
+def test_the_last_failed_try_deletes_the_uncatalogued_snapshot_too(aws_profile, names, snapshots_dir, sql_endpoint):
+    from loadstack.aws.rds import describe_cluster
+
+    rds = aws_profile.client("rds")
+    op, snapshot_id, cluster_id = _build_up_to_the_snapshot(aws_profile, names.seeded, snapshots_dir)
+    assert _snapshot_exists(rds, snapshot_id)
+    failed = {"status": "error", "message": "snapshot failed", "snapshot_id": snapshot_id}
+    with pytest.raises(RuntimeError, match=f"snapshotting {names.seeded}: snapshot failed"):
+        op.resume_execution("cluster_snapshot_ready", {"event": failed}, context(try_number=2, max_tries=1))
+    assert not _snapshot_exists(rds, snapshot_id)
+    gone = describe_cluster(rds, cluster_id)
+    assert gone is None or gone["Status"] == "deleting"
+
+
+def test_a_definition_changed_during_the_snapshot_wait_is_not_catalogued(aws_profile, names, snapshots_dir,
+                                                                         sql_endpoint):
+    from loadstack.snapshots.build_aws import SnapshotBuildError
+    from loadstack.snapshots.catalog import Catalog
+
+    rds = aws_profile.client("rds")
+    op, snapshot_id, cluster_id = _build_up_to_the_snapshot(aws_profile, names.seeded, snapshots_dir)
+    # The DAG is parsed again when the task resumes: an edited seed arrives with it.
+    op.definition = {**op.definition, "seed": {**op.definition["seed"], "events": 901}}
+    with pytest.raises(SnapshotBuildError, match=f"{names.seeded}: the schema or seed parameters changed while "
+                                                 f"{cluster_id} was building"):
+        op.resume_execution("cluster_snapshot_ready", {"event": {"status": "success", "snapshot_id": snapshot_id}},
+                            context())
+    assert Catalog(aws_profile).get(names.seeded) is None
+    assert not _snapshot_exists(rds, snapshot_id)
+
+
+def test_a_run_that_finds_the_snapshot_current_deletes_a_leftover_build_cluster(aws_profile, names, snapshots_dir,
+                                                                               sql_endpoint):
+    from loadstack.aws.rds import describe_cluster
+    from loadstack.data.migrate import schema_hash
+    from loadstack.snapshots.catalog import Catalog, CatalogEntry, load_definitions
+
+    rds = aws_profile.client("rds")
+    op, snapshot_id, cluster_id = _build_up_to_the_snapshot(aws_profile, names.seeded, snapshots_dir)
+    # As if the last step catalogued the snapshot and then failed to delete the cluster.
+    Catalog(aws_profile).put(CatalogEntry(
+        name=names.seeded, engine="mariadb", kind="seeded", profile="aws", location=snapshot_id,
+        schema_hash=schema_hash(), params_hash=load_definitions(snapshots_dir)[names.seeded].params_hash()))
+    assert build_operator(aws_profile, names.seeded, snapshots_dir).execute(context())["built"] is False
+    gone = describe_cluster(rds, cluster_id)
+    assert gone is None or gone["Status"] == "deleting"
+    assert _snapshot_exists(rds, snapshot_id)  # catalogued: kept
 
 
 def test_a_build_cluster_of_other_parameters_is_refused_by_name(aws_profile, names, snapshots_dir):
@@ -266,6 +344,9 @@ def test_cache_snapshot_is_an_rdb_in_s3_that_elasticache_seeds_from(aws_profile,
     group = elasticache.describe_replication_groups(ReplicationGroupId=f"{names.stack}-cache")["ReplicationGroups"][0]
     tags = {t["Key"]: t["Value"] for t in elasticache.list_tags_for_resource(ResourceName=group["ARN"])["TagList"]}
     assert tags["loadstack:snapshot"] == f"arn:aws:s3:::{aws_profile.snapshot_bucket}/{entry.location}"
+    with pytest.raises(RuntimeError, match=r"restoring .*-cache: create-failed \(seeding from s3://snapshots-\w+/redis/"
+                                           r".* needs that bucket, in the cache's region, to grant ElastiCache read"):
+        restore().execute_complete(context(), {"status": "error", "message": "create-failed"})
     event = run_trigger(deferred.value.trigger)
     assert event["status"] == "success"
     outputs = restore().execute_complete(context(), event)
@@ -274,7 +355,7 @@ def test_cache_snapshot_is_an_rdb_in_s3_that_elasticache_seeds_from(aws_profile,
 
 def test_snapshots_dag_on_the_aws_profile_chains_its_deferrals(run_dag, aws_profile, names, snapshots_dir,
                                                                sql_endpoint, monkeypatch):
-    """Through Airflow: the build task defers twice (cluster, then snapshot), carrying its kwargs."""
+    """Through Airflow: the build task defers twice (cluster, then snapshot) and resumes each time."""
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
 
@@ -284,7 +365,16 @@ def test_snapshots_dag_on_the_aws_profile_chains_its_deferrals(run_dag, aws_prof
     from loadstack.snapshots.catalog import Catalog
 
     monkeypatch.setattr(SnapshotBuildOperator, "profile", property(lambda self: aws_profile))
+    resumed = []
+    original = SnapshotBuildOperator.resume_execution
+
+    def counting(self, next_method, next_kwargs, context):
+        resumed.append(next_method)
+        return original(self, next_method, next_kwargs, context)
+
+    monkeypatch.setattr(SnapshotBuildOperator, "resume_execution", counting)
     run = run_dag(build_snapshots_dag(snapshots_dir))
+    assert resumed == ["build_cluster_ready", "cluster_snapshot_ready"]
     assert run.state == DagRunState.SUCCESS
     with create_session() as session:
         tries = {ti.task_id: ti.try_number for ti in run.get_task_instances(session=session)}

@@ -97,7 +97,7 @@ def test_a_cache_source_must_be_a_seeded_mariadb_snapshot(tmp_path):
 
 
 def test_a_source_in_another_file_fills_source_seed_and_survives_model_dump(tmp_path):
-    (tmp_path / "a.yaml").write_text("snapshots:\n  c1: {engine: redis, kind: rdb, source: db-seeded, seed: {seed: 1, sessions: 3}}\n")
+    (tmp_path / "a.yaml").write_text("snapshots:\n  c1: {engine: redis, kind: rdb, source: db-seeded, seed: {seed: 1, sessions: 3, carts: 2}}\n")
     (tmp_path / "b.yaml").write_text("snapshots:\n" + SEEDED)
     found = load_definitions(tmp_path)
     cache = found["c1"]
@@ -108,14 +108,14 @@ def test_a_source_in_another_file_fills_source_seed_and_survives_model_dump(tmp_
 
 
 def test_the_source_seed_counts_in_the_cache_params_hash(tmp_path):
-    (tmp_path / "a.yaml").write_text("snapshots:\n" + SEEDED + "  c1: {engine: redis, kind: rdb, source: db-seeded, seed: {seed: 1, sessions: 3}}\n")
+    (tmp_path / "a.yaml").write_text("snapshots:\n" + SEEDED + "  c1: {engine: redis, kind: rdb, source: db-seeded, seed: {seed: 1, sessions: 3, carts: 2}}\n")
     before = load_definitions(tmp_path)["c1"]
     unsourced = SnapshotDefinition(engine="redis", kind="rdb", seed={"seed": 1, "sessions": 3})
     assert before.params_hash() != unsourced.params_hash()
     entry = CatalogEntry(name="c1", engine="redis", kind="rdb", profile="local", location="k", params_hash=before.params_hash())
     assert entry.is_current(before, "any-schema")
 
-    (tmp_path / "a.yaml").write_text("snapshots:\n" + SEEDED.replace("seed: 7", "seed: 8") + "  c1: {engine: redis, kind: rdb, source: db-seeded, seed: {seed: 1, sessions: 3}}\n")
+    (tmp_path / "a.yaml").write_text("snapshots:\n" + SEEDED.replace("seed: 7", "seed: 8") + "  c1: {engine: redis, kind: rdb, source: db-seeded, seed: {seed: 1, sessions: 3, carts: 2}}\n")
     after = load_definitions(tmp_path)["c1"]
     assert after.seed == before.seed and after.source_seed["seed"] == 8
     assert after.params_hash() != before.params_hash()
@@ -158,3 +158,18 @@ def test_a_bad_definitions_file_names_file_field_and_fix_per_line(tmp_path):
     path.write_text("snapshots:\n  x: [1\n")
     with pytest.raises(SnapshotDefinitionError, match=r"bad.yaml: invalid YAML: line 3, column 1: expected ','"):
         load_definitions(tmp_path)
+
+
+def test_a_cache_seed_is_checked_when_definitions_load(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("snapshots:\n" + SEEDED
+                    + "  c1: {engine: redis, kind: rdb, source: db-seeded, seed: {seed: 1, carts: 2, profiles: 9, sesions: 3}}\n")
+    with pytest.raises(SnapshotDefinitionError) as caught:
+        load_definitions(tmp_path)
+    assert str(caught.value).splitlines() == [
+        f"{path}: snapshots.c1.seed.sesions: unknown seed key (known: seed, sessions, carts, profiles, accounts, skus, "
+        "max_cart_items); remove it",
+        f"{path}: snapshots.c1.seed.sessions: required seed key is missing; add it",
+        f"{path}: snapshots.c1.seed.profiles: comes from the source db-seeded (its profiles, accounts and products); "
+        "remove it",
+    ]
