@@ -92,6 +92,8 @@ def _migrated(server) -> None:
 
 def count_tables(server, database: str = DATABASE) -> dict[str, int]:
     """Exact COUNT(*) of every base table in the database."""
+    from loadstack.data.seed import count_rows
+
     with closing(server.connect(database)) as conn:
         cursor = conn.cursor()
         cursor.execute(
@@ -99,12 +101,7 @@ def count_tables(server, database: str = DATABASE) -> dict[str, int]:
             "ORDER BY table_name",
             (database,),
         )
-        tables = [row[0] for row in cursor.fetchall()]
-        counts = {}
-        for table in tables:
-            cursor.execute(f"SELECT COUNT(*) FROM `{table}`")
-            counts[table] = int(cursor.fetchone()[0])
-        return counts
+        return count_rows(conn, [row[0] for row in cursor.fetchall()])
 
 
 def _client_option_file(directory: Path, server) -> Path:

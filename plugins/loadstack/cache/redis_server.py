@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from loadstack.processes import pid_alive
+
 HOST = "127.0.0.1"
 DEFAULT_DBFILENAME = "dump.rdb"
 RDB_MAGIC = b"REDIS"
@@ -132,30 +134,7 @@ class RedisConnection:
         self.close()
 
 
-# --- processes ----------------------------------------------------------------------------------
-def _pid_alive(pid: int) -> bool:
-    """True while `pid` is a live process; reaps it if it is our exited child (no zombies)."""
-    try:
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child: another process started it
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-            return False  # a zombie whose parent has not reaped it yet: the server is gone
-    except (OSError, IndexError):
-        pass  # no procfs: os.kill below decides
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
+# --- config -------------------------------------------------------------------------------------
 def _quote(value: str) -> str:
     """A redis.conf argument in double quotes (paths and passwords may contain spaces)."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -252,7 +231,7 @@ class RedisServer:
         pid = self._read_pid_file()
         if pid is None:
             return None
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return None
         # Guard against a recycled PID: it must be a redis-server (by its executable; its command
         # line is unreliable, redis rewrites it in place) working in this base_dir (it is started
@@ -425,7 +404,7 @@ def _info_field(info: str, name: str) -> str | None:
 
 def _wait_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while _pid_alive(pid):
+    while pid_alive(pid):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.01)

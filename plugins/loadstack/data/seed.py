@@ -440,3 +440,13 @@ def seed_all(
 def expected_counts(params: SeedParams) -> dict[str, int]:
     """Rows per table that a complete seed with `params` leaves (computed, nothing loaded)."""
     return plan_for(params).expected_counts()
+
+
+def count_rows(conn, tables: Iterable[str]) -> dict[str, int]:
+    """Exact COUNT(*) per table, over one connection."""
+    return {table: _count_rows(conn, table) for table in tables}
+
+
+def count_mismatches(expected: dict[str, int], found: dict[str, int]) -> str:
+    """"" when every table holds its expected rows, else "table found != expected, ..." for the others."""
+    return ", ".join(f"{t} {found.get(t)} != {n}" for t, n in expected.items() if found.get(t) != n)

@@ -203,18 +203,13 @@ class SeedVerifyOperator(_SeedOperator):
     def execute(self, context) -> dict[str, Any]:
         from contextlib import closing
 
-        from loadstack.data.seed import expected_counts
+        from loadstack.data.seed import count_mismatches, count_rows, expected_counts
 
         expected = expected_counts(self.params_obj)
-        found: dict[str, int] = {}
         with closing(self.connection(context).connect()) as conn:
-            cursor = conn.cursor()
-            for table in expected:
-                cursor.execute(f"SELECT COUNT(*) FROM `{table}`")
-                found[table] = cursor.fetchone()[0]
-        wrong = {t: (found[t], n) for t, n in expected.items() if found[t] != n}
-        if wrong:
-            raise RuntimeError("row counts differ from the dataset: " + ", ".join(f"{t} {f} != {n}" for t, (f, n) in wrong.items()))
+            found = count_rows(conn, expected)
+        if wrong := count_mismatches(expected, found):
+            raise RuntimeError(f"row counts differ from the dataset: {wrong}")
         total = sum(found.values())
         self.log.info("all %d tables hold exactly the dataset's %s rows", len(found), f"{total:,}")
         return self.record_outputs({"rows": total, "tables": found})

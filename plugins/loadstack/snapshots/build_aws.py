@@ -159,7 +159,7 @@ def _verify(profile: "Profile", name: str, definition: SnapshotDefinition) -> tu
 
     from loadstack.data.generate import SeedParams
     from loadstack.data.migrate import applied_migrations, discover_migrations, schema_hash
-    from loadstack.data.seed import expected_counts
+    from loadstack.data.seed import count_mismatches, count_rows, expected_counts
 
     cluster_id = build_cluster_id(name)
     wanted = build_key(definition, schema_hash())
@@ -181,14 +181,9 @@ def _verify(profile: "Profile", name: str, definition: SnapshotDefinition) -> tu
         counts: dict[str, int] = {}
         if definition.kind == "seeded":
             expected = expected_counts(SeedParams.from_dict(definition.seed))
-            cursor = conn.cursor()
-            for table in expected:
-                cursor.execute(f"SELECT COUNT(*) FROM `{table}`")
-                counts[table] = cursor.fetchone()[0]
-            wrong = {t: (counts[t], n) for t, n in expected.items() if counts[t] != n}
-            if wrong:
-                raise SnapshotBuildError(f"{name}: {cluster_id} row counts differ from the dataset: "
-                                         + ", ".join(f"{t} {f} != {n}" for t, (f, n) in wrong.items()))
+            counts = count_rows(conn, expected)
+            if wrong := count_mismatches(expected, counts):
+                raise SnapshotBuildError(f"{name}: {cluster_id} row counts differ from the dataset: {wrong}")
     return schema_hash(), counts
 
 

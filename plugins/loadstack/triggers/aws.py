@@ -85,6 +85,25 @@ class PhasedAwsWaiterTrigger(AwsBaseWaiterTrigger):
         super().__init__(**kwargs)
         self.endpoint_url = endpoint_url
 
+    def _wait_until_available(
+        self, key: str, resource_id: str, noun: str, waiter_name: str, waiter_args: dict[str, Any],
+        status_queries: list[str], *, endpoint_url: str | None, **common: Any,
+    ) -> None:
+        """The common case: one resource, named by `key` in the serialized kwargs and in the event."""
+        PhasedAwsWaiterTrigger.__init__(
+            self,
+            serialized_fields={key: resource_id, "endpoint_url": endpoint_url},
+            waiter_name=waiter_name,
+            waiter_args=waiter_args,
+            failure_message=f"{noun} {resource_id} did not become available",
+            status_message=f"{noun} {resource_id} not available yet",
+            status_queries=status_queries,
+            return_key=key,
+            return_value=resource_id,
+            endpoint_url=endpoint_url,
+            **common,
+        )
+
     def phases(self) -> list[WaitPhase]:
         return [
             WaitPhase(self.waiter_name, self.waiter_args, self.failure_message, self.status_message, self.status_queries)
@@ -151,22 +170,11 @@ class RdsClusterAvailableTrigger(PhasedAwsWaiterTrigger):
         verify: bool | str | None = None,
         botocore_config: dict | None = None,
     ) -> None:
-        super().__init__(
-            serialized_fields={"cluster_id": cluster_id, "endpoint_url": endpoint_url},
-            waiter_name="db_cluster_available",
-            waiter_args={"DBClusterIdentifier": cluster_id},
-            failure_message=f"DB cluster {cluster_id} did not become available",
-            status_message=f"DB cluster {cluster_id} not available yet",
-            status_queries=["DBClusters[].Status"],
-            return_key="cluster_id",
-            return_value=cluster_id,
-            waiter_delay=waiter_delay,
-            waiter_max_attempts=waiter_max_attempts,
-            aws_conn_id=aws_conn_id,
-            region_name=region_name,
-            verify=verify,
-            botocore_config=botocore_config,
-            endpoint_url=endpoint_url,
+        self._wait_until_available(
+            "cluster_id", cluster_id, "DB cluster", "db_cluster_available", {"DBClusterIdentifier": cluster_id},
+            ["DBClusters[].Status"],
+            endpoint_url=endpoint_url, region_name=region_name, aws_conn_id=aws_conn_id, waiter_delay=waiter_delay,
+            waiter_max_attempts=waiter_max_attempts, verify=verify, botocore_config=botocore_config,
         )
         self.cluster_id = cluster_id
 
@@ -204,22 +212,11 @@ class ElastiCacheReplicationGroupAvailableTrigger(PhasedAwsWaiterTrigger):
         verify: bool | str | None = None,
         botocore_config: dict | None = None,
     ) -> None:
-        super().__init__(
-            serialized_fields={"group_id": group_id, "endpoint_url": endpoint_url},
-            waiter_name="replication_group_available",
-            waiter_args={"ReplicationGroupId": group_id},
-            failure_message=f"replication group {group_id} did not become available",
-            status_message=f"replication group {group_id} not available yet",
-            status_queries=["ReplicationGroups[].Status"],
-            return_key="group_id",
-            return_value=group_id,
-            waiter_delay=waiter_delay,
-            waiter_max_attempts=waiter_max_attempts,
-            aws_conn_id=aws_conn_id,
-            region_name=region_name,
-            verify=verify,
-            botocore_config=botocore_config,
-            endpoint_url=endpoint_url,
+        self._wait_until_available(
+            "group_id", group_id, "replication group", "replication_group_available", {"ReplicationGroupId": group_id},
+            ["ReplicationGroups[].Status"],
+            endpoint_url=endpoint_url, region_name=region_name, aws_conn_id=aws_conn_id, waiter_delay=waiter_delay,
+            waiter_max_attempts=waiter_max_attempts, verify=verify, botocore_config=botocore_config,
         )
         self.group_id = group_id
 
@@ -244,21 +241,11 @@ class RdsClusterSnapshotAvailableTrigger(PhasedAwsWaiterTrigger):
         verify: bool | str | None = None,
         botocore_config: dict | None = None,
     ) -> None:
-        super().__init__(
-            serialized_fields={"snapshot_id": snapshot_id, "endpoint_url": endpoint_url},
-            waiter_name="db_cluster_snapshot_available",
-            waiter_args={"DBClusterSnapshotIdentifier": snapshot_id},
-            failure_message=f"DB cluster snapshot {snapshot_id} did not become available",
-            status_message=f"DB cluster snapshot {snapshot_id} not available yet",
-            status_queries=["DBClusterSnapshots[].Status", "DBClusterSnapshots[].PercentProgress"],
-            return_key="snapshot_id",
-            return_value=snapshot_id,
-            waiter_delay=waiter_delay,
-            waiter_max_attempts=waiter_max_attempts,
-            aws_conn_id=aws_conn_id,
-            region_name=region_name,
-            verify=verify,
-            botocore_config=botocore_config,
-            endpoint_url=endpoint_url,
+        self._wait_until_available(
+            "snapshot_id", snapshot_id, "DB cluster snapshot", "db_cluster_snapshot_available",
+            {"DBClusterSnapshotIdentifier": snapshot_id},
+            ["DBClusterSnapshots[].Status", "DBClusterSnapshots[].PercentProgress"],
+            endpoint_url=endpoint_url, region_name=region_name, aws_conn_id=aws_conn_id, waiter_delay=waiter_delay,
+            waiter_max_attempts=waiter_max_attempts, verify=verify, botocore_config=botocore_config,
         )
         self.snapshot_id = snapshot_id

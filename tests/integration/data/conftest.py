@@ -75,13 +75,10 @@ def new_database(mariadb_server):
 
 
 def count_rows(params: ConnectionParams, tables) -> dict[str, int]:
+    from loadstack.data.seed import count_rows as count
+
     with params.connect() as conn:
-        cursor = conn.cursor()
-        counts = {}
-        for table in tables:
-            cursor.execute(f"SELECT COUNT(*) FROM `{table}`")
-            counts[table] = cursor.fetchone()[0]
-        return counts
+        return count(conn, tables)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from loadstack.credentials import get_json_secret
 from loadstack.data.generate import SeedParams
 from loadstack.data.local_restore import LocalDatabase
-from loadstack.data.seed import expected_counts
+from loadstack.data.seed import count_rows as counts, expected_counts
 from loadstack.snapshots.build import build_mariadb_snapshot
 from loadstack.snapshots.catalog import Catalog, SnapshotDefinition
 
@@ -22,15 +22,6 @@ def connect(profile, outputs):
     secret = get_json_secret(profile, outputs["secret_id"])
     return mysql.connector.connect(host=outputs["host"], port=outputs["port"], user=outputs["username"],
                                    password=secret["password"], database=outputs["database"])
-
-
-def counts(conn, tables):
-    cursor = conn.cursor()
-    found = {}
-    for table in tables:
-        cursor.execute(f"SELECT COUNT(*) FROM `{table}`")
-        found[table] = cursor.fetchone()[0]
-    return found
 
 
 def test_build_restore_reuse_replace_teardown(local_profile):

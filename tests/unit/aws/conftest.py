@@ -1,14 +1,7 @@
-"""Fixtures for the data-tier AWS tests: moto in memory, or a moto server on loopback."""
+"""Fixtures for the data-tier AWS tests: moto in memory (the moto server is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
@@ -68,40 +61,3 @@ def make_source_snapshot(rds, snapshot_id: str = "shop-snap", source_cluster: st
 def source_snapshot():
     """`source_snapshot(rds, snapshot_id, source_cluster)` -> snapshot id (see make_source_snapshot)."""
     return make_source_snapshot
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def moto_server_url(tmp_path_factory):
-    """A moto server on a free 127.0.0.1 port, stopped by its PID at the end of the session."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("moto-data-tier") / "moto.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto server did not start:\n{log_path.read_text()[-2000:]}")
-                time.sleep(0.1)
-        yield url
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()

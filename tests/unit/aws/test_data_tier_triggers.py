@@ -121,15 +121,15 @@ def test_elasticache_trigger_run_succeeds_in_memory(elasticache, threaded):
 
 
 @pytest.mark.integration
-def test_rds_trigger_runs_to_completion_against_a_moto_server(moto_server_url, aws_env):
+def test_rds_trigger_runs_to_completion_against_a_moto_server(moto_server, aws_env):
     """The whole path a deferred task takes: restore over HTTP, then the trigger polls the server.
 
     Uses aiobotocore's async client when it is installed, worker threads otherwise.
     """
-    rds = boto3.client("rds", region_name=REGION, endpoint_url=moto_server_url)
+    rds = boto3.client("rds", region_name=REGION, endpoint_url=moto_server)
     cluster_id = _restored_cluster(rds, cluster_id="trigger-db", instances=1)
     trigger = RdsClusterAvailableTrigger(
-        cluster_id, region_name=REGION, aws_conn_id=None, endpoint_url=moto_server_url, waiter_delay=1, waiter_max_attempts=10
+        cluster_id, region_name=REGION, aws_conn_id=None, endpoint_url=moto_server, waiter_delay=1, waiter_max_attempts=10
     )
     _, kwargs = trigger.serialize()
     assert _events(RdsClusterAvailableTrigger(**kwargs)) == [{"status": "success", "cluster_id": cluster_id}]
