@@ -8,6 +8,8 @@ it again with the same values changes nothing and reports `unchanged`.
 from __future__ import annotations
 
 import difflib
+import json
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import Enum
@@ -17,6 +19,22 @@ from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from loadstack.profiles import Profile
+
+
+_REFERENCE = re.compile(r"\$\{[^}]*\}")
+
+
+def encode_text(value: Any) -> str:
+    """Strings as they are; anything else as canonical JSON, so a rerun compares equal values equal."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def literal_parts(text: str) -> str:
+    """`text` with each `${...}` reference replaced by "x": at parse time references are unresolved,
+    so a config validator can check only the literal parts."""
+    return _REFERENCE.sub("x", text)
 
 
 class HandlerConfig(BaseModel):

@@ -18,19 +18,14 @@ from loadstack.handlers.base import (
     CompletionHandler,
     HandlerConfig,
     PublishResult,
+    encode_text,
+    literal_parts,
     register_handler,
 )
 
 log = logging.getLogger(__name__)
 
-_REFERENCE = re.compile(r"\$\{[^}]*\}")
 _NAME_CHARS = re.compile(r"[A-Za-z0-9/_+=.@\-]+")
-
-
-def encode_secret(value: str | dict[str, Any]) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _same_value(current: str | None, wanted: str, value: str | dict[str, Any]) -> bool:
@@ -41,7 +36,7 @@ def _same_value(current: str | None, wanted: str, value: str | dict[str, Any]) -
     if isinstance(value, dict):
         # Another writer may have stored the same mapping with other spacing or key order.
         try:
-            return encode_secret(json.loads(current)) == wanted
+            return encode_text(json.loads(current)) == wanted
         except ValueError:
             return False
     return False
@@ -63,7 +58,7 @@ class SecretsManagerSecretHandler(CompletionHandler):
         @field_validator("name")
         @classmethod
         def _check_name(cls, name: str) -> str:
-            literal = _REFERENCE.sub("x", name)
+            literal = literal_parts(name)
             if not 1 <= len(name) <= 512:
                 raise ValueError("secret names are 1 to 512 characters long")
             if not _NAME_CHARS.fullmatch(literal):
@@ -76,7 +71,7 @@ class SecretsManagerSecretHandler(CompletionHandler):
         @classmethod
         def _check_value(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
             try:
-                text = encode_secret(value)
+                text = encode_text(value)
             except (TypeError, ValueError) as exc:
                 raise ValueError("value mapping is not JSON-serializable") from exc
             if text == "":
@@ -88,7 +83,7 @@ class SecretsManagerSecretHandler(CompletionHandler):
     def publish(self) -> PublishResult:
         cfg = self.config
         client = self.context.profile.client("secretsmanager")
-        wanted = encode_secret(cfg.value)
+        wanted = encode_text(cfg.value)
         try:
             meta = client.describe_secret(SecretId=cfg.name)
         except client.exceptions.ResourceNotFoundException:

@@ -6,7 +6,6 @@ the same parameter value and a rerun is `unchanged` (no new parameter version).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any, Literal, Self
@@ -17,20 +16,14 @@ from loadstack.handlers.base import (
     CompletionHandler,
     HandlerConfig,
     PublishResult,
+    encode_text,
+    literal_parts,
     register_handler,
 )
 
 log = logging.getLogger(__name__)
 
-_REFERENCE = re.compile(r"\$\{[^}]*\}")
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_.\-/]*")
-
-
-def encode_value(value: Any) -> str:
-    """Strings as they are; anything else as canonical JSON."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 class _SecretFieldsForSecureString:
@@ -64,7 +57,7 @@ class SsmParameterHandler(CompletionHandler):
         @classmethod
         def _check_name(cls, name: str) -> str:
             # At parse time `name` may still hold `${...}` references: check only the literal parts.
-            literal = _REFERENCE.sub("x", name)
+            literal = literal_parts(name)
             if not name.startswith(("/", "${")):
                 raise ValueError(f"SSM parameter name {name!r} must start with '/'")
             if len(name) > 2048:
@@ -84,7 +77,7 @@ class SsmParameterHandler(CompletionHandler):
         @classmethod
         def _check_value(cls, value: Any) -> Any:
             try:
-                text = encode_value(value)
+                text = encode_text(value)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"value is not JSON-serializable ({type(value).__name__})") from exc
             if text == "":
@@ -102,7 +95,7 @@ class SsmParameterHandler(CompletionHandler):
     def publish(self) -> PublishResult:
         cfg = self.config
         client = self.context.profile.client("ssm")
-        wanted = encode_value(cfg.value)
+        wanted = encode_text(cfg.value)
         try:
             current = client.get_parameter(Name=cfg.name, WithDecryption=True)["Parameter"]
         except client.exceptions.ParameterNotFound:

@@ -6,9 +6,7 @@ bump the node's version and reports `unchanged`. The client is always stopped an
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -17,21 +15,17 @@ from loadstack.handlers.base import (
     CompletionHandler,
     HandlerConfig,
     PublishResult,
+    encode_text,
+    literal_parts,
     register_handler,
 )
 
 log = logging.getLogger(__name__)
 
-_REFERENCE = re.compile(r"\$\{[^}]*\}")
 
 
 class ZooKeeperConnectionError(ConnectionError):
     """No ZooKeeper server answered within the timeout."""
-
-
-def encode_data(value: Any) -> bytes:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return text.encode("utf-8")
 
 
 @register_handler
@@ -48,7 +42,7 @@ class ZooKeeperNodeHandler(CompletionHandler):
         @classmethod
         def _check_path(cls, path: str) -> str:
             # At parse time `path` may still hold `${...}` references: check only the literal parts.
-            literal = _REFERENCE.sub("x", path)
+            literal = literal_parts(path)
             if not path.startswith(("/", "${")):
                 raise ValueError(f"znode path {path!r} must start with '/'")
             segments = literal.split("/")[1:] if path.startswith("/") else literal.split("/")
@@ -66,7 +60,7 @@ class ZooKeeperNodeHandler(CompletionHandler):
         @classmethod
         def _check_value(cls, value: Any) -> Any:
             try:
-                encode_data(value)
+                encode_text(value).encode("utf-8")
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"value is not JSON-serializable ({type(value).__name__})") from exc
             return value
@@ -83,7 +77,7 @@ class ZooKeeperNodeHandler(CompletionHandler):
         from kazoo.handlers.threading import KazooTimeoutError
 
         cfg = self.config
-        data = encode_data(cfg.value)
+        data = encode_text(cfg.value).encode("utf-8")
         client = KazooClient(hosts=self.hosts, timeout=cfg.timeout)
         try:
             try:
