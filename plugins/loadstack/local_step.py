@@ -7,6 +7,7 @@ Shared by the database (`loadstack.data.local_restore.LocalDatabase`) and the ca
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class LocalStepServer:
+class LocalStepServer(ABC):
     profile: "Profile"
     stack: str
     step: str
@@ -65,9 +66,9 @@ class LocalStepServer:
         except client.exceptions.ResourceNotFoundException:
             return None
 
+    @abstractmethod
     def _remove_server(self, port: int) -> None:
         """Stop the server by its PID file and delete its directory."""
-        raise NotImplementedError
 
     def teardown(self, *, keep_secret: bool = False) -> bool:
         """Stop the server and delete its directory; False if there was nothing to remove."""
