@@ -75,9 +75,9 @@ def bench_parse(stacks: int, repeats: int) -> dict:
 
 # --- 2. Terraform fixed cost ---------------------------------------------------------------------
 def bench_fixed_cost(repeats: int) -> dict:
-    from loadstack.hooks.terraform import TerraformHook
     from loadstack.kinds.terraform import TerraformStep
     from loadstack.profiles import load_profile
+    from loadstack.terraform.runner import TerraformRunner
 
     profile = load_profile()
     profile.verify_account()
@@ -85,7 +85,7 @@ def bench_fixed_cost(repeats: int) -> dict:
     key = TerraformStep(kind="terraform", module="network").state_key()
     samples = []
     for i in range(repeats):
-        hook = TerraformHook(profile=profile, working_dir=profile.work_dir / "bench" / f"fixed-{i}")
+        hook = TerraformRunner(profile=profile, working_dir=profile.work_dir / "bench" / f"fixed-{i}")
         hook.prepare(module, "minimal", {"name": "bench-network"})
         started = time.perf_counter()
         hook.init(key, f"bench-fixed-{i}")

@@ -64,7 +64,7 @@ def seed_params(events: int):
 
 # --- helpers -----------------------------------------------------------------------------------
 def _free_port() -> int:
-    from loadstack.cache.redis_server import free_port
+    from loadstack.supervisor import free_port
 
     return free_port()
 

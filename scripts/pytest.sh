@@ -16,6 +16,10 @@ mkdir -p "$AIRFLOW_HOME"
 
 [[ -x .venv/bin/pytest ]] || { echo "[test] no .venv/bin/pytest: run scripts/bootstrap.sh first" >&2; exit 1; }
 
+# The two layers (only loadstack.airflow imports Airflow) and no import cycles: pyproject.toml.
+echo "[test] lint-imports (import-linter contracts in pyproject.toml)"
+.venv/bin/lint-imports --no-cache
+
 set +e
 .venv/bin/pytest tests -q -p no:cacheprovider "$@"
 rc=$?

@@ -26,7 +26,7 @@ AIRFLOW_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 def _alive(pid: int | None) -> bool:
     if not pid:
         return True
-    from loadstack.processes import pid_alive
+    from loadstack.supervisor import pid_alive
 
     return pid_alive(pid)
 

@@ -58,7 +58,7 @@ def _wait_http(url: str, timeout: float) -> None:
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory):
     """A moto server process on a free loopback port, stopped by its PID at the end; yields its URL."""
-    from loadstack.cache.redis_server import free_port
+    from loadstack.supervisor import free_port
 
     port = free_port()
     log = (tmp_path_factory.mktemp("moto") / "moto.log").open("w")

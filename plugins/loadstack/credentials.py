@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from loadstack.profiles import Profile
+from loadstack.masking import mask
+from loadstack.profiles import Profile
 
 
-def put_json_secret(profile: "Profile", name: str, value: dict[str, Any], *, description: str = "") -> str:
+def put_json_secret(profile: Profile, name: str, value: dict[str, Any], *, description: str = "") -> str:
     """Create or overwrite the secret `name`; returns its ARN."""
     client = profile.client("secretsmanager")
     body = json.dumps(value, sort_keys=True)
@@ -19,17 +19,15 @@ def put_json_secret(profile: "Profile", name: str, value: dict[str, Any], *, des
         return client.create_secret(Name=name, SecretString=body, Description=description)["ARN"]
 
 
-def get_json_secret(profile: "Profile", name: str) -> dict[str, Any]:
+def get_json_secret(profile: Profile, name: str) -> dict[str, Any]:
     value = profile.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"]
-    from loadstack.operators.outputs import mask
-
     parsed = json.loads(value)
     if "password" in parsed:
         mask(parsed["password"])
     return parsed
 
 
-def delete_secret(profile: "Profile", name: str) -> None:
+def delete_secret(profile: Profile, name: str) -> None:
     client = profile.client("secretsmanager")
     try:
         client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)

@@ -13,12 +13,20 @@ import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlparse
+
+import boto3
 
 MOTO_ACCOUNT_ID = "123456789012"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROFILE_NAMES = ("local", "aws")
+# How the aws profile gets its boto3 session. Inside Airflow: from the AWS connection's hook
+# (`loadstack.airflow.profile`), whose assumed-role credentials refresh during multi-hour tasks.
+SessionFactory = Callable[["Profile"], boto3.session.Session]
+
+
+_MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 
 
 class ProfileError(RuntimeError):
@@ -67,6 +75,7 @@ class Profile:
     # Local runs may only ever see moto's account; a real account id here means a misrouted endpoint.
     allowed_account_ids: tuple[str, ...] = field(default=())
     aurora_build: AuroraBuildSettings = field(default_factory=AuroraBuildSettings)
+    session_factory: SessionFactory | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_local(self) -> bool:
@@ -87,34 +96,35 @@ class Profile:
 
     # --- AWS access -------------------------------------------------------------------------
     def aws_credentials(self) -> dict[str, str]:
-        """Static credentials for boto3 and Terraform, as environment variables."""
+        """Credentials for a Terraform process, as environment variables: asked for anew each time, so
+        refreshable (assumed-role) credentials are fresh when each command starts."""
         if self.is_local:
-            return {
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_SESSION_TOKEN": "testing",
-            }
-        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-        frozen = AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="sts").get_credentials(
-            region_name=self.region
-        )
+            return dict(_MOTO_CREDENTIALS)
+        credentials = self._session.get_credentials()
+        if credentials is None:
+            raise ProfileError(
+                f"profile {self.name!r} found no AWS credentials: set up the Airflow connection "
+                f"{self.aws_conn_id!r} (or the standard AWS_* variables outside Airflow)"
+            )
+        frozen = credentials.get_frozen_credentials()
         env = {"AWS_ACCESS_KEY_ID": frozen.access_key, "AWS_SECRET_ACCESS_KEY": frozen.secret_key}
         if frozen.token:
             env["AWS_SESSION_TOKEN"] = frozen.token
         return env
 
     @cached_property
-    def _session(self):
-        import boto3
-
-        creds = self.aws_credentials()
-        return boto3.session.Session(
-            aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=creds.get("AWS_SESSION_TOKEN"),
-            region_name=self.region,
-        )
+    def _session(self) -> boto3.session.Session:
+        if self.is_local:
+            return boto3.session.Session(
+                aws_access_key_id=_MOTO_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=_MOTO_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=_MOTO_CREDENTIALS["AWS_SESSION_TOKEN"],
+                region_name=self.region,
+            )
+        if self.session_factory is not None:
+            return self.session_factory(self)
+        # Outside Airflow (the CLI, tests): boto3's own chain of environment, files and roles.
+        return boto3.session.Session(region_name=self.region)
 
     def client(self, service: str, **kwargs: Any):
         """A boto3 client bound to this profile's endpoint, region and credentials."""
@@ -236,7 +246,8 @@ def _require_loopback(url: str, variable: str) -> None:
         )
 
 
-def load_profile(environ: Mapping[str, str] | None = None) -> Profile:
+def load_profile(environ: Mapping[str, str] | None = None, *, session_factory: SessionFactory | None = None) -> Profile:
+    """The profile the environment describes. `session_factory` supplies the aws profile's sessions."""
     env = os.environ if environ is None else environ
     name = env.get("LOADSTACK_PROFILE", "local")
     if name not in PROFILE_NAMES:
@@ -249,6 +260,7 @@ def load_profile(environ: Mapping[str, str] | None = None) -> Profile:
         terraform_bin=env.get("LOADSTACK_TERRAFORM_BIN") or shutil.which("terraform") or "terraform",
         plugin_mirror=Path(env.get("LOADSTACK_TF_PLUGIN_MIRROR", "/opt/tf-plugins")),
         zookeeper_hosts=env.get("LOADSTACK_ZOOKEEPER_HOSTS", "127.0.0.1:2181"),
+        session_factory=session_factory,
         # Local: packed mariadb-backup snapshots and Redis RDB files; aws: RDB exports, catalog.
         snapshot_bucket=env.get("LOADSTACK_SNAPSHOT_BUCKET", "loadstack-snapshots"),
     )

@@ -7,32 +7,28 @@ graph. Each problem names the file, the field path and the fix. No Airflow here.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterable, Literal, get_args, get_origin
+from typing import Any, Iterable
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from loadstack.graph import StepGraph
-from loadstack.kinds import STEP_KINDS, VARIANTS, CheckContext, StepBase
+from loadstack.handlers import UnknownHandlerError, get_handler
+from loadstack.issues import SpecIssue, issues_from_validation, join_path, unknown_name
+from loadstack.kinds import STEP_KINDS, VARIANTS, CheckContext, StepBase, Variant
+from loadstack.kinds.base import STEP_NAME_PATTERN
 from loadstack.refs import Ref, RefSyntaxError, walk_refs
 
 STACK_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
-_STEP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,48}$")
+_STEP_NAME = re.compile(STEP_NAME_PATTERN)
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 # libyaml's loader parses specs about 10x faster than the pure-Python one (DAG parse time).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@dataclass(frozen=True)
-class SpecIssue:
-    path: str
-    message: str
 
 
 class SpecError(ValueError):
@@ -66,7 +62,7 @@ class StackModel(BaseModel):
     tags: list[str] = Field(default_factory=list)
     schedule: str | None = None
     ttl: str = "8h"
-    default_variant: Literal["minimal", "production"] = "minimal"
+    default_variant: Variant = "minimal"
     retries: int = Field(default=1, ge=0, le=10)
     steps: dict[str, Any] = Field(min_length=1)
 
@@ -116,78 +112,6 @@ class Stack:
     def retries_for(self, step: str) -> int:
         own = self.steps[step].retries
         return self.model.retries if own is None else own
-
-
-# --- error formatting ------------------------------------------------------------------------------
-
-
-def _format_loc(loc: Iterable[Any]) -> str:
-    out = ""
-    for part in loc:
-        if part == "[key]":  # pydantic's marker for "the dict key itself was invalid"
-            continue
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _join(prefix: str, rest: str) -> str:
-    if not rest:
-        return prefix
-    if not prefix:
-        return rest
-    return prefix + rest if rest.startswith("[") else f"{prefix}.{rest}"
-
-
-def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model that owns the field at `loc`, descending through nested models, dicts and lists."""
-    current: Any = model
-    for part in loc:
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            info = current.model_fields.get(part) if isinstance(part, str) else None
-            if info is None:
-                return None
-            current = info.annotation
-            continue
-        origin, args = get_origin(current), get_args(current)
-        if origin is dict and len(args) == 2:
-            current = args[1]  # `part` is a key of the dict
-        elif origin is list and args:
-            current = args[0]  # `part` is an index
-        else:
-            return None
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    choices = sorted(choices)
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(choices)}"
-
-
-def issues_from_validation(
-    exc: ValidationError, model: type[BaseModel], prefix: str = "", *, echo_input: bool = True
-) -> list[SpecIssue]:
-    """pydantic errors as spec issues. `echo_input=False` where a value may be a secret (handler configs)."""
-    issues = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        path = _join(prefix, _format_loc(loc))
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            parent = _model_at(model, loc[:-1])
-            hint = f" ({_suggest(str(loc[-1]), parent.model_fields)})" if parent else ""
-            issues.append(SpecIssue(path, f"unknown key '{loc[-1]}'{hint}"))
-        elif kind == "missing":
-            issues.append(SpecIssue(path, f"required key '{loc[-1]}' is missing; add it"))
-        elif kind == "value_error":
-            issues.append(SpecIssue(path, str(err["ctx"]["error"]) if "ctx" in err else err["msg"]))
-        elif kind == "string_pattern_mismatch":
-            got = f"'{err['input']}'" if echo_input else "value"
-            issues.append(SpecIssue(path, f"{got} must match {err['ctx']['pattern']}"))
-        else:
-            got = f" (got {err['input']!r})" if echo_input else ""
-            issues.append(SpecIssue(path, f"{err['msg']}{got}"))
-    return issues
 
 
 # --- loading ---------------------------------------------------------------------------------------
@@ -271,9 +195,7 @@ def _parse_step(
         known = sorted(STEP_KINDS)
         if kind_name is None:
             return None, (), [SpecIssue(f"{prefix}.kind", f"required key 'kind' is missing; one of: {', '.join(known)}")]
-        close = difflib.get_close_matches(str(kind_name), known, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        return None, (), [SpecIssue(f"{prefix}.kind", f"unknown step kind '{kind_name}' ({hint}known: {', '.join(known)})")]
+        return None, (), [SpecIssue(f"{prefix}.kind", unknown_name("step kind", kind_name, known))]
     kind = STEP_KINDS[kind_name]
     try:
         step = kind.model.model_validate(raw)
@@ -282,7 +204,7 @@ def _parse_step(
     ctx = CheckContext(
         stack_name=stack_name, step_name=name, spec_dir=path.parent, modules_dir=modules_dir, step_kinds=step_kinds
     )
-    issues = [SpecIssue(_join(prefix, rel), message) for rel, message in kind.check(step, ctx)]
+    issues = [SpecIssue(join_path(prefix, rel), message) for rel, message in kind.check(step, ctx)]
     step_handlers, handler_issues = _parse_handlers(prefix, step.on_complete)
     return step, step_handlers, issues + handler_issues
 
@@ -292,8 +214,6 @@ def _slug(name: str) -> str:
 
 
 def _parse_handlers(prefix: str, items: list[dict[str, Any]]) -> tuple[tuple[HandlerSpec, ...], list[SpecIssue]]:
-    from loadstack.handlers.base import UnknownHandlerError, get_handler
-
     issues: list[SpecIssue] = []
     parsed: list[HandlerSpec] = []
     seen: dict[str, int] = {}
@@ -322,7 +242,7 @@ def _parse_handlers(prefix: str, items: list[dict[str, Any]]) -> tuple[tuple[Han
             continue
         for path, ref in walk_refs(config):
             if isinstance(ref, RefSyntaxError):
-                issues.append(SpecIssue(_join(where, path), str(ref)))
+                issues.append(SpecIssue(join_path(where, path), str(ref)))
         seen[name] = seen.get(name, 0) + 1
         task_id = f"publish_{name}" if seen[name] == 1 else f"publish_{name}_{seen[name]}"
         parsed.append(HandlerSpec(handler=name, config=config, task_id=task_id))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from loadstack.cache.redis_server import free_port
 from loadstack.profiles import Profile, load_profile
+from loadstack.supervisor import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from loadstack.cache.local_restore import LocalCache
-from loadstack.data.local_restore import LocalDatabase
+from loadstack.restore.local_cache import LocalCache
+from loadstack.restore.local_database import LocalDatabase
 from loadstack.spec import load_stack
 
 pytestmark = pytest.mark.integration
@@ -26,9 +26,9 @@ def results(run):
 def test_restore_seed_rerun_and_teardown(run_dag, loadstack_env, local_profile):
     from airflow.utils.state import DagRunState
 
+    from loadstack.airflow.render import build_dag, build_teardown_dag
     from loadstack.data.generate import SeedParams
     from loadstack.data.seed import expected_counts
-    from loadstack.render import build_dag, build_teardown_dag
     from loadstack.snapshots.build import build_mariadb_snapshot, build_redis_snapshot
     from loadstack.snapshots.catalog import load_definitions
 

@@ -30,10 +30,10 @@ def test_shop_applies_in_parallel_replans_clean_and_tears_down(run_dag, loadstac
     from airflow.utils.state import DagRunState
     from kazoo.client import KazooClient
 
-    from loadstack.cache.local_restore import LocalCache
-    from loadstack.data.local_restore import LocalDatabase
-    from loadstack.operators.snapshots import build_snapshots_dag
-    from loadstack.render import build_dag, build_teardown_dag
+    from loadstack.airflow.render import build_dag, build_teardown_dag
+    from loadstack.airflow.render.snapshots import build_snapshots_dag
+    from loadstack.restore.local_cache import LocalCache
+    from loadstack.restore.local_database import LocalDatabase
 
     monkeypatch.setenv("LOADSTACK_ZOOKEEPER_HOSTS", zookeeper)
     assert run_dag(build_snapshots_dag(ROOT / "include" / "snapshots")).state == DagRunState.SUCCESS

@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 @pytest.fixture
 def chain_dag():
-    from loadstack.render import build_dag
+    from loadstack.airflow.render import build_dag
 
     return build_dag(load_stack(FIXTURES / "it_stacks" / "it_chain.yaml", modules_dir=FIXTURES / "tf_modules"))
 
@@ -62,7 +62,7 @@ def test_teardown_destroys_dependents_first_using_remote_state(run_dag, loadstac
     """Teardown resolves ${steps.first.outputs...} from first's remote state, then destroys first last."""
     from airflow.utils.state import DagRunState
 
-    from loadstack.render import build_dag, build_teardown_dag
+    from loadstack.airflow.render import build_dag, build_teardown_dag
 
     stack = load_stack(FIXTURES / "it_stacks" / "it_chain.yaml", modules_dir=FIXTURES / "tf_modules")
     assert run_dag(build_dag(stack)).state == DagRunState.SUCCESS
@@ -80,7 +80,7 @@ def test_teardown_destroys_dependents_first_using_remote_state(run_dag, loadstac
 def test_teardown_of_a_stack_never_applied_succeeds(run_dag, loadstack_env):
     from airflow.utils.state import DagRunState
 
-    from loadstack.render import build_teardown_dag
+    from loadstack.airflow.render import build_teardown_dag
 
     chain = load_stack(FIXTURES / "it_stacks" / "it_chain.yaml", modules_dir=FIXTURES / "tf_modules")
     stack = dataclasses.replace(chain, model=chain.model.model_copy(update={"name": "it_never_applied"}))

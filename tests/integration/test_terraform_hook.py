@@ -1,4 +1,4 @@
-"""TerraformHook against a real moto server and real Terraform: apply, no-change replan, state, destroy."""
+"""TerraformRunner against a real moto server and real Terraform: apply, no-change replan, state, destroy."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from loadstack.hooks.terraform import VARS_FILE, TerraformHook, read_state_outputs, state_object_key
+from loadstack.terraform.runner import VARS_FILE, TerraformRunner
+from loadstack.terraform.state import read_state_outputs, state_object_key
 
 pytestmark = pytest.mark.integration
 MODULE = Path(__file__).resolve().parents[1] / "fixtures" / "tf_modules" / "param"
@@ -17,7 +18,7 @@ KEY = "loadstack/param.tfstate"
 
 
 def run_step(profile, workspace: str, value: str, logs: list[str] | None = None, copy: str = "a"):
-    hook = TerraformHook(profile=profile, working_dir=profile.work_dir / "it" / f"{workspace}-{copy}")
+    hook = TerraformRunner(profile=profile, working_dir=profile.work_dir / "it" / f"{workspace}-{copy}")
     if logs is not None:
         hook.log = type("L", (), {"info": lambda self, msg, *a: logs.append(msg % a if a else msg)})()
     var_files = hook.prepare(MODULE, "minimal", {"name": f"/it/{workspace}", "value": value, "secret": "s3cr3t-value"})
@@ -87,14 +88,14 @@ def test_two_steps_apply_in_parallel(local_profile):
 
 def test_state_lock_blocks_a_second_writer(local_profile):
     """use_lockfile=true: while one run holds the lock object, another gets a clear lock error."""
-    from loadstack.hooks.terraform import TerraformStepFailed
+    from loadstack.terraform.runner import TerraformStepFailed
 
     hook, var_files, _ = run_step(local_profile, "it-lock", "v1")
     s3 = local_profile.client("s3")
     lock_key = f"env:/it-lock/{KEY}.tflock"
     s3.put_object(Bucket=local_profile.state_bucket, Key=lock_key, Body=json.dumps({"ID": "held-by-test", "Operation": "test"}).encode())
     try:
-        other = TerraformHook(profile=local_profile, working_dir=local_profile.work_dir / "it" / "it-lock-2", lock_timeout="1s")
+        other = TerraformRunner(profile=local_profile, working_dir=local_profile.work_dir / "it" / "it-lock-2", lock_timeout="1s")
         files = other.prepare(MODULE, "minimal", {"name": "/it/it-lock", "value": "v2"})
         other.init(KEY, "it-lock")
         with pytest.raises(TerraformStepFailed, match="state lock"):

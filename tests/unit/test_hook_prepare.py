@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import stat
 
-from loadstack.hooks.terraform import OVERRIDE_FILE, VARS_FILE, TerraformHook
 from loadstack.profiles import load_profile
+from loadstack.terraform.runner import OVERRIDE_FILE, VARS_FILE, TerraformRunner
 
 
 def make_module(root, declared):
@@ -22,7 +22,7 @@ def make_module(root, declared):
 def test_prepare_copies_module_without_local_state_and_writes_private_var_file(tmp_path):
     profile = load_profile({"LOADSTACK_HOME": str(tmp_path)})
     module = make_module(tmp_path, ["name", "instance_refresh"])
-    hook = TerraformHook(profile=profile, working_dir=tmp_path / "work" / "step")
+    hook = TerraformRunner(profile=profile, working_dir=tmp_path / "work" / "step")
     files = hook.prepare(module, "minimal", {"name": "shop", "instance_refresh": True})
     work = hook.working_dir
     assert files == ["minimal.tfvars", VARS_FILE]
@@ -40,6 +40,6 @@ def test_prepare_copies_module_without_local_state_and_writes_private_var_file(t
 def test_profile_overrides_only_reach_modules_that_declare_them(tmp_path):
     profile = load_profile({"LOADSTACK_HOME": str(tmp_path)})
     module = make_module(tmp_path, ["name"])
-    hook = TerraformHook(profile=profile, working_dir=tmp_path / "work" / "step")
+    hook = TerraformRunner(profile=profile, working_dir=tmp_path / "work" / "step")
     hook.prepare(module, "production", {"name": "shop"})
     assert json.loads((hook.working_dir / VARS_FILE).read_text()) == {"name": "shop"}

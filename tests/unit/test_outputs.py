@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from loadstack.operators.outputs import SENSITIVE_MARKER, OutputResolver, publishable_outputs
+from loadstack.outputs import SENSITIVE_MARKER, OutputResolver, publishable_outputs
 from loadstack.profiles import load_profile
 from loadstack.refs import Ref
 
@@ -22,8 +22,8 @@ class FakeTI:
     def __init__(self, xcoms):
         self.xcoms = xcoms
 
-    def xcom_pull(self, task_ids):
-        return self.xcoms.get(task_ids)
+    def pull(self, task_id):
+        return self.xcoms.get(task_id)
 
 
 def test_sensitive_outputs_become_markers():
@@ -47,7 +47,7 @@ def profile(tmp_path):
 def test_resolver_reads_xcom_and_fetches_sensitive_values_from_state(profile):
     ti = FakeTI({"network.apply": publishable_outputs(RAW, STATE)})
     resolver = OutputResolver(
-        context={"ti": ti}, profile=profile, stack_fields={"name": "shop", "owner": "o", "variant": "minimal"},
+        pull=ti.pull, profile=profile, stack_fields={"name": "shop", "owner": "o", "variant": "minimal"},
         output_sources={"network": "network.apply"},
     )
     assert resolver(Ref("step", "vpc_id", "network")) == "vpc-1"
@@ -61,7 +61,7 @@ def test_resolver_reads_xcom_and_fetches_sensitive_values_from_state(profile):
 
 def test_resolver_falls_back_to_remote_state_for_teardown(profile):
     resolver = OutputResolver(
-        context={"ti": FakeTI({})}, profile=profile, stack_fields={}, output_sources={}, state_objects={"network": STATE},
+        pull=FakeTI({}).pull, profile=profile, stack_fields={}, output_sources={}, state_objects={"network": STATE},
     )
     assert resolver(Ref("step", "vpc_id", "network")) == "vpc-1"
     assert resolver(Ref("step", "password", "network")) == "hunter2"
@@ -69,7 +69,7 @@ def test_resolver_falls_back_to_remote_state_for_teardown(profile):
 
 def test_missing_upstream_xcom_is_a_clear_error(profile):
     resolver = OutputResolver(
-        context={"ti": FakeTI({})}, profile=profile, stack_fields={}, output_sources={"network": "network.apply"},
+        pull=FakeTI({}).pull, profile=profile, stack_fields={}, output_sources={"network": "network.apply"},
     )
     with pytest.raises(LookupError, match="step 'network' has published no outputs"):
         resolver(Ref("step", "vpc_id", "network"))
@@ -77,7 +77,7 @@ def test_missing_upstream_xcom_is_a_clear_error(profile):
 
 def test_teardown_without_recorded_outputs_explains_what_to_do(profile):
     resolver = OutputResolver(
-        context={"ti": FakeTI({})}, profile=profile, stack_fields={}, output_sources={},
+        pull=FakeTI({}).pull, profile=profile, stack_fields={}, output_sources={},
         state_objects={"events_db": "loadstack/outputs/shop/events_db.json"},
     )
     with pytest.raises(LookupError, match="step 'events_db' has no outputs at s3://.*run the stack DAG once"):

@@ -13,7 +13,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 @pytest.fixture(scope="module")
 def dag():
-    from loadstack.render import build_dag
+    from loadstack.airflow.render import build_dag
 
     return build_dag(load_stack(FIXTURES / "good_specs" / "storefront.yaml", modules_dir=FIXTURES / "modules"))
 
@@ -35,7 +35,7 @@ def test_golden_structure(dag):
 
 
 def test_rendering_is_deterministic():
-    from loadstack.render import build_dag
+    from loadstack.airflow.render import build_dag
 
     spec = load_stack(FIXTURES / "good_specs" / "storefront.yaml", modules_dir=FIXTURES / "modules")
     first, second = build_dag(spec), build_dag(spec)
@@ -80,7 +80,7 @@ def test_spec_and_graph_do_not_import_airflow():
 
 
 def test_teardown_dag_reverses_the_graph():
-    from loadstack.render import build_teardown_dag
+    from loadstack.airflow.render import build_teardown_dag
 
     spec = load_stack(FIXTURES / "good_specs" / "storefront.yaml", modules_dir=FIXTURES / "modules")
     teardown = build_teardown_dag(spec)

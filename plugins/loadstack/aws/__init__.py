@@ -2,7 +2,7 @@
 
 Every function takes a boto3 client as its first argument: `Profile.client("rds")` in loadstack
 code, or the ``conn`` of the provider's RdsHook / ElastiCacheReplicationGroupHook in an operator.
-Waiting is not done here: the deferrable triggers in `loadstack.triggers.aws` do it.
+Waiting is not done here: the deferrable triggers in `loadstack.airflow.triggers.aws` do it.
 """
 
 import hashlib

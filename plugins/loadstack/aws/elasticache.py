@@ -105,7 +105,7 @@ def create_replication_group_from_snapshot(
     Cluster mode disabled: one primary plus `num_cache_clusters` - 1 replicas, automatic failover
     and Multi-AZ when there is a replica. An `auth_token` turns on in-transit encryption (AWS
     requires it). Returns the ReplicationGroup description; wait for it with
-    `loadstack.triggers.aws.ElastiCacheReplicationGroupAvailableTrigger`.
+    `loadstack.airflow.triggers.aws.ElastiCacheReplicationGroupAvailableTrigger`.
     """
     if bool(snapshot_name) == bool(rdb_s3_arns):
         raise ValueError("give exactly one of snapshot_name and rdb_s3_arns")

@@ -12,7 +12,7 @@ once the cluster is available; the secret (``{"username", "password"}`` JSON) is
 by RDS, and its ARN is the credentials reference `cluster_endpoint` returns. moto 5.2.5 supports
 this (it creates the secret in its Secrets Manager), so there is no fallback secret.
 
-Waiting is left to the caller: `loadstack.triggers.aws.RdsClusterAvailableTrigger` (deferrable) or
+Waiting is left to the caller: `loadstack.airflow.triggers.aws.RdsClusterAvailableTrigger` (deferrable) or
 the botocore waiters ``db_cluster_available`` / ``db_cluster_snapshot_available``.
 """
 

@@ -20,7 +20,6 @@ from loadstack.cache.redis_server import (
     RedisReplyError,
     RedisServer,
     RedisServerError,
-    free_port,
     restore_rdb,
 )
 
@@ -34,7 +33,6 @@ __all__ = [
     "build_rdb",
     "commerce_cache_records",
     "download_rdb",
-    "free_port",
     "rdb_object_key",
     "restore_rdb",
     "upload_rdb",

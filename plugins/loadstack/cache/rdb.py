@@ -33,8 +33,8 @@ from loadstack.cache.redis_server import (
     RedisServerError,
     check_rdb_file,
     encode_command,
-    free_port,
 )
+from loadstack.supervisor import free_port
 
 if TYPE_CHECKING:
     from loadstack.data.generate import DatasetPlan

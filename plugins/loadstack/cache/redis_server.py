@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from loadstack.processes import pid_alive
+from loadstack.supervisor import pid_alive
 
 HOST = "127.0.0.1"
 DEFAULT_DBFILENAME = "dump.rdb"
@@ -44,13 +44,6 @@ class RedisReplyError(RuntimeError):
     @property
     def code(self) -> str:
         return str(self).split(" ", 1)[0]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on at the time of asking."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 # --- RESP ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 - `python_callable`        your own function
 """
 
+from loadstack.handlers.airflow_variable import AirflowVariableHandler
 from loadstack.handlers.base import (
     HANDLERS,
     CompletionHandler,
@@ -17,8 +18,11 @@ from loadstack.handlers.base import (
     get_handler,
     register_handler,
 )
-from loadstack.handlers.airflow_variable import AirflowVariableHandler
-from loadstack.handlers.python_callable import CallableResolutionError, PythonCallableHandler, resolve_callable
+from loadstack.handlers.python_callable import (
+    CallableResolutionError,
+    PythonCallableHandler,
+    resolve_callable,
+)
 from loadstack.handlers.secrets_manager import SecretsManagerSecretHandler
 from loadstack.handlers.ssm import SsmParameterHandler
 from loadstack.handlers.zookeeper import ZooKeeperConnectionError, ZooKeeperNodeHandler

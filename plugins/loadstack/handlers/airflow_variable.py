@@ -1,7 +1,7 @@
 """`airflow_variable`: write a value to an Airflow Variable, from inside a running task.
 
-Uses the Airflow 3 Task SDK (`airflow.sdk.Variable`), which talks to the Execution API, so it only
-works inside a task. Strings are stored as they are; anything else with `serialize_json=True`.
+Writes through the context's `VariableStore`: inside an Airflow task, `loadstack.airflow.variables`
+(the Task SDK's `Variable`, which talks to the Execution API); there is none outside a task. Strings are stored as they are; anything else with `serialize_json=True`.
 The comparison is on the value only (the Task SDK cannot read a Variable's description): a rerun
 with the same value is `unchanged` and leaves the description as it was.
 """
@@ -70,16 +70,17 @@ class AirflowVariableHandler(CompletionHandler):
     config: Config
 
     def publish(self) -> PublishResult:
-        from airflow.sdk import Variable
-
+        store = self.context.variables
+        if store is None:
+            raise RuntimeError(f"{self.describe()}: Airflow Variables can only be written from inside an Airflow task")
         cfg = self.config
         # Raw (serialized) text, or None: a found Variable is always a string.
-        current = Variable.get(cfg.key, default=None, deserialize_json=False)
+        current = store.get(cfg.key)
         if current is not None and _same_value(current, cfg.value):
             log.info("%s: unchanged", self.describe())
             return PublishResult.UNCHANGED
         is_json = not isinstance(cfg.value, str)
-        Variable.set(cfg.key, cfg.value, description=cfg.description, serialize_json=is_json)
+        store.set(cfg.key, cfg.value, description=cfg.description, serialize_json=is_json)
         result = PublishResult.CREATED if current is None else PublishResult.UPDATED
         log.info("%s: %s", self.describe(), result.value)
         return result

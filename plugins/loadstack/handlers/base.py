@@ -7,19 +7,17 @@ it again with the same values changes nothing and reports `unchanged`.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-if TYPE_CHECKING:
-    from loadstack.profiles import Profile
-
+from loadstack.issues import unknown_name
+from loadstack.profiles import Profile
 
 _REFERENCE = re.compile(r"\$\{[^}]*\}")
 
@@ -49,11 +47,22 @@ class PublishResult(str, Enum):
     UNCHANGED = "unchanged"
 
 
+class VariableStore(Protocol):
+    """Key/value settings of the orchestrator a handler runs in (Airflow Variables, in a task)."""
+
+    def get(self, key: str) -> str | None:
+        """The stored text, or None when the key is not set."""
+
+    def set(self, key: str, value: Any, *, description: str | None, serialize_json: bool) -> None: ...
+
+
 @dataclass(frozen=True)
 class HandlerContext:
     stack: str
     step: str
-    profile: "Profile"
+    profile: Profile
+    # Given by the runtime that runs the handler; None outside one (parse time, the CLI).
+    variables: VariableStore | None = None
 
 
 class CompletionHandler(ABC):
@@ -97,16 +106,12 @@ def register_handler(cls: type[CompletionHandler]) -> type[CompletionHandler]:
 
 class UnknownHandlerError(KeyError):
     def __init__(self, name: str) -> None:
-        known = sorted(HANDLERS)
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        super().__init__(f"unknown handler '{name}' ({hint}known: {', '.join(known)})")
+        super().__init__(unknown_name("handler", name, HANDLERS))
         self.message = self.args[0]
 
 
 def get_handler(name: str) -> type[CompletionHandler]:
-    import loadstack.handlers  # noqa: F401 - registers the built-in handlers
-
+    """A registered handler class (importing any module of this package registers the built-ins first)."""
     try:
         return HANDLERS[name]
     except KeyError:

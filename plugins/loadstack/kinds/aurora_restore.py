@@ -10,10 +10,15 @@ from typing import Any, ClassVar, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loadstack.kinds.base import CheckContext, StepBase, StepKind, register_kind
+from loadstack.kinds.base import (
+    CheckContext,
+    StepBase,
+    StepKind,
+    Variant,
+    register_kind,
+)
 from loadstack.kinds.snapshot_refs import check_snapshot_names
-
-SNAPSHOT_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"
+from loadstack.snapshots.names import SNAPSHOT_NAME_PATTERN
 
 
 class AuroraSize(BaseModel):
@@ -31,12 +36,12 @@ DEFAULT_SIZES = {
 
 class AuroraRestoreStep(StepBase):
     kind: Literal["aurora_restore"]
-    snapshot: str = Field(pattern=SNAPSHOT_PATTERN)
+    snapshot: str = Field(pattern=SNAPSHOT_NAME_PATTERN)
     # Other snapshots a user may pick per run in the Trigger form (`<step>_snapshot` Param).
     snapshot_choices: list[str] = Field(default_factory=list)
     # aws only: where the cluster lives (e.g. subnet_ids, security_group_ids), references allowed.
     vars: dict[str, Any] = Field(default_factory=dict)
-    variants: dict[Literal["minimal", "production"], AuroraSize] = Field(default_factory=dict)
+    variants: dict[Variant, AuroraSize] = Field(default_factory=dict)
 
     reference_fields: ClassVar[tuple[str, ...]] = ("vars",)
 
@@ -70,8 +75,6 @@ AURORA_RESTORE = register_kind(
     StepKind(
         name="aurora_restore",
         model=AuroraRestoreStep,
-        render="loadstack.render_data:render_aurora_restore",
-        render_teardown="loadstack.render_data:render_aurora_teardown",
         outputs_task_id="restore",
         check=_check,
     )

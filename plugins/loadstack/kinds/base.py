@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable
+from typing import Any, Callable, ClassVar, Iterable, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-VARIANTS = ("minimal", "production")
+from loadstack.terraform.state import recorded_outputs_key
+
+# A stack comes in two sizes, chosen per run with the `variant` Param.
+Variant = Literal["minimal", "production"]
+VARIANTS: tuple[str, ...] = get_args(Variant)
 STEP_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,48}$"
 
 
@@ -44,10 +48,6 @@ class StepBase(BaseModel):
         return recorded_outputs_key(stack, step)
 
 
-def recorded_outputs_key(stack: str, step: str) -> str:
-    return f"loadstack/outputs/{stack}/{step}.json"
-
-
 @dataclass(frozen=True)
 class CheckContext:
     """What a kind's parse-time check may look at besides its own step."""
@@ -67,18 +67,16 @@ class CheckContext:
 
 @dataclass(frozen=True)
 class StepKind:
-    """A registry entry: the spec model, its extra parse-time checks, and how to render it.
+    """A registry entry: the spec model and its extra parse-time checks.
 
-    `render` and `render_teardown` are given as "module:function" and imported only when a DAG is
-    built, so that parsing and validating specs never imports Airflow. A kind without a teardown
-    renderer has nothing to destroy.
+    How a kind becomes tasks is Airflow's business: `loadstack.airflow.render` keeps a renderer per
+    kind name. `outputs_task_id` is the task (inside the step's group) whose return value holds the
+    step's outputs.
     """
 
     name: str
     model: type[StepBase]
-    render: str
     outputs_task_id: str
-    render_teardown: str | None = None
     # Yields (path relative to the step, message) for problems the model alone cannot see.
     check: Callable[[StepBase, CheckContext], Iterable[tuple[str, str]]] = field(default=lambda step, ctx: ())
 

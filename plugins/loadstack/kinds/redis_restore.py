@@ -10,8 +10,15 @@ from typing import Any, ClassVar, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loadstack.kinds.base import CheckContext, StepBase, StepKind, register_kind
+from loadstack.kinds.base import (
+    CheckContext,
+    StepBase,
+    StepKind,
+    Variant,
+    register_kind,
+)
 from loadstack.kinds.snapshot_refs import check_snapshot_names
+from loadstack.snapshots.names import SNAPSHOT_NAME_PATTERN
 
 
 class RedisSize(BaseModel):
@@ -29,9 +36,9 @@ DEFAULT_SIZES = {
 
 class RedisRestoreStep(StepBase):
     kind: Literal["redis_restore"]
-    snapshot: str = Field(pattern=r"^[a-z][a-z0-9-]{1,62}$")
+    snapshot: str = Field(pattern=SNAPSHOT_NAME_PATTERN)
     vars: dict[str, Any] = Field(default_factory=dict)
-    variants: dict[Literal["minimal", "production"], RedisSize] = Field(default_factory=dict)
+    variants: dict[Variant, RedisSize] = Field(default_factory=dict)
 
     reference_fields: ClassVar[tuple[str, ...]] = ("vars",)
 
@@ -48,8 +55,6 @@ REDIS_RESTORE = register_kind(
     StepKind(
         name="redis_restore",
         model=RedisRestoreStep,
-        render="loadstack.render_data:render_redis_restore",
-        render_teardown="loadstack.render_data:render_redis_teardown",
         outputs_task_id="restore",
         check=_check,
     )

@@ -11,14 +11,17 @@ from typing import Iterable, Literal
 
 from pydantic import Field
 
+from loadstack.data.generate import SeedParams
 from loadstack.kinds.base import CheckContext, StepBase, StepKind, register_kind
 from loadstack.kinds.snapshot_refs import check_snapshot_names
+from loadstack.snapshots.catalog import load_definitions
+from loadstack.snapshots.names import SNAPSHOT_NAME_PATTERN
 
 
 class SeedStep(StepBase):
     kind: Literal["seed"]
     database: str = Field(description="the aurora_restore step whose database is seeded")
-    dataset: str = Field(pattern=r"^[a-z][a-z0-9-]{1,62}$", description="a seeded snapshot definition")
+    dataset: str = Field(pattern=SNAPSHOT_NAME_PATTERN, description="a seeded snapshot definition")
 
     def step_links(self) -> list[tuple[str, str]]:
         return [("database", self.database)]
@@ -32,9 +35,6 @@ def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
     problems = list(check_snapshot_names(ctx, [("dataset", step.dataset)], engine="mariadb", kinds=("seeded",)))
     yield from problems
     if not problems:
-        from loadstack.data.generate import SeedParams
-        from loadstack.snapshots.catalog import load_definitions
-
         try:
             SeedParams.from_dict(load_definitions(ctx.snapshots_dir)[step.dataset].seed)
         except (TypeError, ValueError) as exc:
@@ -45,8 +45,6 @@ SEED = register_kind(
     StepKind(
         name="seed",
         model=SeedStep,
-        render="loadstack.render_data:render_seed",
-        render_teardown="loadstack.render_data:render_seed_teardown",
         outputs_task_id="summary",
         check=_check,
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Iterable
 
+from loadstack.issues import unknown_name
 from loadstack.kinds.base import CheckContext
 from loadstack.snapshots.catalog import SnapshotDefinitionError, load_definitions
 
@@ -22,8 +22,7 @@ def check_snapshot_names(
     for path, name in names:
         definition = definitions.get(name)
         if definition is None:
-            close = difflib.get_close_matches(name, usable, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            yield path, f"unknown snapshot '{name}' ({hint}known {engine} snapshots: {', '.join(usable) or 'none'}; define it in {ctx.snapshots_dir.name}/*.yaml)"
+            yield path, unknown_name("snapshot", name, usable, known_label=f"known {engine} snapshots",
+                                     fix=f"define it in {ctx.snapshots_dir.name}/*.yaml")
         elif definition.engine != engine or definition.kind not in kinds:
             yield path, f"snapshot '{name}' is a {definition.engine} {definition.kind} snapshot; this step needs {engine} ({' or '.join(kinds)})"

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import difflib
-import re
-from pathlib import Path
 from typing import Any, ClassVar, Iterable, Literal
 
 from pydantic import Field
 
-from loadstack.kinds.base import VARIANTS, CheckContext, StepBase, StepKind, register_kind
+from loadstack.issues import did_you_mean, unknown_name
+from loadstack.kinds.base import (
+    VARIANTS,
+    CheckContext,
+    StepBase,
+    StepKind,
+    Variant,
+    register_kind,
+)
+from loadstack.terraform.module import module_variables
 
-_VARIABLE_BLOCK = re.compile(r'^\s*variable\s+"([^"]+)"', re.MULTILINE)
 MODULE_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 
@@ -19,7 +24,7 @@ class TerraformStep(StepBase):
     kind: Literal["terraform"]
     module: str = Field(pattern=MODULE_NAME_PATTERN)
     vars: dict[str, Any] = Field(default_factory=dict)
-    variants: dict[Literal["minimal", "production"], dict[str, Any]] = Field(default_factory=dict)
+    variants: dict[Variant, dict[str, Any]] = Field(default_factory=dict)
     workspace: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,90}$")
 
     reference_fields: ClassVar[tuple[str, ...]] = ("vars", "variants")
@@ -39,21 +44,12 @@ class TerraformStep(StepBase):
         return {**self.vars, **self.variants.get(variant, {})}  # type: ignore[call-overload]
 
 
-def module_variables(module_dir: Path) -> set[str]:
-    names: set[str] = set()
-    for tf_file in sorted(module_dir.glob("*.tf")):
-        names.update(_VARIABLE_BLOCK.findall(tf_file.read_text()))
-    return names
-
-
 def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
     assert isinstance(step, TerraformStep)
     module_dir = ctx.modules_dir / step.module
     if not module_dir.is_dir():
         known = sorted(p.name for p in ctx.modules_dir.iterdir() if p.is_dir()) if ctx.modules_dir.is_dir() else []
-        close = difflib.get_close_matches(step.module, known, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        yield "module", f"unknown module '{step.module}' ({hint}known: {', '.join(known) or 'none'})"
+        yield "module", unknown_name("module", step.module, known)
         return
     declared = module_variables(module_dir)
     for variant in VARIANTS:
@@ -64,17 +60,14 @@ def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
     for prefix, values in sources:
         for name in values:
             if name not in declared:
-                close = difflib.get_close_matches(name, sorted(declared), n=1)
-                hint = f"did you mean '{close[0]}'?" if close else f"declared: {', '.join(sorted(declared))}"
-                yield f"{prefix}.{name}", f"module '{step.module}' has no variable '{name}' ({hint})"
+                hint = did_you_mean(name, declared) or f"declared: {', '.join(sorted(declared))}"
+                yield f"{prefix}.{name}", f"module '{step.module}' has no variable '{name}' ({hint.strip()})"
 
 
 TERRAFORM = register_kind(
     StepKind(
         name="terraform",
         model=TerraformStep,
-        render="loadstack.render_terraform:render_terraform_step",
-        render_teardown="loadstack.render_terraform:render_terraform_teardown",
         outputs_task_id="apply",
         check=_check,
     )

@@ -13,15 +13,21 @@ import logging
 import secrets
 import shutil
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
+from loadstack.cache.rdb import (
+    build_rdb,
+    commerce_cache_records,
+    rdb_object_key,
+    upload_rdb,
+)
 from loadstack.credentials import put_json_secret
-from loadstack.data.generate import SeedParams
-from loadstack.data.local_restore import SNAPSHOT_DATABASE, free_port, snapshot_credentials_secret
+from loadstack.data.generate import SeedParams, plan_for
 from loadstack.data.mariadb import MariaDBServer
 from loadstack.data.migrate import migrate
 from loadstack.data.seed import seed_all
 from loadstack.data.snapshot import create_snapshot, upload_snapshot
+from loadstack.profiles import Profile
 from loadstack.snapshots.catalog import (
     REDIS_SEED_KEYS,
     SOURCED_REDIS_SEED_KEYS,
@@ -29,9 +35,8 @@ from loadstack.snapshots.catalog import (
     CatalogEntry,
     SnapshotDefinition,
 )
-
-if TYPE_CHECKING:
-    from loadstack.profiles import Profile
+from loadstack.snapshots.names import SNAPSHOT_DATABASE, snapshot_credentials_secret
+from loadstack.supervisor import free_port
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +47,7 @@ def build_id() -> str:
 
 
 def build_mariadb_snapshot(
-    profile: "Profile", name: str, definition: SnapshotDefinition, *, say: Callable[[str], None] = log.info
+    profile: Profile, name: str, definition: SnapshotDefinition, *, say: Callable[[str], None] = log.info
 ) -> CatalogEntry:
     work = profile.data_dir / "build" / name[:40]
     shutil.rmtree(work, ignore_errors=True)
@@ -86,23 +91,19 @@ def build_mariadb_snapshot(
 
 
 def build_redis_snapshot(
-    profile: "Profile", name: str, definition: SnapshotDefinition, *, say: Callable[[str], None] = log.info
+    profile: Profile, name: str, definition: SnapshotDefinition, *, say: Callable[[str], None] = log.info
 ) -> CatalogEntry:
     """An RDB of the commerce cache; with `definition.source`, of that seeded snapshot's data.
 
     Sourced: sessions are of the source's profiles and accounts, carts hold its products (real SKUs
     and prices), so the cache agrees with a database restored from the source.
     """
-    from loadstack.cache.rdb import build_rdb, commerce_cache_records, rdb_object_key, upload_rdb
-
     unknown = sorted(set(definition.seed) - set(REDIS_SEED_KEYS))
     if unknown:
         raise ValueError(f"{name}: unknown seed keys {', '.join(unknown)} (known: {', '.join(REDIS_SEED_KEYS)})")
     params = dict(definition.seed)
     recorded = dict(definition.seed)
     if definition.source is not None:
-        from loadstack.data.generate import plan_for
-
         clash = [key for key in SOURCED_REDIS_SEED_KEYS if key in params]
         if clash:
             raise ValueError(

@@ -19,9 +19,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any, Callable
+from contextlib import closing
+from typing import Any, Callable
 
-from loadstack.aws import RDS_CLUSTER_ID_LIMIT, RDS_SNAPSHOT_ID_LIMIT, resource_identifier
+from loadstack.aws import (
+    RDS_CLUSTER_ID_LIMIT,
+    RDS_SNAPSHOT_ID_LIMIT,
+    resource_identifier,
+)
 from loadstack.aws.rds import (
     BUILD_TAG,
     cluster_endpoint,
@@ -34,12 +39,18 @@ from loadstack.aws.rds import (
     resource_tags,
 )
 from loadstack.credentials import get_json_secret, put_json_secret
-from loadstack.data.local_restore import SNAPSHOT_DATABASE, snapshot_credentials_secret
+from loadstack.data.generate import SeedParams
 from loadstack.data.mariadb import ConnectionParams
+from loadstack.data.migrate import (
+    applied_migrations,
+    discover_migrations,
+    migrate,
+    schema_hash,
+)
+from loadstack.data.seed import count_mismatches, count_rows, expected_counts, seed_all
+from loadstack.profiles import Profile
 from loadstack.snapshots.catalog import Catalog, CatalogEntry, SnapshotDefinition
-
-if TYPE_CHECKING:
-    from loadstack.profiles import Profile
+from loadstack.snapshots.names import SNAPSHOT_DATABASE, snapshot_credentials_secret
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +80,9 @@ def _tags(name: str) -> dict[str, str]:
 
 
 def start_aurora_build(
-    profile: "Profile", name: str, definition: SnapshotDefinition, *, say: Callable[[str], None] = log.info
+    profile: Profile, name: str, definition: SnapshotDefinition, *, say: Callable[[str], None] = log.info
 ) -> str:
     """Create (or find) the build cluster and its instance; returns the cluster id to wait for."""
-    from loadstack.data.migrate import schema_hash
-
     settings = profile.aurora_build
     client = profile.client("rds")
     cluster_id = build_cluster_id(name)
@@ -112,26 +121,22 @@ def cluster_snapshot_id(name: str, cluster: dict[str, Any]) -> str:
     return f"{resource_identifier(name, RDS_SNAPSHOT_ID_LIMIT - len(suffix) - 1)}-{suffix}"
 
 
-def _require_build_cluster(profile: "Profile", name: str) -> dict[str, Any]:
+def _require_build_cluster(profile: Profile, name: str) -> dict[str, Any]:
     cluster = describe_cluster(profile.client("rds"), build_cluster_id(name))
     if cluster is None:
         raise SnapshotBuildError(f"{name}: build cluster {build_cluster_id(name)} is gone; run the snapshots DAG again")
     return cluster
 
 
-def _connection(profile: "Profile", name: str) -> ConnectionParams:
+def _connection(profile: Profile, name: str) -> ConnectionParams:
     password = get_json_secret(profile, snapshot_credentials_secret(name))["password"]
     return build_connection(cluster_endpoint(profile.client("rds"), build_cluster_id(name), manage_secret=False), password)
 
 
 def load_and_snapshot(
-    profile: "Profile", name: str, definition: SnapshotDefinition, *, say: Callable[[str], None] = log.info
+    profile: Profile, name: str, definition: SnapshotDefinition, *, say: Callable[[str], None] = log.info
 ) -> str:
     """Migrate and seed the available build cluster, then start its snapshot; returns the snapshot id."""
-    from loadstack.data.generate import SeedParams
-    from loadstack.data.migrate import migrate
-    from loadstack.data.seed import seed_all
-
     cluster_id = build_cluster_id(name)
     connection = _connection(profile, name)
     conn = connection.connect()
@@ -149,18 +154,12 @@ def load_and_snapshot(
     return snapshot_id
 
 
-def _verify(profile: "Profile", name: str, definition: SnapshotDefinition) -> tuple[str, dict[str, int]]:
+def _verify(profile: Profile, name: str, definition: SnapshotDefinition) -> tuple[str, dict[str, int]]:
     """What the build cluster (and so its snapshot) holds is what the definition asks for today.
 
     The wait for the snapshot can take hours, during which the code or the definition may change;
     the catalog must describe the snapshot, not the worker. Returns the schema hash and row counts.
     """
-    from contextlib import closing
-
-    from loadstack.data.generate import SeedParams
-    from loadstack.data.migrate import applied_migrations, discover_migrations, schema_hash
-    from loadstack.data.seed import count_mismatches, count_rows, expected_counts
-
     cluster_id = build_cluster_id(name)
     wanted = build_key(definition, schema_hash())
     built = resource_tags(_require_build_cluster(profile, name)).get(BUILD_TAG)
@@ -188,7 +187,7 @@ def _verify(profile: "Profile", name: str, definition: SnapshotDefinition) -> tu
 
 
 def finish_aurora_build(
-    profile: "Profile",
+    profile: Profile,
     name: str,
     definition: SnapshotDefinition,
     snapshot_id: str,
@@ -207,7 +206,7 @@ def finish_aurora_build(
     return entry
 
 
-def abandon_aurora_build(profile: "Profile", name: str) -> bool:
+def abandon_aurora_build(profile: Profile, name: str) -> bool:
     """Delete the build cluster, and its snapshot unless the catalog records it; False when none.
 
     Idempotent: called after cataloguing, by a run that finds the snapshot already current (a

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import yaml
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-if TYPE_CHECKING:
-    from loadstack.profiles import Profile
+from loadstack.issues import issues_from_validation
+from loadstack.profiles import Profile
+from loadstack.snapshots.names import SNAPSHOT_NAME_PATTERN
 
-SNAPSHOT_NAME_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"
 # The parameters of loadstack.cache.rdb.commerce_cache_records that a redis definition's seed sets.
 REDIS_SEED_KEYS = ("seed", "sessions", "carts", "profiles", "accounts", "skus", "max_cart_items")
 REDIS_REQUIRED_SEED_KEYS = ("seed", "sessions", "carts")
@@ -105,8 +107,6 @@ def load_definitions(directory: Path) -> dict[str, SnapshotDefinition]:
 
 @lru_cache(maxsize=32)
 def _load_definitions(key: tuple) -> tuple[tuple[str, SnapshotDefinition], ...]:
-    import re
-
     directory = Path(key[0])
     found: dict[str, SnapshotDefinition] = {}
     origin: dict[str, Path] = {}
@@ -148,8 +148,6 @@ def _check_redis_seed(name: str, definition: SnapshotDefinition, path: Path) -> 
 
 def _parse_file(path: Path) -> SnapshotFile:
     """One file, or an error with a line per problem: file, field path, what to fix."""
-    from loadstack.spec import issues_from_validation
-
     try:
         return SnapshotFile.model_validate(yaml.safe_load(path.read_text()) or {})
     except yaml.YAMLError as exc:
@@ -189,15 +187,13 @@ class Catalog:
 
     PREFIX = "catalog/"
 
-    def __init__(self, profile: "Profile") -> None:
+    def __init__(self, profile: Profile) -> None:
         self.profile = profile
 
     def _key(self, name: str) -> str:
         return f"{self.PREFIX}{name}.json"
 
     def get(self, name: str) -> CatalogEntry | None:
-        from botocore.exceptions import ClientError
-
         try:
             body = self.profile.client("s3").get_object(Bucket=self.profile.snapshot_bucket, Key=self._key(name))["Body"]
         except ClientError as exc:

@@ -12,10 +12,10 @@ import random
 
 import pytest
 
-from loadstack.cache.local_restore import LocalCache
 from loadstack.cache.redis_server import RedisConnection
 from loadstack.credentials import get_json_secret
-from loadstack.data.local_restore import LocalDatabase
+from loadstack.restore.local_cache import LocalCache
+from loadstack.restore.local_database import LocalDatabase
 from loadstack.snapshots.build import build_mariadb_snapshot, build_redis_snapshot
 from loadstack.snapshots.catalog import load_definitions
 

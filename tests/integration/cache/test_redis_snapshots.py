@@ -20,9 +20,9 @@ from loadstack.cache.redis_server import (
     RedisReplyError,
     RedisServer,
     RedisServerError,
-    free_port,
     restore_rdb,
 )
+from loadstack.supervisor import free_port
 
 pytestmark = pytest.mark.integration
 

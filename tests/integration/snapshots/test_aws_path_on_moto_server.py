@@ -61,9 +61,10 @@ def snapshots_dir(tmp_path, names) -> Path:
 @pytest.fixture
 def sql_endpoint(tmp_path, monkeypatch):
     """The build cluster's data plane: a private MariaDB with the `commerce` database RDS would create."""
-    from loadstack.data.local_restore import SNAPSHOT_DATABASE, free_port
     from loadstack.data.mariadb import MariaDBServer
     from loadstack.snapshots import build_aws
+    from loadstack.snapshots.names import SNAPSHOT_DATABASE
+    from loadstack.supervisor import free_port
 
     server = MariaDBServer(base_dir=tmp_path / "db", port=free_port(), root_password=secrets.token_urlsafe(16))
     try:
@@ -109,7 +110,7 @@ def with_profile(operator, profile):
 
 
 def build_operator(profile, name, snapshots_dir):
-    from loadstack.operators.snapshots import SnapshotBuildOperator
+    from loadstack.airflow.operators.snapshots import SnapshotBuildOperator
     from loadstack.snapshots.catalog import load_definitions
 
     definition = load_definitions(snapshots_dir)[name]
@@ -120,17 +121,17 @@ def build_operator(profile, name, snapshots_dir):
 def test_aurora_snapshot_build_then_restore(aws_profile, names, snapshots_dir, sql_endpoint):
     from airflow.sdk.exceptions import TaskDeferred
 
+    from loadstack.airflow.operators.data import AuroraRestoreOperator, AuroraTeardownOperator
+    from loadstack.airflow.operators.snapshots import BUILD_WAIT_TIMEOUT
+    from loadstack.airflow.triggers.aws import RdsClusterAvailableTrigger, RdsClusterSnapshotAvailableTrigger
     from loadstack.aws.rds import BUILD_TAG, describe_cluster
     from loadstack.credentials import get_json_secret
     from loadstack.data.generate import SeedParams
-    from loadstack.data.local_restore import snapshot_credentials_secret
-    from loadstack.data.seed import expected_counts
-    from loadstack.operators.data import AuroraRestoreOperator, AuroraTeardownOperator
-    from loadstack.operators.snapshots import BUILD_WAIT_TIMEOUT
-    from loadstack.snapshots.build_aws import build_cluster_id
     from loadstack.data.migrate import schema_hash
+    from loadstack.data.seed import expected_counts
+    from loadstack.snapshots.build_aws import build_cluster_id
     from loadstack.snapshots.catalog import Catalog, load_definitions
-    from loadstack.triggers.aws import RdsClusterAvailableTrigger, RdsClusterSnapshotAvailableTrigger
+    from loadstack.snapshots.names import snapshot_credentials_secret
 
     rds = aws_profile.client("rds")
     op = build_operator(aws_profile, names.seeded, snapshots_dir)
@@ -322,7 +323,7 @@ def test_a_build_cluster_of_other_parameters_is_refused_by_name(aws_profile, nam
 def test_cache_snapshot_is_an_rdb_in_s3_that_elasticache_seeds_from(aws_profile, names, snapshots_dir):
     from airflow.sdk.exceptions import TaskDeferred
 
-    from loadstack.operators.data import RedisRestoreOperator
+    from loadstack.airflow.operators.data import RedisRestoreOperator
     from loadstack.snapshots.catalog import Catalog
 
     result = build_operator(aws_profile, names.cache, snapshots_dir).execute(context())
@@ -359,8 +360,9 @@ def test_snapshots_dag_on_the_aws_profile_chains_its_deferrals(run_dag, aws_prof
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
 
+    from loadstack.airflow.operators.snapshots import SnapshotBuildOperator
+    from loadstack.airflow.render.snapshots import build_snapshots_dag
     from loadstack.aws.rds import describe_cluster
-    from loadstack.operators.snapshots import SnapshotBuildOperator, build_snapshots_dag
     from loadstack.snapshots.build_aws import build_cluster_id
     from loadstack.snapshots.catalog import Catalog
 
@@ -395,11 +397,11 @@ def test_stack_and_teardown_dags_restore_and_remove_aws_data_resources(run_dag, 
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
 
+    from loadstack.airflow.operators.base import StackStepOperator
+    from loadstack.airflow.render import build_dag, build_teardown_dag
     from loadstack.aws.elasticache import describe_replication_group
     from loadstack.aws.rds import describe_cluster
     from loadstack.data.migrate import schema_hash
-    from loadstack.operators.base import StackStepOperator
-    from loadstack.render import build_dag, build_teardown_dag
     from loadstack.snapshots.build import build_redis_snapshot
     from loadstack.snapshots.catalog import Catalog, CatalogEntry, load_definitions
     from loadstack.spec import load_stack

@@ -6,8 +6,9 @@ import pytest
 
 from loadstack.credentials import get_json_secret
 from loadstack.data.generate import SeedParams
-from loadstack.data.local_restore import LocalDatabase
-from loadstack.data.seed import count_rows as counts, expected_counts
+from loadstack.data.seed import count_rows as counts
+from loadstack.data.seed import expected_counts
+from loadstack.restore.local_database import LocalDatabase
 from loadstack.snapshots.build import build_mariadb_snapshot
 from loadstack.snapshots.catalog import Catalog, SnapshotDefinition
 

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.integration
 def test_builds_missing_snapshots_then_skips_current_ones(run_dag, loadstack_env, local_profile, tmp_path):
     from airflow.utils.state import DagRunState
 
-    from loadstack.operators.snapshots import build_snapshots_dag
+    from loadstack.airflow.render.snapshots import build_snapshots_dag
     from loadstack.snapshots.catalog import Catalog
 
     (tmp_path / "snaps.yaml").write_text(

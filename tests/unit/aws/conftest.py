@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 REGION = "us-east-1"

@@ -1,4 +1,4 @@
-"""loadstack.triggers.aws: serialization, and run() to completion against moto."""
+"""loadstack.airflow.triggers.aws: serialization, and run() to completion against moto."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import json
 import boto3
 import pytest
 
-from loadstack.aws.elasticache import create_replication_group_from_snapshot
-from loadstack.aws.rds import ensure_instances, restore_cluster_from_snapshot
-from loadstack.triggers import aws as triggers_aws
-from loadstack.triggers.aws import (
+from loadstack.airflow.triggers import aws as triggers_aws
+from loadstack.airflow.triggers.aws import (
     ElastiCacheReplicationGroupAvailableTrigger,
     RdsClusterAvailableTrigger,
 )
+from loadstack.aws.elasticache import create_replication_group_from_snapshot
+from loadstack.aws.rds import ensure_instances, restore_cluster_from_snapshot
 
 REGION = "us-east-1"
 ENGINE = "aurora-mysql"
@@ -36,7 +36,7 @@ def test_rds_trigger_serializes():
     trigger = RdsClusterAvailableTrigger(
         "shop-db", region_name="eu-west-1", aws_conn_id=None, endpoint_url="http://127.0.0.1:5055", waiter_delay=5, waiter_max_attempts=7
     )
-    assert trigger.serialize()[0] == "loadstack.triggers.aws.RdsClusterAvailableTrigger"
+    assert trigger.serialize()[0] == "loadstack.airflow.triggers.aws.RdsClusterAvailableTrigger"
     assert _round_trip(trigger) == {
         "cluster_id": "shop-db",
         "endpoint_url": "http://127.0.0.1:5055",
@@ -56,7 +56,7 @@ def test_elasticache_trigger_serializes():
 
 
 def test_cluster_snapshot_trigger_serializes():
-    from loadstack.triggers.aws import RdsClusterSnapshotAvailableTrigger
+    from loadstack.airflow.triggers.aws import RdsClusterSnapshotAvailableTrigger
 
     trigger = RdsClusterSnapshotAvailableTrigger("shop-seeded-abc", region_name=REGION, aws_conn_id=None, waiter_delay=5)
     kwargs = _round_trip(trigger)

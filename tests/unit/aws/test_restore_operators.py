@@ -35,7 +35,7 @@ def catalogue(profile, location: str) -> None:
 
 
 def restore_operator(profile):
-    from loadstack.operators.data import AuroraRestoreOperator
+    from loadstack.airflow.operators.data import AuroraRestoreOperator
 
     op = AuroraRestoreOperator(
         task_id="restore", stack="shop", step="events_db", variant="production", snapshot="fx-seeded",
@@ -51,8 +51,8 @@ def restore_operator(profile):
 def test_restore_defers_to_the_cluster_trigger_then_completes(aws_profile, source_snapshot):
     from airflow.sdk.exceptions import TaskDeferred
 
-    from loadstack.operators.data import RESTORE_TIMEOUT
-    from loadstack.triggers.aws import RdsClusterAvailableTrigger
+    from loadstack.airflow.operators.data import RESTORE_TIMEOUT
+    from loadstack.airflow.triggers.aws import RdsClusterAvailableTrigger
 
     rds = aws_profile.client("rds")
     catalogue(aws_profile, source_snapshot(rds))
@@ -85,7 +85,7 @@ def test_failed_wait_fails_the_task(aws_profile):
 
 
 def test_restore_refuses_a_snapshot_that_is_not_catalogued(aws_profile):
-    from loadstack.operators.data import SnapshotNotReady
+    from loadstack.airflow.operators.data import SnapshotNotReady
 
     with pytest.raises(SnapshotNotReady, match="'fx-seeded' is not built for the aws profile: trigger the loadstack_snapshots DAG"):
         restore_operator(aws_profile).execute(context={})
@@ -94,8 +94,8 @@ def test_restore_refuses_a_snapshot_that_is_not_catalogued(aws_profile):
 def test_teardown_deletes_the_cluster(aws_profile, source_snapshot):
     from airflow.sdk.exceptions import TaskDeferred
 
+    from loadstack.airflow.operators.data import AuroraTeardownOperator
     from loadstack.aws.rds import describe_cluster
-    from loadstack.operators.data import AuroraTeardownOperator
 
     rds = aws_profile.client("rds")
     catalogue(aws_profile, source_snapshot(rds))

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from loadstack.data.generate import MAX_SHARDS, TABLE_COLUMNS, EVENT_COLUMNS
+from loadstack.data.generate import EVENT_COLUMNS, MAX_SHARDS, TABLE_COLUMNS
 from loadstack.data.migrate import SCHEMA_DIR, MigrationError, discover_migrations, schema_hash, split_statements
 
 

@@ -9,6 +9,7 @@ import pendulum
 import pytest
 from pydantic import ValidationError
 
+from loadstack.airflow.variables import AirflowVariables
 from loadstack.handlers import AirflowVariableHandler, HandlerContext, get_handler
 
 
@@ -56,7 +57,7 @@ def test_publish_inside_a_task(run_dag, tmp_path):
         if description is not None:
             raw["description"] = description
         config = AirflowVariableHandler.validate_config(raw)
-        result = AirflowVariableHandler(config, HandlerContext("shop", "network", profile)).publish()
+        result = AirflowVariableHandler(config, HandlerContext("shop", "network", profile, AirflowVariables())).publish()
         results.append((key, result.value))
 
     with DAG(f"ls_var_{uuid.uuid4().hex[:8]}", schedule=None, start_date=pendulum.datetime(2024, 1, 1)) as dag:

@@ -9,12 +9,25 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from loadstack.profiles import Profile, load_profile
+from loadstack.airflow.profile import task_profile
+from loadstack.airflow.triggers.aws import (
+    RdsClusterAvailableTrigger,
+    RdsClusterSnapshotAvailableTrigger,
+)
+from loadstack.data.migrate import schema_hash
+from loadstack.profiles import Profile
+from loadstack.snapshots.build import build_mariadb_snapshot, build_redis_snapshot
+from loadstack.snapshots.build_aws import (
+    abandon_aurora_build,
+    build_cluster_id,
+    finish_aurora_build,
+    load_and_snapshot,
+    start_aurora_build,
+)
 from loadstack.snapshots.catalog import Catalog, SnapshotDefinition
 
 # Creating an Aurora cluster or snapshotting a large one takes from minutes to an hour or two.
@@ -33,11 +46,9 @@ class SnapshotBuildOperator(BaseOperator):
 
     @cached_property
     def profile(self) -> Profile:
-        return load_profile()
+        return task_profile()
 
     def execute(self, context) -> dict[str, Any]:
-        from loadstack.data.migrate import schema_hash
-
         definition = SnapshotDefinition.model_validate(self.definition)
         if self.profile.allowed_account_ids:
             self.profile.verify_account()
@@ -45,21 +56,15 @@ class SnapshotBuildOperator(BaseOperator):
         if entry and entry.is_current(definition, schema_hash()) and str(self.rebuild).lower() not in ("true", "1"):
             self.log.info("%s is current (built %s, %s): nothing to do", self.snapshot, entry.built_at, entry.location)
             if definition.engine == "mariadb" and not self.profile.is_local:
-                from loadstack.snapshots.build_aws import abandon_aurora_build
-
                 # A try that catalogued the snapshot may have failed before deleting its cluster.
                 if abandon_aurora_build(self.profile, self.snapshot):
                     self.log.info("deleted the build cluster a previous try left behind")
             return {"snapshot": self.snapshot, "location": entry.location, "built": False}
         if definition.engine == "redis":
             # The RDB is built on the worker on every profile; on aws ElastiCache seeds from it in S3.
-            from loadstack.snapshots.build import build_redis_snapshot
-
             entry = build_redis_snapshot(self.profile, self.snapshot, definition, say=self.log.info)
             return {"snapshot": self.snapshot, "location": entry.location, "built": True}
         if self.profile.is_local:
-            from loadstack.snapshots.build import build_mariadb_snapshot
-
             entry = build_mariadb_snapshot(self.profile, self.snapshot, definition, say=self.log.info)
             return {"snapshot": self.snapshot, "location": entry.location, "built": True}
         with self._abandon_on_last_try(context):
@@ -73,9 +78,6 @@ class SnapshotBuildOperator(BaseOperator):
             return super().resume_execution(next_method, next_kwargs, context)
 
     def _start_aurora_build(self, definition) -> None:
-        from loadstack.snapshots.build_aws import start_aurora_build
-        from loadstack.triggers.aws import RdsClusterAvailableTrigger
-
         cluster_id = start_aurora_build(self.profile, self.snapshot, definition, say=self.log.info)
         self.defer(
             trigger=RdsClusterAvailableTrigger(
@@ -87,9 +89,6 @@ class SnapshotBuildOperator(BaseOperator):
         )
 
     def build_cluster_ready(self, context, event: dict[str, Any]) -> None:
-        from loadstack.snapshots.build_aws import build_cluster_id, load_and_snapshot
-        from loadstack.triggers.aws import RdsClusterSnapshotAvailableTrigger
-
         definition = SnapshotDefinition.model_validate(self.definition)
         if event.get("status") != "success":
             raise RuntimeError(f"building {self.snapshot} in {build_cluster_id(self.snapshot)}: "
@@ -105,8 +104,6 @@ class SnapshotBuildOperator(BaseOperator):
         )
 
     def cluster_snapshot_ready(self, context, event: dict[str, Any]) -> dict[str, Any]:
-        from loadstack.snapshots.build_aws import finish_aurora_build
-
         definition = SnapshotDefinition.model_validate(self.definition)
         if event.get("status") != "success":
             raise RuntimeError(f"snapshotting {self.snapshot}: {event.get('message', event)}")
@@ -117,8 +114,6 @@ class SnapshotBuildOperator(BaseOperator):
     def _abandon_on_last_try(self, context):
         """A failed try keeps the build cluster, so the retry resumes in it; the last one deletes it
         (with its snapshot, unless that is catalogued)."""
-        from loadstack.snapshots.build_aws import abandon_aurora_build, build_cluster_id
-
         try:
             yield
         except Exception:
@@ -131,34 +126,3 @@ class SnapshotBuildOperator(BaseOperator):
             else:
                 self.log.warning("keeping build cluster %s for the retry to resume in", build_cluster_id(self.snapshot))
             raise
-
-
-def build_snapshots_dag(snapshots_dir: Path):
-    """One task per logical snapshot in `snapshots_dir`; they build in parallel."""
-    from airflow.sdk import DAG, Param
-
-    from loadstack.render import START_DATE
-    from loadstack.snapshots.catalog import load_definitions
-
-    definitions = load_definitions(snapshots_dir)
-    with DAG(
-        dag_id="loadstack_snapshots",
-        description="Build missing or outdated snapshots (migrated, seeded, cache) and record them in the catalog",
-        schedule=None,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        tags=["loadstack", "snapshots"],
-        default_args={"owner": "loadstack", "retries": 1, "retry_delay": timedelta(seconds=15)},
-        params={"rebuild": Param(False, type="boolean", title="Rebuild", description="Build even if current.")},
-        doc_md="Builds every snapshot defined in `include/snapshots/*.yaml` that is missing or out of date for "
-        "this profile; stacks restore from the catalog it writes.",
-    ) as dag:
-        for name in sorted(definitions):
-            SnapshotBuildOperator(
-                task_id=f"build_{name.replace('-', '_')}",
-                snapshot=name,
-                definition=definitions[name].model_dump(),
-                rebuild="{{ params.rebuild }}",
-            )
-    return dag

@@ -10,26 +10,17 @@ from __future__ import annotations
 import logging
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from loadstack.cache.redis_server import free_port
 from loadstack.credentials import get_json_secret, put_json_secret
 from loadstack.data.mariadb import MariaDBServer
 from loadstack.data.snapshot import download_snapshot, restore_snapshot
-from loadstack.local_step import LocalStepServer
-
-if TYPE_CHECKING:
-    from loadstack.snapshots.catalog import CatalogEntry
+from loadstack.restore.local_step import LocalStepServer
+from loadstack.snapshots.catalog import CatalogEntry
+from loadstack.snapshots.names import SNAPSHOT_DATABASE, snapshot_credentials_secret
+from loadstack.supervisor import free_port
 
 log = logging.getLogger(__name__)
-SNAPSHOT_DATABASE = "commerce"
-
-
-def snapshot_credentials_secret(snapshot: str) -> str:
-    """Where the root password a snapshot was built with is kept (it travels inside the datadir)."""
-    return f"loadstack/snapshots/{snapshot}/root"
-
-
 class LocalDatabase(LocalStepServer):
     engine = "mariadb"
 
@@ -48,7 +39,7 @@ class LocalDatabase(LocalStepServer):
             "snapshot_kind": state["snapshot_kind"],
         }
 
-    def restore(self, entry: "CatalogEntry") -> dict[str, Any]:
+    def restore(self, entry: CatalogEntry) -> dict[str, Any]:
         reusable = self._reusable(entry)
         if reusable:
             state, password = reusable
@@ -79,7 +70,7 @@ class LocalDatabase(LocalStepServer):
         log.info("restored %s from %s (%s) on 127.0.0.1:%d", self.step, entry.name, entry.kind, port)
         return self.outputs(state)
 
-    def _download(self, entry: "CatalogEntry") -> Path:
+    def _download(self, entry: CatalogEntry) -> Path:
         path = self._artifact_path(entry)
         if not path.exists() or (entry.size_bytes and path.stat().st_size != entry.size_bytes):
             path.parent.mkdir(parents=True, exist_ok=True)

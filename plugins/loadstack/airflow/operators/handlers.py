@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadstack.handlers.base import HandlerContext, get_handler
-from loadstack.operators.base import StackStepOperator
-from loadstack.operators.outputs import mask
+from loadstack.airflow.operators.base import StackStepOperator
+from loadstack.airflow.variables import AirflowVariables
+from loadstack.handlers import HandlerContext, get_handler
+from loadstack.masking import mask
 
 
 class CompletionHandlerOperator(StackStepOperator):
@@ -25,7 +26,8 @@ class CompletionHandlerOperator(StackStepOperator):
         config = handler_cls.validate_config(resolved)
         for field in handler_cls.secret_fields:
             mask(getattr(config, field))
-        handler = handler_cls(config, HandlerContext(stack=self.stack, step=self.step, profile=self.profile))
+        handler = handler_cls(config, HandlerContext(stack=self.stack, step=self.step, profile=self.profile,
+                                                       variables=AirflowVariables()))
         result = handler.publish()
         self.log.info("%s: %s", handler.describe(), result.value)
         return result.value

@@ -1,4 +1,4 @@
-"""TerraformHook: one module's working copy, its S3 remote state and workspace, and the CLI calls on it."""
+"""TerraformRunner: one module's working copy, its S3 remote state and workspace, and the CLI calls on it."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from loadstack.kinds.terraform import module_variables
 from loadstack.profiles import Profile
 from loadstack.terraform.compat import Terraform111, TerraformError
+from loadstack.terraform.module import module_variables
 from loadstack.terraform.progress import TerraformProgress
 
 PLAN_FILE = "tfplan"
@@ -33,7 +33,7 @@ class TerraformStepFailed(RuntimeError):
     pass
 
 
-class TerraformHook:
+class TerraformRunner:
     """Runs Terraform for one step in its own working directory; thin by design."""
 
     def __init__(
@@ -125,26 +125,3 @@ class TerraformHook:
         progress = TerraformProgress(self.log.info)
         self._timed("destroy", self._terraform(progress).destroy, var_files=var_files, lock_timeout=self.lock_timeout,
                     progress=progress)
-
-
-def state_object_key(workspace: str, state_key: str) -> str:
-    """Where the S3 backend keeps a non-default workspace's state."""
-    return f"env:/{workspace}/{state_key}"
-
-
-def read_state_outputs(profile: Profile, object_key: str) -> dict[str, dict[str, Any]]:
-    """Outputs straight from a remote state object: how sensitive values reach a consumer."""
-    body = profile.client("s3").get_object(Bucket=profile.state_bucket, Key=object_key)["Body"].read()
-    return json.loads(body).get("outputs", {})
-
-
-def state_exists(profile: Profile, object_key: str) -> bool:
-    from botocore.exceptions import ClientError
-
-    try:
-        profile.client("s3").head_object(Bucket=profile.state_bucket, Key=object_key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-    return True

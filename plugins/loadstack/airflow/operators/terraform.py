@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from loadstack.hooks.terraform import PlanResult, TerraformHook, state_exists, state_object_key
-from loadstack.operators.base import StackStepOperator
-from loadstack.operators.outputs import publishable_outputs
+from loadstack.airflow.operators.base import StackStepOperator
+from loadstack.outputs import publishable_outputs
+from loadstack.terraform.runner import PlanResult, TerraformRunner
+from loadstack.terraform.state import state_exists, state_object_key
 
 
 def _slug(text: str) -> str:
@@ -44,7 +45,7 @@ class _TerraformStepOperator(StackStepOperator):
 
     def run_terraform(self, context, variables: dict[str, Any], work: str, action) -> Any:
         """Prepare a fresh working copy, init the backend and workspace, then `action(hook, var_files)`."""
-        hook = TerraformHook(
+        hook = TerraformRunner(
             profile=self.profile,
             working_dir=self.profile.work_dir / self.stack / _slug(context["dag_run"].run_id) / work,
             logger=self.log,
@@ -74,7 +75,7 @@ class TerraformApplyOperator(_TerraformStepOperator):
         self.check_account()
         variables = self.resolve_references(self.variables_for_run(), context, output_sources=self.output_sources)
 
-        def apply(hook: TerraformHook, var_files: list[str]) -> tuple[PlanResult, dict[str, Any]]:
+        def apply(hook: TerraformRunner, var_files: list[str]) -> tuple[PlanResult, dict[str, Any]]:
             plan = hook.plan(var_files)
             if plan.has_changes:
                 hook.apply()

@@ -1,4 +1,4 @@
-"""Whether a process still runs, as the servers loadstack starts (and stops by PID) need to know.
+"""The processes loadstack starts and stops by PID: whether one still runs, and free ports for them.
 
 PID 1 in these containers does not reap orphans, so an exited server may linger as a zombie: it
 answers kill(0) but is gone for every purpose here.
@@ -7,7 +7,10 @@ answers kill(0) but is gone for every purpose here.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
 
 
 def pid_alive(pid: int) -> bool:
@@ -31,3 +34,10 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on at the time of asking."""
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]

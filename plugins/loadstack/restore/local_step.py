@@ -1,7 +1,7 @@
 """What a stack step's private server on the local profile keeps: its directory, state file and secret.
 
-Shared by the database (`loadstack.data.local_restore.LocalDatabase`) and the cache
-(`loadstack.cache.local_restore.LocalCache`); each says how to start and stop its own server.
+Shared by the database (`loadstack.restore.local_database.LocalDatabase`) and the cache
+(`loadstack.restore.local_cache.LocalCache`); each says how to start and stop its own server.
 """
 
 from __future__ import annotations
@@ -10,18 +10,16 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from loadstack.credentials import delete_secret, get_json_secret
-
-if TYPE_CHECKING:
-    from loadstack.profiles import Profile
-    from loadstack.snapshots.catalog import CatalogEntry
+from loadstack.profiles import Profile
+from loadstack.snapshots.catalog import CatalogEntry
 
 
 @dataclass(frozen=True)
 class LocalStepServer(ABC):
-    profile: "Profile"
+    profile: Profile
     stack: str
     step: str
 
@@ -46,11 +44,11 @@ class LocalStepServer(ABC):
     def _save_state(self, state: dict[str, Any]) -> None:
         self.state_path.write_text(json.dumps(state, indent=2))
 
-    def _artifact_path(self, entry: "CatalogEntry") -> Path:
+    def _artifact_path(self, entry: CatalogEntry) -> Path:
         """Artifacts are immutable per location, so one cached copy serves every restore."""
         return self.profile.data_dir / "snapshots" / entry.location.replace("/", "_")
 
-    def _reusable(self, entry: "CatalogEntry") -> tuple[dict[str, Any], str] | None:
+    def _reusable(self, entry: CatalogEntry) -> tuple[dict[str, Any], str] | None:
         """(state, password) of a server restored from this very artifact, if there is one to reuse."""
         state = self._state()
         if not state or state.get("location") != entry.location:

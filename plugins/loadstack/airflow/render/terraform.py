@@ -1,10 +1,18 @@
-"""Renders a `terraform` step: its apply task (handlers are attached by render.py) and its destroy task."""
+"""Renders a `terraform` step: its apply task (handlers are attached by render.dag) and its destroy task."""
 
 from __future__ import annotations
 
+from loadstack.airflow.operators.terraform import (
+    TerraformApplyOperator,
+    TerraformDestroyOperator,
+)
+from loadstack.airflow.render.context import (
+    VARIANT_TEMPLATE,
+    StepRenderContext,
+    TeardownRenderContext,
+)
+from loadstack.airflow.render.registry import KindRenderer, register_renderer
 from loadstack.kinds.terraform import TerraformStep
-from loadstack.operators.terraform import TerraformApplyOperator, TerraformDestroyOperator
-from loadstack.render import VARIANT_TEMPLATE, StepRenderContext, TeardownRenderContext
 
 
 def _step_kwargs(ctx: StepRenderContext | TeardownRenderContext) -> dict:
@@ -32,3 +40,6 @@ def render_terraform_step(ctx: StepRenderContext) -> TerraformApplyOperator:
 
 def render_terraform_teardown(ctx: TeardownRenderContext) -> TerraformDestroyOperator:
     return TerraformDestroyOperator(task_id="destroy", state_objects=ctx.state_objects, **_step_kwargs(ctx))
+
+
+register_renderer("terraform", KindRenderer(render_terraform_step, render_terraform_teardown))

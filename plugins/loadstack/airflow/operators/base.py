@@ -7,11 +7,12 @@ from typing import Any, Mapping
 
 from airflow.sdk import BaseOperator
 
-from loadstack.operators.outputs import OutputResolver
-from loadstack.profiles import Profile, load_profile
+from loadstack.airflow.profile import task_profile
+from loadstack.kinds.base import VARIANTS
+from loadstack.outputs import OutputResolver
+from loadstack.profiles import Profile
 from loadstack.refs import resolve
-
-VARIANTS = ("minimal", "production")
+from loadstack.terraform.state import forget_outputs, record_outputs
 
 
 class StackStepOperator(BaseOperator):
@@ -28,25 +29,14 @@ class StackStepOperator(BaseOperator):
 
     @cached_property
     def profile(self) -> Profile:
-        return load_profile()
+        return task_profile()
 
     def record_outputs(self, outputs: dict[str, Any]) -> dict[str, Any]:
         """Keep a succeeded step's (secret-free) outputs in the state bucket, as Terraform would."""
-        import json
-
-        from loadstack.kinds.base import recorded_outputs_key
-
-        body = {"outputs": {name: {"value": value, "sensitive": False} for name, value in outputs.items()}}
-        self.profile.client("s3").put_object(
-            Bucket=self.profile.state_bucket, Key=recorded_outputs_key(self.stack, self.step),
-            Body=json.dumps(body, sort_keys=True).encode(), ContentType="application/json",
-        )
-        return outputs
+        return record_outputs(self.profile, self.stack, self.step, outputs)
 
     def forget_outputs(self) -> None:
-        from loadstack.kinds.base import recorded_outputs_key
-
-        self.profile.client("s3").delete_object(Bucket=self.profile.state_bucket, Key=recorded_outputs_key(self.stack, self.step))
+        forget_outputs(self.profile, self.stack, self.step)
 
     def check_account(self) -> None:
         if self.profile.allowed_account_ids:
@@ -65,7 +55,7 @@ class StackStepOperator(BaseOperator):
         if self.variant not in VARIANTS:
             raise ValueError(f"variant {self.variant!r}: choose one of {', '.join(VARIANTS)}")
         resolver = OutputResolver(
-            context=context,
+            pull=lambda task_id: context["ti"].xcom_pull(task_ids=task_id),
             profile=self.profile,
             stack_fields={"name": self.stack, "owner": self.stack_owner, "variant": self.variant},
             output_sources=output_sources,

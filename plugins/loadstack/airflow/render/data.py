@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadstack.kinds.aurora_restore import AuroraRestoreStep
-from loadstack.kinds.base import VARIANTS
-from loadstack.kinds.redis_restore import RedisRestoreStep
-from loadstack.kinds.seed import SeedStep
-from loadstack.operators.data import (
+from loadstack.airflow.operators.data import (
     AuroraRestoreOperator,
     AuroraTeardownOperator,
     ForgetOutputsOperator,
@@ -19,7 +15,16 @@ from loadstack.operators.data import (
     SeedShardOperator,
     SeedVerifyOperator,
 )
-from loadstack.render import VARIANT_TEMPLATE, StepRenderContext, TeardownRenderContext
+from loadstack.airflow.render.context import (
+    VARIANT_TEMPLATE,
+    StepRenderContext,
+    TeardownRenderContext,
+)
+from loadstack.airflow.render.registry import KindRenderer, register_renderer
+from loadstack.kinds.aurora_restore import AuroraRestoreStep
+from loadstack.kinds.base import VARIANTS
+from loadstack.kinds.redis_restore import RedisRestoreStep
+from loadstack.kinds.seed import SeedStep
 from loadstack.snapshots.catalog import load_definitions
 
 
@@ -91,3 +96,8 @@ def render_redis_teardown(ctx: TeardownRenderContext) -> RedisTeardownOperator:
 def render_seed_teardown(ctx: TeardownRenderContext) -> ForgetOutputsOperator:
     # The rows go with the database; only the step's recorded outputs are its own.
     return ForgetOutputsOperator(task_id="destroy", **_common(ctx))
+
+
+register_renderer("aurora_restore", KindRenderer(render_aurora_restore, render_aurora_teardown))
+register_renderer("redis_restore", KindRenderer(render_redis_restore, render_redis_teardown))
+register_renderer("seed", KindRenderer(render_seed, render_seed_teardown))

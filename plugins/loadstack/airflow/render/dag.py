@@ -2,58 +2,29 @@
 
 from __future__ import annotations
 
-import importlib
 import os
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
-from typing import Callable
 
-from airflow.sdk import DAG, BaseOperator, Param, TaskGroup
+from airflow.sdk import DAG, Param, TaskGroup
 
-from loadstack.kinds import STEP_KINDS, VARIANTS, StepBase
-from loadstack.operators.handlers import CompletionHandlerOperator
+from loadstack.airflow.operators.handlers import CompletionHandlerOperator
+from loadstack.airflow.render.context import (
+    START_DATE,
+    VARIANT_TEMPLATE,
+    StepRenderContext,
+    TeardownRenderContext,
+)
+from loadstack.airflow.render.registry import renderer_for
+from loadstack.kinds import STEP_KINDS, VARIANTS
 from loadstack.profiles import PROJECT_ROOT
 from loadstack.spec import Stack, load_stack
-
-START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
-VARIANT_TEMPLATE = "{{ params.variant }}"
-
-
-@dataclass(frozen=True)
-class StepRenderContext:
-    """What a kind's renderer gets: the stack, the step, and where upstream outputs come from."""
-
-    stack: Stack
-    name: str
-    step: StepBase
-    output_sources: dict[str, str]
-    retries: int
-    execution_timeout: timedelta
-
-
-@dataclass(frozen=True)
-class TeardownRenderContext:
-    """What a kind's teardown renderer gets: upstream outputs come from remote state, not XCom."""
-
-    stack: Stack
-    name: str
-    step: StepBase
-    state_objects: dict[str, str]
-    retries: int
-    execution_timeout: timedelta
-
 
 TEARDOWN_SUFFIX = "__teardown"
 
 
 def outputs_task_id(stack: Stack, step: str) -> str:
     return f"{step}.{STEP_KINDS[stack.steps[step].kind].outputs_task_id}"
-
-
-def _load(path: str) -> Callable[..., BaseOperator]:
-    module_name, func = path.split(":")
-    return getattr(importlib.import_module(module_name), func)
 
 
 def _doc(stack: Stack) -> str:
@@ -114,7 +85,7 @@ def build_dag(stack: Stack) -> DAG:
                 execution_timeout=timedelta(minutes=step.timeout_minutes),
             )
             with TaskGroup(group_id=name, tooltip=step.description or f"{step.kind} step") as group:
-                main = _load(STEP_KINDS[step.kind].render)(ctx)
+                main = renderer_for(step.kind).render(ctx)
                 for handler in stack.handlers.get(name, ()):
                     main >> CompletionHandlerOperator(
                         task_id=handler.task_id,
@@ -152,7 +123,7 @@ def build_teardown_dag(stack: Stack) -> DAG:
         groups: dict[str, TaskGroup] = {}
         for name in stack.graph.topological_order():
             step = stack.steps[name]
-            renderer = STEP_KINDS[step.kind].render_teardown
+            renderer = renderer_for(step.kind).render_teardown
             if renderer is None:
                 continue
             state_objects = {
@@ -167,7 +138,7 @@ def build_teardown_dag(stack: Stack) -> DAG:
                 execution_timeout=timedelta(minutes=step.timeout_minutes),
             )
             with TaskGroup(group_id=name, tooltip=f"destroy {name}") as group:
-                _load(renderer)(ctx)
+                renderer(ctx)
             groups[name] = group
         for upstream, downstream in stack.graph.edges:
             if upstream in groups and downstream in groups:

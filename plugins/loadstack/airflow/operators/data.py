@@ -6,13 +6,47 @@ cluster restored from the RDS snapshot, its instances created, then the wait def
 
 from __future__ import annotations
 
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from loadstack.aws import ELASTICACHE_GROUP_ID_LIMIT, RDS_CLUSTER_ID_LIMIT, resource_identifier
+from loadstack.airflow.operators.base import StackStepOperator
+from loadstack.airflow.triggers.aws import (
+    ElastiCacheReplicationGroupAvailableTrigger,
+    RdsClusterAvailableTrigger,
+)
+from loadstack.aws import (
+    ELASTICACHE_GROUP_ID_LIMIT,
+    RDS_CLUSTER_ID_LIMIT,
+    resource_identifier,
+)
+from loadstack.aws.elasticache import (
+    create_replication_group_from_snapshot,
+    delete_replication_group,
+    rdb_s3_arn,
+    replication_group_endpoint,
+)
+from loadstack.aws.rds import (
+    cluster_endpoint,
+    delete_cluster,
+    ensure_instances,
+    restore_cluster_from_snapshot,
+)
+from loadstack.cache.rdb import RDB_PREFIX
 from loadstack.credentials import get_json_secret
-from loadstack.operators.base import StackStepOperator
+from loadstack.data.generate import SeedParams
+from loadstack.data.mariadb import ConnectionParams
+from loadstack.data.migrate import schema_hash
+from loadstack.data.seed import (
+    count_mismatches,
+    count_rows,
+    expected_counts,
+    seed_base,
+    seed_shard,
+)
+from loadstack.restore.local_cache import LocalCache
+from loadstack.restore.local_database import LocalDatabase
 from loadstack.snapshots.catalog import Catalog, CatalogEntry, load_definitions
 
 RESTORE_TIMEOUT = timedelta(hours=2)
@@ -33,8 +67,6 @@ class SnapshotNotReady(RuntimeError):
 
 def current_entry(profile, snapshot: str, snapshots_dir: Path) -> CatalogEntry:
     """The catalogued build of `snapshot` for this profile, if it matches its definition today."""
-    from loadstack.data.migrate import schema_hash
-
     definitions = load_definitions(snapshots_dir)
     if snapshot not in definitions:
         raise SnapshotNotReady(f"snapshot '{snapshot}' is not defined in {snapshots_dir} (known: {', '.join(sorted(definitions))})")
@@ -86,15 +118,10 @@ class AuroraRestoreOperator(_SnapshotRestoreOperator):
     def execute(self, context) -> dict[str, Any]:
         entry = self.catalog_entry()
         if self.profile.is_local:
-            from loadstack.data.local_restore import LocalDatabase
-
             return self.record_outputs(LocalDatabase(self.profile, self.stack, self.step).restore(entry))
         return self._restore_aurora(context, entry)
 
     def _restore_aurora(self, context, entry: CatalogEntry) -> dict[str, Any]:
-        from loadstack.aws.rds import ensure_instances, restore_cluster_from_snapshot
-        from loadstack.triggers.aws import RdsClusterAvailableTrigger
-
         settings = self.resolve_references(self.vars, context, output_sources=self.output_sources)
         size = self.sizes[self.variant]
         client = self.profile.client("rds")
@@ -114,8 +141,6 @@ class AuroraRestoreOperator(_SnapshotRestoreOperator):
         )
 
     def execute_complete(self, context, event: dict[str, Any]) -> dict[str, Any]:
-        from loadstack.aws.rds import cluster_endpoint
-
         if event.get("status") != "success":
             raise RuntimeError(f"restoring {self.cluster_id}: {event.get('message', event)}")
         endpoint = cluster_endpoint(self.profile.client("rds"), self.cluster_id)
@@ -135,13 +160,9 @@ class AuroraTeardownOperator(StackStepOperator):
     def execute(self, context) -> None:
         self.check_account()
         if self.profile.is_local:
-            from loadstack.data.local_restore import LocalDatabase
-
             removed = LocalDatabase(self.profile, self.stack, self.step).teardown()
             self.log.info("%s: %s", self.step, "server stopped and datadir removed" if removed else "nothing to remove")
         else:
-            from loadstack.aws.rds import delete_cluster
-
             delete_cluster(self.profile.client("rds"), aurora_cluster_id(self.stack, self.step))
         self.forget_outputs()
 
@@ -158,8 +179,6 @@ class _SeedOperator(StackStepOperator):
         self.seed_params = seed_params
 
     def connection(self, context):
-        from loadstack.data.mariadb import ConnectionParams
-
         outputs = context["ti"].xcom_pull(task_ids=self.database_task_id)
         secret = get_json_secret(self.profile, outputs["secret_id"])
         return ConnectionParams(host=outputs["host"], port=outputs["port"], user=outputs["username"],
@@ -167,8 +186,6 @@ class _SeedOperator(StackStepOperator):
 
     @property
     def params_obj(self):
-        from loadstack.data.generate import SeedParams
-
         return SeedParams.from_dict(self.seed_params)
 
     def progress(self, line) -> None:
@@ -179,8 +196,6 @@ class SeedBaseOperator(_SeedOperator):
     """Accounts, profiles, products, orders: skipped when the markers say they are already there."""
 
     def execute(self, context) -> dict[str, int]:
-        from loadstack.data.seed import seed_base
-
         return seed_base(self.connection(context), self.params_obj, progress=self.progress)
 
 
@@ -192,8 +207,6 @@ class SeedShardOperator(_SeedOperator):
         self.shard = shard
 
     def execute(self, context) -> int:
-        from loadstack.data.seed import seed_shard
-
         return seed_shard(self.connection(context), self.params_obj, int(self.shard), progress=self.progress)
 
 
@@ -201,10 +214,6 @@ class SeedVerifyOperator(_SeedOperator):
     """Exact counts per table against what the generator says; outputs them."""
 
     def execute(self, context) -> dict[str, Any]:
-        from contextlib import closing
-
-        from loadstack.data.seed import count_mismatches, count_rows, expected_counts
-
         expected = expected_counts(self.params_obj)
         with closing(self.connection(context).connect()) as conn:
             found = count_rows(conn, expected)
@@ -225,13 +234,7 @@ class RedisRestoreOperator(_SnapshotRestoreOperator):
     def execute(self, context) -> dict[str, Any]:
         entry = self.catalog_entry()
         if self.profile.is_local:
-            from loadstack.cache.local_restore import LocalCache
-
             return self.record_outputs(LocalCache(self.profile, self.stack, self.step).restore(entry))
-        from loadstack.aws.elasticache import create_replication_group_from_snapshot, rdb_s3_arn
-        from loadstack.cache.rdb import RDB_PREFIX
-        from loadstack.triggers.aws import ElastiCacheReplicationGroupAvailableTrigger
-
         settings = self.resolve_references(self.vars, context, output_sources=self.output_sources)
         size = self.sizes[self.variant]
         # The snapshots DAG keeps RDB files in the snapshot bucket; an ElastiCache snapshot name
@@ -254,11 +257,7 @@ class RedisRestoreOperator(_SnapshotRestoreOperator):
         )
 
     def execute_complete(self, context, event: dict[str, Any]) -> dict[str, Any]:
-        from loadstack.aws.elasticache import replication_group_endpoint
-
         if event.get("status") != "success":
-            from loadstack.cache.rdb import RDB_PREFIX
-
             entry = Catalog(self.profile).get(self.snapshot)
             hint = ""
             if entry and entry.location.startswith(RDB_PREFIX):
@@ -276,13 +275,9 @@ class RedisTeardownOperator(StackStepOperator):
     def execute(self, context) -> None:
         self.check_account()
         if self.profile.is_local:
-            from loadstack.cache.local_restore import LocalCache
-
             removed = LocalCache(self.profile, self.stack, self.step).teardown()
             self.log.info("%s: %s", self.step, "redis stopped and removed" if removed else "nothing to remove")
         else:
-            from loadstack.aws.elasticache import delete_replication_group
-
             delete_replication_group(self.profile.client("elasticache"), cache_group_id(self.stack, self.step))
         self.forget_outputs()
 

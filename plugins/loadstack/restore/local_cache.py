@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from loadstack.cache.rdb import download_rdb
-from loadstack.cache.redis_server import RedisServer, free_port, restore_rdb
+from loadstack.cache.redis_server import RedisServer, restore_rdb
 from loadstack.credentials import put_json_secret
-from loadstack.local_step import LocalStepServer
-
-if TYPE_CHECKING:
-    from loadstack.snapshots.catalog import CatalogEntry
+from loadstack.restore.local_step import LocalStepServer
+from loadstack.snapshots.catalog import CatalogEntry
+from loadstack.supervisor import free_port
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ class LocalCache(LocalStepServer):
         return {"engine": "redis", "host": "127.0.0.1", "port": state["port"], "secret_id": self.secret_name,
                 "snapshot": state["snapshot"], "keys": state["keys"]}
 
-    def restore(self, entry: "CatalogEntry") -> dict[str, Any]:
+    def restore(self, entry: CatalogEntry) -> dict[str, Any]:
         reusable = self._reusable(entry)
         if reusable:
             state, password = reusable

@@ -7,18 +7,14 @@ there and masks it in its log.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
+from loadstack.masking import mask
 from loadstack.profiles import Profile
 from loadstack.refs import Ref
+from loadstack.terraform.state import read_state_outputs, state_exists
 
 SENSITIVE_MARKER = "__loadstack_sensitive__"
-
-
-def mask(value: Any) -> None:
-    from airflow.sdk.log import mask_secret
-
-    mask_secret(value)
 
 
 def publishable_outputs(raw: Mapping[str, Mapping[str, Any]], state_object: str) -> dict[str, Any]:
@@ -38,19 +34,20 @@ def is_sensitive_marker(value: Any) -> bool:
 
 
 class OutputResolver:
-    """Answers references for one task. `output_sources` maps a step name to the task id holding its outputs."""
+    """Answers references for one task. `output_sources` maps a step name to the task id holding its
+    outputs, and `pull(task_id)` fetches that task's return value (XCom, inside Airflow)."""
 
     def __init__(
         self,
         *,
-        context: Mapping[str, Any],
+        pull: Callable[[str], Any],
         profile: Profile,
         stack_fields: Mapping[str, str],
         output_sources: Mapping[str, str],
         own_step: str | None = None,
         state_objects: Mapping[str, str] | None = None,
     ) -> None:
-        self.context = context
+        self.pull = pull
         self.profile = profile
         self.stack_fields = dict(stack_fields)
         self.output_sources = dict(output_sources)
@@ -64,12 +61,10 @@ class OutputResolver:
             return self._cache[step]
         task_id = self.output_sources.get(step)
         if task_id is not None:
-            value = self.context["ti"].xcom_pull(task_ids=task_id)
+            value = self.pull(task_id)
             if not isinstance(value, dict):
                 raise LookupError(f"step '{step}' has published no outputs (task {task_id} returned {type(value).__name__})")
         elif step in self.state_objects:
-            from loadstack.hooks.terraform import read_state_outputs, state_exists
-
             state_object = self.state_objects[step]
             if not state_exists(self.profile, state_object):
                 raise LookupError(
@@ -93,8 +88,6 @@ class OutputResolver:
             raise LookupError(f"{ref}: step '{step}' has no output '{ref.name}' (has: {', '.join(sorted(outputs))})")
         value = outputs[ref.name]
         if is_sensitive_marker(value):
-            from loadstack.hooks.terraform import read_state_outputs
-
             where = value[SENSITIVE_MARKER]
             value = read_state_outputs(self.profile, where["state_object"])[where["output"]]["value"]
             mask(value)

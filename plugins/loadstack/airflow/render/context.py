@@ -1,0 +1,36 @@
+"""What a step kind's renderer is given, and the settings every rendered DAG shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from loadstack.kinds import StepBase
+from loadstack.spec import Stack
+
+START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+VARIANT_TEMPLATE = "{{ params.variant }}"
+
+
+@dataclass(frozen=True)
+class StepRenderContext:
+    """What a kind's renderer gets: the stack, the step, and where upstream outputs come from."""
+
+    stack: Stack
+    name: str
+    step: StepBase
+    output_sources: dict[str, str]
+    retries: int
+    execution_timeout: timedelta
+
+
+@dataclass(frozen=True)
+class TeardownRenderContext:
+    """What a kind's teardown renderer gets: upstream outputs come from remote state, not XCom."""
+
+    stack: Stack
+    name: str
+    step: StepBase
+    state_objects: dict[str, str]
+    retries: int
+    execution_timeout: timedelta
