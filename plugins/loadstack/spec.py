@@ -77,6 +77,7 @@ class StackModel(BaseModel):
     def _schedule_is_cron(cls, value: str | None) -> str | None:
         if value is None or value in SCHEDULE_PRESETS:
             return value
+        # croniter costs ~0.1 s to import: only specs with a cron schedule pay it at parse time.
         from croniter import croniter
 
         if len(value.split()) != 5 or not croniter.is_valid(value):
