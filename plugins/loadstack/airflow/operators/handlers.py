@@ -24,10 +24,11 @@ class CompletionHandlerOperator(StackStepOperator):
         handler_cls = get_handler(self.handler)
         resolved = self.resolve_references(self.config, context, output_sources=self.output_sources, own_step=self.step)
         config = handler_cls.validate_config(resolved)
-        for field in handler_cls.secret_fields:
-            mask(getattr(config, field))
         handler = handler_cls(config, HandlerContext(stack=self.stack, step=self.step, profile=self.profile,
                                                        variables=AirflowVariables()))
+        # Asked of the handler, not its class: a String SSM parameter is not a secret, a SecureString is.
+        for field in handler.secret_fields:
+            mask(getattr(config, field))
         result = handler.publish()
         self.log.info("%s: %s", handler.describe(), result.value)
         return result.value
