@@ -20,8 +20,17 @@ mkdir -p "$AIRFLOW_HOME"
 echo "[test] lint-imports (import-linter contracts in pyproject.toml)"
 .venv/bin/lint-imports --no-cache
 
+# Test paths given on the command line replace the default `tests` (pytest would run both).
+targets=(tests)
+for arg in "$@"; do
+    if [[ "$arg" != -* && -e "${arg%%::*}" ]]; then
+        targets=()
+        break
+    fi
+done
+
 set +e
-.venv/bin/pytest tests -q -p no:cacheprovider "$@"
+.venv/bin/pytest "${targets[@]}" -q -p no:cacheprovider "$@"
 rc=$?
 set -e
 if [[ $rc -eq 5 ]]; then
