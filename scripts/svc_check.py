@@ -19,16 +19,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
+
+from loadstack.supervisor import pid_alive
 
 AIRFLOW_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
 
 def _alive(pid: int | None) -> bool:
-    if not pid:
-        return True
-    from loadstack.supervisor import pid_alive
-
-    return pid_alive(pid)
+    return not pid or pid_alive(pid)
 
 
 def _http_get(url: str, timeout: float = 3.0) -> tuple[int, bytes]:
@@ -102,6 +101,7 @@ def wait_airflow(base: str, pids: list[int], timeout: float) -> int:
 
 
 def ensure_bucket(endpoint: str, bucket: str, region: str) -> int:
+    # boto3 takes most of a second to import; the frequent wait-* calls do not need it.
     import boto3
     from botocore.exceptions import ClientError
 
@@ -129,8 +129,7 @@ def ensure_bucket(endpoint: str, bucket: str, region: str) -> int:
 
 def stop_data_servers(data_dir: str) -> int:
     """Stop the MariaDB and Redis servers that stack steps started under var/data (datadirs stay)."""
-    from pathlib import Path
-
+    # Their modules pull in mysql.connector and redis-py; the frequent wait-* calls do not need them.
     from loadstack.cache.redis_server import RedisServer
     from loadstack.data.mariadb import MariaDBServer
 
@@ -138,11 +137,11 @@ def stop_data_servers(data_dir: str) -> int:
     stopped = 0
     # Build servers (var/data/build/*/db) are transient; stop any a killed task left behind too.
     for base in [*sorted((root / "mariadb").glob("*/")), *sorted((root / "build").glob("*/db/"))]:
-        if MariaDBServer(base_dir=base, port=1, root_password="").stop():
+        if MariaDBServer(base_dir=base).stop():
             print(f"data: stopped mariadbd in {base}")
             stopped += 1
     for base in sorted((root / "redis").glob("*/")):
-        if RedisServer(base, 1).stop():
+        if RedisServer(base).stop():
             print(f"data: stopped redis-server in {base}")
             stopped += 1
     return 0

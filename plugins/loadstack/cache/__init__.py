@@ -1,9 +1,12 @@
 """Private Redis instances and their RDB snapshots, for the local profile (no Airflow imports here).
 
 - `redis_server`: one redis-server on 127.0.0.1 with its own directory, config and PID file,
-  started detached and stopped by PID; restoring = placing an RDB file before the start.
+  started detached and stopped by PID (`loadstack.supervisor`); restoring = placing an RDB file
+  before the start. Clients are redis-py's.
 - `rdb`: building an RDB file from data (a temporary server fed through `redis-cli --pipe`), a
-  deterministic commerce-cache generator, and S3 upload/download of the file.
+  deterministic commerce-cache generator, and where RDB files live in the snapshot bucket (they
+  travel as `loadstack.artifacts`).
+- `resp`: RESP command encoding, the stream format `redis-cli --pipe` reads.
 """
 
 from loadstack.cache.rdb import (
@@ -11,29 +14,23 @@ from loadstack.cache.rdb import (
     RdbError,
     build_rdb,
     commerce_cache_records,
-    download_rdb,
     rdb_object_key,
-    upload_rdb,
 )
 from loadstack.cache.redis_server import (
-    RedisConnection,
-    RedisReplyError,
     RedisServer,
     RedisServerError,
     restore_rdb,
 )
+from loadstack.cache.resp import encode_command
 
 __all__ = [
     "RdbBuild",
     "RdbError",
-    "RedisConnection",
-    "RedisReplyError",
     "RedisServer",
     "RedisServerError",
     "build_rdb",
     "commerce_cache_records",
-    "download_rdb",
+    "encode_command",
     "rdb_object_key",
     "restore_rdb",
-    "upload_rdb",
 ]

@@ -1,4 +1,4 @@
-"""Build Redis RDB snapshots from data, generate a commerce cache, and move RDB files through S3.
+"""Build Redis RDB snapshots from data and generate a commerce cache.
 
 `build_rdb` starts a throwaway redis-server (own directory, free port on 127.0.0.1), streams RESP
 into it through `redis-cli --pipe` (about 2.4 s per 1 M keys; a client library with pipelines is
@@ -8,11 +8,13 @@ Expiry times in an RDB are absolute (Unix milliseconds): a TTL given here counts
 the RDB is built, and a key whose expiry has passed is dropped when the RDB is loaded. Snapshots
 meant to be restored days later should carry no TTLs (the default of the commerce generator), or
 have them applied after the restore.
+
+RDB files travel through the profile's snapshot bucket as artifacts (`loadstack.artifacts`), under
+`rdb_object_key`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -26,18 +28,12 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from loadstack.cache.redis_server import (
-    RedisServer,
-    RedisServerError,
-    check_rdb_file,
-    encode_command,
-)
+from loadstack.cache.redis_server import RedisServer, RedisServerError
+from loadstack.cache.resp import encode_command
+from loadstack.data.generate import DatasetPlan
 from loadstack.supervisor import free_port
-
-if TYPE_CHECKING:
-    from loadstack.data.generate import DatasetPlan
 
 Scalar = str | bytes | int | float
 Value = Scalar | Mapping[str, Scalar] | list | tuple | set | frozenset
@@ -49,7 +45,7 @@ DEFAULT_NOW = 1_767_225_600
 
 
 class RdbError(RuntimeError):
-    """An RDB could not be built, uploaded or downloaded; the message says why."""
+    """An RDB could not be built; the message says why."""
 
 
 # --- records -> RESP ----------------------------------------------------------------------------
@@ -209,7 +205,7 @@ def build_rdb(
         replies = _pipe(server.port, _resp_chunks(source, chunk_size), root / "pipe.out", timeout, redis_cli_bin)
         loaded = time.monotonic()
         keys = server.dbsize()
-        server.execute("SAVE")
+        server.save()
         saved = time.monotonic()
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
         shutil.copyfile(server.rdb_path, tmp)
@@ -243,7 +239,7 @@ def commerce_cache_records(
     cart_ttl: int | None = None,
     now: int = DEFAULT_NOW,
     account_of: Callable[[int], int] | None = None,
-    plan: "DatasetPlan | None" = None,
+    plan: DatasetPlan | None = None,
 ) -> Iterator[Record]:
     """The cache of a web shop, deterministic for a given seed and counts (and plan).
 
@@ -315,7 +311,7 @@ def _invented_cache_records(
 
 
 def _planned_cache_records(
-    plan: "DatasetPlan", seed: int, sessions: int, carts: int, max_cart_items: int,
+    plan: DatasetPlan, seed: int, sessions: int, carts: int, max_cart_items: int,
     session_ttl: int | None, cart_ttl: int | None, now: int,
 ) -> Iterator[Record]:
     params = plan.params
@@ -362,69 +358,9 @@ def _planned_cache_records(
         yield (f"session:{getrandbits(128):032x}", session, session_ttl)
 
 
-# --- S3 -----------------------------------------------------------------------------------------
+# --- S3 ---------------------------------------------------------------------------------------
 def rdb_object_key(name: str) -> str:
     """Where an RDB named `name` lives in the snapshot bucket."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", name) or ".." in name:
         raise ValueError(f"RDB name {name!r}: use letters, digits, '.', '_', '-' and '/'")
     return f"{RDB_PREFIX}{name}.rdb"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _error_code(error: Exception) -> str | None:
-    return getattr(error, "response", {}).get("Error", {}).get("Code")
-
-
-def _no_bucket(bucket: str) -> RdbError:
-    return RdbError(f"S3 bucket {bucket} does not exist (the profile's snapshot bucket): create it first")
-
-
-def upload_rdb(s3_client: Any, bucket: str, key: str, path: Path | str, *, metadata: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Upload an RDB file with its SHA-256 (and `metadata`) as object metadata.
-
-    With a profile: ``upload_rdb(profile.client("s3"), profile.snapshot_bucket, rdb_object_key(name), path)``.
-    """
-    path = Path(path)
-    check_rdb_file(path)
-    digest = _sha256(path)
-    meta = {**{k: str(v) for k, v in (metadata or {}).items()}, "sha256": digest}
-    try:
-        s3_client.upload_file(str(path), bucket, key, ExtraArgs={"Metadata": meta})
-    except Exception as error:  # boto3's S3UploadFailedError only carries the code in its text
-        if _error_code(error) == "NoSuchBucket" or "NoSuchBucket" in str(error):
-            raise _no_bucket(bucket) from error
-        raise
-    return {"bucket": bucket, "key": key, "size_bytes": path.stat().st_size, "sha256": digest}
-
-
-def download_rdb(s3_client: Any, bucket: str, key: str, dest: Path | str) -> Path:
-    """Download an RDB to `dest` (atomically), checking the SHA-256 recorded at upload if any."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        head = s3_client.head_object(Bucket=bucket, Key=key)
-    except Exception as error:
-        code = _error_code(error)
-        if code == "NoSuchBucket":
-            raise _no_bucket(bucket) from error
-        if code in ("404", "NoSuchKey", "NotFound"):
-            raise RdbError(f"no RDB at s3://{bucket}/{key} (or no bucket {bucket})") from error
-        raise
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.download")
-    try:
-        s3_client.download_file(bucket, key, str(tmp))
-        expected = head.get("Metadata", {}).get("sha256")
-        if expected and _sha256(tmp) != expected:
-            raise RdbError(f"s3://{bucket}/{key}: SHA-256 of the download does not match the uploaded file's")
-        check_rdb_file(tmp)
-        tmp.replace(dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest

@@ -1,8 +1,9 @@
 """A private MariaDB server: its own datadir, port, socket and PID file, all under one base directory.
 
-The server is started detached (a session of its own), so it outlives the Airflow task that
-started it; every later task finds it again through the PID file and stops it by PID. It listens on
-127.0.0.1 only. Nothing here logs or raises with the root password.
+The server is started detached (a session of its own) by `loadstack.supervisor`, so it outlives
+the Airflow task that started it; every later task finds it again through the PID file and stops it
+by PID. Stopping or removing needs only `base_dir`: ``MariaDBServer(base_dir=...).remove()``. It
+listens on 127.0.0.1 only. Nothing here logs or raises with the root password.
 
 Layout of `base_dir`:
     my.cnf          generated server configuration (`--defaults-file`, always the first argument)
@@ -14,17 +15,20 @@ Layout of `base_dir`:
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import mysql.connector
+
+from loadstack.supervisor import NotReady, SupervisedProcess, SupervisorError
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +58,10 @@ def lock_name(*parts: str) -> str:
     name = ".".join(parts)
     if len(name) <= 64:
         return name
-    import hashlib
-
     return f"{parts[0]}.{hashlib.sha256(name.encode()).hexdigest()[:40]}"
 
 
-class MariaDBError(RuntimeError):
+class MariaDBError(SupervisorError):
     """A private MariaDB server could not be initialised, started, reached or stopped."""
 
 
@@ -73,7 +75,7 @@ class ConnectionParams:
     password: str = field(repr=False)
     database: str | None = None
 
-    def with_database(self, database: str | None) -> "ConnectionParams":
+    def with_database(self, database: str | None) -> ConnectionParams:
         return ConnectionParams(
             host=self.host, port=self.port, user=self.user, password=self.password, database=database
         )
@@ -96,29 +98,39 @@ class ConnectionParams:
 
     def connect(self, **overrides: Any):
         """A new mysql.connector connection (the C extension when available; autocommit off)."""
-        import mysql.connector
-
         return mysql.connector.connect(**{**self.connector_kwargs(), **overrides})
 
 
 class MariaDBServer:
-    """One private mariadbd under `base_dir`, reachable on 127.0.0.1:`port`."""
+    """One private mariadbd under `base_dir`, reachable on 127.0.0.1:`port`.
+
+    `port` and `root_password` are needed to start and to reach the server; finding, stopping and
+    removing it need only `base_dir`.
+    """
 
     def __init__(
         self,
         *,
         base_dir: Path,
-        port: int,
-        root_password: str,
+        port: int | None = None,
+        root_password: str | None = None,
         buffer_pool_size: str = "256M",
         extra_settings: dict[str, str] | None = None,
     ) -> None:
         self.base_dir = Path(base_dir).absolute()
-        self.port = int(port)
+        self.port = None if port is None else int(port)
         self._root_password = root_password
         self.buffer_pool_size = buffer_pool_size
         self.extra_settings = dict(extra_settings or {})
-        self._process: subprocess.Popen | None = None
+        self.process = SupervisedProcess(
+            name=f"mariadbd for {self.base_dir}",
+            pid_path=self.pid_path,
+            executable=MARIADBD,
+            marker_arg=f"--defaults-file={self.config_path}",
+            output_path=self.output_path,
+            logs=(self.error_log_path,),
+            error=MariaDBError,
+        )
         if len(str(self.socket_path)) > _MAX_SOCKET_PATH:
             raise MariaDBError(
                 f"base_dir {self.base_dir} is too deep: the socket path {self.socket_path} exceeds "
@@ -159,6 +171,8 @@ class MariaDBServer:
 
     # --- configuration ----------------------------------------------------------------------
     def config_text(self) -> str:
+        if self.port is None:
+            raise MariaDBError(f"{self!r} was given no port: configuring or starting it needs one")
         settings: dict[str, str | None] = {
             # mariadbd refuses to run as root unless told to; these machines run everything as root.
             "user": "root",
@@ -230,50 +244,13 @@ class MariaDBServer:
                 f"{result.stdout[-3000:]}"
             )
 
-    def _read_pid(self) -> int | None:
-        try:
-            return int(self.pid_path.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def _is_our_process(self, pid: int) -> bool:
-        """Alive, not a zombie, and really our mariadbd: a stale PID file may name a reused PID."""
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            return False
-        command, _, rest = stat.partition(" (")[2].rpartition(") ")
-        if rest.split()[0] == "Z":
-            self._reap(pid)
-            return False
-        if not cmdline:
-            # A process in its final exit has already dropped its memory and its command line; until
-            # it is gone it may still hold our datadir, so a mariadbd in that state counts as ours.
-            return command == MARIADBD
-        expected = f"--defaults-file={self.config_path}".encode()
-        args = cmdline.split(b"\0")
-        return args[0].endswith(MARIADBD.encode()) and expected in args
-
-    def _reap(self, pid: int) -> None:
-        if self._process is not None and self._process.pid == pid:
-            self._process.poll()
-            return
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-
     @property
     def pid(self) -> int | None:
         """The PID of our running mariadbd, or None."""
-        pid = self._read_pid()
-        if pid is None and self._process is not None and self._process.poll() is None:
-            pid = self._process.pid
-        return pid if pid is not None and self._is_our_process(pid) else None
+        return self.process.pid()
 
     def is_running(self) -> bool:
-        return self.pid is not None
+        return self.process.is_running()
 
     def start(self) -> int:
         """Start mariadbd detached and return its PID; if it already runs, return that PID.
@@ -286,22 +263,9 @@ class MariaDBServer:
         if not self.is_initialized():
             raise MariaDBError(f"{self.datadir} has no system tables: call initialize() (or restore a snapshot) first")
         self.write_config()
-        self.pid_path.unlink(missing_ok=True)  # stale: its process is gone or is not ours
-        with self.output_path.open("ab") as output:
-            self._process = subprocess.Popen(
-                [mariadbd_binary(), f"--defaults-file={self.config_path}"],
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                # A session of its own: a signal to the task's process group must not reach it.
-                start_new_session=True,
-                close_fds=True,
-            )
-        # mariadbd writes the same PID itself once it is up; writing it now lets a concurrent
-        # start() or stop() find the process during the startup window.
-        self.pid_path.write_text(f"{self._process.pid}\n")
-        log.info("started mariadbd pid %d on 127.0.0.1:%d (%s)", self._process.pid, self.port, self.base_dir)
-        return self._process.pid
+        pid = self.process.start([mariadbd_binary(), f"--defaults-file={self.config_path}"])
+        log.info("started mariadbd pid %d on 127.0.0.1:%d (%s)", pid, self.port, self.base_dir)
+        return pid
 
     def _handshake(self) -> bool:
         """True once the server sends a protocol-10 greeting (no login needed).
@@ -318,50 +282,23 @@ class MariaDBServer:
             return False
         return len(header) == 5 and header[4] == 10
 
+    def _probe(self) -> None:
+        if not self._handshake():
+            raise NotReady(f"no greeting on {self.socket_path.name} (port {self.port})")
+
     def wait_ready(self, timeout: float = 60) -> float:
         """Block until the server accepts connections; returns the seconds waited."""
-        started = time.monotonic()
-        deadline = started + timeout
-        while True:
-            if not self.is_running():
-                raise MariaDBError(f"mariadbd for {self.base_dir} is not running:\n{self.log_tail()}")
-            if self._handshake():
-                return time.monotonic() - started
-            if time.monotonic() > deadline:
-                raise MariaDBError(
-                    f"mariadbd for {self.base_dir} did not accept connections on 127.0.0.1:{self.port} "
-                    f"within {timeout:.0f} s:\n{self.log_tail()}"
-                )
+        return self.process.wait_ready(self._probe, timeout)
+
+    def _let_startup_finish(self, pid: int, deadline: float) -> None:
+        # A SIGTERM that reaches mariadbd 10.11 while it is still starting up can leave it hung for
+        # good (seen here: stuck after loading grants). Let it finish starting, then stop it.
+        while not self._handshake() and self.process.is_ours(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
 
     def stop(self, timeout: float = 60) -> bool:
         """SIGTERM by PID, wait for a clean shutdown, SIGKILL after `timeout`; False if not running."""
-        pid = self.pid
-        if pid is None:
-            return False
-        deadline = time.monotonic() + timeout
-        # A SIGTERM that reaches mariadbd 10.11 while it is still starting up can leave it hung for
-        # good (seen here: stuck after loading grants). Let it finish starting, then stop it.
-        while not self._handshake() and self._is_our_process(pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if self._is_our_process(pid) and time.monotonic() < deadline:
-            os.kill(pid, signal.SIGTERM)
-            self._wait_gone(pid, deadline - time.monotonic())
-        if self._is_our_process(pid):
-            log.warning("mariadbd pid %d did not stop within %.0f s; sending SIGKILL", pid, timeout)
-            os.kill(pid, signal.SIGKILL)
-            self._wait_gone(pid, 10)
-        self.pid_path.unlink(missing_ok=True)
-        self._process = None
-        return True
-
-    def _wait_gone(self, pid: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while self._is_our_process(pid):
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)
-        return True
+        return self.process.stop(timeout, before_term=self._let_startup_finish)
 
     def remove(self) -> None:
         """Stop the server and delete its base directory (datadir included)."""
@@ -369,15 +306,12 @@ class MariaDBServer:
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def log_tail(self, lines: int = 25) -> str:
-        chunks = []
-        for path in (self.error_log_path, self.output_path):
-            if path.exists():
-                text = path.read_text(errors="replace").splitlines()[-lines:]
-                chunks.append(f"--- {path.name}\n" + "\n".join(text))
-        return "\n".join(chunks) or "(no server log yet)"
+        return self.process.log_tail(lines)
 
     # --- clients ----------------------------------------------------------------------------
     def connection_params(self, database: str | None = None) -> ConnectionParams:
+        if self.port is None or self._root_password is None:
+            raise MariaDBError(f"{self!r} was given no port or no root_password: connecting needs both")
         return ConnectionParams(
             host="127.0.0.1", port=self.port, user="root", password=self._root_password, database=database
         )
@@ -391,8 +325,6 @@ class MariaDBServer:
 
         Idempotent: on a server whose root already has this password it changes nothing visible.
         """
-        import mysql.connector
-
         try:
             conn = self.connect()
         except mysql.connector.errors.ProgrammingError:

@@ -1,4 +1,4 @@
-"""Physical snapshots of a private MariaDB server, packed as .tar.zst, and their trip through S3.
+"""Physical snapshots of a private MariaDB server, packed as .tar.zst.
 
 A snapshot is a *prepared* `mariadb-backup` directory: a datadir that mariadbd can start on as is,
 without crash recovery. Restoring is therefore unpacking plus starting the server: about a second
@@ -8,7 +8,8 @@ for a million-row database, where replaying a logical dump takes tens of seconds
   tar piped into `zstd -T0` (all cores, a fast level). Returns size and seconds per phase.
 - `restore_snapshot`: unpack into an EMPTY datadir (never hardlinks or shared files: InnoDB writes its
   files in place, so two servers must never share one), write the cnf, start, wait until ready.
-- `upload_snapshot` / `download_snapshot`: the profile's snapshot bucket (moto locally), multipart.
+
+The packed files travel through the profile's snapshot bucket as artifacts (`loadstack.artifacts`).
 
 The root password lives inside the snapshot (mysql.global_priv): restore with the password the
 snapshot's source server had.
@@ -22,9 +23,10 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from loadstack.data.mariadb import MariaDBError, MariaDBServer
 
@@ -37,7 +39,7 @@ _BACKUP_ONLY_FILES = ("backup-my.cnf", "xtrabackup_checkpoints", "xtrabackup_inf
 
 
 class SnapshotError(RuntimeError):
-    """A snapshot could not be made, unpacked, restored or transferred."""
+    """A snapshot could not be made, unpacked or restored."""
 
 
 @dataclass(frozen=True)
@@ -194,60 +196,3 @@ def restore_snapshot(
         archive.name, server.base_dir, unpacked - started, time.monotonic() - unpacked,
     )
     return server
-
-
-# --- S3 ------------------------------------------------------------------------------------------
-def _transfer_config():
-    from boto3.s3.transfer import TransferConfig
-
-    # 64 MB parts, 4 at a time: a few hundred MB move in a handful of requests.
-    return TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunksize=64 * 1024 * 1024, max_concurrency=4)
-
-
-def ensure_snapshot_bucket(profile) -> None:
-    """Create the profile's snapshot bucket if it is missing (local profile only: moto starts empty)."""
-    s3 = profile.client("s3")
-    try:
-        s3.head_bucket(Bucket=profile.snapshot_bucket)
-        return
-    except s3.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
-            raise
-    if not profile.is_local:
-        raise SnapshotError(
-            f"snapshot bucket {profile.snapshot_bucket!r} does not exist in profile {profile.name!r}; "
-            "create it (it is not created implicitly outside the local profile)"
-        )
-    kwargs: dict[str, Any] = {"Bucket": profile.snapshot_bucket}
-    if profile.region != "us-east-1":
-        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": profile.region}
-    s3.create_bucket(**kwargs)
-
-
-def upload_snapshot(profile, path: Path, key: str, *, metadata: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Upload a snapshot file to `s3://<profile.snapshot_bucket>/<key>`; returns bucket, key, size, ETag."""
-    path = Path(path)
-    if profile.is_local:
-        ensure_snapshot_bucket(profile)
-    s3 = profile.client("s3")
-    extra = {"Metadata": dict(metadata)} if metadata else None
-    s3.upload_file(str(path), profile.snapshot_bucket, key, ExtraArgs=extra, Config=_transfer_config())
-    head = s3.head_object(Bucket=profile.snapshot_bucket, Key=key)
-    if head["ContentLength"] != path.stat().st_size:
-        raise SnapshotError(f"s3://{profile.snapshot_bucket}/{key} holds {head['ContentLength']} bytes, not {path.stat().st_size}")
-    return {"bucket": profile.snapshot_bucket, "key": key, "size_bytes": head["ContentLength"], "etag": head["ETag"]}
-
-
-def download_snapshot(profile, key: str, path: Path) -> Path:
-    """Download `s3://<profile.snapshot_bucket>/<key>` to `path` (atomically); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    s3 = profile.client("s3")
-    try:
-        s3.download_file(profile.snapshot_bucket, key, str(partial), Config=_transfer_config())
-    except Exception:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(path)
-    return path

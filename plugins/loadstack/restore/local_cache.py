@@ -10,7 +10,6 @@ import logging
 import secrets
 from typing import Any
 
-from loadstack.cache.rdb import download_rdb
 from loadstack.cache.redis_server import RedisServer, restore_rdb
 from loadstack.credentials import put_json_secret
 from loadstack.restore.local_step import LocalStepServer
@@ -38,9 +37,7 @@ class LocalCache(LocalStepServer):
             log.info("reusing %s's redis on 127.0.0.1:%s (%s, %s keys)", self.step, state["port"], entry.name, server.dbsize())
             return self.outputs(state)
         self.teardown(keep_secret=True)
-        rdb = self._artifact_path(entry)
-        if not rdb.exists():
-            download_rdb(self.profile.client("s3"), self.profile.snapshot_bucket, entry.location, rdb)
+        rdb = self._fetch_artifact(entry)
         password = secrets.token_urlsafe(24)
         port = free_port()
         server = restore_rdb(rdb, self.base_dir, port, password)
@@ -53,5 +50,5 @@ class LocalCache(LocalStepServer):
         log.info("restored %s from %s: %d keys on 127.0.0.1:%d", self.step, entry.name, keys, port)
         return self.outputs(state)
 
-    def _remove_server(self, port: int) -> None:
-        RedisServer(self.base_dir, port).remove()
+    def _remove_server(self) -> None:
+        RedisServer(self.base_dir).remove()

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import logging
 import secrets
-from pathlib import Path
 from typing import Any
 
 from loadstack.credentials import get_json_secret, put_json_secret
 from loadstack.data.mariadb import MariaDBServer
-from loadstack.data.snapshot import download_snapshot, restore_snapshot
+from loadstack.data.snapshot import restore_snapshot
 from loadstack.restore.local_step import LocalStepServer
 from loadstack.snapshots.catalog import CatalogEntry
 from loadstack.snapshots.names import SNAPSHOT_DATABASE, snapshot_credentials_secret
 from loadstack.supervisor import free_port
 
 log = logging.getLogger(__name__)
+
+
 class LocalDatabase(LocalStepServer):
     engine = "mariadb"
 
@@ -52,7 +53,7 @@ class LocalDatabase(LocalStepServer):
             log.info("restarted %s's server on 127.0.0.1:%s (%s)", self.step, state["port"], entry.name)
             return self.outputs(state)
         self.teardown(keep_secret=True)
-        archive = self._download(entry)
+        archive = self._fetch_artifact(entry)
         builder_password = get_json_secret(self.profile, snapshot_credentials_secret(entry.name))["password"]
         port = free_port()
         server = restore_snapshot(archive, self.base_dir, port, root_password=builder_password)
@@ -70,13 +71,5 @@ class LocalDatabase(LocalStepServer):
         log.info("restored %s from %s (%s) on 127.0.0.1:%d", self.step, entry.name, entry.kind, port)
         return self.outputs(state)
 
-    def _download(self, entry: CatalogEntry) -> Path:
-        path = self._artifact_path(entry)
-        if not path.exists() or (entry.size_bytes and path.stat().st_size != entry.size_bytes):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            download_snapshot(self.profile, entry.location, path)
-        return path
-
-    def _remove_server(self, port: int) -> None:
-        # Stopping needs only the PID file; the password is not used.
-        MariaDBServer(base_dir=self.base_dir, port=port, root_password="").remove()
+    def _remove_server(self) -> None:
+        MariaDBServer(base_dir=self.base_dir).remove()

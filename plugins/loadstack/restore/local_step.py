@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from loadstack.artifacts import ArtifactStore
 from loadstack.credentials import delete_secret, get_json_secret
 from loadstack.profiles import Profile
 from loadstack.snapshots.catalog import CatalogEntry
@@ -48,6 +49,10 @@ class LocalStepServer(ABC):
         """Artifacts are immutable per location, so one cached copy serves every restore."""
         return self.profile.data_dir / "snapshots" / entry.location.replace("/", "_")
 
+    def _fetch_artifact(self, entry: CatalogEntry) -> Path:
+        """The entry's artifact on local disk: the cached copy while its SHA-256 matches, else downloaded."""
+        return ArtifactStore.of_profile(self.profile).fetch(entry.location, self._artifact_path(entry))
+
     def _reusable(self, entry: CatalogEntry) -> tuple[dict[str, Any], str] | None:
         """(state, password) of a server restored from this very artifact, if there is one to reuse."""
         state = self._state()
@@ -65,15 +70,15 @@ class LocalStepServer(ABC):
             return None
 
     @abstractmethod
-    def _remove_server(self, port: int) -> None:
-        """Stop the server by its PID file and delete its directory."""
+    def _remove_server(self) -> None:
+        """Stop the server by its PID file and delete its directory (needs neither port nor password)."""
 
     def teardown(self, *, keep_secret: bool = False) -> bool:
         """Stop the server and delete its directory; False if there was nothing to remove."""
         state = self._state()
         existed = self.base_dir.exists() or state is not None
         if self.base_dir.exists():
-            self._remove_server((state or {}).get("port", 0) or 1)
+            self._remove_server()
         self.state_path.unlink(missing_ok=True)
         if not keep_secret:
             delete_secret(self.profile, self.secret_name)

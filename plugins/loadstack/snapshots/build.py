@@ -15,18 +15,18 @@ import shutil
 import time
 from typing import Callable
 
+from loadstack.artifacts import ArtifactStore, ensure_snapshot_bucket
 from loadstack.cache.rdb import (
     build_rdb,
     commerce_cache_records,
     rdb_object_key,
-    upload_rdb,
 )
 from loadstack.credentials import put_json_secret
 from loadstack.data.generate import SeedParams, plan_for
 from loadstack.data.mariadb import MariaDBServer
 from loadstack.data.migrate import migrate
 from loadstack.data.seed import seed_all
-from loadstack.data.snapshot import create_snapshot, upload_snapshot
+from loadstack.data.snapshot import create_snapshot
 from loadstack.profiles import Profile
 from loadstack.snapshots.catalog import (
     REDIS_SEED_KEYS,
@@ -74,7 +74,8 @@ def build_mariadb_snapshot(
         info = create_snapshot(server, work / f"{name}.tar.zst")
         say(f"{name}: snapshot {info.size_bytes / 1e6:.1f} MB in {info.total_seconds:.1f} s")
         key = f"mariadb/{name}/{migrated.schema_hash[:12]}-{definition.params_hash()}-{build_id()}.tar.zst"
-        upload_snapshot(profile, info.path, key)
+        ensure_snapshot_bucket(profile)
+        ArtifactStore.of_profile(profile).upload(info.path, key)
         put_json_secret(profile, snapshot_credentials_secret(name), {"username": "root", "password": password},
                         description=f"root of the {name} snapshot")
         entry = CatalogEntry(
@@ -124,7 +125,8 @@ def build_redis_snapshot(
         records = commerce_cache_records(params.pop("seed"), params.pop("sessions"), params.pop("carts"), **params)
         built = build_rdb(records, work / f"{name}.rdb", work_dir=work)
         key = rdb_object_key(f"{name}/{definition.params_hash()}-{build_id()}")
-        upload_rdb(profile.client("s3"), profile.snapshot_bucket, key, built.path)
+        ensure_snapshot_bucket(profile)
+        ArtifactStore.of_profile(profile).upload(built.path, key)
         entry = CatalogEntry(
             name=name, engine="redis", kind="rdb", profile=profile.name, location=key,
             params_hash=definition.params_hash(), seed=recorded, row_counts={"keys": built.keys},

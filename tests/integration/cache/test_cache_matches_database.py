@@ -11,8 +11,8 @@ import json
 import random
 
 import pytest
+import redis
 
-from loadstack.cache.redis_server import RedisConnection
 from loadstack.credentials import get_json_secret
 from loadstack.restore.local_cache import LocalCache
 from loadstack.restore.local_database import LocalDatabase
@@ -37,19 +37,8 @@ snapshots:
 SAMPLE = 200
 
 
-def _sessions(redis: RedisConnection) -> dict[str, dict[str, str]]:
-    keys: list[bytes] = []
-    cursor = b"0"
-    while True:
-        cursor, batch = redis.execute("SCAN", cursor, "MATCH", "session:*", "COUNT", 1000)
-        keys += batch
-        if cursor == b"0":
-            break
-    sessions = {}
-    for key in keys:
-        flat = redis.execute("HGETALL", key)
-        sessions[key.decode()] = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
-    return sessions
+def _sessions(client: redis.Redis) -> dict[str, dict[str, str]]:
+    return {key: client.hgetall(key) for key in client.scan_iter(match="session:*", count=1000)}
 
 
 def _in(values) -> str:
@@ -76,8 +65,9 @@ def test_sessions_and_carts_agree_with_the_restored_database(local_profile, tmp_
         assert cache_out["keys"] == 1300
 
         redis_password = get_json_secret(local_profile, cache_out["secret_id"])["password"]
-        with RedisConnection("127.0.0.1", cache_out["port"], redis_password) as redis:
-            sessions = _sessions(redis)
+        with redis.Redis(host="127.0.0.1", port=cache_out["port"], password=redis_password,
+                         decode_responses=True) as client:
+            sessions = _sessions(client)
             assert len(sessions) == 800
             # Sessions with a cart first (the interesting ones), then browsing-only ones.
             ordered = sorted(sessions, key=lambda k: (sessions[k]["cart_id"] == "", k))
@@ -86,7 +76,7 @@ def test_sessions_and_carts_agree_with_the_restored_database(local_profile, tmp_
             for key in sample:
                 cart_id = sessions[key]["cart_id"]
                 if cart_id:
-                    carts[key] = json.loads(redis.execute("GET", f"cart:{cart_id}"))
+                    carts[key] = json.loads(client.get(f"cart:{cart_id}"))
         assert len(carts) == SAMPLE - 20
 
         secret = get_json_secret(local_profile, db_out["secret_id"])

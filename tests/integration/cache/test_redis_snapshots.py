@@ -13,15 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from loadstack.cache.rdb import build_rdb, commerce_cache_records
-from loadstack.cache.redis_server import (
-    RedisConnection,
-    RedisReplyError,
-    RedisServer,
-    RedisServerError,
-    restore_rdb,
-)
+from loadstack.cache.rdb import RdbError, build_rdb, commerce_cache_records
+from loadstack.cache.redis_server import RedisServer, RedisServerError, restore_rdb
 from loadstack.supervisor import free_port
 
 pytestmark = pytest.mark.integration
@@ -86,12 +83,15 @@ def test_start_is_idempotent_and_stop_by_pid_leaves_no_process(tmp_path, servers
     server.wait_ready(10)
     assert server.pid_path.read_text().strip() == str(pid)
     assert server.dbsize() == 0
-    assert server.execute("CONFIG", "GET", "appendonly") == [b"appendonly", b"no"]
-    assert server.execute("CONFIG", "GET", "bind") == [b"bind", b"127.0.0.1"]
-    with pytest.raises(RedisReplyError, match="WRONGPASS|invalid password"):
-        RedisConnection("127.0.0.1", server.port, "wrong")
+    with server.connect() as client:
+        assert client.config_get("appendonly") == {"appendonly": "no"}
+        assert client.config_get("bind") == {"bind": "127.0.0.1"}
+    with pytest.raises(redis.AuthenticationError, match="WRONGPASS|invalid"):
+        redis.Redis(host="127.0.0.1", port=server.port, password="wrong").ping()
 
-    assert server.stop() is True
+    by_directory = RedisServer(server.base_dir)  # what a teardown has: no port, no password
+    assert by_directory.pid() == pid
+    assert by_directory.stop() is True
     assert _gone(pid) and not server.pid_path.exists() and server.pid() is None
     assert server.stop() is False
     server.remove()
@@ -108,7 +108,7 @@ def test_server_outlives_the_process_that_started_it(tmp_path, servers):
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)  # the "task" exits here
     pid = server.pid()
     assert pid is not None and os.getsid(pid) == pid  # a session of its own
-    assert server.execute("PING") == "PONG"
+    assert server.execute("PING") is True
     assert server.stop() is True  # by PID, from a process that is not its parent
     deadline = time.monotonic() + 5
     while not _gone(pid) and time.monotonic() < deadline:
@@ -140,17 +140,18 @@ def test_restore_an_rdb_waits_through_loading(commerce_rdb, tmp_path, servers):
     server.start()
     first_reply = None
     deadline = time.monotonic() + 10
-    while first_reply is None and time.monotonic() < deadline:
-        try:
-            with RedisConnection("127.0.0.1", server.port, "pw", timeout=2) as conn:
-                first_reply = conn.execute("PING")
-        except RedisReplyError as error:
-            first_reply = error.code
-        except OSError:
-            time.sleep(0.005)
+    client = redis.Redis(host="127.0.0.1", port=server.port, password="pw", socket_timeout=2, retry=Retry(NoBackoff(), 0))
+    with client:
+        while first_reply is None and time.monotonic() < deadline:
+            try:
+                first_reply = client.ping()
+            except redis.BusyLoadingError:
+                first_reply = "LOADING"
+            except redis.ConnectionError:  # not listening yet
+                time.sleep(0.005)
     assert first_reply == "LOADING"
     server.wait_ready(60)
-    assert server.execute("PING") == "PONG"
+    assert server.execute("PING") is True
     assert server.dbsize() == keys
 
 
@@ -161,10 +162,10 @@ def test_restore_rdb_with_50k_keys(commerce_rdb, tmp_path, servers):
     servers.append(server)
     elapsed = time.monotonic() - started
     assert server.dbsize() == keys == SESSIONS + CARTS
-    with server.connect() as conn:
-        session_key = conn.execute("RANDOMKEY").decode()
-        assert conn.execute("TYPE", "cart:1") == "string"
-        assert b'"cart_id":1' in conn.execute("GET", "cart:1")
+    with server.connect() as client:
+        session_key = client.randomkey().decode()
+        assert client.type("cart:1") == b"string"
+        assert b'"cart_id":1' in client.get("cart:1")
     assert elapsed < 10, elapsed
     assert session_key.startswith(("session:", "cart:"))
     with pytest.raises(RedisServerError, match="already running"):
@@ -172,15 +173,10 @@ def test_restore_rdb_with_50k_keys(commerce_rdb, tmp_path, servers):
 
 
 def _dataset(server: RedisServer) -> dict[str, object]:
-    with server.connect() as conn:
-        cursor, keys = b"0", []
-        while True:
-            cursor, batch = conn.execute("SCAN", cursor, "COUNT", 5000)
-            keys += [k.decode() for k in batch]
-            if cursor == b"0":
-                break
+    with server.connect() as client:
+        keys = [k.decode() for k in client.scan_iter(count=5000)]
         sample = sorted(keys)[:: max(1, len(keys) // 50)]
-        values = {k: conn.execute("HGETALL" if k.startswith("session:") else "GET", k) for k in sample}
+        values = {k: client.hgetall(k) if k.startswith("session:") else client.get(k) for k in sample}
     return {"keys": set(keys), "values": values}
 
 
@@ -202,15 +198,14 @@ def test_ttls_count_from_the_build(tmp_path, servers):
     build = build_rdb([("a", "1", 3600), ("h", {"f": "v"}, 600), ("p", "persistent", None)], tmp_path / "ttl.rdb")
     server = restore_rdb(build.path, tmp_path / "srv", free_port())
     servers.append(server)
-    assert 3590 <= server.execute("TTL", "a") <= 3600
-    assert 590 <= server.execute("TTL", "h") <= 600
-    assert server.execute("TTL", "p") == -1
+    with server.connect() as client:
+        assert 3590 <= client.ttl("a") <= 3600
+        assert 590 <= client.ttl("h") <= 600
+        assert client.ttl("p") == -1
 
 
 def test_build_reports_redis_errors_and_cleans_up(tmp_path, servers):
     bad = [b"*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n", b"*3\r\n$4\r\nHSET\r\n$1\r\nk\r\n$1\r\nf\r\n"]
-    from loadstack.cache.rdb import RdbError
-
     with pytest.raises(RdbError, match="errors: 1"):
         build_rdb(bad, tmp_path / "bad.rdb")
     assert not (tmp_path / "bad.rdb").exists()

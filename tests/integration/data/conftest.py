@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import secrets
-import socket
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,9 @@ from loadstack.data.generate import SeedParams
 from loadstack.data.mariadb import ConnectionParams, MariaDBServer, system_binary
 from loadstack.data.migrate import migrate
 from loadstack.data.seed import SeedProgress, seed_all
+from loadstack.supervisor import free_port
 
 REQUIRED_BINARIES = ("mariadbd", "mariadb-install-db", "mariadb-backup", "zstd", "tar")
-
-
-def _free_loopback_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +32,7 @@ def require_mariadb() -> None:
 def mariadb_server(require_mariadb, tmp_path_factory):
     """A running, initialised server with a root password; removed (stopped by PID) afterwards."""
     server = MariaDBServer(
-        base_dir=tmp_path_factory.mktemp("mariadb"), port=_free_loopback_port(), root_password=secrets.token_urlsafe(16)
+        base_dir=tmp_path_factory.mktemp("mariadb"), port=free_port(), root_password=secrets.token_urlsafe(16)
     )
     try:
         server.initialize()

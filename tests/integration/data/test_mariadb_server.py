@@ -24,6 +24,7 @@ def test_server_lifecycle(require_mariadb, server_dir, unused_port):
         assert server.is_running() and server.pid == pid
         assert int(server.pid_path.read_text()) == pid and server.pid_path.parent == server_dir
         assert os.getsid(pid) == pid  # detached: outlives the task that started it
+        assert MariaDBServer(base_dir=server_dir).pid == pid  # found by its directory alone
 
         server.set_root_password()
         server.set_root_password()  # idempotent too
@@ -52,6 +53,20 @@ def test_server_lifecycle(require_mariadb, server_dir, unused_port):
     finally:
         server.remove()
     assert not server_dir.exists() and not server.is_running()
+
+
+def test_a_stop_right_after_the_start_lets_startup_finish_first(require_mariadb, server_dir, unused_port):
+    server = MariaDBServer(base_dir=server_dir, port=unused_port, root_password="p")
+    try:
+        server.initialize()
+        pid = server.start()
+        assert MariaDBServer(base_dir=server_dir).stop() is True  # by directory, no port, no password
+        assert not os.path.exists(f"/proc/{pid}") and not server.is_running()
+        # A clean shutdown (SIGTERM after start-up), not a kill: the server logged both.
+        log = server.error_log_path.read_text()
+        assert "ready for connections" in log and "Shutdown complete" in log
+    finally:
+        server.remove()
 
 
 def test_a_failed_start_is_reported_with_the_log(require_mariadb, server_dir, mariadb_server):

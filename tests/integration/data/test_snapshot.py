@@ -5,13 +5,8 @@ import time
 
 import pytest
 
-from loadstack.data.snapshot import (
-    SnapshotError,
-    create_snapshot,
-    download_snapshot,
-    restore_snapshot,
-    upload_snapshot,
-)
+from loadstack.artifacts import ArtifactStore, ensure_snapshot_bucket
+from loadstack.data.snapshot import SnapshotError, create_snapshot, restore_snapshot
 from loadstack.profiles import load_profile
 
 pytestmark = pytest.mark.integration
@@ -73,10 +68,12 @@ def test_snapshot_upload_and_download_through_moto(snapshot_archive, tmp_path):
 
     profile = dataclasses.replace(load_profile({"LOADSTACK_HOME": str(tmp_path)}), endpoint_url=None)
     with mock_aws():
-        uploaded = upload_snapshot(profile, snapshot_archive.path, "mysql/seeded.tar.zst", metadata={"schema-hash": "abc"})
-        assert uploaded["bucket"] == profile.snapshot_bucket and uploaded["size_bytes"] == snapshot_archive.size_bytes
+        ensure_snapshot_bucket(profile)
+        store = ArtifactStore.of_profile(profile)
+        uploaded = store.upload(snapshot_archive.path, "mysql/seeded.tar.zst", metadata={"schema-hash": "abc"})
+        assert uploaded.bucket == profile.snapshot_bucket and uploaded.size_bytes == snapshot_archive.size_bytes
         head = profile.client("s3").head_object(Bucket=profile.snapshot_bucket, Key="mysql/seeded.tar.zst")
-        assert head["Metadata"] == {"schema-hash": "abc"}
-        copy = download_snapshot(profile, "mysql/seeded.tar.zst", tmp_path / "down" / "seeded.tar.zst")
+        assert head["Metadata"] == {"schema-hash": "abc", "sha256": uploaded.sha256}
+        copy = store.download("mysql/seeded.tar.zst", tmp_path / "down" / "seeded.tar.zst")
     assert copy.read_bytes() == snapshot_archive.path.read_bytes()
     assert not list(copy.parent.glob("*.partial"))

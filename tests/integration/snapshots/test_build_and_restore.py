@@ -38,6 +38,10 @@ def test_build_restore_reuse_replace_teardown(local_profile):
     db = LocalDatabase(local_profile, "it", "events_db")
     first = db.restore(seeded)
     assert "password" not in str(first)
+    # The artifact was uploaded with its SHA-256, and the local copy is vouched for by the same hash.
+    head = local_profile.client("s3").head_object(Bucket=local_profile.snapshot_bucket, Key=seeded.location)
+    cached = local_profile.data_dir / "snapshots" / seeded.location.replace("/", "_")
+    assert cached.with_name(cached.name + ".sha256").read_text().strip() == head["Metadata"]["sha256"]
     conn = connect(local_profile, first)
     try:
         assert counts(conn, expected) == expected

@@ -1,4 +1,4 @@
-"""loadstack.cache without a Redis server: RESP, the commerce generator, config, S3 helpers."""
+"""loadstack.cache without a Redis server: records as RESP, the commerce generator, config, object keys."""
 
 from __future__ import annotations
 
@@ -6,27 +6,17 @@ import json
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
 
 from loadstack.cache.rdb import (
     DEFAULT_NOW,
-    RdbError,
     _resp_chunks,
     commerce_cache_records,
-    download_rdb,
     rdb_object_key,
     record_commands,
-    upload_rdb,
 )
-from loadstack.cache.redis_server import RedisServer, RedisServerError, encode_command, restore_rdb
-
-
-def test_encode_command_is_resp():
-    assert encode_command("SET", "k", b"v\r\n", 3) == b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nv\r\n\r\n$1\r\n3\r\n"
-    assert encode_command("PING") == b"*1\r\n$4\r\nPING\r\n"
-    with pytest.raises(TypeError):
-        encode_command("SET", "k", None)
+from loadstack.cache.redis_server import RedisServer, RedisServerError, restore_rdb
+from loadstack.cache.resp import encode_command
 
 
 def test_record_commands_per_type():
@@ -161,10 +151,12 @@ def test_config_text(tmp_path):
 
 
 def test_stopping_a_server_that_never_ran(tmp_path):
-    server = RedisServer(tmp_path, 6390)
+    server = RedisServer(tmp_path)  # stopping needs only the directory
     assert server.pid() is None and server.stop() is False
     (tmp_path / "redis.pid").write_text("1\n")  # PID 1 is not this server: never signalled
     assert server.pid() is None and server.stop() is False
+    with pytest.raises(RedisServerError, match="no port"):
+        server.start()
 
 
 def test_restore_refuses_a_file_that_is_not_an_rdb(tmp_path):
@@ -180,40 +172,6 @@ def test_rdb_object_key():
     assert rdb_object_key("shop/commerce-s42") == "redis/shop/commerce-s42.rdb"
     with pytest.raises(ValueError):
         rdb_object_key("../etc")
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    from moto import mock_aws
-
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield boto3.client("s3", region_name="us-east-1")
-
-
-def test_upload_and_download_rdb(s3, tmp_path):
-    rdb = tmp_path / "shop.rdb"
-    rdb.write_bytes(b"REDIS0010" + bytes(range(256)) * 10)
-    s3.create_bucket(Bucket="loadstack-snapshots")
-    key = rdb_object_key("shop")
-    info = upload_rdb(s3, "loadstack-snapshots", key, rdb, metadata={"keys": 42})
-    assert info["size_bytes"] == rdb.stat().st_size and len(info["sha256"]) == 64
-    assert s3.head_object(Bucket="loadstack-snapshots", Key=key)["Metadata"] == {"keys": "42", "sha256": info["sha256"]}
-
-    dest = download_rdb(s3, "loadstack-snapshots", key, tmp_path / "restore" / "dump.rdb")
-    assert dest.read_bytes() == rdb.read_bytes()
-    assert sorted(p.name for p in dest.parent.iterdir()) == ["dump.rdb"]  # no temporary file left
-
-    s3.put_object(Bucket="loadstack-snapshots", Key=key, Body=b"REDIS-tampered", Metadata={"sha256": info["sha256"]})
-    with pytest.raises(RdbError, match="SHA-256"):
-        download_rdb(s3, "loadstack-snapshots", key, tmp_path / "again.rdb")
-    assert not (tmp_path / "again.rdb").exists()
-    with pytest.raises(RdbError, match="no RDB at s3://loadstack-snapshots/redis/none.rdb"):
-        download_rdb(s3, "loadstack-snapshots", rdb_object_key("none"), tmp_path / "none.rdb")
-    with pytest.raises(RdbError, match="bucket nope does not exist"):
-        upload_rdb(s3, "nope", key, rdb)
 
 
 def test_cache_package_has_no_airflow_imports():

@@ -29,17 +29,22 @@ def test_socket_path_length_is_checked_early(tmp_path):
 
 
 def test_stopping_a_server_that_never_started(tmp_path):
-    server = MariaDBServer(base_dir=tmp_path / "db", port=1, root_password="p")
+    server = MariaDBServer(base_dir=tmp_path / "db")  # stopping needs only the directory
     assert not server.is_running() and server.stop() is False
     with pytest.raises(MariaDBError, match="initialize"):
         server.start()
+    server.datadir.joinpath("mysql").mkdir(parents=True)
+    with pytest.raises(MariaDBError, match="no port"):
+        server.start()
+    with pytest.raises(MariaDBError, match="no port or no root_password"):
+        server.connection_params()
 
 
 def test_stale_pid_file_is_not_trusted(tmp_path):
-    server = MariaDBServer(base_dir=tmp_path / "db", port=1, root_password="p")
+    server = MariaDBServer(base_dir=tmp_path / "db")
     server.base_dir.mkdir()
     server.pid_path.write_text("1\n")  # PID 1 is alive but is not our mariadbd
-    assert server.pid is None and not server.is_running()
+    assert server.pid is None and not server.is_running() and server.stop() is False
 
 
 def test_progress_lines():
