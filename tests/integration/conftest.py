@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from loadstack.cache.redis_server import RedisServer
+from loadstack.data.mariadb import MariaDBServer
 from loadstack.profiles import Profile, load_profile
 from loadstack.supervisor import free_port
 
@@ -41,13 +43,10 @@ def local_env(moto_server, tmp_path_factory) -> dict[str, str]:
     s3.create_bucket(Bucket=profile.snapshot_bucket)
     yield env
     # A test that failed before its teardown must not leave database or cache servers running.
-    from loadstack.cache.redis_server import RedisServer
-    from loadstack.data.mariadb import MariaDBServer
-
     for base in [*profile.data_dir.glob("mariadb/*/"), *profile.data_dir.glob("build/*/db/")]:
-        MariaDBServer(base_dir=base, port=1, root_password="").stop()
+        MariaDBServer(base_dir=base).stop()
     for base in profile.data_dir.glob("redis/*/"):
-        RedisServer(base, 1).stop()
+        RedisServer(base).stop()
 
 
 @pytest.fixture
