@@ -40,6 +40,7 @@ def test_rds_trigger_serializes():
     assert _round_trip(trigger) == {
         "cluster_id": "shop-db",
         "endpoint_url": "http://127.0.0.1:5055",
+        "resume_at": None,
         "region_name": "eu-west-1",
         "aws_conn_id": None,
         "waiter_delay": 5,

@@ -5,16 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadstack.airflow.operators.data import (
-    AuroraRestoreOperator,
-    AuroraTeardownOperator,
-    ForgetOutputsOperator,
-    RedisRestoreOperator,
-    RedisTeardownOperator,
-    SeedBaseOperator,
-    SeedShardOperator,
-    SeedVerifyOperator,
-)
+from loadstack.airflow.operators.aurora import AuroraRestoreOperator, AuroraTeardownOperator
+from loadstack.airflow.operators.outputs import ForgetOutputsOperator
+from loadstack.airflow.operators.redis import RedisRestoreOperator, RedisTeardownOperator
+from loadstack.airflow.operators.seed import SeedBaseOperator, SeedShardOperator, SeedVerifyOperator
 from loadstack.airflow.render.context import (
     VARIANT_TEMPLATE,
     StepRenderContext,
@@ -51,7 +45,7 @@ def render_aurora_restore(ctx: StepRenderContext) -> AuroraRestoreOperator:
         snapshot="{{ params.%s }}" % step.snapshot_param(ctx.name),
         snapshots_dir=str(snapshots_dir(ctx)),
         sizes={variant: step.size_for(variant).model_dump() for variant in VARIANTS},
-        vars=step.vars,
+        placement=step.placement.model_dump(),
         output_sources=ctx.output_sources,
         **_common(ctx),
     )
@@ -83,7 +77,7 @@ def render_redis_restore(ctx: StepRenderContext) -> RedisRestoreOperator:
         snapshot=step.snapshot,
         snapshots_dir=str(snapshots_dir(ctx)),
         sizes={variant: step.size_for(variant).model_dump() for variant in VARIANTS},
-        vars=step.vars,
+        placement=step.placement.model_dump(),
         output_sources=ctx.output_sources,
         **_common(ctx),
     )
