@@ -185,8 +185,9 @@ class RdsClusterAvailableTrigger(PhasedAwsWaiterTrigger):
         self._wait_until_available(
             "cluster_id", cluster_id, "DB cluster", "db_cluster_available", {"DBClusterIdentifier": cluster_id},
             ["DBClusters[].Status"],
-            endpoint_url=endpoint_url, resume_at=resume_at, region_name=region_name, aws_conn_id=aws_conn_id, waiter_delay=waiter_delay,
-            waiter_max_attempts=waiter_max_attempts, verify=verify, botocore_config=botocore_config,
+            endpoint_url=endpoint_url, resume_at=resume_at, region_name=region_name, aws_conn_id=aws_conn_id,
+            waiter_delay=waiter_delay, waiter_max_attempts=waiter_max_attempts, verify=verify,
+            botocore_config=botocore_config,
         )
         self.cluster_id = cluster_id
 
@@ -228,8 +229,9 @@ class ElastiCacheReplicationGroupAvailableTrigger(PhasedAwsWaiterTrigger):
         self._wait_until_available(
             "group_id", group_id, "replication group", "replication_group_available", {"ReplicationGroupId": group_id},
             ["ReplicationGroups[].Status"],
-            endpoint_url=endpoint_url, resume_at=resume_at, region_name=region_name, aws_conn_id=aws_conn_id, waiter_delay=waiter_delay,
-            waiter_max_attempts=waiter_max_attempts, verify=verify, botocore_config=botocore_config,
+            endpoint_url=endpoint_url, resume_at=resume_at, region_name=region_name, aws_conn_id=aws_conn_id,
+            waiter_delay=waiter_delay, waiter_max_attempts=waiter_max_attempts, verify=verify,
+            botocore_config=botocore_config,
         )
         self.group_id = group_id
 
@@ -259,7 +261,8 @@ class RdsClusterSnapshotAvailableTrigger(PhasedAwsWaiterTrigger):
             "snapshot_id", snapshot_id, "DB cluster snapshot", "db_cluster_snapshot_available",
             {"DBClusterSnapshotIdentifier": snapshot_id},
             ["DBClusterSnapshots[].Status", "DBClusterSnapshots[].PercentProgress"],
-            endpoint_url=endpoint_url, resume_at=resume_at, region_name=region_name, aws_conn_id=aws_conn_id, waiter_delay=waiter_delay,
-            waiter_max_attempts=waiter_max_attempts, verify=verify, botocore_config=botocore_config,
+            endpoint_url=endpoint_url, resume_at=resume_at, region_name=region_name, aws_conn_id=aws_conn_id,
+            waiter_delay=waiter_delay, waiter_max_attempts=waiter_max_attempts, verify=verify,
+            botocore_config=botocore_config,
         )
         self.snapshot_id = snapshot_id
