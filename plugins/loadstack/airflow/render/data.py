@@ -15,6 +15,7 @@ from loadstack.airflow.render.context import (
     TeardownRenderContext,
 )
 from loadstack.airflow.render.registry import KindRenderer, register_renderer
+from loadstack.data.generate import SeedParams
 from loadstack.kinds.aurora_restore import AuroraRestoreStep
 from loadstack.kinds.base import VARIANTS
 from loadstack.kinds.redis_restore import RedisRestoreStep
@@ -62,7 +63,7 @@ def render_seed(ctx: StepRenderContext) -> SeedVerifyOperator:
     shared = dict(database_task_id=f"{step.database}.restore", seed_params=seed_params, **_common(ctx))
     base = SeedBaseOperator(task_id="seed_base", **shared)
     shards = SeedShardOperator.partial(task_id="seed_shard", **shared).expand(
-        shard=list(range(int(seed_params.get("shards", 16))))
+        shard=list(range(SeedParams.from_dict(seed_params).shards))
     )
     summary = SeedVerifyOperator(task_id="summary", **shared)
     base >> shards >> summary
