@@ -254,7 +254,8 @@ def step_references(step: StepBase) -> list[tuple[str, Ref | RefSyntaxError]]:
     """References in the fields that feed the step itself (not its completion handlers)."""
     found: list[tuple[str, Ref | RefSyntaxError]] = []
     for field_name in type(step).reference_fields:
-        found.extend(walk_refs(getattr(step, field_name), field_name))
+        value = getattr(step, field_name)
+        found.extend(walk_refs(value.model_dump() if isinstance(value, BaseModel) else value, field_name))
     return found
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Iterable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loadstack.kinds.base import (
     CheckContext,
@@ -17,6 +17,7 @@ from loadstack.kinds.base import (
     Variant,
     register_kind,
 )
+from loadstack.kinds.placement import AuroraPlacement, reject_vars
 from loadstack.kinds.snapshot_refs import check_snapshot_names
 from loadstack.snapshots.names import SNAPSHOT_NAME_PATTERN
 
@@ -39,11 +40,18 @@ class AuroraRestoreStep(StepBase):
     snapshot: str = Field(pattern=SNAPSHOT_NAME_PATTERN)
     # Other snapshots a user may pick per run in the Trigger form (`<step>_snapshot` Param).
     snapshot_choices: list[str] = Field(default_factory=list)
-    # aws only: where the cluster lives (e.g. subnet_ids, security_group_ids), references allowed.
-    vars: dict[str, Any] = Field(default_factory=dict)
+    # aws only: where the cluster lives (engine, subnet_group, security_group_ids), references allowed.
+    placement: AuroraPlacement = Field(default_factory=AuroraPlacement)
+    # The old name of `placement`: rejected with the fix.
+    vars: Any = Field(default=None, exclude=True)
     variants: dict[Variant, AuroraSize] = Field(default_factory=dict)
 
-    reference_fields: ClassVar[tuple[str, ...]] = ("vars",)
+    reference_fields: ClassVar[tuple[str, ...]] = ("placement",)
+
+    @field_validator("vars")
+    @classmethod
+    def _vars_renamed(cls, value: Any) -> Any:
+        return reject_vars(value)
 
     def size_for(self, variant: str) -> AuroraSize:
         return self.variants.get(variant, DEFAULT_SIZES[variant])  # type: ignore[call-overload]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Iterable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loadstack.kinds.base import (
     CheckContext,
@@ -17,6 +17,7 @@ from loadstack.kinds.base import (
     Variant,
     register_kind,
 )
+from loadstack.kinds.placement import CachePlacement, reject_vars
 from loadstack.kinds.snapshot_refs import check_snapshot_names
 from loadstack.snapshots.names import SNAPSHOT_NAME_PATTERN
 
@@ -37,10 +38,18 @@ DEFAULT_SIZES = {
 class RedisRestoreStep(StepBase):
     kind: Literal["redis_restore"]
     snapshot: str = Field(pattern=SNAPSHOT_NAME_PATTERN)
-    vars: dict[str, Any] = Field(default_factory=dict)
+    # aws only: where the replication group lives (subnet_group, security_group_ids), references allowed.
+    placement: CachePlacement = Field(default_factory=CachePlacement)
+    # The old name of `placement`: rejected with the fix.
+    vars: Any = Field(default=None, exclude=True)
     variants: dict[Variant, RedisSize] = Field(default_factory=dict)
 
-    reference_fields: ClassVar[tuple[str, ...]] = ("vars",)
+    reference_fields: ClassVar[tuple[str, ...]] = ("placement",)
+
+    @field_validator("vars")
+    @classmethod
+    def _vars_renamed(cls, value: Any) -> Any:
+        return reject_vars(value)
 
     def size_for(self, variant: str) -> RedisSize:
         return self.variants.get(variant, DEFAULT_SIZES[variant])  # type: ignore[call-overload]

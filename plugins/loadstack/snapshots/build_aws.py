@@ -1,7 +1,7 @@
 """Build a database snapshot on the aws profile: a build cluster, migrations, seeding, a cluster snapshot.
 
 Building outlasts any sensible task slot (Aurora takes minutes to create and to snapshot), so it is
-three idempotent steps between which the operator defers:
+three idempotent steps, with a wait between each (`loadstack.snapshots.aws_builder` asks for them):
 
 1. `start_aurora_build`: create the empty build cluster and its one instance, or find the one a
    previous try left (tagged with the schema and seed-parameter hashes, so a retry resumes in it);

@@ -121,7 +121,7 @@ def build_operator(profile, name, snapshots_dir):
 def test_aurora_snapshot_build_then_restore(aws_profile, names, snapshots_dir, sql_endpoint):
     from airflow.sdk.exceptions import TaskDeferred
 
-    from loadstack.airflow.operators.data import AuroraRestoreOperator, AuroraTeardownOperator
+    from loadstack.airflow.operators.aurora import AuroraRestoreOperator, AuroraTeardownOperator
     from loadstack.airflow.operators.snapshots import BUILD_WAIT_TIMEOUT
     from loadstack.airflow.triggers.aws import RdsClusterAvailableTrigger, RdsClusterSnapshotAvailableTrigger
     from loadstack.aws.rds import BUILD_TAG, describe_cluster
@@ -138,7 +138,8 @@ def test_aurora_snapshot_build_then_restore(aws_profile, names, snapshots_dir, s
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context())
     assert isinstance(deferred.value.trigger, RdsClusterAvailableTrigger)
-    assert deferred.value.method_name == "build_cluster_ready" and deferred.value.timeout == BUILD_WAIT_TIMEOUT
+    assert deferred.value.method_name == "execute_complete" and deferred.value.timeout == BUILD_WAIT_TIMEOUT
+    assert deferred.value.trigger.resume_at == "build_cluster_ready"
     cluster_id = build_cluster_id(names.seeded)
     cluster = describe_cluster(rds, cluster_id)
     assert {t["Key"] for t in cluster["TagList"]} >= {BUILD_TAG, "loadstack:snapshot-name"}
@@ -153,9 +154,9 @@ def test_aurora_snapshot_build_then_restore(aws_profile, names, snapshots_dir, s
     assert [m["DBInstanceIdentifier"] for m in describe_cluster(rds, cluster_id)["DBClusterMembers"]] == [f"{cluster_id}-1"]
 
     event = run_trigger(deferred.value.trigger)
-    assert event == {"status": "success", "cluster_id": cluster_id}
+    assert event == {"status": "success", "cluster_id": cluster_id, "resume_at": "build_cluster_ready"}
     with pytest.raises(TaskDeferred) as snapshotting:
-        op.resume_execution("build_cluster_ready", {"event": event}, context())
+        op.resume_execution("execute_complete", {"event": event}, context())
     assert isinstance(snapshotting.value.trigger, RdsClusterSnapshotAvailableTrigger)
     assert not snapshotting.value.kwargs  # nothing rides on the deferral (dag.test would drop it)
     snapshot_id = snapshotting.value.trigger.snapshot_id
@@ -168,8 +169,8 @@ def test_aurora_snapshot_build_then_restore(aws_profile, names, snapshots_dir, s
         assert cursor.fetchone()[0] == SEEDED["profiles"]
 
     event = run_trigger(snapshotting.value.trigger)
-    assert event == {"status": "success", "snapshot_id": snapshot_id}
-    result = op.resume_execution("cluster_snapshot_ready", {"event": event}, context())
+    assert event == {"status": "success", "snapshot_id": snapshot_id, "resume_at": "cluster_snapshot_ready"}
+    result = op.resume_execution("execute_complete", {"event": event}, context())
     assert len(sql_endpoint.reached) == 2  # the catalogued counts were read back from the cluster
     assert result == {"snapshot": names.seeded, "location": snapshot_id, "built": True}
     entry = Catalog(aws_profile).get(names.seeded)
@@ -188,14 +189,14 @@ def test_aurora_snapshot_build_then_restore(aws_profile, names, snapshots_dir, s
         return with_profile(AuroraRestoreOperator(
             task_id="events_db.restore", stack=names.stack, step="events_db", variant="minimal", snapshot=names.seeded,
             snapshots_dir=str(snapshots_dir), sizes={"minimal": {"instances": 1, "instance_class": "db.t4g.medium"}},
-            vars={}, output_sources={},
+            placement={}, output_sources={},
         ), aws_profile)
 
     with pytest.raises(TaskDeferred) as restoring:
         restore().execute(context())
     restored_id = f"{names.stack}-events-db"
     event = run_trigger(restoring.value.trigger)
-    assert event == {"status": "success", "cluster_id": restored_id}
+    assert event == {"status": "success", "cluster_id": restored_id, "resume_at": "cluster_available"}
     assert not restoring.value.kwargs
     outputs = restore().execute_complete(context(), event)
     restored = describe_cluster(rds, restored_id)
@@ -224,9 +225,9 @@ def test_failed_build_keeps_the_cluster_for_the_retry_and_the_last_try_deletes_i
     with pytest.raises(TaskDeferred):
         op.execute(context())
     cluster_id = build_cluster_id(names.seeded)
-    failed = {"status": "error", "message": "cluster stuck", "cluster_id": cluster_id}
+    failed = {"status": "error", "message": "cluster stuck", "cluster_id": cluster_id, "resume_at": "build_cluster_ready"}
     with pytest.raises(RuntimeError, match=f"building {names.seeded} in {cluster_id}: cluster stuck"):
-        op.resume_execution("build_cluster_ready", {"event": failed}, context(try_number=1, max_tries=1))
+        op.resume_execution("execute_complete", {"event": failed}, context(try_number=1, max_tries=1))
     assert describe_cluster(rds, cluster_id)["Status"] == "available"
     # The trigger timed out: Airflow resumes with __fail__ and never calls our method; still cleaned up.
     with pytest.raises(TaskDeferralTimeout):
@@ -244,7 +245,7 @@ def _build_up_to_the_snapshot(profile, name, snapshots_dir):
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context())
     with pytest.raises(TaskDeferred) as snapshotting:
-        op.resume_execution("build_cluster_ready", {"event": run_trigger(deferred.value.trigger)}, context())
+        op.resume_execution("execute_complete", {"event": run_trigger(deferred.value.trigger)}, context())
     return op, snapshotting.value.trigger.snapshot_id, deferred.value.trigger.cluster_id
 
 
@@ -264,9 +265,10 @@ def test_the_last_failed_try_deletes_the_uncatalogued_snapshot_too(aws_profile, 
     rds = aws_profile.client("rds")
     op, snapshot_id, cluster_id = _build_up_to_the_snapshot(aws_profile, names.seeded, snapshots_dir)
     assert _snapshot_exists(rds, snapshot_id)
-    failed = {"status": "error", "message": "snapshot failed", "snapshot_id": snapshot_id}
+    failed = {"status": "error", "message": "snapshot failed", "snapshot_id": snapshot_id,
+              "resume_at": "cluster_snapshot_ready"}
     with pytest.raises(RuntimeError, match=f"snapshotting {names.seeded}: snapshot failed"):
-        op.resume_execution("cluster_snapshot_ready", {"event": failed}, context(try_number=2, max_tries=1))
+        op.resume_execution("execute_complete", {"event": failed}, context(try_number=2, max_tries=1))
     assert not _snapshot_exists(rds, snapshot_id)
     gone = describe_cluster(rds, cluster_id)
     assert gone is None or gone["Status"] == "deleting"
@@ -283,8 +285,8 @@ def test_a_definition_changed_during_the_snapshot_wait_is_not_catalogued(aws_pro
     op.definition = {**op.definition, "seed": {**op.definition["seed"], "events": 901}}
     with pytest.raises(SnapshotBuildError, match=f"{names.seeded}: the schema or seed parameters changed while "
                                                  f"{cluster_id} was building"):
-        op.resume_execution("cluster_snapshot_ready", {"event": {"status": "success", "snapshot_id": snapshot_id}},
-                            context())
+        op.resume_execution("execute_complete", {"event": {"status": "success", "snapshot_id": snapshot_id,
+                                                           "resume_at": "cluster_snapshot_ready"}}, context())
     assert Catalog(aws_profile).get(names.seeded) is None
     assert not _snapshot_exists(rds, snapshot_id)
 
@@ -323,7 +325,7 @@ def test_a_build_cluster_of_other_parameters_is_refused_by_name(aws_profile, nam
 def test_cache_snapshot_is_an_rdb_in_s3_that_elasticache_seeds_from(aws_profile, names, snapshots_dir):
     from airflow.sdk.exceptions import TaskDeferred
 
-    from loadstack.airflow.operators.data import RedisRestoreOperator
+    from loadstack.airflow.operators.redis import RedisRestoreOperator
     from loadstack.snapshots.catalog import Catalog
 
     result = build_operator(aws_profile, names.cache, snapshots_dir).execute(context())
@@ -336,7 +338,7 @@ def test_cache_snapshot_is_an_rdb_in_s3_that_elasticache_seeds_from(aws_profile,
         return with_profile(RedisRestoreOperator(
             task_id="cache.restore", stack=names.stack, step="cache", variant="minimal", snapshot=names.cache,
             snapshots_dir=str(snapshots_dir), sizes={"minimal": {"node_type": "cache.t4g.small", "replicas": 0}},
-            vars={}, output_sources={},
+            placement={}, output_sources={},
         ), aws_profile)
 
     with pytest.raises(TaskDeferred) as deferred:
@@ -347,7 +349,8 @@ def test_cache_snapshot_is_an_rdb_in_s3_that_elasticache_seeds_from(aws_profile,
     assert tags["loadstack:snapshot"] == f"arn:aws:s3:::{aws_profile.snapshot_bucket}/{entry.location}"
     with pytest.raises(RuntimeError, match=r"restoring .*-cache: create-failed \(seeding from s3://snapshots-\w+/redis/"
                                            r".* needs that bucket, in the cache's region, to grant ElastiCache read"):
-        restore().execute_complete(context(), {"status": "error", "message": "create-failed"})
+        restore().execute_complete(context(), {"status": "error", "message": "create-failed",
+                                               "resume_at": "group_available"})
     event = run_trigger(deferred.value.trigger)
     assert event["status"] == "success"
     outputs = restore().execute_complete(context(), event)
@@ -371,12 +374,12 @@ def test_snapshots_dag_on_the_aws_profile_chains_its_deferrals(run_dag, aws_prof
     original = SnapshotBuildOperator.resume_execution
 
     def counting(self, next_method, next_kwargs, context):
-        resumed.append(next_method)
+        resumed.append((next_method, (next_kwargs or {}).get("event", {}).get("resume_at")))
         return original(self, next_method, next_kwargs, context)
 
     monkeypatch.setattr(SnapshotBuildOperator, "resume_execution", counting)
     run = run_dag(build_snapshots_dag(snapshots_dir))
-    assert resumed == ["build_cluster_ready", "cluster_snapshot_ready"]
+    assert resumed == [("execute_complete", "build_cluster_ready"), ("execute_complete", "cluster_snapshot_ready")]
     assert run.state == DagRunState.SUCCESS
     with create_session() as session:
         tries = {ti.task_id: ti.try_number for ti in run.get_task_instances(session=session)}

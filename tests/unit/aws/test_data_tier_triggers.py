@@ -13,6 +13,7 @@ from loadstack.airflow.triggers import aws as triggers_aws
 from loadstack.airflow.triggers.aws import (
     ElastiCacheReplicationGroupAvailableTrigger,
     RdsClusterAvailableTrigger,
+    RdsClusterSnapshotAvailableTrigger,
 )
 from loadstack.aws.elasticache import create_replication_group_from_snapshot
 from loadstack.aws.rds import ensure_instances, restore_cluster_from_snapshot
@@ -40,6 +41,7 @@ def test_rds_trigger_serializes():
     assert _round_trip(trigger) == {
         "cluster_id": "shop-db",
         "endpoint_url": "http://127.0.0.1:5055",
+        "resume_at": None,
         "region_name": "eu-west-1",
         "aws_conn_id": None,
         "waiter_delay": 5,
@@ -56,8 +58,6 @@ def test_elasticache_trigger_serializes():
 
 
 def test_cluster_snapshot_trigger_serializes():
-    from loadstack.airflow.triggers.aws import RdsClusterSnapshotAvailableTrigger
-
     trigger = RdsClusterSnapshotAvailableTrigger("shop-seeded-abc", region_name=REGION, aws_conn_id=None, waiter_delay=5)
     kwargs = _round_trip(trigger)
     assert kwargs["snapshot_id"] == "shop-seeded-abc" and kwargs["waiter_delay"] == 5
@@ -133,3 +133,28 @@ def test_rds_trigger_runs_to_completion_against_a_moto_server(moto_server, aws_e
     )
     _, kwargs = trigger.serialize()
     assert _events(RdsClusterAvailableTrigger(**kwargs)) == [{"status": "success", "cluster_id": cluster_id}]
+
+
+def test_resume_at_is_serialized_and_echoed_in_success_and_error_events(rds, threaded):
+    """The phase to resume at rides in the trigger's own kwargs: dag.test() drops the ones given to defer()."""
+    _restored_cluster(rds, instances=1)
+    trigger = RdsClusterAvailableTrigger("shop-db", region_name=REGION, aws_conn_id=None, resume_at="cluster_available",
+                                         waiter_delay=0, waiter_max_attempts=5)
+    kwargs = _round_trip(trigger)
+    assert kwargs["resume_at"] == "cluster_available"
+    assert _events(RdsClusterAvailableTrigger(**kwargs)) == [
+        {"status": "success", "cluster_id": "shop-db", "resume_at": "cluster_available"}
+    ]
+    ghost = RdsClusterSnapshotAvailableTrigger("ghost-snap", region_name=REGION, aws_conn_id=None,
+                                               resume_at="cluster_snapshot_ready", waiter_delay=0, waiter_max_attempts=2)
+    [event] = _events(ghost)
+    assert event["status"] == "error" and event["resume_at"] == "cluster_snapshot_ready"
+    assert event["snapshot_id"] == "ghost-snap"
+
+
+def test_every_trigger_round_trips_resume_at():
+    for trigger in (
+        ElastiCacheReplicationGroupAvailableTrigger("shop-cache", aws_conn_id=None, resume_at="group_available"),
+        RdsClusterSnapshotAvailableTrigger("snap", aws_conn_id=None, resume_at="cluster_snapshot_ready"),
+    ):
+        assert _round_trip(trigger)["resume_at"] == trigger.resume_at

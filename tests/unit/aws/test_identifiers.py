@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from loadstack.airflow.operators.data import aurora_cluster_id, cache_group_id
+from loadstack.aws.names import aurora_cluster_id, cache_group_id
 from loadstack.aws import resource_identifier
 from loadstack.snapshots.build_aws import build_cluster_id, cluster_snapshot_id
 

@@ -35,14 +35,14 @@ def catalogue(profile, location: str) -> None:
 
 
 def restore_operator(profile):
-    from loadstack.airflow.operators.data import AuroraRestoreOperator
+    from loadstack.airflow.operators.aurora import AuroraRestoreOperator
 
     op = AuroraRestoreOperator(
         task_id="restore", stack="shop", step="events_db", variant="production", snapshot="fx-seeded",
         snapshots_dir=str(FIXTURES / "snapshots"),
         sizes={"minimal": {"instances": 1, "instance_class": "db.t4g.medium"},
                "production": {"instances": 2, "instance_class": "db.r6g.large"}},
-        vars={}, output_sources={},
+        placement={}, output_sources={},
     )
     op.__dict__["profile"] = profile
     return op
@@ -51,7 +51,7 @@ def restore_operator(profile):
 def test_restore_defers_to_the_cluster_trigger_then_completes(aws_profile, source_snapshot):
     from airflow.sdk.exceptions import TaskDeferred
 
-    from loadstack.airflow.operators.data import RESTORE_TIMEOUT
+    from loadstack.airflow.operators.snapshot_restore import RESTORE_TIMEOUT
     from loadstack.airflow.triggers.aws import RdsClusterAvailableTrigger
 
     rds = aws_profile.client("rds")
@@ -64,10 +64,12 @@ def test_restore_defers_to_the_cluster_trigger_then_completes(aws_profile, sourc
     assert deferred.value.method_name == "execute_complete" and deferred.value.timeout == RESTORE_TIMEOUT
     classpath, kwargs = trigger.serialize()
     assert json.loads(json.dumps(kwargs)) == kwargs and kwargs["cluster_id"] == "shop-events-db"
+    assert kwargs["resume_at"] == "cluster_available"
     members = rds.describe_db_clusters(DBClusterIdentifier="shop-events-db")["DBClusters"][0]["DBClusterMembers"]
     assert len(members) == 2  # production: two instances
 
-    outputs = op.execute_complete(context={}, event={"status": "success", "cluster_id": "shop-events-db"})
+    outputs = op.execute_complete(context={}, event={"status": "success", "cluster_id": "shop-events-db",
+                                                            "resume_at": "cluster_available"})
     assert outputs["snapshot_kind"] == "seeded"
     assert outputs["port"] and outputs["host"] and outputs["database"] == "commerce"
     assert outputs["secret_id"].startswith("arn:aws:secretsmanager:")
@@ -81,11 +83,11 @@ def test_restore_defers_to_the_cluster_trigger_then_completes(aws_profile, sourc
 def test_failed_wait_fails_the_task(aws_profile):
     op = restore_operator(aws_profile)
     with pytest.raises(RuntimeError, match="restoring shop-events-db: stuck"):
-        op.execute_complete(context={}, event={"status": "error", "message": "stuck"})
+        op.execute_complete(context={}, event={"status": "error", "message": "stuck", "resume_at": "cluster_available"})
 
 
 def test_restore_refuses_a_snapshot_that_is_not_catalogued(aws_profile):
-    from loadstack.airflow.operators.data import SnapshotNotReady
+    from loadstack.snapshots.current import SnapshotNotReady
 
     with pytest.raises(SnapshotNotReady, match="'fx-seeded' is not built for the aws profile: trigger the loadstack_snapshots DAG"):
         restore_operator(aws_profile).execute(context={})
@@ -94,7 +96,7 @@ def test_restore_refuses_a_snapshot_that_is_not_catalogued(aws_profile):
 def test_teardown_deletes_the_cluster(aws_profile, source_snapshot):
     from airflow.sdk.exceptions import TaskDeferred
 
-    from loadstack.airflow.operators.data import AuroraTeardownOperator
+    from loadstack.airflow.operators.aurora import AuroraTeardownOperator
     from loadstack.aws.rds import describe_cluster
 
     rds = aws_profile.client("rds")

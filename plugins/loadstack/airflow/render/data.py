@@ -5,22 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadstack.airflow.operators.data import (
-    AuroraRestoreOperator,
-    AuroraTeardownOperator,
-    ForgetOutputsOperator,
-    RedisRestoreOperator,
-    RedisTeardownOperator,
-    SeedBaseOperator,
-    SeedShardOperator,
-    SeedVerifyOperator,
-)
+from loadstack.airflow.operators.aurora import AuroraRestoreOperator, AuroraTeardownOperator
+from loadstack.airflow.operators.outputs import ForgetOutputsOperator
+from loadstack.airflow.operators.redis import RedisRestoreOperator, RedisTeardownOperator
+from loadstack.airflow.operators.seed import SeedBaseOperator, SeedShardOperator, SeedVerifyOperator
 from loadstack.airflow.render.context import (
     VARIANT_TEMPLATE,
     StepRenderContext,
     TeardownRenderContext,
 )
 from loadstack.airflow.render.registry import KindRenderer, register_renderer
+from loadstack.data.generate import SeedParams
 from loadstack.kinds.aurora_restore import AuroraRestoreStep
 from loadstack.kinds.base import VARIANTS
 from loadstack.kinds.redis_restore import RedisRestoreStep
@@ -51,7 +46,7 @@ def render_aurora_restore(ctx: StepRenderContext) -> AuroraRestoreOperator:
         snapshot="{{ params.%s }}" % step.snapshot_param(ctx.name),
         snapshots_dir=str(snapshots_dir(ctx)),
         sizes={variant: step.size_for(variant).model_dump() for variant in VARIANTS},
-        vars=step.vars,
+        placement=step.placement.model_dump(),
         output_sources=ctx.output_sources,
         **_common(ctx),
     )
@@ -68,7 +63,7 @@ def render_seed(ctx: StepRenderContext) -> SeedVerifyOperator:
     shared = dict(database_task_id=f"{step.database}.restore", seed_params=seed_params, **_common(ctx))
     base = SeedBaseOperator(task_id="seed_base", **shared)
     shards = SeedShardOperator.partial(task_id="seed_shard", **shared).expand(
-        shard=list(range(int(seed_params.get("shards", 16))))
+        shard=list(range(SeedParams.from_dict(seed_params).shards))
     )
     summary = SeedVerifyOperator(task_id="summary", **shared)
     base >> shards >> summary
@@ -83,7 +78,7 @@ def render_redis_restore(ctx: StepRenderContext) -> RedisRestoreOperator:
         snapshot=step.snapshot,
         snapshots_dir=str(snapshots_dir(ctx)),
         sizes={variant: step.size_for(variant).model_dump() for variant in VARIANTS},
-        vars=step.vars,
+        placement=step.placement.model_dump(),
         output_sources=ctx.output_sources,
         **_common(ctx),
     )

@@ -11,6 +11,9 @@ What is added here:
   ``aws_conn_id=None``, from boto3's default chain (AWS_ACCESS_KEY_ID, ... in the triggerer's env).
 - waits in phases: `RdsClusterAvailableTrigger` waits for the cluster and then for its instances;
   the phases share one budget of ``waiter_max_attempts``.
+- ``resume_at``: the phase of the deferring job to resume at (`loadstack.waits.Wait.phase`), serialized
+  with the trigger and echoed in every event it emits, so that a job of several waits resumes in the
+  right place even where the kwargs given to ``defer()`` are dropped (``dag.test()``).
 - no hard dependency on aiobotocore: the provider's triggers need it (``hook.get_async_conn()``),
   and aiobotocore 3.x pins botocore below the 1.44 this project uses. When it is not installed,
   each waiter attempt runs the synchronous boto3 waiter in a worker thread, so the triggerer's
@@ -81,18 +84,19 @@ class PhasedAwsWaiterTrigger(AwsBaseWaiterTrigger):
     override `phases()` to wait for more than the one waiter given to ``__init__``.
     """
 
-    def __init__(self, *, endpoint_url: str | None = None, **kwargs: Any):
+    def __init__(self, *, endpoint_url: str | None = None, resume_at: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.endpoint_url = endpoint_url
+        self.resume_at = resume_at
 
     def _wait_until_available(
         self, key: str, resource_id: str, noun: str, waiter_name: str, waiter_args: dict[str, Any],
-        status_queries: list[str], *, endpoint_url: str | None, **common: Any,
+        status_queries: list[str], *, endpoint_url: str | None, resume_at: str | None, **common: Any,
     ) -> None:
         """The common case: one resource, named by `key` in the serialized kwargs and in the event."""
         PhasedAwsWaiterTrigger.__init__(
             self,
-            serialized_fields={key: resource_id, "endpoint_url": endpoint_url},
+            serialized_fields={key: resource_id, "endpoint_url": endpoint_url, "resume_at": resume_at},
             waiter_name=waiter_name,
             waiter_args=waiter_args,
             failure_message=f"{noun} {resource_id} did not become available",
@@ -101,8 +105,15 @@ class PhasedAwsWaiterTrigger(AwsBaseWaiterTrigger):
             return_key=key,
             return_value=resource_id,
             endpoint_url=endpoint_url,
+            resume_at=resume_at,
             **common,
         )
+
+    def _with_resume_at(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return payload if self.resume_at is None else {**payload, "resume_at": self.resume_at}
+
+    def _event_from_exception(self, error: AirflowException) -> TriggerEvent:
+        return TriggerEvent(self._with_resume_at(super()._event_from_exception(error).payload))
 
     def phases(self) -> list[WaitPhase]:
         return [
@@ -146,7 +157,7 @@ class PhasedAwsWaiterTrigger(AwsBaseWaiterTrigger):
         except AirflowException as error:
             yield self._event_from_exception(error)
             return
-        yield TriggerEvent({"status": "success", self.return_key: self.return_value})
+        yield TriggerEvent(self._with_resume_at({"status": "success", self.return_key: self.return_value}))
 
 
 class RdsClusterAvailableTrigger(PhasedAwsWaiterTrigger):
@@ -154,7 +165,7 @@ class RdsClusterAvailableTrigger(PhasedAwsWaiterTrigger):
 
     Emits ``{"status": "success", "cluster_id": ...}`` or ``{"status": "error", "message": ...,
     "cluster_id": ...}`` (a cluster or instance in a failed or deleting state, an unknown cluster,
-    or `waiter_max_attempts` polls spent over both phases).
+    or `waiter_max_attempts` polls spent over both phases), with ``resume_at`` when one is given.
     """
 
     aws_hook_class = RdsHook
@@ -165,6 +176,7 @@ class RdsClusterAvailableTrigger(PhasedAwsWaiterTrigger):
         region_name: str | None = None,
         aws_conn_id: str | None = "aws_default",
         endpoint_url: str | None = None,
+        resume_at: str | None = None,
         waiter_delay: int = 30,
         waiter_max_attempts: int = 120,
         verify: bool | str | None = None,
@@ -173,8 +185,9 @@ class RdsClusterAvailableTrigger(PhasedAwsWaiterTrigger):
         self._wait_until_available(
             "cluster_id", cluster_id, "DB cluster", "db_cluster_available", {"DBClusterIdentifier": cluster_id},
             ["DBClusters[].Status"],
-            endpoint_url=endpoint_url, region_name=region_name, aws_conn_id=aws_conn_id, waiter_delay=waiter_delay,
-            waiter_max_attempts=waiter_max_attempts, verify=verify, botocore_config=botocore_config,
+            endpoint_url=endpoint_url, resume_at=resume_at, region_name=region_name, aws_conn_id=aws_conn_id,
+            waiter_delay=waiter_delay, waiter_max_attempts=waiter_max_attempts, verify=verify,
+            botocore_config=botocore_config,
         )
         self.cluster_id = cluster_id
 
@@ -196,7 +209,7 @@ class ElastiCacheReplicationGroupAvailableTrigger(PhasedAwsWaiterTrigger):
     """Wait until an ElastiCache replication group is available (botocore's waiter).
 
     Emits ``{"status": "success", "group_id": ...}`` or ``{"status": "error", "message": ...,
-    "group_id": ...}``.
+    "group_id": ...}``, with ``resume_at`` when one is given.
     """
 
     aws_hook_class = ElastiCacheReplicationGroupHook
@@ -207,6 +220,7 @@ class ElastiCacheReplicationGroupAvailableTrigger(PhasedAwsWaiterTrigger):
         region_name: str | None = None,
         aws_conn_id: str | None = "aws_default",
         endpoint_url: str | None = None,
+        resume_at: str | None = None,
         waiter_delay: int = 15,
         waiter_max_attempts: int = 120,
         verify: bool | str | None = None,
@@ -215,8 +229,9 @@ class ElastiCacheReplicationGroupAvailableTrigger(PhasedAwsWaiterTrigger):
         self._wait_until_available(
             "group_id", group_id, "replication group", "replication_group_available", {"ReplicationGroupId": group_id},
             ["ReplicationGroups[].Status"],
-            endpoint_url=endpoint_url, region_name=region_name, aws_conn_id=aws_conn_id, waiter_delay=waiter_delay,
-            waiter_max_attempts=waiter_max_attempts, verify=verify, botocore_config=botocore_config,
+            endpoint_url=endpoint_url, resume_at=resume_at, region_name=region_name, aws_conn_id=aws_conn_id,
+            waiter_delay=waiter_delay, waiter_max_attempts=waiter_max_attempts, verify=verify,
+            botocore_config=botocore_config,
         )
         self.group_id = group_id
 
@@ -225,7 +240,7 @@ class RdsClusterSnapshotAvailableTrigger(PhasedAwsWaiterTrigger):
     """Wait until a DB cluster snapshot is available (botocore's ``db_cluster_snapshot_available``).
 
     Emits ``{"status": "success", "snapshot_id": ...}`` or ``{"status": "error", "message": ...,
-    "snapshot_id": ...}``.
+    "snapshot_id": ...}``, with ``resume_at`` when one is given.
     """
 
     aws_hook_class = RdsHook
@@ -236,6 +251,7 @@ class RdsClusterSnapshotAvailableTrigger(PhasedAwsWaiterTrigger):
         region_name: str | None = None,
         aws_conn_id: str | None = "aws_default",
         endpoint_url: str | None = None,
+        resume_at: str | None = None,
         waiter_delay: int = 30,
         waiter_max_attempts: int = 240,
         verify: bool | str | None = None,
@@ -245,7 +261,8 @@ class RdsClusterSnapshotAvailableTrigger(PhasedAwsWaiterTrigger):
             "snapshot_id", snapshot_id, "DB cluster snapshot", "db_cluster_snapshot_available",
             {"DBClusterSnapshotIdentifier": snapshot_id},
             ["DBClusterSnapshots[].Status", "DBClusterSnapshots[].PercentProgress"],
-            endpoint_url=endpoint_url, region_name=region_name, aws_conn_id=aws_conn_id, waiter_delay=waiter_delay,
-            waiter_max_attempts=waiter_max_attempts, verify=verify, botocore_config=botocore_config,
+            endpoint_url=endpoint_url, resume_at=resume_at, region_name=region_name, aws_conn_id=aws_conn_id,
+            waiter_delay=waiter_delay, waiter_max_attempts=waiter_max_attempts, verify=verify,
+            botocore_config=botocore_config,
         )
         self.snapshot_id = snapshot_id

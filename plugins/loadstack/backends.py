@@ -1,0 +1,40 @@
+"""Which implementation restores a step's database and cache, and builds snapshots, on a profile.
+
+The one place that tells the profiles apart for the data tier: `local` runs MariaDB and redis-server
+processes on 127.0.0.1, `aws` uses Aurora and ElastiCache (with waits the caller defers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loadstack.profiles import Profile
+from loadstack.restore.aurora import AuroraRestore
+from loadstack.restore.cache import CacheRestore, LocalCacheRestore
+from loadstack.restore.database import DatabaseRestore, LocalDatabaseRestore
+from loadstack.restore.elasticache import ElastiCacheRestore
+from loadstack.snapshots.aws_builder import AwsSnapshotBuilder
+from loadstack.snapshots.builder import LocalSnapshotBuilder, SnapshotBuilder
+
+
+@dataclass(frozen=True)
+class Backends:
+    profile: Profile
+    database_restore: type[DatabaseRestore]
+    cache_restore: type[CacheRestore]
+    snapshot_builder: type[SnapshotBuilder]
+
+    def database(self, stack: str, step: str) -> DatabaseRestore:
+        return self.database_restore(self.profile, stack, step)
+
+    def cache(self, stack: str, step: str) -> CacheRestore:
+        return self.cache_restore(self.profile, stack, step)
+
+    def snapshots(self) -> SnapshotBuilder:
+        return self.snapshot_builder(self.profile)
+
+
+def backends_for(profile: Profile) -> Backends:
+    if profile.is_local:
+        return Backends(profile, LocalDatabaseRestore, LocalCacheRestore, LocalSnapshotBuilder)
+    return Backends(profile, AuroraRestore, ElastiCacheRestore, AwsSnapshotBuilder)

@@ -1,0 +1,28 @@
+"""Which catalogued snapshot a restore may use: the profile's build of it, if it matches its definition today."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from loadstack.data.migrate import schema_hash
+from loadstack.profiles import Profile
+from loadstack.snapshots.catalog import Catalog, CatalogEntry, load_definitions
+
+
+class SnapshotNotReady(RuntimeError):
+    """The snapshot is unknown, not built for this profile, or built from another schema or seed."""
+
+
+def current_entry(profile: Profile, snapshot: str, snapshots_dir: Path) -> CatalogEntry:
+    """The catalogued build of `snapshot` for this profile, if it matches its definition today."""
+    definitions = load_definitions(snapshots_dir)
+    if snapshot not in definitions:
+        raise SnapshotNotReady(f"snapshot '{snapshot}' is not defined in {snapshots_dir} (known: {', '.join(sorted(definitions))})")
+    entry = Catalog(profile).get(snapshot)
+    if entry is None or not entry.is_current(definitions[snapshot], schema_hash()):
+        state = "is not built" if entry is None else "is out of date (schema or seed parameters changed)"
+        raise SnapshotNotReady(
+            f"snapshot '{snapshot}' {state} for the {profile.name} profile: trigger the loadstack_snapshots DAG "
+            "(make demo does so before the stack)"
+        )
+    return entry
