@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from loadstack.aws.names import aurora_cluster_id, cache_group_id
 from loadstack.aws import resource_identifier
+from loadstack.aws.names import aurora_cluster_id, cache_group_id
 from loadstack.snapshots.build_aws import build_cluster_id, cluster_snapshot_id
 
 # RDS (cluster, instance, cluster snapshot) and ElastiCache (replication group) identifier rules.
