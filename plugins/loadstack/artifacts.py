@@ -172,7 +172,7 @@ class ArtifactStore:
 
 
 def ensure_snapshot_bucket(profile: Profile) -> None:
-    """Create the profile's snapshot bucket if it is missing (local profile only: moto starts empty)."""
+    """Create the profile's snapshot bucket if it is missing and the profile may (`creates_missing_buckets`)."""
     s3 = profile.client("s3")
     try:
         s3.head_bucket(Bucket=profile.snapshot_bucket)
@@ -180,7 +180,7 @@ def ensure_snapshot_bucket(profile: Profile) -> None:
     except ClientError as exc:
         if _error_code(exc) not in _MISSING:
             raise
-    if not profile.is_local:
+    if not profile.creates_missing_buckets:
         raise ArtifactError(
             f"snapshot bucket {profile.snapshot_bucket!r} does not exist in profile {profile.name!r}; "
             "create it (it is not created implicitly outside the local profile)"

@@ -82,6 +82,12 @@ class Profile:
         return self.name == "local"
 
     @property
+    def creates_missing_buckets(self) -> bool:
+        """moto starts empty, so the local profile makes the buckets it needs; in a real account they
+        are the account owner's to create (with their policies), never made implicitly."""
+        return self.is_local
+
+    @property
     def work_dir(self) -> Path:
         return self.home / "var" / "work"
 
