@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 STACKS = ROOT / "include" / "stacks"
 DAGS = ROOT / "dags"
 # DAG files named loadstack_* are the platform's own (snapshots, ...), not stacks.

@@ -1,4 +1,4 @@
-"""Fixtures for the data-tier AWS tests: moto in memory (the moto server is in tests/conftest.py)."""
+"""Shared unit-test fixtures for AWS: moto in memory (the moto server fixture is in tests/conftest.py)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import pytest
 
 from loadstack.spec import load_stack
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 
 
 @pytest.fixture(scope="module")

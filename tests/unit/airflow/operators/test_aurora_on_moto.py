@@ -11,7 +11,7 @@ from loadstack.profiles import Profile
 
 REGION = "us-east-1"
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 
 
 @pytest.fixture
