@@ -37,7 +37,7 @@ from loadstack.cache.redis_server import (
 from loadstack.supervisor import free_port
 
 if TYPE_CHECKING:
-    from loadstack.data.generate import DatasetPlan
+    from loadstack.data.plan import DatasetPlan
 
 Scalar = str | bytes | int | float
 Value = Scalar | Mapping[str, Scalar] | list | tuple | set | frozenset

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from loadstack.data.generate import SeedParams
 from loadstack.data.mariadb import ConnectionParams, MariaDBServer, system_binary
 from loadstack.data.migrate import migrate
+from loadstack.data.params import SeedParams
 from loadstack.data.seed import SeedProgress, seed_all
 
 REQUIRED_BINARIES = ("mariadbd", "mariadb-install-db", "mariadb-backup", "zstd", "tar")

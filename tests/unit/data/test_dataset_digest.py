@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 
-from loadstack.data.generate import BASE_TABLE_ROWS, EventGenerator, SeedParams
+from loadstack.data.base_tables import BASE_TABLE_ROWS
+from loadstack.data.events import EventGenerator
+from loadstack.data.params import SeedParams
 
 PARAMS = SeedParams(seed=11, accounts=6, products_per_account=9, profiles=900, events=12_000, orders=300, shards=5)
 DATASET_SHA256 = "1261601136d2203b0fcb03f575bbebd0cb7ad79ea77e01a7669d84520d5af5dc"

@@ -35,9 +35,9 @@ from loadstack.aws.rds import (
 )
 from loadstack.cache.rdb import RDB_PREFIX
 from loadstack.credentials import get_json_secret
-from loadstack.data.generate import SeedParams
 from loadstack.data.mariadb import ConnectionParams
 from loadstack.data.migrate import schema_hash
+from loadstack.data.params import SeedParams
 from loadstack.data.seed import (
     count_mismatches,
     count_rows,
