@@ -130,7 +130,8 @@ class AirflowRestClient:
         return self.settings.base_url
 
     def close(self) -> None:
-        self._api_client.close()
+        """Closes the pooled connections (the generated ApiClient has no close of its own)."""
+        self._api_client.rest_client.pool_manager.clear()
 
     def __enter__(self) -> "AirflowRestClient":
         return self
@@ -179,6 +180,8 @@ class AirflowRestClient:
                 raise RestError(call, exc.status, _detail(exc.body)) from None
             except urllib3.exceptions.HTTPError as exc:
                 raise RestError(call, None, f"cannot reach the api-server at {self.base_url} ({exc})") from None
+            except ValueError as exc:  # pydantic's ValidationError too: an answer the client's models reject
+                raise RestError(call, None, f"unexpected answer (another Airflow version?): {exc}") from None
         raise AssertionError("unreachable")
 
     def _pages(self, call: str, request: Callable[..., Any], items: str, *args: Any, **kwargs: Any) -> Iterator[Any]:
@@ -234,14 +237,28 @@ class AirflowRestClient:
         )
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, *, try_number: int, map_index: int = -1) -> list[Any]:
-        """One attempt's log as records: dicts (structured lines: event, timestamp, level, ...) or strings."""
-        response = self._call(
-            f"GET /api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-            self._task_instances.get_log, dag_id, run_id, task_id, try_number,
-            map_index=map_index, full_content=True, accept="application/json",
-        )
-        content = response.content.actual_instance or []
-        return [item if isinstance(item, str) else item.to_dict() for item in content]
+        """One attempt's log as records: dicts (structured lines: event, timestamp, level, ...) or strings.
+
+        Read raw: the client's `StructuredLogMessage` model keeps only `event` and `timestamp` and
+        drops `level` and `error_detail` (the traceback), which is what a failure report needs.
+        """
+        call = f"GET /api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
+        for attempt in (1, 2):
+            response = self._call(
+                call, self._task_instances.get_log_without_preload_content, dag_id, run_id, task_id, try_number,
+                map_index=map_index, full_content=True, accept="application/json",
+            )
+            if response.status == 401 and attempt == 1:
+                self.login()
+                continue
+            break
+        if not 200 <= response.status < 300:
+            raise RestError(call, response.status, _detail(response.data))
+        try:
+            content = json.loads(response.data)["content"]
+        except (ValueError, KeyError, TypeError):
+            raise RestError(call, response.status, f"unexpected answer: {response.data[:200]!r}") from None
+        return [item if isinstance(item, (dict, str)) else str(item) for item in content or []]
 
     # --- UI addresses --------------------------------------------------------------------------
     def dag_run_url(self, dag_id: str, run_id: str) -> str:

@@ -253,7 +253,7 @@ def run_dag(
     narrator = narrator or Narrator()
     started = time.monotonic()
     try:
-        dag = wait_for_dag(client, dag_id, timeout=parse_timeout, narrator=narrator, not_found_hint=not_found_hint)
+        dag = wait_for_dag(client, dag_id, timeout=parse_timeout, narrator=narrator, poll=poll, not_found_hint=not_found_hint)
         if dag is None:
             return RunOutcome(dag_id, "not_parsed")
         narrator.say(f"DAG {dag_id!r} is parsed ({dag.relative_fileloc or dag.fileloc})")
