@@ -159,8 +159,8 @@ class FakeAirflow:
         if not rest:
             state, _ = self.frames[min(self._frame, len(self.frames) - 1)]
             self._frame += 1
-            self.runs[run_id]["state"] = state
-            return 200, {**self.runs[run_id], **run_json(dag_id, run_id, state, self.runs[run_id]["conf"])}
+            self.runs[run_id] = run_json(dag_id, run_id, state, self.runs[run_id]["conf"])
+            return 200, self.runs[run_id]
         _, tasks = self.frames[min(max(self._frame - 1, 0), len(self.frames) - 1)]
         if rest == ["taskInstances"]:
             tis = [ti_json(dag_id, run_id, task, state, map_index=index, try_number=tries)
