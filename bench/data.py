@@ -50,7 +50,7 @@ def log(message: str) -> None:
 
 
 def seed_params(events: int):
-    from loadstack.data.generate import SeedParams
+    from loadstack.data.params import SeedParams
 
     accounts = 40
     return SeedParams(
@@ -138,7 +138,9 @@ def _unescape(field: str):
 
 def _event_tuples(params, limit: int) -> dict[str, list[tuple]]:
     """The first rows of every events shard (in proportion to its size, `limit` in all), as tuples."""
-    from loadstack.data.generate import EventGenerator, allocate, events_table, plan_for
+    from loadstack.data.events import EventGenerator
+    from loadstack.data.params import events_table
+    from loadstack.data.plan import allocate, plan_for
 
     quotas = allocate(min(limit, params.events), list(plan_for(params).shard_event_counts))
     rows: dict[str, list[tuple]] = {}
@@ -156,7 +158,7 @@ def _event_tuples(params, limit: int) -> dict[str, list[tuple]]:
 
 # --- the parts ---------------------------------------------------------------------------------
 def _bench_executemany(params, root: Path, password: str, servers: list, limit: int) -> dict:
-    from loadstack.data.generate import EVENT_COLUMNS
+    from loadstack.data.events import EVENT_COLUMNS
 
     server = _new_mariadb(root / "em", password, servers)
     _migrated(server)
@@ -192,7 +194,7 @@ def _bench_executemany(params, root: Path, password: str, servers: list, limit: 
 
 
 def _bench_seed(params, server, workdir: Path) -> dict:
-    from loadstack.data.generate import plan_for
+    from loadstack.data.plan import plan_for
     from loadstack.data.seed import expected_counts, seed_all
 
     done: list[str] = []
@@ -323,7 +325,7 @@ def _bench_logical(dump: Path, dump_s: float, reference: dict, root: Path, passw
 def _bench_redis(params, keys: int, root: Path, started_servers: list) -> dict:
     from loadstack.cache.rdb import build_rdb, commerce_cache_records
     from loadstack.cache.redis_server import RedisServer, restore_rdb
-    from loadstack.data.generate import plan_for
+    from loadstack.data.plan import plan_for
 
     plan = plan_for(params)
     carts = keys // 5

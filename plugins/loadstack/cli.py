@@ -1,9 +1,10 @@
-"""`loadstack` command line: validate specs and show their step graph."""
+"""`loadstack` command line: validate specs, show their step graph, run DAGs through Airflow's REST API."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -78,6 +79,83 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _client(args: argparse.Namespace):
+    # airflow_client takes seconds to import: only the commands that talk to Airflow pay for it.
+    from loadstack.rest_client.client import AirflowRestClient, ApiSettings
+
+    settings = ApiSettings.from_environment(base_url=args.api_url, user=args.user, password_file=args.password_file)
+    return AirflowRestClient(settings)
+
+
+def _log_folder() -> Path | None:
+    """Airflow's task log folder when this machine runs Airflow: read when the API cannot serve a log."""
+    folder = os.environ.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER")
+    return Path(folder) if folder else None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    # airflow_client takes seconds to import: only the commands that talk to Airflow pay for it.
+    from loadstack.rest_client.client import RestError
+    from loadstack.rest_client.run import Narrator, run_dag
+
+    narrator = Narrator()
+    try:
+        conf = json.loads(args.conf)
+    except ValueError as exc:
+        narrator.fail(f"--conf is not valid JSON: {exc}")
+        return 2
+    if not isinstance(conf, dict):
+        narrator.fail(f"--conf must be a JSON object, not {type(conf).__name__}")
+        return 2
+    try:
+        client = _client(args)
+    except RestError as exc:
+        narrator.fail(str(exc))
+        return 1
+    with client:
+        try:
+            outcome = run_dag(client, args.dag_id, conf, timeout=args.timeout, parse_timeout=args.parse_timeout,
+                              poll=args.poll, narrator=narrator, log_folder=_log_folder())
+        except KeyboardInterrupt:
+            narrator.fail("interrupted; the run goes on in Airflow (see the UI)")
+            return 130
+    return 0 if outcome.succeeded else 1
+
+
+def _when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    # airflow_client takes seconds to import: only the commands that talk to Airflow pay for it.
+    from loadstack.rest_client.client import RestError
+    from loadstack.rest_client.run import state_of
+
+    try:
+        with _client(args) as client:
+            runs = client.runs(args.dag_id, limit=args.limit)
+    except RestError as exc:
+        print(f"loadstack runs: {exc}", file=sys.stderr)
+        return 1
+    if not runs:
+        print(f"no runs of {args.dag_id}")
+        return 0
+    width = max(len(run.dag_run_id) for run in runs)
+    print(f"{'run_id':{width}s}  {'state':10s}  {'started':19s}  {'ended':19s}  duration")
+    for run in runs:
+        duration = f"{run.duration:.0f} s" if run.duration is not None else "-"
+        print(f"{run.dag_run_id:{width}s}  {state_of(run):10s}  {_when(run.start_date):19s}  {_when(run.end_date):19s}  {duration}")
+    return 0
+
+
+def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    api = parser.add_argument_group("Airflow API (defaults from scripts/env.sh)")
+    api.add_argument("--api-url", help="the api-server's base URL (default: $LOADSTACK_API_URL)")
+    api.add_argument("--user", default="admin", help="simple auth manager user (default: %(default)s)")
+    api.add_argument("--password-file", type=Path,
+                     help='JSON {"user": "password"} (default: $AIRFLOW_HOME/passwords.json)')
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loadstack", description="Synthetic load-test stacks as Airflow DAGs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,6 +167,19 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("path")
     graph.add_argument("--durations", help="step=seconds,... or a JSON file; prints the critical path")
     graph.set_defaults(func=cmd_graph)
+    run = sub.add_parser("run", help="trigger a DAG run through the REST API and follow it; exit 0 only on success")
+    run.add_argument("dag_id")
+    run.add_argument("--conf", default="{}", help="JSON object passed as the run's conf (DAG params)")
+    run.add_argument("--timeout", type=float, default=1800, help="seconds to follow the run (default: %(default)s)")
+    run.add_argument("--parse-timeout", type=float, default=120, help="seconds to wait for the DAG to be parsed")
+    run.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
+    _add_connection_flags(run)
+    run.set_defaults(func=cmd_run)
+    runs = sub.add_parser("runs", help="list a DAG's most recent runs")
+    runs.add_argument("dag_id")
+    runs.add_argument("--limit", type=int, default=20)
+    _add_connection_flags(runs)
+    runs.set_defaults(func=cmd_runs)
     return parser
 
 

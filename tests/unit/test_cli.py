@@ -70,3 +70,59 @@ def test_console_script_is_installed():
     exe = Path(sys.executable).parent / "loadstack"
     result = subprocess.run([str(exe), "validate", "-q", str(ROOT / "include" / "stacks")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# --- run / runs: through loadstack.rest_client against the fake api-server of tests/unit/conftest.py ---
+def _api_flags(fake, passwords) -> list[str]:
+    return ["--api-url", fake.url, "--password-file", str(passwords), "--poll", "0.01"]
+
+
+def test_run_triggers_follows_and_exits_0_on_success(fake_airflow, capsys):
+    fake, passwords = fake_airflow
+    fake.add_dag("shop")
+    fake.frames = [("running", {("app.apply", -1): ("running", 1)}), ("success", {("app.apply", -1): ("success", 1)})]
+    assert main(["run", "shop", "--conf", '{"users": 3}', "--timeout", "30", *_api_flags(fake, passwords)]) == 0
+    out = capsys.readouterr().out
+    assert "triggered run manual__" in out and 'with conf {"users": 3}' in out and "succeeded in" in out
+    assert fake.calls("POST", "/api/v2/dags/shop/dagRuns")[0][2]["conf"] == {"users": 3}
+
+
+def test_run_exits_1_when_the_run_fails(fake_airflow, capsys):
+    fake, passwords = fake_airflow
+    fake.add_dag("shop", is_paused=False)
+    fake.frames = [("failed", {("app.apply", -1): ("failed", 1)})]
+    fake.logs["app.apply"] = ["terraform apply failed: quota"]
+    assert main(["run", "shop", *_api_flags(fake, passwords)]) == 1
+    err = capsys.readouterr().err
+    assert "ended failed" in err and "terraform apply failed: quota" in err
+
+
+def test_run_rejects_bad_conf_before_calling_airflow(fake_airflow, capsys):
+    fake, passwords = fake_airflow
+    assert main(["run", "shop", "--conf", "[1, 2]", *_api_flags(fake, passwords)]) == 2
+    assert "--conf must be a JSON object, not list" in capsys.readouterr().err
+    assert main(["run", "shop", "--conf", "{users: 3}", *_api_flags(fake, passwords)]) == 2
+    assert "--conf is not valid JSON" in capsys.readouterr().err
+    assert fake.requests == []
+
+
+def test_run_names_the_password_file_it_cannot_read(tmp_path, capsys):
+    missing = tmp_path / "passwords.json"
+    assert main(["run", "shop", "--api-url", "http://127.0.0.1:9", "--password-file", str(missing)]) == 1
+    assert f"password file {missing}: cannot read the password of 'admin'" in capsys.readouterr().err
+
+
+def test_runs_lists_the_latest_runs_first(fake_airflow, capsys):
+    fake, passwords = fake_airflow
+    fake.add_dag("shop")
+    assert main(["runs", "shop", "--api-url", fake.url, "--password-file", str(passwords)]) == 0
+    assert capsys.readouterr().out == "no runs of shop\n"
+    fake.frames = [("success", {})]
+    assert main(["run", "shop", *_api_flags(fake, passwords)]) == 0
+    assert main(["run", "shop", *_api_flags(fake, passwords)]) == 0
+    capsys.readouterr()
+    assert main(["runs", "shop", "--api-url", fake.url, "--password-file", str(passwords)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["run_id", "state", "started", "ended", "duration"]
+    assert [line.split()[0] for line in lines[1:]] == sorted(fake.runs, reverse=True)
+    assert all(line.split()[1] == "success" and "2026-01-02 03:04:05" in line for line in lines[1:])

@@ -32,7 +32,7 @@ from typing import Any
 
 from loadstack.cache.redis_server import RedisServer, RedisServerError
 from loadstack.cache.resp import encode_command
-from loadstack.data.generate import DatasetPlan
+from loadstack.data.plan import DatasetPlan
 from loadstack.supervisor import free_port
 
 Scalar = str | bytes | int | float
@@ -252,7 +252,7 @@ def commerce_cache_records(
 
     Without `plan`, profiles belong to accounts by ``account_of(profile_id)`` (default:
     consecutive blocks of profiles per account) and carts hold invented ``SKU-nnnnnn`` items in
-    USD. With `plan` (the seeded database's `loadstack.data.generate.DatasetPlan`) the cache
+    USD. With `plan` (the seeded database's `loadstack.data.plan.DatasetPlan`) the cache
     agrees with that database: ``profile_id`` is one of its profiles (1..params.profiles),
     ``account_id`` that profile's account, and each cart holds distinct products of one account
     (its session's; an abandoned cart's is drawn like a session's) with their real ``sku`` and

@@ -1,7 +1,7 @@
 """Load generated data into a migrated database: base tables once, then each events shard.
 
 Speed: `LOAD DATA LOCAL INFILE` of TSV chunk files, and for events a producer process
-(`python -m loadstack.data.generate produce-events`) generating the next chunks while this process
+(`python -m loadstack.data.producer`) generating the next chunks while this process
 loads the current one, so the two cores work at once (generation alone is the slower half).
 
 Resumable per unit of work ("base", "events_00", ...) through `seed_markers`:
@@ -17,12 +17,7 @@ therefore checked: rows loaded must equal rows written, with no warnings.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,17 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from loadstack.data.generate import (
-    BASE_TABLE_ROWS,
-    BASE_TABLES,
-    EVENT_COLUMNS,
-    TABLE_COLUMNS,
-    EventGenerator,
-    SeedParams,
-    events_table,
-    plan_for,
-)
+from loadstack.data.base_tables import BASE_TABLE_ROWS, BASE_TABLES, TABLE_COLUMNS, iter_order_item_rows
+from loadstack.data.events import EVENT_COLUMNS, EventGenerator
 from loadstack.data.mariadb import ConnectionParams, lock_name
+from loadstack.data.params import SeedParams, events_table
+from loadstack.data.plan import plan_for
+from loadstack.data.producer import EventChunkProducer, ProducerError
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +39,6 @@ BASE_UNIT = "base"
 MARKERS_TABLE = "seed_markers"
 DEFAULT_CHUNK_ROWS = 100_000
 MIN_CHUNK_ROWS = 5_000
-# Chunks written but not yet loaded: enough to keep both processes busy, little disk.
-PRODUCER_MAX_AHEAD = 2
 
 
 class SeedError(RuntimeError):
@@ -269,86 +257,6 @@ def seed_base(
 
 
 # --- events shards -----------------------------------------------------------------------------
-class _EventChunkProducer:
-    """Runs the generator for one shard in a child process and hands over its chunk files."""
-
-    def __init__(self, params: SeedParams, shard: int, *, chunk_rows: int, workdir: Path | None) -> None:
-        self.params, self.shard, self.chunk_rows = params, shard, chunk_rows
-        self.table = events_table(shard)
-        self.directory = Path(tempfile.mkdtemp(prefix=f"loadstack-seed-{self.table}-", dir=workdir))
-        self._stderr = tempfile.TemporaryFile(dir=workdir)
-        self.total: int | None = None
-        self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "loadstack.data.generate",
-                "produce-events",
-                "--params",
-                json.dumps(params.as_dict()),
-                "--shard",
-                str(shard),
-                "--out-dir",
-                str(self.directory),
-                "--chunk-rows",
-                str(chunk_rows),
-                "--max-ahead",
-                str(PRODUCER_MAX_AHEAD),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-            bufsize=1,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")]))},
-        )
-
-    def __iter__(self) -> Iterator[tuple[Path, int]]:
-        assert self._process.stdout is not None
-        for line in self._process.stdout:
-            kind, _, rest = line.strip().partition(" ")
-            if kind == "chunk":
-                path, _, rows = rest.rpartition(" ")
-                yield Path(path), int(rows)
-            elif kind == "end":
-                self.total = int(rest)
-                return
-        code = self._process.wait()
-        self._stderr.seek(0)
-        detail = self._stderr.read().decode(errors="replace")[-2000:]
-        raise SeedError(f"the generator for {self.table} exited with code {code} before finishing:\n{detail}")
-
-    def consumed(self, path: Path) -> None:
-        path.unlink(missing_ok=True)
-        try:
-            assert self._process.stdin is not None
-            self._process.stdin.write("ok\n")
-            self._process.stdin.flush()
-        except (BrokenPipeError, OSError):
-            pass  # the producer has already written its last chunk and exited
-
-    def close(self) -> None:
-        try:
-            if self._process.stdin:
-                self._process.stdin.close()  # EOF: a producer still running cleans up and exits
-        except OSError:
-            pass
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        if self._process.stdout:
-            self._process.stdout.close()
-        self._stderr.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def _package_root() -> str:
-    """The directory holding the `loadstack` package, for the producer's import path."""
-    return str(Path(__file__).resolve().parents[2])
-
-
 def default_chunk_rows(total_rows: int) -> int:
     """About 8 chunks per shard, so generation and loading overlap, within 5 k..100 k rows."""
     return max(MIN_CHUNK_ROWS, min(DEFAULT_CHUNK_ROWS, total_rows // 8))
@@ -383,7 +291,7 @@ def seed_shard(
         cursor.execute(f"TRUNCATE TABLE `{table}`")
         started = time.monotonic()
         loaded = 0
-        producer = _EventChunkProducer(
+        producer = EventChunkProducer(
             params, shard, chunk_rows=chunk_rows or default_chunk_rows(expected), workdir=workdir
         )
         try:
@@ -394,6 +302,8 @@ def seed_shard(
                 producer.consumed(path)
                 loaded += rows
                 report(SeedProgress(table, loaded, expected, time.monotonic() - started))
+        except ProducerError as exc:
+            raise SeedError(str(exc)) from exc
         finally:
             producer.close()
         counted = _count_rows(conn, table)
@@ -439,7 +349,16 @@ def seed_all(
 
 def expected_counts(params: SeedParams) -> dict[str, int]:
     """Rows per table that a complete seed with `params` leaves (computed, nothing loaded)."""
-    return plan_for(params).expected_counts()
+    plan = plan_for(params)
+    counts = {
+        "accounts": len(plan.accounts),
+        "profiles": params.profiles,
+        "products": len(plan.products),
+        "orders": params.orders,
+        "order_items": sum(1 for _ in iter_order_item_rows(params)),
+    }
+    counts.update(zip(params.shard_tables, plan.shard_event_counts))
+    return counts
 
 
 def count_rows(conn, tables: Iterable[str]) -> dict[str, int]:

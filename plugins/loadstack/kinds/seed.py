@@ -11,7 +11,7 @@ from typing import Iterable, Literal
 
 from pydantic import Field
 
-from loadstack.data.generate import SeedParams
+from loadstack.data.params import SeedParams
 from loadstack.kinds.base import CheckContext, StepBase, StepKind, register_kind
 from loadstack.kinds.snapshot_refs import check_snapshot_names
 from loadstack.snapshots.catalog import load_definitions

@@ -22,9 +22,10 @@ from loadstack.cache.rdb import (
     rdb_object_key,
 )
 from loadstack.credentials import put_json_secret
-from loadstack.data.generate import SeedParams, plan_for
 from loadstack.data.mariadb import MariaDBServer
 from loadstack.data.migrate import migrate
+from loadstack.data.params import SeedParams
+from loadstack.data.plan import plan_for
 from loadstack.data.seed import seed_all
 from loadstack.data.snapshot import create_snapshot
 from loadstack.profiles import Profile

@@ -39,7 +39,6 @@ from loadstack.aws.rds import (
     resource_tags,
 )
 from loadstack.credentials import get_json_secret, put_json_secret
-from loadstack.data.generate import SeedParams
 from loadstack.data.mariadb import ConnectionParams
 from loadstack.data.migrate import (
     applied_migrations,
@@ -47,6 +46,7 @@ from loadstack.data.migrate import (
     migrate,
     schema_hash,
 )
+from loadstack.data.params import SeedParams
 from loadstack.data.seed import count_mismatches, count_rows, expected_counts, seed_all
 from loadstack.profiles import Profile
 from loadstack.snapshots.catalog import Catalog, CatalogEntry, SnapshotDefinition

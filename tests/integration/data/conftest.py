@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from loadstack.data.generate import SeedParams
 from loadstack.data.mariadb import ConnectionParams, MariaDBServer, system_binary
 from loadstack.data.migrate import migrate
+from loadstack.data.params import SeedParams
 from loadstack.data.seed import SeedProgress, seed_all
 from loadstack.supervisor import free_port
 

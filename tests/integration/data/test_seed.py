@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 import pytest
 
-from loadstack.data.generate import SeedParams, events_table
+from loadstack.data.params import SeedParams, events_table
 from loadstack.data.seed import SeedError, _load_file, expected_counts, read_markers, seed_all, seed_shard
 
 pytestmark = pytest.mark.integration
@@ -79,7 +79,7 @@ def test_other_params_reseed_a_shard_from_empty(new_database, row_counts):
 _CHILD = r"""
 import json, sys, time
 from pathlib import Path
-from loadstack.data.generate import SeedParams
+from loadstack.data.params import SeedParams
 from loadstack.data.mariadb import ConnectionParams
 from loadstack.data.seed import seed_shard
 spec = json.loads(sys.stdin.readline())

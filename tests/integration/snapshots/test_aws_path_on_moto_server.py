@@ -126,8 +126,8 @@ def test_aurora_snapshot_build_then_restore(aws_profile, names, snapshots_dir, s
     from loadstack.airflow.triggers.aws import RdsClusterAvailableTrigger, RdsClusterSnapshotAvailableTrigger
     from loadstack.aws.rds import BUILD_TAG, describe_cluster
     from loadstack.credentials import get_json_secret
-    from loadstack.data.generate import SeedParams
     from loadstack.data.migrate import schema_hash
+    from loadstack.data.params import SeedParams
     from loadstack.data.seed import expected_counts
     from loadstack.snapshots.build_aws import build_cluster_id
     from loadstack.snapshots.catalog import Catalog, load_definitions

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loadstack.credentials import get_json_secret
-from loadstack.data.generate import SeedParams
+from loadstack.data.params import SeedParams
 from loadstack.data.seed import count_rows as counts
 from loadstack.data.seed import expected_counts
 from loadstack.restore.local_database import LocalDatabase

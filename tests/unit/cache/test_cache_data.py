@@ -69,7 +69,8 @@ def test_commerce_cache_is_deterministic_and_shaped():
 
 
 def _small_plan(**overrides):
-    from loadstack.data.generate import SeedParams, plan_for
+    from loadstack.data.params import SeedParams
+    from loadstack.data.plan import plan_for
 
     params = {"seed": 5, "accounts": 6, "products_per_account": 8, "profiles": 300, "orders": 10, "events": 100,
               "start": "2026-01-01", "days": 3, "shards": 2, **overrides}

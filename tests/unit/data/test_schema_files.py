@@ -5,8 +5,10 @@ import shutil
 
 import pytest
 
-from loadstack.data.generate import EVENT_COLUMNS, MAX_SHARDS, TABLE_COLUMNS
+from loadstack.data.base_tables import TABLE_COLUMNS
+from loadstack.data.events import EVENT_COLUMNS
 from loadstack.data.migrate import SCHEMA_DIR, MigrationError, discover_migrations, schema_hash, split_statements
+from loadstack.data.params import MAX_SHARDS
 
 
 def test_migrations_are_ordered_and_named():

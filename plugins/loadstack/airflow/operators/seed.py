@@ -7,8 +7,8 @@ from typing import Any
 
 from loadstack.airflow.operators.base import StackStepOperator
 from loadstack.credentials import get_json_secret
-from loadstack.data.generate import SeedParams
 from loadstack.data.mariadb import ConnectionParams
+from loadstack.data.params import SeedParams
 from loadstack.data.seed import (
     count_mismatches,
     count_rows,

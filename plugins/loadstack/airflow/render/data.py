@@ -15,7 +15,7 @@ from loadstack.airflow.render.context import (
     TeardownRenderContext,
 )
 from loadstack.airflow.render.registry import KindRenderer, register_renderer
-from loadstack.data.generate import SeedParams
+from loadstack.data.params import SeedParams
 from loadstack.kinds.aurora_restore import AuroraRestoreStep
 from loadstack.kinds.base import VARIANTS
 from loadstack.kinds.redis_restore import RedisRestoreStep
