@@ -29,7 +29,7 @@ def test_restore_seed_rerun_and_teardown(run_dag, loadstack_env, local_profile):
     from loadstack.airflow.render import build_dag, build_teardown_dag
     from loadstack.data.params import SeedParams
     from loadstack.data.seed import expected_counts
-    from loadstack.snapshots.build import build_mariadb_snapshot, build_redis_snapshot
+    from loadstack.snapshots.build_local import build_mariadb_snapshot, build_redis_snapshot
     from loadstack.snapshots.catalog import load_definitions
 
     definitions = load_definitions(FIXTURES / "snapshots")

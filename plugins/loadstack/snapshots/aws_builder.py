@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 
-from loadstack.snapshots.build import build_redis_snapshot
 from loadstack.snapshots.build_aws import (
     abandon_aurora_build,
     build_cluster_id,
@@ -18,6 +17,7 @@ from loadstack.snapshots.build_aws import (
     load_and_snapshot,
     start_aurora_build,
 )
+from loadstack.snapshots.build_local import build_redis_snapshot
 from loadstack.snapshots.builder import Say, SnapshotBuilder, built
 from loadstack.snapshots.catalog import SnapshotDefinition
 from loadstack.waits import (

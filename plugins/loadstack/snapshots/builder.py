@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable
 
 from loadstack.profiles import Profile
-from loadstack.snapshots.build import build_mariadb_snapshot, build_redis_snapshot
+from loadstack.snapshots.build_local import build_mariadb_snapshot, build_redis_snapshot
 from loadstack.snapshots.catalog import CatalogEntry, SnapshotDefinition
 from loadstack.waits import Progress, Ready, UnexpectedPhase, WaitEvent
 

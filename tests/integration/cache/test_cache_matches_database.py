@@ -16,7 +16,7 @@ import redis
 from loadstack.credentials import get_json_secret
 from loadstack.restore.local_cache import LocalCache
 from loadstack.restore.local_database import LocalDatabase
-from loadstack.snapshots.build import build_mariadb_snapshot, build_redis_snapshot
+from loadstack.snapshots.build_local import build_mariadb_snapshot, build_redis_snapshot
 from loadstack.snapshots.catalog import load_definitions
 
 pytestmark = pytest.mark.integration

@@ -405,7 +405,7 @@ def test_stack_and_teardown_dags_restore_and_remove_aws_data_resources(run_dag, 
     from loadstack.aws.elasticache import describe_replication_group
     from loadstack.aws.rds import describe_cluster
     from loadstack.data.migrate import schema_hash
-    from loadstack.snapshots.build import build_redis_snapshot
+    from loadstack.snapshots.build_local import build_redis_snapshot
     from loadstack.snapshots.catalog import Catalog, CatalogEntry, load_definitions
     from loadstack.spec import load_stack
 

@@ -9,7 +9,7 @@ from loadstack.data.params import SeedParams
 from loadstack.data.seed import count_rows as counts
 from loadstack.data.seed import expected_counts
 from loadstack.restore.local_database import LocalDatabase
-from loadstack.snapshots.build import build_mariadb_snapshot
+from loadstack.snapshots.build_local import build_mariadb_snapshot
 from loadstack.snapshots.catalog import Catalog, SnapshotDefinition
 
 pytestmark = pytest.mark.integration

@@ -133,7 +133,7 @@ def test_the_shop_cache_is_sourced_from_shop_seeded():
 
 
 def test_a_sourced_cache_build_refuses_profiles_and_accounts():
-    from loadstack.snapshots.build import build_redis_snapshot
+    from loadstack.snapshots.build_local import build_redis_snapshot
 
     definition = SnapshotDefinition(engine="redis", kind="rdb", source="db-seeded", source_seed={"seed": 7},
                                     seed={"seed": 1, "sessions": 3, "carts": 1, "profiles": 10, "accounts": 2})
