@@ -56,7 +56,7 @@ def test_apply_replan_state_and_destroy(local_profile):
     with pytest.raises(local_profile.client("ssm").exceptions.ParameterNotFound):
         local_profile.client("ssm").get_parameter(Name="/it/it-single")
     hook.cleanup(keep_working_dir=True)
-    assert not (hook.working_dir / VARS_FILE).exists()
+    assert not (hook.terraform_dir / VARS_FILE).exists()
     state = json.loads(s3.get_object(Bucket=local_profile.state_bucket, Key=f"env:/it-single/{KEY}")["Body"].read())
     assert state["resources"] == []
 

@@ -33,6 +33,14 @@ def test_init_passes_backend_config_and_never_a_var_file():
     ]]
 
 
+def test_init_without_a_committed_lock_file_may_write_one():
+    # A module that commits no .terraform.lock.hcl: `-lockfile=readonly` would fail ("lock file is
+    # read-only"), so init resolves from the CLI config's mirror and writes it in the working copy.
+    tf = Recorder()
+    tf.init({"bucket": "state"}, lockfile_readonly=False)
+    assert tf.calls == [[TF, "init", "-no-color", "-input=false", "-backend-config=bucket=state", "-reconfigure", "-backend=true"]]
+
+
 def test_workspace_select_creates_when_missing():
     tf = Recorder()
     tf.select_workspace("shop-network")

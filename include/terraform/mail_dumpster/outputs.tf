@@ -5,22 +5,22 @@ output "mail_dumpster_domain" {
 
 output "lb_dns_name" {
   description = "DNS name of the network load balancer."
-  value       = aws_lb.this.dns_name
+  value       = module.service.lb_dns_name
 }
 
 output "lb_arn" {
   description = "ARN of the network load balancer."
-  value       = aws_lb.this.arn
+  value       = module.service.lb_arn
 }
 
 output "target_group_arn" {
   description = "ARN of the TCP 25 target group."
-  value       = aws_lb_target_group.smtp.arn
+  value       = module.service.target_group_arn
 }
 
 output "asg_name" {
   description = "Name of the autoscaling group running the SMTP sink."
-  value       = aws_autoscaling_group.this.name
+  value       = module.service.asg_name
 }
 
 output "zone_id" {
@@ -30,5 +30,5 @@ output "zone_id" {
 
 output "launch_template_id" {
   description = "ID of the launch template."
-  value       = aws_launch_template.this.id
+  value       = module.service.launch_template_id
 }

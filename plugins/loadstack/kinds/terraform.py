@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, Iterable, Literal
 
 from pydantic import Field
@@ -15,7 +16,9 @@ from loadstack.kinds.base import (
     Variant,
     register_kind,
 )
-from loadstack.terraform.module import module_variables
+from loadstack.terraform.local_modules import SourceProblem, local_module_dirs
+from loadstack.terraform.module import config_files, module_variables
+from loadstack.terraform.s3_backend import foreign_state_storage
 
 MODULE_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 
@@ -44,13 +47,54 @@ class TerraformStep(StepBase):
         return {**self.vars, **self.variants.get(variant, {})}  # type: ignore[call-overload]
 
 
+class _ModulesRootNames:
+    """Paths in messages as a user finds them: "include/terraform/app/main.tf", not absolute."""
+
+    def __init__(self, modules_dir: Path) -> None:
+        self.root = modules_dir.absolute()
+        self.label = f"{self.root.parent.name}/{self.root.name}"
+
+    def __call__(self, path: Path, line: int = 0) -> str:
+        path = path.absolute()
+        shown = f"{self.label}/{path.relative_to(self.root)}" if self.root in path.parents else str(path)
+        return f"{shown}:{line}" if line else shown
+
+
+def _source_message(problem: SourceProblem, names: _ModulesRootNames) -> str:
+    call = problem.call
+    where = f'{names(call.file, call.line)}: module "{call.name}" source "{call.source}"'
+    if problem.reason == "outside":
+        return (f"{where} leaves {names.label}/, and a step's working copy holds only {names.label}/; "
+                f"move the shared module under it (e.g. {names.label}/modules/{problem.target.name}) and point source there")
+    if problem.reason == "missing":
+        return f"{where} points at {names(problem.target)}, which does not exist; create it or fix the path"
+    return f"{where} points at {names(problem.target)}, which holds no *.tf files; fix the path"
+
+
+def _state_storage_messages(module_dir: Path, names: _ModulesRootNames) -> Iterable[str]:
+    for declared, what in foreign_state_storage(module_dir):
+        where = names(declared.file, declared.line)
+        if declared.kind == "s3":
+            yield (f'{where}: {what}; loadstack supplies them from the profile (state bucket, key, locking): '
+                   'leave the block empty (backend "s3" {}) or remove it')
+        else:
+            yield (f"{where}: {what}, but loadstack keeps every step's state in the profile's S3 state bucket; "
+                   'remove the block (or leave an empty backend "s3" {})')
+
+
 def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
     assert isinstance(step, TerraformStep)
     module_dir = ctx.modules_dir / step.module
     if not module_dir.is_dir():
-        known = sorted(p.name for p in ctx.modules_dir.iterdir() if p.is_dir()) if ctx.modules_dir.is_dir() else []
+        known = sorted(p.name for p in ctx.modules_dir.iterdir() if p.is_dir() and config_files(p)) if ctx.modules_dir.is_dir() else []
         yield "module", unknown_name("module", step.module, known)
         return
+    names = _ModulesRootNames(ctx.modules_dir)
+    _, source_problems = local_module_dirs(module_dir, ctx.modules_dir)
+    for problem in source_problems:
+        yield "module", _source_message(problem, names)
+    for message in _state_storage_messages(module_dir, names):
+        yield "module", message
     declared = module_variables(module_dir)
     for variant in VARIANTS:
         if not (module_dir / f"{variant}.tfvars").is_file():

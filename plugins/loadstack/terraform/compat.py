@@ -88,8 +88,13 @@ class Terraform111(Terraform):
         return options
 
     # --- the commands loadstack uses ----------------------------------------------------------
-    def init(self, backend_config: Mapping[str, str]) -> None:  # type: ignore[override]
-        super().init(backend_config=dict(backend_config), reconfigure=IsFlagged, backend=True, lockfile="readonly")
+    def init(self, backend_config: Mapping[str, str], *, lockfile_readonly: bool = True) -> None:  # type: ignore[override]
+        """`lockfile_readonly`: a committed lock file is checked, never changed; without one, init must
+        be allowed to write it (`-lockfile=readonly` then fails with "lock file is read-only")."""
+        super().init(
+            backend_config=dict(backend_config), reconfigure=IsFlagged, backend=True,
+            lockfile="readonly" if lockfile_readonly else None,
+        )
 
     def select_workspace(self, name: str) -> None:
         self.cmd("workspace select", name, or_create=True)

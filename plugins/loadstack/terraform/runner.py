@@ -1,4 +1,4 @@
-"""TerraformRunner: one module's working copy, its S3 remote state and workspace, and the CLI calls on it."""
+"""TerraformRunner: one step's working copy, its S3 remote state and workspace, and the CLI calls on it."""
 
 from __future__ import annotations
 
@@ -15,11 +15,16 @@ from loadstack.profiles import Profile
 from loadstack.terraform.compat import Terraform111, TerraformError
 from loadstack.terraform.module import module_variables
 from loadstack.terraform.progress import TerraformProgress
+from loadstack.terraform.s3_backend import LocalStateError, verify_remote_state, write_backend_override
+from loadstack.terraform.working_copy import (
+    OVERRIDE_FILE,
+    PLAN_FILE,
+    VARS_FILE,
+    copy_modules_root,
+    has_committed_lock,
+)
 
-PLAN_FILE = "tfplan"
-VARS_FILE = "loadstack.auto.tfvars.json"
-OVERRIDE_FILE = "loadstack_override.tf.json"
-_NOT_COPIED = shutil.ignore_patterns(".terraform", "*.tfstate", "*.tfstate.*", PLAN_FILE, VARS_FILE, OVERRIDE_FILE)
+__all__ = ["OVERRIDE_FILE", "PLAN_FILE", "VARS_FILE", "PlanResult", "TerraformRunner", "TerraformStepFailed"]
 
 
 @dataclass(frozen=True)
@@ -45,28 +50,42 @@ class TerraformRunner:
         self.working_dir = Path(working_dir)
         self.log = logger or logging.getLogger(__name__)
         self.timings: dict[str, float] = {}
+        self._terraform_dir: Path | None = None
+        self.committed_lock = True
 
     # --- working copy -------------------------------------------------------------------------
-    def prepare(self, module_dir: Path, variant: str, variables: Mapping[str, Any]) -> list[str]:
-        """Fresh copy of the module, our provider override and var file; returns the -var-file list."""
-        if self.working_dir.exists():
-            shutil.rmtree(self.working_dir)
-        self.working_dir.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(module_dir, self.working_dir, ignore=_NOT_COPIED)
-        os.chmod(self.working_dir, 0o700)
+    @property
+    def terraform_dir(self) -> Path:
+        """Where Terraform runs: the step's module inside the working copy (set by prepare())."""
+        if self._terraform_dir is None:
+            raise RuntimeError("prepare() first: there is no working copy yet")
+        return self._terraform_dir
+
+    def prepare(
+        self, module_dir: Path, variant: str, variables: Mapping[str, Any], *, modules_root: Path | None = None
+    ) -> list[str]:
+        """Fresh copy of the modules root (so `../` module sources resolve), our provider and backend
+        overrides and var file in the step's module; returns the -var-file list.
+
+        `modules_root` is include/terraform (the spec's modules dir); by default the module's parent.
+        """
+        module_dir = Path(module_dir)
+        self._terraform_dir = work = copy_modules_root(modules_root or module_dir.parent, module_dir, self.working_dir)
+        self.committed_lock = has_committed_lock(module_dir)
+        write_backend_override(work)
         override = self.profile.provider_override()
         if override:
-            (self.working_dir / OVERRIDE_FILE).write_text(json.dumps(override, indent=2))
+            (work / OVERRIDE_FILE).write_text(json.dumps(override, indent=2))
         declared = module_variables(module_dir)
         forced = {k: v for k, v in self.profile.module_variable_overrides().items() if k in declared}
         if forced:
             self.log.info("profile %s sets %s", self.profile.name, ", ".join(f"{k}={v}" for k, v in forced.items()))
         variables = {**variables, **forced}
         var_files = []
-        if (self.working_dir / f"{variant}.tfvars").is_file():
+        if (work / f"{variant}.tfvars").is_file():
             var_files.append(f"{variant}.tfvars")
         # Values may be secrets: the file is the user's alone and is removed by cleanup().
-        fd = os.open(self.working_dir / VARS_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(work / VARS_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(dict(variables), handle, indent=2, sort_keys=True)
         var_files.append(VARS_FILE)
@@ -77,13 +96,14 @@ class TerraformRunner:
         if not keep_working_dir:
             shutil.rmtree(self.working_dir, ignore_errors=True)
             return
-        for name in (VARS_FILE, PLAN_FILE):
-            (self.working_dir / name).unlink(missing_ok=True)
+        if self._terraform_dir is not None:
+            for name in (VARS_FILE, PLAN_FILE):
+                (self._terraform_dir / name).unlink(missing_ok=True)
 
     # --- CLI ----------------------------------------------------------------------------------
     def _terraform(self, progress: TerraformProgress | None = None) -> Terraform111:
         return Terraform111(
-            working_dir=str(self.working_dir),
+            working_dir=str(self.terraform_dir),
             terraform_bin_path=self.profile.terraform_bin,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
                  **self.profile.terraform_env()},
@@ -102,7 +122,16 @@ class TerraformRunner:
 
     def init(self, state_key: str, workspace: str) -> None:
         tf = self._terraform()
-        self._timed("init", tf.init, self.profile.backend_config(state_key))
+        if not self.committed_lock:
+            # The init resolves providers through the profile's CLI config (the mirror only) and
+            # writes the lock file into the disposable working copy, never back into the module.
+            self.log.info("the module commits no .terraform.lock.hcl: init records the provider mirror's "
+                          "versions in the working copy (commit the generated file to pin them)")
+        self._timed("init", tf.init, self.profile.backend_config(state_key), lockfile_readonly=self.committed_lock)
+        try:
+            verify_remote_state(self.terraform_dir, bucket=self.profile.state_bucket)
+        except LocalStateError as exc:
+            raise TerraformStepFailed(str(exc)) from None
         self._timed("init", tf.select_workspace, workspace)
         self.log.info("initialised backend s3://%s/env:/%s/%s", self.profile.state_bucket, workspace, state_key)
 

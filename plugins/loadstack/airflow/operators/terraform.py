@@ -18,7 +18,11 @@ def _slug(text: str) -> str:
 
 
 class _TerraformStepOperator(StackStepOperator):
-    """Shared by apply and destroy: the module, its workspace and state, and a private working copy."""
+    """Shared by apply and destroy: the module, its workspace and state, and a private working copy.
+
+    `modules_root` is the folder of modules (include/terraform) the working copy holds, so the
+    module's relative `source = "../..."` calls resolve; the module runs in its subfolder there.
+    """
 
     template_fields = ("variables", "variant_variables", "variant")
 
@@ -26,6 +30,7 @@ class _TerraformStepOperator(StackStepOperator):
         self,
         *,
         module_dir: str,
+        modules_root: str,
         workspace: str,
         state_key: str,
         variables: dict[str, Any],
@@ -34,6 +39,7 @@ class _TerraformStepOperator(StackStepOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.module_dir = module_dir
+        self.modules_root = modules_root
         self.workspace = workspace
         self.state_key = state_key
         self.variables = variables
@@ -52,7 +58,9 @@ class _TerraformStepOperator(StackStepOperator):
         )
         succeeded = False
         try:
-            var_files = hook.prepare(Path(self.module_dir), self.variant, variables)
+            var_files = hook.prepare(
+                Path(self.module_dir), self.variant, variables, modules_root=Path(self.modules_root)
+            )
             hook.init(self.state_key, self.workspace)
             result = action(hook, var_files)
             succeeded = True

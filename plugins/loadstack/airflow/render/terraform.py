@@ -22,6 +22,7 @@ def _step_kwargs(ctx: StepRenderContext | TeardownRenderContext) -> dict:
         stack=ctx.stack.name,
         step=ctx.name,
         module_dir=str(ctx.stack.modules_dir / step.module),
+        modules_root=str(ctx.stack.modules_dir),
         workspace=step.workspace_for(ctx.stack.name, ctx.name),
         state_key=step.state_key(),
         variables=step.vars,
