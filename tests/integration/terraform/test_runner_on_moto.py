@@ -13,7 +13,7 @@ from loadstack.terraform.runner import VARS_FILE, TerraformRunner
 from loadstack.terraform.state import read_state_outputs, state_object_key
 
 pytestmark = pytest.mark.integration
-MODULE = Path(__file__).resolve().parents[1] / "fixtures" / "tf_modules" / "param"
+MODULE = Path(__file__).resolve().parents[2] / "fixtures" / "tf_modules" / "param"
 KEY = "loadstack/param.tfstate"
 
 
