@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+from importlib.metadata import version
+
 import pytest
 
 from loadstack.data.mariadb import ConnectionParams, MariaDBError, MariaDBServer
-from loadstack.data.seed import SeedProgress, default_chunk_rows
 
 
 def test_config_binds_loopback_and_keeps_files_in_base_dir(tmp_path):
@@ -47,22 +48,24 @@ def test_stale_pid_file_is_not_trusted(tmp_path):
     assert server.pid is None and not server.is_running() and server.stop() is False
 
 
-def test_progress_lines():
-    line = str(SeedProgress("events_03", 40_000, 80_000, 0.5))
-    assert line == "events_03: 40,000/80,000 rows (50%), 80,000 rows/s, ETA 0.5 s"
-    assert "done, 80,000 rows in 1.0 s (80,000 rows/s)" in str(SeedProgress("events_03", 80_000, 80_000, 1.0, done=True))
-    assert "skipped" in str(SeedProgress("events_03", 5, 5, 0, done=True, skipped=True))
-    assert SeedProgress("t", 0, 10, 0).eta_seconds is None
-
-
-def test_chunks_keep_both_processes_busy():
-    assert default_chunk_rows(62_500) == 7_812
-    assert default_chunk_rows(1_000) == 5_000 and default_chunk_rows(10_000_000) == 100_000
-
-
 def test_lock_names_fit_the_server_limit():
     from loadstack.data.mariadb import lock_name
 
     assert lock_name("loadstack.seed", "shop", "events_01") == "loadstack.seed.shop.events_01"
     long = lock_name("loadstack.seed", "d" * 64, "events_01")
     assert len(long) <= 64 and long.startswith("loadstack.seed.") and long != lock_name("loadstack.seed", "e" * 64, "events_01")
+
+
+def test_pinned_driver_has_its_c_extension():
+    import mysql.connector
+
+    assert version("mysql-connector-python") == "9.7.0"
+    assert mysql.connector.HAVE_CEXT, "mysql-connector-python lost its C extension (pure Python is ~40 % slower)"
+
+
+def test_connections_do_not_ask_for_the_pure_python_driver():
+    from loadstack.data.mariadb import ConnectionParams
+
+    kwargs = ConnectionParams(host="127.0.0.1", port=1, user="u", password="p").connector_kwargs()
+    assert kwargs.get("use_pure", False) is False
+    assert "s3cr3t-pw" not in repr(ConnectionParams(host="127.0.0.1", port=1, user="u", password="s3cr3t-pw"))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +13,16 @@ from loadstack.cache.rdb import (
     rdb_object_key,
     record_commands,
 )
-from loadstack.cache.redis_server import RedisServer, RedisServerError, restore_rdb
 from loadstack.cache.resp import encode_command
+
+
+def _small_plan(**overrides):
+    from loadstack.data.params import SeedParams
+    from loadstack.data.plan import plan_for
+
+    params = {"seed": 5, "accounts": 6, "products_per_account": 8, "profiles": 300, "orders": 10, "events": 100,
+              "start": "2026-01-01", "days": 3, "shards": 2, **overrides}
+    return plan_for(SeedParams(**params))
 
 
 def test_record_commands_per_type():
@@ -65,16 +71,6 @@ def test_commerce_cache_is_deterministic_and_shaped():
     assert {ttl for k, _, ttl in commerce_cache_records(1, 3, 2, session_ttl=1800, cart_ttl=86400)} == {1800, 86400}
     mapped = commerce_cache_records(1, 50, 0, profiles=10, account_of=lambda profile_id: 1000 + profile_id)
     assert all(s["account_id"] == 1000 + s["profile_id"] for _, s, _ in mapped)
-
-
-
-def _small_plan(**overrides):
-    from loadstack.data.params import SeedParams
-    from loadstack.data.plan import plan_for
-
-    params = {"seed": 5, "accounts": 6, "products_per_account": 8, "profiles": 300, "orders": 10, "events": 100,
-              "start": "2026-01-01", "days": 3, "shards": 2, **overrides}
-    return plan_for(SeedParams(**params))
 
 
 def test_commerce_cache_from_a_plan_agrees_with_the_dataset():
@@ -128,57 +124,7 @@ def test_commerce_cache_plan_excludes_invented_mappings():
         assert len({products[i["sku"]].account_id for i in cart["items"]}) == 1 and len(cart["items"]) <= 3
 
 
-def test_config_text(tmp_path):
-    server = RedisServer(tmp_path / "with space", 6390, 'pa"ss', settings={"maxmemory": "64mb"})
-    text = server.config_text()
-    for line in (
-        "bind 127.0.0.1",
-        "port 6390",
-        "protected-mode yes",
-        "daemonize no",
-        f'dir "{tmp_path}/with space"',
-        'dbfilename "dump.rdb"',
-        f'pidfile "{tmp_path}/with space/redis.pid"',
-        'save ""',
-        "appendonly no",
-        'requirepass "pa\\"ss"',
-        "maxmemory 64mb",
-    ):
-        assert line in text.splitlines()
-    assert "requirepass" not in RedisServer(tmp_path, 6390).config_text()
-    assert server.connection_params()["url"] == "redis://:pa%22ss@127.0.0.1:6390/0"
-    with pytest.raises(ValueError):
-        RedisServer(tmp_path, 6390, dbfilename="../x.rdb")
-
-
-def test_stopping_a_server_that_never_ran(tmp_path):
-    server = RedisServer(tmp_path)  # stopping needs only the directory
-    assert server.pid() is None and server.stop() is False
-    (tmp_path / "redis.pid").write_text("1\n")  # PID 1 is not this server: never signalled
-    assert server.pid() is None and server.stop() is False
-    with pytest.raises(RedisServerError, match="no port"):
-        server.start()
-
-
-def test_restore_refuses_a_file_that_is_not_an_rdb(tmp_path):
-    bogus = tmp_path / "x.rdb"
-    bogus.write_bytes(b"hello")
-    with pytest.raises(RedisServerError, match="not an RDB file"):
-        restore_rdb(bogus, tmp_path / "srv", 6390)
-    with pytest.raises(RedisServerError, match="does not exist"):
-        restore_rdb(tmp_path / "missing.rdb", tmp_path / "srv", 6390)
-
-
 def test_rdb_object_key():
     assert rdb_object_key("shop/commerce-s42") == "redis/shop/commerce-s42.rdb"
     with pytest.raises(ValueError):
         rdb_object_key("../etc")
-
-
-def test_cache_package_has_no_airflow_imports():
-    import importlib
-
-    for name in [m for m in sys.modules if m == "loadstack.cache" or m.startswith("loadstack.cache.")]:
-        module = importlib.import_module(name)
-        source = Path(module.__file__).read_text()
-        assert "import airflow" not in source and "from airflow" not in source, name
