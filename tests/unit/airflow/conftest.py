@@ -18,7 +18,7 @@ def profile(tmp_path) -> Profile:
                    plugin_mirror=tmp_path, snapshot_bucket="snapshots", endpoint_url="http://127.0.0.1:1",
                    aws_conn_id="aws_default")
     fake = mock.MagicMock(spec=Profile, wraps=real)
-    for name in ("name", "region", "endpoint_url", "aws_conn_id", "snapshot_bucket", "allowed_account_ids"):
+    for name in ("name", "region", "endpoint_url", "aws_conn_id", "snapshot_bucket", "state_bucket", "allowed_account_ids"):
         setattr(fake, name, getattr(real, name))
     type(fake).is_local = mock.PropertyMock(side_effect=AssertionError("an operator branched on the profile"))
     return fake
