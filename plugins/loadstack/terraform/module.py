@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -215,7 +216,21 @@ def config_files(module_dir: Path) -> list[Path]:
 
 def file_blocks(path: Path) -> list[Block]:
     """Top-level blocks of one configuration file. A JSON file that does not parse has none (Terraform
-    itself reports it, with a better message than ours)."""
+    itself reports it, with a better message than ours).
+
+    Cached on the file's path, size and mtime: every step of every stack asks at parse time, and the
+    dag-processor parses often (uncached, reading the modules made a stack's parse ~15x slower).
+    """
+    stat = path.stat()
+    return list(_file_blocks(str(path), stat.st_mtime_ns, stat.st_size))
+
+
+@lru_cache(maxsize=512)
+def _file_blocks(name: str, mtime_ns: int, size: int) -> tuple[Block, ...]:
+    return tuple(_read_blocks(Path(name)))
+
+
+def _read_blocks(path: Path) -> list[Block]:
     text = path.read_text()
     if path.name.endswith(".tf.json"):
         try:
