@@ -7,35 +7,19 @@ replication group, which takes a wait for the group to become available).
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-
 from loadstack.kinds.placement import CachePlacement
 from loadstack.kinds.redis_restore import RedisSize
-from loadstack.profiles import Profile
 from loadstack.restore.local_cache import LocalCache
+from loadstack.restore.step import StepRestore
 from loadstack.snapshots.catalog import CatalogEntry
-from loadstack.waits import Progress, Ready, UnexpectedPhase, WaitEvent
+from loadstack.waits import Progress, Ready
 
 
-class CacheRestore(ABC):
-    """One step's cache. Outputs: engine, host, port, secret_id, snapshot (and keys where counted)."""
+class CacheRestore(StepRestore):
+    """One step's cache. Outputs: engine, host, port, secret_id, snapshot (and keys where counted).
+    Restores take a `RedisSize` and a `CachePlacement`."""
 
-    def __init__(self, profile: Profile, stack: str, step: str) -> None:
-        self.profile = profile
-        self.stack = stack
-        self.step = step
-
-    @abstractmethod
-    def restore(self, entry: CatalogEntry, size: RedisSize, placement: CachePlacement) -> Progress:
-        """Restore from `entry` (or reuse a restore of it): the outputs, or a wait to resume after."""
-
-    def resume(self, snapshot: str, event: WaitEvent) -> Progress:
-        """Carry on after a wait `restore` asked for; `snapshot` is the name `restore` was given."""
-        raise UnexpectedPhase(f"{self.stack}/{self.step} cache", event.phase, ())
-
-    @abstractmethod
-    def teardown(self) -> str:
-        """Remove the cache; says what was removed (for the log)."""
+    resource = "cache"
 
 
 class LocalCacheRestore(CacheRestore):

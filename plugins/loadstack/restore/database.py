@@ -7,35 +7,19 @@ cluster, which takes a wait for the cluster to become available).
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-
 from loadstack.kinds.aurora_restore import AuroraSize
 from loadstack.kinds.placement import AuroraPlacement
-from loadstack.profiles import Profile
 from loadstack.restore.local_database import LocalDatabase
+from loadstack.restore.step import StepRestore
 from loadstack.snapshots.catalog import CatalogEntry
-from loadstack.waits import Progress, Ready, UnexpectedPhase, WaitEvent
+from loadstack.waits import Progress, Ready
 
 
-class DatabaseRestore(ABC):
-    """One step's database. Outputs: engine, host, port, database, username, secret_id, snapshot, snapshot_kind."""
+class DatabaseRestore(StepRestore):
+    """One step's database. Outputs: engine, host, port, database, username, secret_id, snapshot, snapshot_kind.
+    Restores take a `AuroraSize` and an `AuroraPlacement`."""
 
-    def __init__(self, profile: Profile, stack: str, step: str) -> None:
-        self.profile = profile
-        self.stack = stack
-        self.step = step
-
-    @abstractmethod
-    def restore(self, entry: CatalogEntry, size: AuroraSize, placement: AuroraPlacement) -> Progress:
-        """Restore from `entry` (or reuse a restore of it): the outputs, or a wait to resume after."""
-
-    def resume(self, snapshot: str, event: WaitEvent) -> Progress:
-        """Carry on after a wait `restore` asked for; `snapshot` is the name `restore` was given."""
-        raise UnexpectedPhase(f"{self.stack}/{self.step} database", event.phase, ())
-
-    @abstractmethod
-    def teardown(self) -> str:
-        """Remove the database; says what was removed (for the log)."""
+    resource = "database"
 
 
 class LocalDatabaseRestore(DatabaseRestore):

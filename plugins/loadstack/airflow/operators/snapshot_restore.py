@@ -18,8 +18,7 @@ from loadstack.airflow.operators.base import StackStepOperator
 from loadstack.airflow.waits import result_or_defer
 from loadstack.backends import Backends, backends_for
 from loadstack.issues import issues_from_validation
-from loadstack.restore.cache import CacheRestore
-from loadstack.restore.database import DatabaseRestore
+from loadstack.restore.step import StepRestore
 from loadstack.snapshots.catalog import CatalogEntry
 from loadstack.snapshots.current import current_entry
 from loadstack.waits import WaitEvent
@@ -54,7 +53,7 @@ class SnapshotRestoreOperator(StackStepOperator):
         self.output_sources = output_sources
 
     @abstractmethod
-    def restorer(self, backends: Backends) -> DatabaseRestore | CacheRestore:
+    def restorer(self, backends: Backends) -> StepRestore:
         """This kind's restore from the profile's backends."""
 
     def catalog_entry(self) -> CatalogEntry:
@@ -89,7 +88,7 @@ class RestoredStepTeardownOperator(StackStepOperator):
     ui_color = "#ffe4e4"
 
     @abstractmethod
-    def restorer(self, backends: Backends) -> DatabaseRestore | CacheRestore:
+    def restorer(self, backends: Backends) -> StepRestore:
         """This kind's restore from the profile's backends."""
 
     def execute(self, context) -> None:
