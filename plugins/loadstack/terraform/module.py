@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Iterator
 
 # Files loadstack writes into a working copy: never part of what a user's module declares.
-LOADSTACK_FILES = ("loadstack_override.tf.json", "loadstack_backend_override.tf.json")
+OVERRIDE_FILE = "loadstack_override.tf.json"  # the provider pinned to the profile's allowed accounts
+BACKEND_OVERRIDE_FILE = "loadstack_backend_override.tf.json"  # the S3 backend every step gets
+LOADSTACK_FILES = (OVERRIDE_FILE, BACKEND_OVERRIDE_FILE)
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_-]*"
 _BLOCK_HEADER = re.compile(rf'^[ \t]*({_IDENT})((?:[ \t]+(?:"[^"\n]*"|{_IDENT}))*)[ \t]*\{{', re.MULTILINE)

@@ -13,9 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from loadstack.terraform.module import StateStorage, state_storage
-
-BACKEND_OVERRIDE_FILE = "loadstack_backend_override.tf.json"
+from loadstack.terraform.module import BACKEND_OVERRIDE_FILE, StateStorage, state_storage
 
 
 class LocalStateError(RuntimeError):

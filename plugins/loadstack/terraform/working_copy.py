@@ -17,7 +17,6 @@ from loadstack.terraform.module import LOADSTACK_FILES
 
 PLAN_FILE = "tfplan"
 VARS_FILE = "loadstack.auto.tfvars.json"
-OVERRIDE_FILE = LOADSTACK_FILES[0]
 LOCK_FILE = ".terraform.lock.hcl"
 NOT_COPIED = (".terraform", "*.tfstate", "*.tfstate.*", "terraform.tfstate.d", "crash.log", ".git",
               PLAN_FILE, VARS_FILE, *LOADSTACK_FILES)
