@@ -13,11 +13,10 @@ from typing import Any, Mapping
 
 from loadstack.profiles import Profile
 from loadstack.terraform.compat import Terraform111, TerraformError
-from loadstack.terraform.module import module_variables
+from loadstack.terraform.module import OVERRIDE_FILE, module_variables
 from loadstack.terraform.progress import TerraformProgress
 from loadstack.terraform.s3_backend import LocalStateError, verify_remote_state, write_backend_override
 from loadstack.terraform.working_copy import (
-    OVERRIDE_FILE,
     PLAN_FILE,
     VARS_FILE,
     copy_modules_root,
