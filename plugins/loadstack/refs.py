@@ -62,6 +62,12 @@ def parse_ref(expression: str) -> Ref:
     )
 
 
+def is_whole_reference(text: str) -> bool:
+    """Whether `text` is exactly one reference: it then resolves to the referenced value, type and all."""
+    whole = _TOKEN.fullmatch(text)
+    return bool(whole) and whole.group(0) != "$${"
+
+
 def refs_in_string(text: str) -> list[Ref]:
     return [parse_ref(m.group(1)) for m in _TOKEN.finditer(text) if m.group(0) != "$${"]
 
@@ -87,9 +93,8 @@ def walk_refs(value: Any, path: str = "") -> Iterator[tuple[str, Ref | RefSyntax
 def resolve(value: Any, lookup: Callable[[Ref], Any]) -> Any:
     """Replace every reference in `value` using `lookup`; containers are copied, never mutated."""
     if isinstance(value, str):
-        whole = _TOKEN.fullmatch(value)
-        if whole and whole.group(0) != "$${":
-            return lookup(parse_ref(whole.group(1)))
+        if is_whole_reference(value):
+            return lookup(parse_ref(value[2:-1]))
 
         def interpolate(m: re.Match[str]) -> str:
             if m.group(0) == "$${":

@@ -7,12 +7,11 @@ the step runs; it also makes the step wait for that one).
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-_WHOLE_REFERENCE = re.compile(r"^\$\{[^}]*\}$")
+from loadstack.refs import is_whole_reference
 
 RENAMED_VARS = (
     "renamed to 'placement' (aws only: where the resource lives); "
@@ -21,7 +20,7 @@ RENAMED_VARS = (
 
 
 def _ids_or_one_reference(value: list[str] | str) -> list[str] | str:
-    if isinstance(value, str) and not _WHOLE_REFERENCE.match(value.strip()):
+    if isinstance(value, str) and not is_whole_reference(value):
         raise ValueError(
             f"'{value}' is not a list: give a list of ids, e.g. [{value}], or one "
             "${steps.<step>.outputs.<name>} reference to a list output"
