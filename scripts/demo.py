@@ -13,14 +13,13 @@ scripts/services.sh up, with the environment of scripts/env.sh.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 from loadstack.rest_client.client import AirflowRestClient, ApiSettings, RestError, password_file_path
-from loadstack.rest_client.run import Narrator, run_dag
+from loadstack.rest_client.run import Narrator, parse_conf, run_dag
 
 ROOT = Path(os.environ.get("LOADSTACK_HOME") or Path(__file__).resolve().parents[1])
 AIRFLOW_HOME = Path(os.environ.get("AIRFLOW_HOME") or ROOT / "var" / "airflow")
@@ -54,12 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     narrator = Narrator()
 
     try:
-        conf = json.loads(args.conf)
+        conf = parse_conf(args.conf)
     except ValueError as exc:
-        narrator.fail(f"--conf is not valid JSON: {exc}")
-        return 2
-    if not isinstance(conf, dict):
-        narrator.fail("--conf must be a JSON object")
+        narrator.fail(str(exc))
         return 2
 
     environ = {"AIRFLOW_HOME": str(AIRFLOW_HOME), **os.environ}

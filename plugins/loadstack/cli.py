@@ -96,16 +96,13 @@ def _log_folder() -> Path | None:
 def cmd_run(args: argparse.Namespace) -> int:
     # airflow_client takes seconds to import: only the commands that talk to Airflow pay for it.
     from loadstack.rest_client.client import RestError
-    from loadstack.rest_client.run import Narrator, run_dag
+    from loadstack.rest_client.run import Narrator, parse_conf, run_dag
 
     narrator = Narrator()
     try:
-        conf = json.loads(args.conf)
+        conf = parse_conf(args.conf)
     except ValueError as exc:
-        narrator.fail(f"--conf is not valid JSON: {exc}")
-        return 2
-    if not isinstance(conf, dict):
-        narrator.fail(f"--conf must be a JSON object, not {type(conf).__name__}")
+        narrator.fail(str(exc))
         return 2
     try:
         client = _client(args)

@@ -26,6 +26,17 @@ IMPORT_ERROR_GRACE_S = 20.0
 PARSE_POLL_S = 2.0
 
 
+def parse_conf(text: str) -> dict[str, Any]:
+    """A run's conf from the command line: a JSON object, or a ValueError that says what to fix."""
+    try:
+        conf = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"--conf is not valid JSON: {exc}") from None
+    if not isinstance(conf, dict):
+        raise ValueError(f"--conf must be a JSON object, not {type(conf).__name__}")
+    return conf
+
+
 class Narrator:
     """Timestamped progress on `out` (default stdout), problems on `err` (default stderr)."""
 
