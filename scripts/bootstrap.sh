@@ -22,6 +22,7 @@ APT_PACKAGES=(
     zookeeper
     mariadb-server mariadb-backup zstd
     redis-server
+    haproxy prometheus
 )
 
 log() { printf '[bootstrap] %s\n' "$*"; }
