@@ -1,0 +1,1 @@
+"""Metric sources a ramp reads traffic and health from: each returns timestamped `Sample`s."""
