@@ -173,19 +173,24 @@ class ArtifactStore:
 
 def ensure_snapshot_bucket(profile: Profile) -> None:
     """Create the profile's snapshot bucket if it is missing and the profile may (`creates_missing_buckets`)."""
+    ensure_bucket(profile, profile.snapshot_bucket, "snapshot")
+
+
+def ensure_bucket(profile: Profile, bucket: str, purpose: str) -> None:
+    """Create `bucket` if it is missing and the profile may; else fail naming the bucket and its `purpose`."""
     s3 = profile.client("s3")
     try:
-        s3.head_bucket(Bucket=profile.snapshot_bucket)
+        s3.head_bucket(Bucket=bucket)
         return
     except ClientError as exc:
         if _error_code(exc) not in _MISSING:
             raise
     if not profile.creates_missing_buckets:
         raise ArtifactError(
-            f"snapshot bucket {profile.snapshot_bucket!r} does not exist in profile {profile.name!r}; "
+            f"{purpose} bucket {bucket!r} does not exist in profile {profile.name!r}; "
             "create it (it is not created implicitly outside the local profile)"
         )
-    kwargs: dict[str, Any] = {"Bucket": profile.snapshot_bucket}
+    kwargs: dict[str, Any] = {"Bucket": bucket}
     if profile.region != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": profile.region}
     s3.create_bucket(**kwargs)

@@ -69,6 +69,8 @@ class Profile:
     terraform_bin: str
     plugin_mirror: Path
     snapshot_bucket: str = "loadstack-snapshots"
+    # Ramp reports (timeline, charts, HTML page) under reports/<stack>/<run>/<step>/.
+    report_bucket: str = "loadstack-reports"
     endpoint_url: str | None = None
     aws_conn_id: str | None = None
     zookeeper_hosts: str = "127.0.0.1:2181"
@@ -269,6 +271,7 @@ def load_profile(environ: Mapping[str, str] | None = None, *, session_factory: S
         session_factory=session_factory,
         # Local: packed mariadb-backup snapshots and Redis RDB files; aws: RDB exports, catalog.
         snapshot_bucket=env.get("LOADSTACK_SNAPSHOT_BUCKET", "loadstack-snapshots"),
+        report_bucket=env.get("LOADSTACK_REPORT_BUCKET", "loadstack-reports"),
     )
     if name == "local":
         endpoint = env.get("LOADSTACK_AWS_ENDPOINT_URL", "http://127.0.0.1:5055")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import urllib3
@@ -23,10 +24,13 @@ from airflow_client.client import (
     DAGResponse,
     DagRunApi,
     DAGRunResponse,
+    ExpiresAt,
     ImportErrorApi,
     ImportErrorResponse,
     TaskInstanceApi,
     TaskInstanceResponse,
+    TaskStateStoreApi,
+    TaskStateStoreBody,
     TriggerDAGRunPostBody,
 )
 from airflow_client.client.exceptions import ApiException, NotFoundException, UnauthorizedException
@@ -74,7 +78,7 @@ class ApiSettings:
         base_url: str | None = None,
         user: str = DEFAULT_USER,
         password_file: Path | None = None,
-    ) -> "ApiSettings":
+    ) -> ApiSettings:
         url = base_url or environ.get("LOADSTACK_API_URL") or environ.get("AIRFLOW__API__BASE_URL") or DEFAULT_API_URL
         return cls(base_url=url.rstrip("/"), user=user, password=read_password(password_file or password_file_path(environ), user))
 
@@ -124,6 +128,7 @@ class AirflowRestClient:
         self._runs = DagRunApi(self._api_client)
         self._import_errors = ImportErrorApi(self._api_client)
         self._task_instances = TaskInstanceApi(self._api_client)
+        self._task_state = TaskStateStoreApi(self._api_client)
 
     @property
     def base_url(self) -> str:
@@ -133,7 +138,7 @@ class AirflowRestClient:
         """Closes the pooled connections (the generated ApiClient has no close of its own)."""
         self._api_client.rest_client.pool_manager.clear()
 
-    def __enter__(self) -> "AirflowRestClient":
+    def __enter__(self) -> AirflowRestClient:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -259,6 +264,22 @@ class AirflowRestClient:
         except (ValueError, KeyError, TypeError):
             raise RestError(call, response.status, f"unexpected answer: {response.data[:200]!r}") from None
         return [item if isinstance(item, (dict, str)) else str(item) for item in content or []]
+
+    # --- task state store (a task instance's own key/value store; the ramp's control record) -----
+    def task_state(self, dag_id: str, run_id: str, task_id: str, key: str, *, map_index: int = -1) -> Any:
+        """The value under `key` in the task instance's state store, or None if there is none."""
+        call = f"GET /api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/state-store/{key}"
+        found = self._call(
+            call, self._task_state.get_task_state_store, key, dag_id, run_id, task_id, map_index=map_index,
+            none_if_missing=True,
+        )
+        return None if found is None else found.value
+
+    def set_task_state(self, dag_id: str, run_id: str, task_id: str, key: str, value: Any, *, map_index: int = -1) -> None:
+        """Create or overwrite `key` (kept for the configured retention, like the task's own writes)."""
+        call = f"PUT /api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/state-store/{key}"
+        body = TaskStateStoreBody(value=value, expires_at=ExpiresAt("default"))
+        self._call(call, self._task_state.set_task_state_store, key, dag_id, run_id, task_id, body, map_index=map_index)
 
     # --- UI addresses --------------------------------------------------------------------------
     def dag_run_url(self, dag_id: str, run_id: str) -> str:
