@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from loadstack.kinds import StepBase
 from loadstack.spec import Stack
 
-START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 VARIANT_TEMPLATE = "{{ params.variant }}"
 
 
@@ -34,3 +35,15 @@ class TeardownRenderContext:
     state_objects: dict[str, str]
     retries: int
     execution_timeout: timedelta
+
+
+def step_operator_args(ctx: StepRenderContext | TeardownRenderContext) -> dict[str, Any]:
+    """The constructor arguments every `StackStepOperator` of a step takes."""
+    return dict(
+        stack=ctx.stack.name,
+        step=ctx.name,
+        variant=VARIANT_TEMPLATE,
+        stack_owner=ctx.stack.model.owner,
+        retries=ctx.retries,
+        execution_timeout=ctx.execution_timeout,
+    )

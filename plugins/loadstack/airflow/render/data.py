@@ -10,9 +10,9 @@ from loadstack.airflow.operators.outputs import ForgetOutputsOperator
 from loadstack.airflow.operators.redis import RedisRestoreOperator, RedisTeardownOperator
 from loadstack.airflow.operators.seed import SeedBaseOperator, SeedShardOperator, SeedVerifyOperator
 from loadstack.airflow.render.context import (
-    VARIANT_TEMPLATE,
     StepRenderContext,
     TeardownRenderContext,
+    step_operator_args,
 )
 from loadstack.airflow.render.registry import KindRenderer, register_renderer
 from loadstack.data.params import SeedParams
@@ -27,17 +27,6 @@ def snapshots_dir(ctx: StepRenderContext | TeardownRenderContext) -> Path:
     return ctx.stack.source.resolve().parent.parent / "snapshots"
 
 
-def _common(ctx: StepRenderContext | TeardownRenderContext) -> dict:
-    return dict(
-        stack=ctx.stack.name,
-        step=ctx.name,
-        variant=VARIANT_TEMPLATE,
-        stack_owner=ctx.stack.model.owner,
-        retries=ctx.retries,
-        execution_timeout=ctx.execution_timeout,
-    )
-
-
 def render_aurora_restore(ctx: StepRenderContext) -> AuroraRestoreOperator:
     step = ctx.step
     assert isinstance(step, AuroraRestoreStep)
@@ -48,19 +37,19 @@ def render_aurora_restore(ctx: StepRenderContext) -> AuroraRestoreOperator:
         sizes={variant: step.size_for(variant).model_dump() for variant in VARIANTS},
         placement=step.placement.model_dump(),
         output_sources=ctx.output_sources,
-        **_common(ctx),
+        **step_operator_args(ctx),
     )
 
 
 def render_aurora_teardown(ctx: TeardownRenderContext) -> AuroraTeardownOperator:
-    return AuroraTeardownOperator(task_id="destroy", **_common(ctx))
+    return AuroraTeardownOperator(task_id="destroy", **step_operator_args(ctx))
 
 
 def render_seed(ctx: StepRenderContext) -> SeedVerifyOperator:
     step = ctx.step
     assert isinstance(step, SeedStep)
     seed_params = load_definitions(snapshots_dir(ctx))[step.dataset].seed
-    shared = dict(database_task_id=f"{step.database}.restore", seed_params=seed_params, **_common(ctx))
+    shared = dict(database_task_id=f"{step.database}.restore", seed_params=seed_params, **step_operator_args(ctx))
     base = SeedBaseOperator(task_id="seed_base", **shared)
     shards = SeedShardOperator.partial(task_id="seed_shard", **shared).expand(
         shard=list(range(SeedParams.from_dict(seed_params).shards))
@@ -80,17 +69,17 @@ def render_redis_restore(ctx: StepRenderContext) -> RedisRestoreOperator:
         sizes={variant: step.size_for(variant).model_dump() for variant in VARIANTS},
         placement=step.placement.model_dump(),
         output_sources=ctx.output_sources,
-        **_common(ctx),
+        **step_operator_args(ctx),
     )
 
 
 def render_redis_teardown(ctx: TeardownRenderContext) -> RedisTeardownOperator:
-    return RedisTeardownOperator(task_id="destroy", **_common(ctx))
+    return RedisTeardownOperator(task_id="destroy", **step_operator_args(ctx))
 
 
 def render_seed_teardown(ctx: TeardownRenderContext) -> ForgetOutputsOperator:
     # The rows go with the database; only the step's recorded outputs are its own.
-    return ForgetOutputsOperator(task_id="destroy", **_common(ctx))
+    return ForgetOutputsOperator(task_id="destroy", **step_operator_args(ctx))
 
 
 register_renderer("aurora_restore", KindRenderer(render_aurora_restore, render_aurora_teardown))

@@ -6,8 +6,9 @@ its renderer here (one module under `loadstack.airflow.render`, imported by the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from loadstack.airflow.render.context import StepRenderContext, TeardownRenderContext
 
