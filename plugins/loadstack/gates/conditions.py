@@ -131,6 +131,8 @@ def parse_condition(text: str) -> Condition:
         return Condition(stripped, operator, operand)
     if stripped.startswith(("in ", "not in ", "in[")):
         raise ConditionError(f"condition {text!r}: write the values in brackets, e.g. 'in [ok, degraded]'")
+    if stripped[:2] in ("=>", "=<"):
+        raise ConditionError(f"condition {text!r}: unknown operator {stripped[:2]}; write {stripped[1]}= instead")
     if stripped.startswith("="):
         raise ConditionError(f"condition {text!r}: write == for equality, e.g. '== ok'")
     raise ConditionError(

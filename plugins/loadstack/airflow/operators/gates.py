@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from loadstack.airflow.operators.base import StackStepOperator
 from loadstack.airflow.triggers.gates import GateTrigger, gate_event
 from loadstack.gates.checks import GateResult
-from loadstack.gates.models import HttpGate, PrometheusGate, SqlGate, parse_gate
+from loadstack.gates.models import GATE_KINDS, HttpGate, PrometheusGate, SqlGate, parse_gate
 from loadstack.gates.probes import DatabaseEndpoint, probe_for
 
 RESUME_METHOD = "execute_complete"
@@ -37,6 +37,13 @@ DEFERRAL_MARGIN_SECONDS = 60
 def deferral_timeout(gate: Any) -> timedelta:
     one_check = getattr(gate, "request_timeout_seconds", 0) or getattr(gate, "query_timeout_seconds", 0)
     return timedelta(seconds=gate.timeout_seconds + one_check + DEFERRAL_MARGIN_SECONDS)
+
+
+def _problem(error: Any) -> str:
+    location = list(error["loc"])
+    if location and location[0] in GATE_KINDS:
+        location = location[1:]  # the union's tag: the gate's kind, not a field
+    return f"{'.'.join(map(str, location))}: {error['msg'].removeprefix('Value error, ')}"
 
 
 class GateSensor(StackStepOperator):
@@ -66,7 +73,7 @@ class GateSensor(StackStepOperator):
             resolved = self.resolve_references(self.gate, context, output_sources=self.output_sources)
             gate = parse_gate(resolved)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(_problem(error) for error in exc.errors())
             raise ValueError(f"{where}: {problems} (after resolving references)") from None
         database = None
         if isinstance(declared, SqlGate):

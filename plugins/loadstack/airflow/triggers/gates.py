@@ -87,7 +87,7 @@ class GateTrigger(BaseTrigger):
                     message = failure_message(name, gate.timeout_seconds, last, gate.describe())
                     return gate_event("timeout", name, last, checks, message)
                 self.log.info(
-                    "gate %s not yet (%s); next check in %.0f s",
+                    "gate %s not yet (%s); next check in %g s",
                     name,
                     last.message,
                     min(gate.poke_interval_seconds, remaining),
