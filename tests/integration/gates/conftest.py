@@ -1,6 +1,6 @@
 """Real services for the gate tests, each a process on 127.0.0.1 started and stopped by PID through
-SupervisedProcess: a small JSON health server (healthy after a delay, so a sensor first defers and
-then passes) and a Prometheus server scraping it.
+SupervisedProcess: a small JSON health server (healthy after a number of health checks, so a sensor
+first defers and then passes, whatever the timing) and a Prometheus server scraping it.
 
 The Prometheus start here is the minimal one these tests need; loadstack's own Prometheus server
 module (another part of issue 8) replaces it once it lands.
@@ -22,22 +22,22 @@ from loadstack.supervisor import NotReady, SupervisedProcess, free_port
 
 HEALTH_SERVER = textwrap.dedent(
     '''
-    """A JSON health endpoint on 127.0.0.1: {"status": "starting"} until READY_AFTER s after start, then "ok".
+    """A JSON health endpoint on 127.0.0.1: "ok" from its READY_AFTER-th health request on, "starting" before.
 
     GET /health -> 200 with the JSON status; GET /down -> 503; GET /metrics -> Prometheus text.
     """
-    import json, sys, time
+    import json, sys
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    port, ready_after = int(sys.argv[1]), float(sys.argv[2])
-    started = time.monotonic()
+    port, ready_after = int(sys.argv[1]), int(sys.argv[2])
     hits = 0
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             global hits
-            hits += 1
-            ready = time.monotonic() - started >= ready_after
+            if self.path == "/health":
+                hits += 1
+            ready = hits >= ready_after
             if self.path == "/health":
                 status, body = 200, json.dumps({"status": "ok" if ready else "starting", "checks": {"hits": hits}})
             elif self.path == "/metrics":
@@ -74,7 +74,7 @@ def _probe_http(url: str):
     return probe
 
 
-def _start_health_server(directory: Path, ready_after: float) -> RunningServer:
+def _start_health_server(directory: Path, ready_after: int) -> RunningServer:
     directory.mkdir(parents=True, exist_ok=True)
     script = directory / "health_server.py"
     script.write_text(HEALTH_SERVER)
@@ -108,8 +108,8 @@ def health_server(tmp_path):
 
 @pytest.fixture
 def slow_health_server(tmp_path):
-    """A health server that answers "starting" for its first 3 s."""
-    server = _start_health_server(tmp_path / "slow-health", ready_after=3)
+    """A health server that answers "starting" to its first 3 health checks."""
+    server = _start_health_server(tmp_path / "slow-health", ready_after=4)
     try:
         yield server
     finally:
