@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from loadstack.gates.models import GateList, SqlGate
 from loadstack.kinds.base import CheckContext, StepBase, StepKind, Variant, register_kind
 from loadstack.ramp.params import AbortRule, RampParams
 
@@ -85,7 +86,7 @@ _RAMP_DEFAULTS: dict[str, Any] = {
 class RampStep(StepBase, RampSettings):
     kind: Literal["ramp"]
     target_url: str = Field(description="the stack's entry point, e.g. ${steps.app.outputs.url}")
-    gates: dict[str, Any] = Field(default_factory=dict)
+    gates: GateList = Field(default_factory=list, description="every gate must pass before the ramp starts")
     load: Load = Field(default_factory=Load)
     metrics: Metrics = Field(default_factory=Metrics)
     abort: list[Abort] = Field(default_factory=list)
@@ -122,9 +123,16 @@ class RampStep(StepBase, RampSettings):
     def params_for(self, variant: str) -> RampParams:
         return self._params_from(self._merged(variant))
 
+    def step_links(self) -> list[tuple[str, str]]:
+        return [(f"gates.{i}.{path}", step) for i, gate in enumerate(self.gates) for path, step in gate.step_links()]
+
 
 def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
     assert isinstance(step, RampStep)
+    for i, gate in enumerate(step.gates):
+        kind = ctx.step_kinds.get(gate.database) if isinstance(gate, SqlGate) else None
+        if kind is not None and kind != "aurora_restore":
+            yield f"gates.{i}.database", f"step '{gate.database}' is a {kind} step; a sql gate queries an aurora_restore step"
     if step.metrics.source == "prometheus" and not step.metrics.url:
         yield "metrics.url", "the prometheus source needs a URL, e.g. ${steps.app.outputs.prometheus_url}"
     if not step.load.master_url and not (ctx.spec_dir.parent.parent / step.load.locustfile).is_file():
