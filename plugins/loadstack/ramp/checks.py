@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from loadstack.ramp.params import RampParams
-from loadstack.ramp.summary import Window, spans, summarize, window_metrics
+from loadstack.ramp.summary import Spans, Window, WindowMetrics, spans, summarize, window_metrics
 from loadstack.ramp.timeline import Timeline
 
 # Measured over a window (`over`): the fields of `summary.WindowMetrics` of these names.
@@ -96,8 +96,16 @@ class CheckResult:
         return asdict(self)
 
 
-def _number(value: float) -> str:
-    return f"{value:.4g}"
+def _why_no_data(check: Check, ramp: Spans, metrics: WindowMetrics | None, where: str) -> str:
+    if ramp.start is None:
+        return "the timeline is empty"
+    if metrics is None:
+        return f"no sample in {where} was in band"
+    if metrics.start_s is None:
+        return "the hold never started"
+    if metrics.samples == 0 and metrics.covered_s == 0:
+        return f"no sample in {where}"
+    return f"no sample in {where} carried {check.metric}"
 
 
 def evaluate_checks(checks: Iterable[Check], params: RampParams, timeline: Timeline) -> list[CheckResult]:
@@ -110,37 +118,19 @@ def evaluate_checks(checks: Iterable[Check], params: RampParams, timeline: Timel
     summary = summarize(params, timeline) if any(c.window is None for c in checks) else None
     results = []
     for check in checks:
+        metrics = by_window[check.window] if check.window else None
+        observed = getattr(metrics if metrics is not None else summary, check.metric)
         where = _WINDOW_NAMES[check.window] if check.window else "the ramp"
-        if check.window is None:
-            observed = getattr(summary, check.metric)
-            missing = "the timeline is empty" if ramp.start is None else "no sample in the ramp was in band"
-        else:
-            metrics = by_window[check.window]
-            observed = getattr(metrics, check.metric)
-            if ramp.start is None:
-                missing = "the timeline is empty"
-            elif metrics.start_s is None:
-                missing = "the hold never started"
-            elif metrics.samples == 0 and metrics.covered_s == 0:
-                missing = f"no sample in {where}"
-            else:
-                missing = f"no sample in {where} carried {check.metric}"
         if observed is None:
-            results.append(
-                CheckResult(
-                    name=check.name,
-                    metric=check.metric,
-                    operator=check.operator,
-                    window=check.window,
-                    passed=False,
-                    observed=None,
-                    limit=check.value,
-                    message=f"{check.metric} over {where}: no data ({missing}); a check without data fails",
-                )
+            passed = False
+            why = _why_no_data(check, ramp, metrics, where)
+            message = f"{check.metric} over {where}: no data ({why}); a check without data fails"
+        else:
+            passed = _COMPARE[check.operator](observed, check.value)
+            message = (
+                f"{check.metric} over {where} was {observed:.4g}, {'' if passed else 'not '}{check.operator} "
+                f"{check.value:g}: {'passed' if passed else 'failed'}"
             )
-            continue
-        passed = _COMPARE[check.operator](observed, check.value)
-        verdict = "passed" if passed else "failed"
         results.append(
             CheckResult(
                 name=check.name,
@@ -148,10 +138,9 @@ def evaluate_checks(checks: Iterable[Check], params: RampParams, timeline: Timel
                 operator=check.operator,
                 window=check.window,
                 passed=passed,
-                observed=float(observed),
+                observed=None if observed is None else float(observed),
                 limit=check.value,
-                message=f"{check.metric} over {where} was {_number(observed)}, "
-                f"{'' if passed else 'not '}{check.operator} {check.value:g}: {verdict}",
+                message=message,
             )
         )
     return results

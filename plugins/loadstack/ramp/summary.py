@@ -2,7 +2,8 @@
 
 The ramp's windows come from its decisions: the ramp runs from `start` to its end (`done`, `abort` or
 `terminate`, else the last thing recorded); the hold runs from the first `hold_started` to that end;
-"ramp" is the time before the hold. A sample belongs to the traffic moment `at` it reflects, not to
+"ramp" is the time before the hold. A ramp terminated and then run again (a `start` after an ending)
+is judged by its last attempt: that attempt's ending and hold. A sample belongs to the traffic moment `at` it reflects, not to
 when it was read, so a window judges the traffic sent during it.
 
 Between samples a value holds until the next sample (a step function, like the controller sees it),
@@ -62,13 +63,23 @@ class Spans:
 
 def spans(timeline: Timeline) -> Spans:
     decisions = timeline.decisions
-    starts = [d.at for d in decisions if d.action == "start"]
     moments = [d.at for d in decisions] + [s.at for s in timeline.samples]
-    start = starts[0] if starts else (min(moments) if moments else None)
-    endings = [d for d in decisions if d.action in _ENDINGS]
+    if not moments:
+        return Spans(start=None, end=None, hold_start=None, ending=None)
+    starts = [d.at for d in decisions if d.action == "start"]
+    start = starts[0] if starts else min(moments)
+    # A `start` after an ending is a new attempt (a terminated ramp cleared and run again): its ending and
+    # hold are the ramp's. A `start` with no ending before it (a worker lost mid-ramp) continues the attempt.
+    attempt, ended = start, False
+    for d in decisions:
+        if d.action in _ENDINGS:
+            ended = True
+        elif d.action == "start" and ended:
+            attempt, ended = d.at, False
+    endings = [d for d in decisions if d.action in _ENDINGS and d.at >= attempt]
     ending = endings[0] if endings else None
-    end = ending.at if ending else (max(moments) if moments else None)
-    holds = [d.at for d in decisions if d.action == "hold_started" and (end is None or d.at <= end)]
+    end = ending.at if ending else max(moments)
+    holds = [d.at for d in decisions if d.action == "hold_started" and attempt <= d.at <= end]
     return Spans(start=start, end=end, hold_start=holds[0] if holds else None, ending=ending)
 
 

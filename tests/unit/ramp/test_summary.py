@@ -125,6 +125,31 @@ def test_windows_come_from_the_first_start_hold_and_ending():
     assert (ramp.start - T0, ramp.hold_start - T0, ramp.end - T0, ramp.ending.action) == (0, 10, 30, "abort")
 
 
+def test_a_ramp_run_again_after_an_ending_is_judged_by_its_last_attempt():
+    line = timeline(
+        [sample(10, 100.0), sample(60, 200.0), sample(110, 100.0)],
+        [
+            (0, "start"),
+            (10, "hold_started"),
+            (50, "terminate", "terminated by ops"),
+            (51, "drain"),
+            (100, "start"),
+            (110, "hold_started"),
+            (140, "done", "held 30 s"),
+            (140, "drain"),
+        ],
+    )
+    ramp, summary = spans(line), summarize(PARAMS, line)
+    assert (ramp.start - T0, ramp.hold_start - T0, ramp.end - T0) == (0, 110, 140)
+    assert (summary.outcome, summary.reason, summary.hold_started_s, summary.hold_s) == ("done", "held 30 s", 110, 30)
+    assert summary.hold.in_band_share == 1.0 and summary.hold.samples == 1
+
+
+def test_a_start_without_an_ending_before_it_continues_the_attempt():
+    line = timeline([sample(10, 100.0)], [(0, "start"), (10, "hold_started"), (50, "start"), (140, "done")])
+    assert (spans(line).hold_start - T0, summarize(PARAMS, line).hold_s) == (10, 130)
+
+
 @pytest.mark.parametrize(
     ("actions", "outcome", "reason"),
     [
