@@ -22,7 +22,6 @@ from loadstack.ramp.checks import Check, evaluate_checks
 from loadstack.ramp.params import RampParams
 from loadstack.ramp.summary import summarize
 from loadstack.ramp.timeline import Timeline
-from loadstack.report.charts import render_charts
 from loadstack.report.page import render_page
 
 REPORT_FORMAT = 1
@@ -60,6 +59,9 @@ def build_report(
     summary = summarize(params, timeline)
     checks = list(checks)
     results = evaluate_checks(checks, params, timeline)
+    # matplotlib costs 1-2 s to import here; the operator module importing this one is loaded by every DAG parse.
+    from loadstack.report.charts import render_charts
+
     charts = render_charts(params, timeline)
     document = {
         "format": REPORT_FORMAT,

@@ -134,7 +134,8 @@ def _phase_marks(axes: Axes, clock: _Clock, ramp: Spans, decisions: list[Decisio
                 f"stage {d.stage}",
                 (clock.x(d.at), 1.0),
                 xycoords=("data", "axes fraction"),
-                xytext=(2, -10),
+                # A step lower per stage: on a long ramp the stage lines are close together.
+                xytext=(2, -10 - 9 * max(d.stage - 1, 0)),
                 textcoords="offset points",
                 fontsize="x-small",
                 color="#1f5fbf",

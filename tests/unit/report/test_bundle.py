@@ -1,11 +1,15 @@
 import json
 import math
+import os
+import subprocess
+import sys
 from dataclasses import replace
 
 import boto3
 import pytest
 from pydantic import TypeAdapter
 
+import loadstack
 from loadstack.ramp.checks import Check
 from loadstack.ramp.params import RampParams
 from loadstack.ramp.timeline import Timeline
@@ -147,3 +151,17 @@ def test_a_missing_bucket_is_named(mocked_aws):
     with pytest.raises(ReportStoreError, match="report bucket nowhere does not exist: create it") as error:
         store_report(s3, "nowhere", "reports/shop/r1/", {"timeline.json": b"{}", INDEX: b"<!DOCTYPE html>"})
     assert "s3://nowhere/reports/shop/r1/timeline.json not stored" in str(error.value)
+
+
+def test_importing_the_bundle_does_not_import_matplotlib():
+    plugins = os.path.dirname(os.path.dirname(loadstack.__file__))
+    code = "import sys, loadstack.report.bundle; print(sorted(m for m in sys.modules if m.startswith('matplotlib')))"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": plugins},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
