@@ -1,7 +1,7 @@
 """A ramp's report as files, and their upload: timeline.json, the chart PNGs and index.html.
 
 `build_report` returns ``{file name: bytes}`` and does no I/O, so the Airflow layer decides where the
-files go; `store_report` puts them in a bucket (by convention `report_prefix`: reports/<stack>/<run_id>/)
+files go; `store_report` puts them in a bucket (by convention `report_prefix`: reports/<stack>/<run_id>/[<step>/])
 with the Content-Type a browser needs to show them, index.html last so the page never points at
 pieces not yet there. timeline.json holds everything the page was drawn from (params, timeline,
 summary, check results), enough to draw it again.
@@ -90,12 +90,13 @@ def build_report(
     return {TIMELINE: data, **charts, INDEX: page.encode("utf-8")}
 
 
-def report_prefix(stack: str, run_id: str) -> str:
-    """Where a run's report lives in the report bucket: ``reports/<stack>/<run_id>/``."""
-    for what, value in (("stack", stack), ("run id", run_id)):
+def report_prefix(stack: str, run_id: str, step: str | None = None) -> str:
+    """Where a run's report lives in the report bucket: ``reports/<stack>/<run_id>/[<step>/]``."""
+    parts = [("stack", stack), ("run id", run_id)] + ([("step", step)] if step is not None else [])
+    for what, value in parts:
         if not value or "/" in value or value in (".", ".."):
             raise ValueError(f"{what} {value!r} cannot name a report folder: it must be non-empty, without '/'")
-    return f"reports/{stack}/{run_id}/"
+    return "reports/" + "".join(f"{value}/" for _, value in parts)
 
 
 def content_type(name: str) -> str:
@@ -133,8 +134,9 @@ def store_report(client: Any, bucket: str, prefix: str, files: Mapping[str, byte
             code = error.response.get("Error", {}).get("Code", "?")
             if code == "NoSuchBucket":
                 raise ReportStoreError(
-                    f"report bucket {bucket} does not exist: create it, or store reports in a bucket "
-                    f"that exists (s3://{bucket}/{key} not stored; stored before it: {sorted(keys) or 'nothing'})"
+                    f"report bucket {bucket} does not exist: create it, or name one that exists (the profile's "
+                    f"report_bucket, LOADSTACK_REPORT_BUCKET); s3://{bucket}/{key} not stored, "
+                    f"stored before it: {sorted(keys) or 'nothing'}"
                 ) from error
             raise ReportStoreError(
                 f"could not store the report file {name} at s3://{bucket}/{key}: {code}: "

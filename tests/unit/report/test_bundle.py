@@ -87,9 +87,10 @@ def test_report_prefix():
     assert (
         report_prefix("shop", "manual__2026-01-01T00:00:00+00:00") == "reports/shop/manual__2026-01-01T00:00:00+00:00/"
     )
-    for stack, run_id in (("", "r1"), ("shop", "a/b"), ("shop", ".."), ("sh/op", "r1")):
+    assert report_prefix("shop", "r1", "ramp") == "reports/shop/r1/ramp/"
+    for parts in (("", "r1"), ("shop", "a/b"), ("shop", ".."), ("sh/op", "r1"), ("shop", "r1", "")):
         with pytest.raises(ValueError, match="cannot name a report folder"):
-            report_prefix(stack, run_id)
+            report_prefix(*parts)
 
 
 @pytest.mark.parametrize(
