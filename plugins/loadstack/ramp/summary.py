@@ -3,8 +3,8 @@
 The ramp's windows come from its decisions: the ramp runs from `start` to its end (`done`, `abort` or
 `terminate`, else the last thing recorded); the hold runs from the first `hold_started` to that end;
 "ramp" is the time before the hold. A ramp terminated and then run again (a `start` after an ending)
-is judged by its last attempt: that attempt's ending and hold. A sample belongs to the traffic moment `at` it reflects, not to
-when it was read, so a window judges the traffic sent during it.
+is judged by its last attempt: that attempt's ending and hold. A sample belongs to the traffic
+moment `at` it reflects, not to when it was read, so a window judges the traffic sent during it.
 
 Between samples a value holds until the next sample (a step function, like the controller sees it),
 but never longer than `max_staleness_s`: beyond that the time is unknown, and unknown time is never
@@ -28,7 +28,6 @@ from loadstack.ramp.samples import Sample
 from loadstack.ramp.timeline import Decision, Timeline
 
 Window = Literal["hold", "ramp", "all"]
-WINDOWS: tuple[Window, ...] = ("hold", "ramp", "all")
 
 # The actions that end a ramp, and the outcome each one means (`drain` follows them; it is not one).
 _ENDINGS = {"done": "done", "abort": "aborted", "terminate": "terminated"}

@@ -138,9 +138,10 @@ def store_report(client: Any, bucket: str, prefix: str, files: Mapping[str, byte
                     f"report_bucket, LOADSTACK_REPORT_BUCKET); s3://{bucket}/{key} not stored, "
                     f"stored before it: {sorted(keys) or 'nothing'}"
                 ) from error
+            detail = error.response.get("Error", {}).get("Message", error)
             raise ReportStoreError(
-                f"could not store the report file {name} at s3://{bucket}/{key}: {code}: "
-                f"{error.response.get('Error', {}).get('Message', error)} (stored before it: {sorted(keys) or 'nothing'})"
+                f"could not store the report file {name} at s3://{bucket}/{key}: {code}: {detail} "
+                f"(stored before it: {sorted(keys) or 'nothing'})"
             ) from error
         keys[name] = key
     return StoredReport(bucket=bucket, keys=keys)

@@ -36,7 +36,8 @@ h1 { font-size: 22px; margin: 8px 0 4px; } h2 { font-size: 18px; margin: 28px 0 
 h3 { font-size: 15px; margin: 16px 0 6px; }
 header p { margin: 2px 0; } .meta { color: #666; }
 .outcome { display: inline-block; padding: 2px 10px; border-radius: 10px; font-weight: 600; background: #eee; }
-.outcome.good, .pass { background: #dff3e4; color: #14532d; } .outcome.bad, .fail { background: #fde2e1; color: #7f1d1d; }
+.outcome.good, .pass { background: #dff3e4; color: #14532d; }
+.outcome.bad, .fail { background: #fde2e1; color: #7f1d1d; }
 .reason { font-size: 15px; margin-top: 6px; white-space: pre-wrap; }
 table { border-collapse: collapse; margin: 4px 0 12px; }
 th, td { border: 1px solid #e2e2e2; padding: 3px 8px; text-align: left; vertical-align: top; }

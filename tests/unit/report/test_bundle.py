@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from pydantic import TypeAdapter
 
 import loadstack
@@ -166,3 +167,24 @@ def test_importing_the_bundle_does_not_import_matplotlib():
         check=True,
     )
     assert done.stdout.strip() == "[]"
+
+
+class Refusing(Recording):
+    """Lets the first upload through to moto and refuses the next (a policy moto does not enforce)."""
+
+    def put_object(self, **kwargs):
+        if self.keys:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "PutObject")
+        return super().put_object(**kwargs)
+
+
+def test_a_refused_upload_names_the_file_the_key_and_what_was_stored(mocked_aws):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="loadstack-reports")
+    files = {"timeline.json": b"{}", "qps.png": b"png", INDEX: b"<!DOCTYPE html>"}
+    with pytest.raises(ReportStoreError) as error:
+        store_report(Refusing(s3), "loadstack-reports", "reports/shop/r1", files)
+    assert str(error.value) == (
+        "could not store the report file timeline.json at s3://loadstack-reports/reports/shop/r1/timeline.json: "
+        "AccessDenied: Access Denied (stored before it: ['qps.png'])"
+    )
