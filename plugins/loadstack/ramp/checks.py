@@ -1,0 +1,154 @@
+"""Post-ramp checks: conditions a spec declares on what the ramp achieved, judged from its timeline.
+
+A check is a metric (from a fixed list, computed by `loadstack.ramp.summary`), an operator, a value and
+the window it is measured over (the hold unless `over` says otherwise), e.g. ``p99_ms < 800`` or
+``{metric: in_band_share, operator: ">=", value: 0.95}``. A spec may write either form.
+
+A metric without data in its window (the hold never started, no sample carried it) FAILS with
+"no data": a ramp that measured nothing has not shown it is healthy.
+"""
+
+from __future__ import annotations
+
+import operator as operators
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from loadstack.ramp.params import RampParams
+from loadstack.ramp.summary import Spans, Window, WindowMetrics, spans, summarize, window_metrics
+from loadstack.ramp.timeline import Timeline
+
+# Measured over a window (`over`): the fields of `summary.WindowMetrics` of these names.
+WINDOW_METRICS = (
+    "achieved_qps_mean", "achieved_qps_min", "achieved_qps_max", "achieved_ratio", "in_band_share",
+    "samples_above_high", "error_ratio", "error_ratio_max", "p50_ms", "p95_ms", "p99_ms",
+)  # fmt: skip
+# Measured over the whole ramp; `over` does not apply.
+RAMP_METRICS = ("time_to_band_s",)
+CheckMetric = Literal[
+    "achieved_qps_mean", "achieved_qps_min", "achieved_qps_max", "achieved_ratio", "in_band_share",
+    "samples_above_high", "error_ratio", "error_ratio_max", "p50_ms", "p95_ms", "p99_ms", "time_to_band_s",
+]  # fmt: skip
+Operator = Literal["<", "<=", ">", ">="]
+_COMPARE = {"<": operators.lt, "<=": operators.le, ">": operators.gt, ">=": operators.ge}
+_WINDOW_NAMES = {"hold": "the hold", "ramp": "the ramp before the hold", "all": "the whole ramp"}
+_TEXT = re.compile(r"^\s*(?P<metric>\w+)\s*(?P<operator><=|>=|<|>)\s*(?P<value>\S+?)\s*(?:over\s+(?P<over>\w+)\s*)?$")
+
+
+class Check(BaseModel):
+    """One post-ramp check; `Check.model_validate("p99_ms < 800 over hold")` reads the short form."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: CheckMetric
+    operator: Operator
+    value: float
+    # The window a window metric is measured over; None: the hold.
+    over: Window | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, data: Any) -> Any:
+        if not isinstance(data, str):
+            return data
+        m = _TEXT.match(data)
+        if not m:
+            raise ValueError(
+                f"'{data}' is not a check; write 'METRIC OPERATOR VALUE [over hold|ramp|all]', e.g. 'p99_ms < 800', "
+                "or a mapping with metric, operator, value and over"
+            )
+        return {k: v for k, v in m.groupdict().items() if v is not None}
+
+    @model_validator(mode="after")
+    def _over_fits_the_metric(self) -> Check:
+        if self.metric in RAMP_METRICS and self.over is not None:
+            raise ValueError(f"{self.metric} is measured over the whole ramp: remove 'over: {self.over}'")
+        return self
+
+    @property
+    def window(self) -> Window | None:
+        """The window measured over; None for a metric of the whole ramp."""
+        return None if self.metric in RAMP_METRICS else (self.over or "hold")
+
+    @property
+    def name(self) -> str:
+        return f"{self.metric} {self.operator} {self.value:g}" + (f" over {self.window}" if self.window else "")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A check's verdict: `observed` is None when there was no data (and then `passed` is False)."""
+
+    name: str
+    metric: str
+    operator: str
+    window: str | None
+    passed: bool
+    observed: float | None
+    limit: float
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _why_no_data(check: Check, ramp: Spans, metrics: WindowMetrics | None, where: str) -> str:
+    if ramp.start is None:
+        return "the timeline is empty"
+    if metrics is None:
+        return f"no sample in {where} was in band"
+    if metrics.start_s is None:
+        return "the hold never started"
+    if metrics.samples == 0 and metrics.covered_s == 0:
+        return f"no sample in {where}"
+    return f"no sample in {where} carried {check.metric}"
+
+
+def evaluate_checks(checks: Iterable[Check], params: RampParams, timeline: Timeline) -> list[CheckResult]:
+    """Judge every check against the timeline, in the order given."""
+    checks = list(checks)
+    if not checks:
+        return []
+    ramp = spans(timeline)
+    by_window = {w: window_metrics(params, timeline, w) for w in {c.window for c in checks} if w is not None}
+    summary = summarize(params, timeline) if any(c.window is None for c in checks) else None
+    results = []
+    for check in checks:
+        metrics = by_window[check.window] if check.window else None
+        observed = getattr(metrics if metrics is not None else summary, check.metric)
+        where = _WINDOW_NAMES[check.window] if check.window else "the ramp"
+        if observed is None:
+            passed = False
+            why = _why_no_data(check, ramp, metrics, where)
+            message = f"{check.metric} over {where}: no data ({why}); a check without data fails"
+        else:
+            passed = _COMPARE[check.operator](observed, check.value)
+            message = (
+                f"{check.metric} over {where} was {observed:.4g}, {'' if passed else 'not '}{check.operator} "
+                f"{check.value:g}: {'passed' if passed else 'failed'}"
+            )
+        results.append(
+            CheckResult(
+                name=check.name,
+                metric=check.metric,
+                operator=check.operator,
+                window=check.window,
+                passed=passed,
+                observed=None if observed is None else float(observed),
+                limit=check.value,
+                message=message,
+            )
+        )
+    return results
+
+
+def failures(results: Sequence[CheckResult]) -> str | None:
+    """One message naming every failed check (what a failed task says), or None when all passed."""
+    failed = [r for r in results if not r.passed]
+    if not failed:
+        return None
+    return f"{len(failed)} of {len(results)} post-ramp checks failed: " + "; ".join(r.message for r in failed)
