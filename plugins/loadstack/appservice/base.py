@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from loadstack.profiles import Profile
 
@@ -59,7 +60,8 @@ class AppConfig:
             ("scrape_interval_s", 0.5, 60.0),
         ):
             value = getattr(self, field)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (number and math.isfinite(value) and low <= value <= high):
                 raise AppServiceError(f"{where}: {field} {value!r} is not a number in {low:g}..{high:g}")
 
     def app_env(self) -> dict[str, str]:
@@ -76,7 +78,7 @@ class AppConfig:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "AppConfig":
+    def from_json(cls, data: Mapping[str, Any]) -> AppConfig:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 

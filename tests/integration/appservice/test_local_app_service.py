@@ -41,7 +41,7 @@ def _send(url: str, paths: list[str], seconds: float) -> int:
     sent = 0
     started = time.monotonic()
     with httpx.Client(base_url=url, timeout=5) as client:
-        while (elapsed := time.monotonic() - started) < seconds:
+        while time.monotonic() - started < seconds:
             client.get(paths[sent % len(paths)])
             sent += 1
             time.sleep(max(0.0, sent / RATE - (time.monotonic() - started)))
