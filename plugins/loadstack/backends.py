@@ -1,13 +1,17 @@
-"""Which implementation restores a step's database and cache, and builds snapshots, on a profile.
+"""Which implementation restores a step's database and cache, builds snapshots and runs the app, on a profile.
 
-The one place that tells the profiles apart for the data tier: `local` runs MariaDB and redis-server
-processes on 127.0.0.1, `aws` uses Aurora and ElastiCache (with waits the caller defers).
+The one place that tells the profiles apart: `local` runs MariaDB, redis-server, the app's processes,
+HAProxy and Prometheus on 127.0.0.1; `aws` uses Aurora and ElastiCache (with waits the caller defers)
+and the app_cluster module's instances behind their load balancer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from loadstack.appservice.aws import AwsAppService
+from loadstack.appservice.base import AppService
+from loadstack.appservice.local import LocalAppService
 from loadstack.profiles import Profile
 from loadstack.restore.aurora import AuroraRestore
 from loadstack.restore.cache import CacheRestore, LocalCacheRestore
@@ -23,6 +27,7 @@ class Backends:
     database_restore: type[DatabaseRestore]
     cache_restore: type[CacheRestore]
     snapshot_builder: type[SnapshotBuilder]
+    app_service: type[AppService]
 
     def database(self, stack: str, step: str) -> DatabaseRestore:
         return self.database_restore(self.profile, stack, step)
@@ -33,8 +38,11 @@ class Backends:
     def snapshots(self) -> SnapshotBuilder:
         return self.snapshot_builder(self.profile)
 
+    def app(self, stack: str, step: str) -> AppService:
+        return self.app_service(self.profile, stack, step)
+
 
 def backends_for(profile: Profile) -> Backends:
     if profile.is_local:
-        return Backends(profile, LocalDatabaseRestore, LocalCacheRestore, LocalSnapshotBuilder)
-    return Backends(profile, AuroraRestore, ElastiCacheRestore, AwsSnapshotBuilder)
+        return Backends(profile, LocalDatabaseRestore, LocalCacheRestore, LocalSnapshotBuilder, LocalAppService)
+    return Backends(profile, AuroraRestore, ElastiCacheRestore, AwsSnapshotBuilder, AwsAppService)

@@ -1,0 +1,295 @@
+"""Local profile: N app processes on 127.0.0.1 behind a private HAProxy, scraped by a private Prometheus.
+
+Everything of one step lives under ``profile.data_dir/app/<stack>-<step>/`` with a state JSON beside
+it (like the local MariaDB and Redis steps):
+
+    apps/<name>.pid, <name>.log   one `python -m shopapp --name <name>` each (<name> = <stack>-<step>-<i>)
+    lb/                            HAProxy: haproxy.cfg, admin.sock (runtime API), PID file, log
+    prometheus/                    Prometheus: prometheus.yml, TSDB, PID file, log
+
+The <name> is the process's marker on its command line, its HAProxy server name and its `name` label
+in Prometheus, so one word follows an instance through all three.
+
+Idempotent like the restores: deploying the same config again reuses what runs and restarts, on
+their ports, any of its processes that died (reported in the log); a different config replaces the
+whole deployment. Every process is stopped by its PID file; teardown reads nothing but the directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from loadstack.appservice.base import AppConfig, AppService, AppServiceError
+from loadstack.haproxy.config import BACKEND, LoadBalancerConfig, Server
+from loadstack.haproxy.server import HAProxyServer
+from loadstack.profiles import PROJECT_ROOT
+from loadstack.prometheus.config import ScrapeJob, ScrapeTarget
+from loadstack.prometheus.server import PrometheusServer
+from loadstack.supervisor import LOOPBACK, NotReady, SupervisedProcess, SupervisorError, free_port
+
+log = logging.getLogger(__name__)
+
+APP_DIR_ENV = "LOADSTACK_APP_DIR"
+APP_PACKAGE = "shopapp"
+APP_JOB, HAPROXY_JOB = "app", "haproxy"
+# An app process imports Starlette, uvicorn and boto3 and reads two secrets before it binds: seconds.
+APP_READY_TIMEOUT_S = 90.0
+SERVERS_UP_TIMEOUT_S = 30.0
+TARGETS_UP_TIMEOUT_S = 30.0
+
+
+def app_dir() -> Path:
+    """The folder holding the app's package (`shopapp/`): $LOADSTACK_APP_DIR, else <repo>/app."""
+    configured = os.environ.get(APP_DIR_ENV)
+    folder = Path(configured) if configured else PROJECT_ROOT / "app"
+    if not (folder / APP_PACKAGE / "__main__.py").is_file():
+        raise AppServiceError(
+            f"no app package at {folder / APP_PACKAGE} (from {'$' + APP_DIR_ENV if configured else 'the repository'}): "
+            f"set {APP_DIR_ENV} to the folder that holds {APP_PACKAGE}/"
+        )
+    return folder.resolve()
+
+
+class AppProcess:
+    """One `python -m shopapp` known by its PID file and its name (its marker); stopping needs only those."""
+
+    def __init__(self, apps_dir: Path, name: str, port: int | None = None) -> None:
+        self.name = name
+        self.port = port
+        self.process = SupervisedProcess(
+            name=f"app process {name}",
+            pid_path=apps_dir / f"{name}.pid",
+            executable=sys.executable,
+            marker_arg=name,
+            output_path=apps_dir / f"{name}.log",
+            error=AppServiceError,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self, env: dict[str, str]) -> int:
+        argv = [sys.executable, "-m", APP_PACKAGE, "--host", LOOPBACK, "--port", str(self.port), "--name", self.name]
+        return self.process.start(argv, env=env)
+
+    def probe(self) -> None:
+        """Ready when /health answers 200: it serves, and reaches its database and Redis."""
+        try:
+            response = httpx.get(f"{self.url}/health", timeout=2.0)
+        except httpx.HTTPError as error:
+            raise NotReady(f"{type(error).__name__}: {error}") from error
+        if response.status_code != 200:
+            raise NotReady(f"/health answered {response.status_code}: {response.text[:200]}")
+
+
+class LocalAppService(AppService):
+    # --- where everything is ----------------------------------------------------------------
+    @property
+    def base_dir(self) -> Path:
+        # Short on purpose: HAProxy's admin socket path must stay under 108 bytes.
+        return self.profile.data_dir / "app" / f"{self.stack}-{self.step}"[:60]
+
+    @property
+    def state_path(self) -> Path:
+        return self.base_dir.with_name(self.base_dir.name + ".json")
+
+    @property
+    def apps_dir(self) -> Path:
+        return self.base_dir / "apps"
+
+    def _lb(self, state: dict[str, Any] | None = None) -> HAProxyServer:
+        config = None
+        if state is not None:
+            config = LoadBalancerConfig(
+                base_dir=self.base_dir / "lb",
+                port=state["lb"]["port"],
+                exporter_port=state["lb"]["exporter_port"],
+                servers=tuple(Server(i["name"], i["port"]) for i in state["instances"]),
+            )
+        return HAProxyServer(self.base_dir / "lb", config)
+
+    def _prometheus(self, state: dict[str, Any] | None = None) -> PrometheusServer:
+        if state is None:
+            return PrometheusServer(self.base_dir / "prometheus")
+        jobs = [
+            ScrapeJob(
+                APP_JOB, tuple(ScrapeTarget(f"{LOOPBACK}:{i['port']}", {"name": i["name"]}) for i in state["instances"])
+            ),
+            ScrapeJob(HAPROXY_JOB, (ScrapeTarget(f"{LOOPBACK}:{state['lb']['exporter_port']}"),)),
+        ]
+        return PrometheusServer(
+            self.base_dir / "prometheus",
+            state["prometheus"]["port"],
+            jobs,
+            scrape_interval_s=state["config"]["scrape_interval_s"],
+        )
+
+    def _apps(self, state: dict[str, Any]) -> list[AppProcess]:
+        return [AppProcess(self.apps_dir, i["name"], i["port"]) for i in state["instances"]]
+
+    def _state(self) -> dict[str, Any] | None:
+        return json.loads(self.state_path.read_text()) if self.state_path.exists() else None
+
+    def _save_state(self, state: dict[str, Any]) -> None:
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_name(f".{self.state_path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.state_path)
+
+    def instance_name(self, index: int) -> str:
+        return f"{self.stack}-{self.step}-{index}"
+
+    # --- outputs ----------------------------------------------------------------------------
+    def outputs(self, state: dict[str, Any]) -> dict[str, Any]:
+        lb = self._lb(state)
+        url = lb.config.url
+        return {
+            "url": url,
+            "health_url": f"{url}/health",
+            "prometheus_url": f"http://{LOOPBACK}:{state['prometheus']['port']}",
+            "instances": len(state["instances"]),
+            "instance_names": [i["name"] for i in state["instances"]],
+            "instance_urls": [f"http://{LOOPBACK}:{i['port']}" for i in state["instances"]],
+            "admin_socket": str(lb.socket_path),
+            "haproxy_backend": BACKEND,
+            "haproxy_exporter_url": lb.config.exporter_url,
+            "scrape_interval_s": state["config"]["scrape_interval_s"],
+        }
+
+    # --- what runs --------------------------------------------------------------------------
+    def dead(self) -> dict[str, str]:
+        """The deployment's processes that are not running: {what: its log tail}. Empty when all run
+        (or when nothing is deployed)."""
+        state = self._state()
+        if state is None:
+            return {}
+        found = {f"app process {a.name}": a.process for a in self._apps(state)}
+        found["haproxy"] = self._lb(state).process
+        found["prometheus"] = self._prometheus(state).process
+        return {what: process.log_tail() for what, process in found.items() if not process.is_running()}
+
+    def _env(self, config: AppConfig) -> dict[str, str]:
+        """The process's own environment (AWS settings it already has), the profile's AWS endpoint and
+        credentials on top (the app's boto3 must reach the same Secrets Manager), then the app's config."""
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(app_dir())
+        env["AWS_DEFAULT_REGION"] = self.profile.region
+        if self.profile.endpoint_url:
+            env["AWS_ENDPOINT_URL"] = self.profile.endpoint_url
+        if self.profile.is_local:
+            env.update(self.profile.aws_credentials())
+        env.update(config.app_env())
+        return env
+
+    # --- deploy -----------------------------------------------------------------------------
+    def deploy(self, config: AppConfig) -> dict[str, Any]:
+        self._check(config)
+        state = self._state()
+        if state is not None and state.get("config") == config.to_json():
+            dead = self.dead()
+            if not dead:
+                log.info(
+                    "reusing %s/%s's %d app processes behind %s",
+                    self.stack,
+                    self.step,
+                    config.instances,
+                    self.outputs(state)["url"],
+                )
+                return self.outputs(state)
+            for what, tail in dead.items():
+                log.warning(
+                    "%s/%s: %s is not running; restarting it. Its log ends:\n%s", self.stack, self.step, what, tail
+                )
+            try:
+                self._start(state, config)
+                return self.outputs(state)
+            except (AppServiceError, SupervisorError) as error:
+                log.warning(
+                    "%s/%s: restarting on the same ports failed (%s); deploying afresh", self.stack, self.step, error
+                )
+        if state is not None or self.base_dir.exists():
+            log.info("%s/%s: the app config changed; replacing the running deployment", self.stack, self.step)
+        self.teardown()
+        state = {
+            "config": config.to_json(),
+            "instances": [{"name": self.instance_name(i), "port": free_port()} for i in range(config.instances)],
+            "lb": {"port": free_port(), "exporter_port": free_port()},
+            "prometheus": {"port": free_port()},
+        }
+        # Saved first: a deploy that fails half-way is still torn down from the state alone.
+        self._save_state(state)
+        try:
+            self._start(state, config)
+        except BaseException:
+            self.teardown()
+            raise
+        outputs = self.outputs(state)
+        log.info(
+            "%s/%s: %d app processes behind %s, Prometheus on %s",
+            self.stack,
+            self.step,
+            config.instances,
+            outputs["url"],
+            outputs["prometheus_url"],
+        )
+        return outputs
+
+    def _start(self, state: dict[str, Any], config: AppConfig) -> None:
+        """Start whatever of the deployment is not running (all of it on a fresh deploy) and wait for it."""
+        started = time.monotonic()
+        env = self._env(config)
+        # Built first: a config HAProxy or Prometheus cannot take fails before any process starts.
+        apps, lb, prometheus = self._apps(state), self._lb(state), self._prometheus(state)
+        # All processes start before any is waited for: their imports overlap.
+        for app in apps:
+            app.start(env)
+        for app in apps:
+            app.process.wait_ready(app.probe, APP_READY_TIMEOUT_S, interval=0.1)
+        lb.start()
+        lb.wait_ready()
+        self._wait_servers_up(lb)
+        prometheus.start()
+        prometheus.wait_ready()
+        prometheus.wait_targets_up(TARGETS_UP_TIMEOUT_S)
+        log.info("%s/%s: up in %.1f s", self.stack, self.step, time.monotonic() - started)
+
+    def _wait_servers_up(self, lb: HAProxyServer) -> None:
+        """HAProxy sends traffic to a server only once its /health check passed."""
+        deadline = time.monotonic() + SERVERS_UP_TIMEOUT_S
+        while True:
+            servers = lb.servers()
+            down = [s for s in servers if not s.is_up]
+            if not down:
+                return
+            if time.monotonic() > deadline:
+                raise AppServiceError(
+                    f"HAProxy ({lb.base_dir}) still has servers failing their /health check after "
+                    f"{SERVERS_UP_TIMEOUT_S:.0f} s: " + "; ".join(f"{s.name} {s.status} ({s.check})" for s in down)
+                )
+            time.sleep(0.1)
+
+    # --- teardown ---------------------------------------------------------------------------
+    def teardown(self) -> bool:
+        """Stop Prometheus, HAProxy and every app process by their PID files, then delete the directory
+        and the state. Reads only the directory: app processes are known by their PID files' names."""
+        existed = self.base_dir.exists() or self.state_path.exists()
+        if self.base_dir.exists():
+            self._prometheus().stop()
+            self._lb().stop()
+            for pid_file in sorted(self.apps_dir.glob("*.pid")):
+                AppProcess(self.apps_dir, pid_file.stem).process.stop(timeout=20)
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+        self.state_path.unlink(missing_ok=True)
+        if existed:
+            log.info("%s/%s: app, HAProxy and Prometheus stopped and removed", self.stack, self.step)
+        return existed
