@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Mapping
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import boto3
 
@@ -139,6 +139,12 @@ class Profile:
         if self.endpoint_url:
             kwargs.setdefault("endpoint_url", self.endpoint_url)
         return self._session.client(service, **kwargs)
+
+    def object_url(self, bucket: str, key: str) -> str:
+        """An address a browser opens for an object: the endpoint's own (moto serves it) or the S3 console's."""
+        if self.endpoint_url:
+            return f"{self.endpoint_url.rstrip('/')}/{bucket}/{quote(key)}"
+        return f"https://{self.region}.console.aws.amazon.com/s3/object/{bucket}?region={self.region}&prefix={quote(key, safe='')}"
 
     def verify_account(self) -> str:
         """Refuse to go on unless the caller identity is an allowed account; returns the account id."""

@@ -8,12 +8,14 @@ report bucket whatever happened.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from loadstack.gates.models import GateList, SqlGate
 from loadstack.kinds.base import CheckContext, StepBase, StepKind, Variant, register_kind
+from loadstack.ramp.checks import Check
 from loadstack.ramp.params import AbortRule, RampParams
 
 DEFAULT_LOCUSTFILE = "include/locust/shop.py"
@@ -38,6 +40,7 @@ class Metrics(BaseModel):
     source: Literal["prometheus", "locust"] = "prometheus"
     url: str = Field(default="", description="the Prometheus base URL (source: prometheus)")
     window_s: float = Field(default=5, ge=1, le=300, description="the rate() window of the Prometheus queries")
+    scrape_interval_s: float = Field(default=1, gt=0, le=300, description="how often that Prometheus scrapes the app")
 
 
 class Abort(BaseModel):
@@ -90,7 +93,7 @@ class RampStep(StepBase, RampSettings):
     load: Load = Field(default_factory=Load)
     metrics: Metrics = Field(default_factory=Metrics)
     abort: list[Abort] = Field(default_factory=list)
-    checks: list[Any] = Field(default_factory=list)
+    checks: list[Check] = Field(default_factory=list, description='post-ramp checks, e.g. "p99_ms < 800"; any failing fails the run')
     variants: dict[Variant, RampSettings] = Field(default_factory=dict)
 
     reference_fields: ClassVar[tuple[str, ...]] = ("target_url", "gates", "load", "metrics")
@@ -122,6 +125,26 @@ class RampStep(StepBase, RampSettings):
 
     def params_for(self, variant: str) -> RampParams:
         return self._params_from(self._merged(variant))
+
+    def time_limit_s(self, variant: str, *, metric_lag_s: float = 30.0) -> float:
+        """A generous bound on the ramp's duration (its task's execution_timeout, unless timeout_minutes is larger).
+
+        Every jump and step waits its interval plus the metric lag; the hold may take twice its length
+        when traffic leaves the band; plus the no-data limit and ten minutes for start-up and drain.
+        A pause counts too (Airflow's execution_timeout keeps running): raise timeout_minutes for long pauses.
+        """
+        p = self.params_for(variant)
+        buckets = math.ceil(p.target_qps / p.bucket_qps)
+        before_last = math.ceil(buckets * (p.stages[-2] if len(p.stages) > 1 else 0.0))
+        jumps = math.ceil(before_last / p.bucket_group) + len(p.stages)
+        steps = buckets - before_last + 4
+        return (
+            jumps * (p.group_interval_s + metric_lag_s)
+            + steps * (p.bucket_interval_s + metric_lag_s)
+            + 2 * p.hold_s
+            + p.no_data_limit_s
+            + 600
+        )
 
     def step_links(self) -> list[tuple[str, str]]:
         return [(f"gates.{i}.{path}", step) for i, gate in enumerate(self.gates) for path, step in gate.step_links()]

@@ -56,7 +56,7 @@ class AppDeployOperator(StackStepOperator):
             fault_latency_ms=self.faults.get("latency_ms", 0.0),
             fault_error_ratio=self.faults.get("error_ratio", 0.0),
             scrape_interval_s=self.scrape_interval_s,
-            lb_url=load_balancer.get("url", ""),
+            load_balancer_url=load_balancer.get("url", ""),
             target_group_arn=load_balancer.get("target_group_arn", ""),
             prometheus_url=prometheus_url,
         )
