@@ -4,18 +4,21 @@ Run: ``python standin_target.py --port PORT --run-dir DIR`` (DIR is also its mar
 line). Plain asyncio with keep-alive, so at the rates the tests ask (up to a few thousand per
 second) the server is never the limit. Besides the app's routes it answers:
 
-GET /_counts   {"time": epoch, "total": n, "routes": {route: n}, "per_second": [[epoch second, n], ...]}
-               every request counted by arrival second (the loadgen keys and /_counts not included)
+GET /_counts[?after=T1&until=T2]
+               {"time": epoch, "total": n, "routes": {route: n}, "window": n}: requests to the app's three
+               routes (not the loadgen keys), "window" those that arrived in (T1, T2] (epoch seconds)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import re
 import time
 from collections import Counter
+from urllib.parse import parse_qs
 
 PROFILES = list(range(1, 201))
 SESSIONS = [f"s{n:04d}" for n in range(1, 101)]
@@ -26,18 +29,16 @@ ROUTES = (
 )
 
 routes: Counter[str] = Counter()
-per_second: Counter[int] = Counter()
+arrivals: list[float] = []  # in arrival order, so sorted
 
 
-def answer(method: str, path: str) -> tuple[int, bytes]:
-    path = path.split("?", 1)[0]
+def answer(method: str, target: str) -> tuple[int, bytes]:
+    path, _, query = target.partition("?")
     if method == "GET" and path == "/_counts":
-        body = {
-            "time": time.time(),
-            "total": sum(routes.values()),
-            "routes": dict(routes),
-            "per_second": sorted([s, n] for s, n in per_second.items()),
-        }
+        params = {k: float(v[0]) for k, v in parse_qs(query).items()}
+        after, until = params.get("after", 0.0), params.get("until", float("inf"))
+        window = bisect.bisect_right(arrivals, until) - bisect.bisect_right(arrivals, after)
+        body = {"time": time.time(), "total": len(arrivals), "routes": dict(routes), "window": window}
         return 200, json.dumps(body).encode()
     if method == "GET" and path == "/loadgen/keys":
         return 200, json.dumps({"profile_ids": PROFILES, "session_ids": SESSIONS}).encode()
@@ -46,7 +47,7 @@ def answer(method: str, path: str) -> tuple[int, bytes]:
     for route_method, pattern, name in ROUTES:
         if method == route_method and pattern.match(path):
             routes[name] += 1
-            per_second[int(time.time())] += 1
+            arrivals.append(time.time())
             return (201 if method == "POST" else 200), b'{"ok": true}'
     return 404, b'{"error": "not found"}'
 
