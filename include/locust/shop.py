@@ -4,7 +4,8 @@ Runs on Locust hosts (master and workers), so it imports nothing from loadstack:
 gevent (Locust's own) and the standard library.
 
 The app's routes (app/shopapp): POST /events, GET /profiles/{id}/events, GET /sessions/{sid}/cart,
-and GET /loadgen/keys for the ids to use, fetched once per worker process at each test start.
+and GET /loadgen/keys for real profiles (with their account) and sessions, fetched once per worker
+process at each test start.
 Every task sends exactly one request, so tasks per second are requests per second.
 
 Rate control (Locust has no target-rate mode):
@@ -49,6 +50,7 @@ DEFAULT_USER_MAX_QPS = 2.0
 # Users added or removed per second by the shape: large enough that one tick applies any change.
 MIN_SPAWN_RATE = 50.0
 KEYS_PATH = "/loadgen/keys"
+KEYS_WANTED = 1000  # the app's maximum: spreads reads over many profiles and carts
 
 
 # --- rate arithmetic (pure) ----------------------------------------------------------------------
@@ -146,13 +148,16 @@ class RateShape(LoadTestShape):
 
 # --- the user ------------------------------------------------------------------------------------
 class Keys:
-    """The ids from GET /loadgen/keys, fetched once per process per test by the first user needing them."""
+    """The ids from GET /loadgen/keys, fetched once per process per test by the first user needing them.
+
+    The app answers {"profiles": [{"profile_id": int, "account_id": int}, ...], "sessions": [sid, ...]}:
+    real profiles with their account (an event must name both) and real session ids.
+    """
 
     def __init__(self) -> None:
         self.lock = Semaphore()
-        self.profiles: list[Any] = []
-        self.sessions: list[Any] = []
-        self.accounts: list[Any] = []
+        self.profiles: list[dict[str, int]] = []
+        self.sessions: list[str] = []
         self.loaded = False
 
     def clear(self) -> None:
@@ -161,11 +166,12 @@ class Keys:
     def load(self, data: Any) -> None:
         if not isinstance(data, dict):
             raise TypeError(f"{KEYS_PATH} answered {type(data).__name__}, expected a JSON object")
-        profiles, sessions = data.get("profile_ids"), data.get("session_ids")
+        profiles, sessions = data.get("profiles"), data.get("sessions")
         if not profiles or not sessions:
-            raise ValueError(f"{KEYS_PATH} must list non-empty profile_ids and session_ids, got keys {sorted(data)}")
-        self.profiles, self.sessions = list(profiles), list(sessions)
-        self.accounts = list(data.get("account_ids") or [])
+            raise ValueError(f"{KEYS_PATH} must list non-empty profiles and sessions, got keys {sorted(data)}")
+        if not all(isinstance(p, dict) and {"profile_id", "account_id"} <= p.keys() for p in profiles):
+            raise ValueError(f"{KEYS_PATH}: each profile must have profile_id and account_id, got {profiles[0]!r}")
+        self.profiles, self.sessions = list(profiles), [str(s) for s in sessions]
         self.loaded = True
 
 
@@ -203,7 +209,7 @@ class ShopUser(FastHttpUser):
         with keys.lock:
             if keys.loaded:
                 return True
-            with self.client.get(KEYS_PATH, name=KEYS_PATH, catch_response=True) as response:
+            with self.client.get(f"{KEYS_PATH}?n={KEYS_WANTED}", name=KEYS_PATH, catch_response=True) as response:
                 try:
                     keys.load(response.json())
                 except (ValueError, TypeError) as exc:  # recorded as this request's failure
@@ -214,7 +220,7 @@ class ShopUser(FastHttpUser):
     @task(5)
     def profile_events(self) -> None:
         if self._keys():
-            profile = random.choice(keys.profiles)
+            profile = random.choice(keys.profiles)["profile_id"]
             self.client.get(f"/profiles/{profile}/events", name="/profiles/{id}/events")
 
     @task(3)
@@ -226,14 +232,13 @@ class ShopUser(FastHttpUser):
     @task(2)
     def record_event(self) -> None:
         if self._keys():
-            event_type = random.choices(EVENT_TYPES, EVENT_WEIGHTS)[0]
-            body: dict[str, Any] = {
-                "profile_id": random.choice(keys.profiles),
-                "event_type": event_type,
+            profile = random.choice(keys.profiles)
+            body = {
+                "account_id": profile["account_id"],
+                "profile_id": profile["profile_id"],
+                "event_type": random.choices(EVENT_TYPES, EVENT_WEIGHTS)[0],
                 "payload": {"page": random.choice(PAGES), "session_id": random.choice(keys.sessions)},
             }
-            if keys.accounts:
-                body["account_id"] = random.choice(keys.accounts)
             self.client.post("/events", json=body, name="/events")
 
 

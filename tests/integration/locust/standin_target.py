@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from urllib.parse import parse_qs
 
-PROFILES = list(range(1, 201))
+PROFILES = [{"profile_id": n, "account_id": 1 + n % 7} for n in range(1, 201)]
 SESSIONS = [f"s{n:04d}" for n in range(1, 101)]
 ROUTES = (
     ("POST", re.compile(r"^/events$"), "/events"),
@@ -41,7 +41,7 @@ def answer(method: str, target: str) -> tuple[int, bytes]:
         body = {"time": time.time(), "total": len(arrivals), "routes": dict(routes), "window": window}
         return 200, json.dumps(body).encode()
     if method == "GET" and path == "/loadgen/keys":
-        return 200, json.dumps({"profile_ids": PROFILES, "session_ids": SESSIONS}).encode()
+        return 200, json.dumps({"profiles": PROFILES, "sessions": SESSIONS}).encode()
     if method == "GET" and path == "/health":
         return 200, b'{"status": "ok"}'
     for route_method, pattern, name in ROUTES:

@@ -134,11 +134,13 @@ def test_shape_sends_the_user_rate_before_returning_the_user_count(shop):
     assert len(shape.runner.sent) == sent
 
 
-def test_keys_need_profiles_and_sessions(shop):
+def test_keys_take_the_apps_profiles_with_their_account_and_sessions(shop):
     keys = shop.Keys()
-    keys.load({"profile_ids": [1, 2], "session_ids": ["a"], "account_ids": [7]})
-    assert keys.loaded and keys.profiles == [1, 2] and keys.accounts == [7]
-    with pytest.raises(ValueError, match="profile_ids and session_ids"):
-        shop.Keys().load({"profile_ids": [1]})
+    keys.load({"profiles": [{"profile_id": 5, "account_id": 2}], "sessions": ["abc"]})
+    assert keys.loaded and keys.profiles == [{"profile_id": 5, "account_id": 2}] and keys.sessions == ["abc"]
+    with pytest.raises(ValueError, match="non-empty profiles and sessions"):
+        shop.Keys().load({"profiles": [{"profile_id": 5, "account_id": 2}], "sessions": []})
+    with pytest.raises(ValueError, match="profile_id and account_id"):
+        shop.Keys().load({"profiles": [5], "sessions": ["abc"]})
     with pytest.raises(TypeError, match="JSON object"):
         shop.Keys().load([1, 2])
