@@ -5,6 +5,7 @@ Everything is started through `SupervisedProcess` and stopped by PID at teardown
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import urllib.request
@@ -75,3 +76,21 @@ def start_driver(tmp_path):
             driver.close()
         finally:
             driver.cluster.stop()  # by PID, even when draining failed
+
+
+# --- the real application under test ---------------------------------------------------------------
+def _load_app_fixtures():
+    """The app's own integration fixtures (tests/integration/app/conftest.py: seeded MariaDB, restored
+    Redis, secrets in moto, `python -m shopapp` by PID), reused rather than written twice."""
+    path = Path(__file__).resolve().parents[1] / "app" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("loadstack_tests_locust_app_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_app = _load_app_fixtures()
+shop_cache = _app.shop_cache
+app_env = _app.app_env
+app_processes = _app.app_processes
+start_app = _app.start_app
