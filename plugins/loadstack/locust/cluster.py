@@ -10,6 +10,7 @@ gevent users use one core per process.
 Everything lives in one run directory, so any later process can stop the cluster knowing only
 that directory:
 
+    run_dir/ports.json  the master's worker and web ports (a second start() finds the running master)
     run_dir/master.pid  master.log (Locust's log)  master.out (stdout and stderr)
     run_dir/worker-<i>.pid  worker-<i>.log  worker-<i>.out
 
@@ -20,6 +21,7 @@ starts nothing and stops nothing.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +151,20 @@ class LocustCluster:
         return f"http://{LOOPBACK}:{self.ports.web}"
 
     # --- processes ------------------------------------------------------------------------------
+    @property
+    def ports_path(self) -> Path:
+        return self.run_dir / "ports.json"
+
+    def recorded_ports(self) -> Ports:
+        """The ports the last `start()` in this run directory used."""
+        try:
+            data = json.loads(self.ports_path.read_text())
+            return Ports(master=int(data["master"]), web=int(data["web"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise LocustClusterError(
+                f"{self.ports_path}: cannot read the running master's ports ({exc}); stop() the cluster and start again"
+            ) from None
+
     def master_process(self) -> SupervisedProcess:
         return self._process("Locust master", self.run_dir / "master")
 
@@ -178,9 +194,13 @@ class LocustCluster:
         run_dir.mkdir(parents=True, exist_ok=True)
         if not self.locustfile.is_file():
             raise LocustClusterError(f"locustfile {self.locustfile} does not exist: pass locustfile= an existing file")
-        if self.ports is None:
-            self.ports = Ports(master=free_port(), web=free_port())
         master = self.master_process()
+        if master.is_running():
+            # Started before (a retried task): its ports are the ones it listens on, whatever was asked.
+            self.ports = self.recorded_ports()
+        elif self.ports is None:
+            self.ports = Ports(master=free_port(), web=free_port())
+        self.ports_path.write_text(json.dumps({"master": self.ports.master, "web": self.ports.web}) + "\n")
         master.start(
             master_argv(
                 locust_bin=self.locust_bin,

@@ -122,6 +122,8 @@ class LocustSource(MetricSource):
         self._closed = False
         #: Why the last read returned None (no answer, no report yet, too little history), for logs.
         self.last_problem: str | None = None
+        #: (start, end) of the last sample's window on the caller's clock: the traffic it counted.
+        self.last_window: tuple[float, float] | None = None
 
     def __repr__(self) -> str:
         return f"LocustSource({self.url!r}, window_s={self.window_s:g})"
@@ -146,6 +148,7 @@ class LocustSource(MetricSource):
             self.last_problem = f"{self.url}: {covered:.1f} s of reports so far, the window needs {self.window_s:g} s"
             return None
         self.last_problem = None
+        self.last_window = (older.complete_at, newest.complete_at)
         return window_sample(older, newest, taken_at=now)
 
     def _remember(self, snapshot: Snapshot) -> None:

@@ -105,3 +105,11 @@ def test_attached_master_owns_nothing():
     assert not master.owned and master.url == "http://127.0.0.1:8089"
     assert master.start() == "http://127.0.0.1:8089"
     assert master.stop() == []
+
+
+def test_recorded_ports_are_read_back_or_named_when_missing(tmp_path):
+    cluster = LocustCluster(run_dir=tmp_path, target_url="http://127.0.0.1:1")
+    with pytest.raises(LocustClusterError, match="ports.json: cannot read"):
+        cluster.recorded_ports()
+    cluster.ports_path.write_text('{"master": 5601, "web": 8601}\n')
+    assert cluster.recorded_ports() == Ports(master=5601, web=8601)

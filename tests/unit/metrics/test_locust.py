@@ -115,6 +115,7 @@ def test_source_waits_for_a_full_window_then_slides():
     assert sample.error_ratio == pytest.approx(0.01, abs=0.002)
     assert sample.p99_ms == 1.0
     assert sample.at == 3.0 and sample.taken_at == 16.5
+    assert source.last_window == (3.0, 15.0)
     assert sample.age(16.5) == pytest.approx(13.5)
     assert source.lag_s == 10 + REPORT_INTERVAL_S
     # the next report slides the window by one report, keeping it >= 10 s
