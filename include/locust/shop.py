@@ -1,0 +1,371 @@
+"""Locust traffic for the shop app under test, at an exact open-model request rate set live.
+
+Runs on Locust hosts (master and workers), so it imports nothing from loadstack: only Locust,
+gevent (Locust's own) and the standard library.
+
+The app's routes (app/shopapp): POST /events, GET /profiles/{id}/events, GET /sessions/{sid}/cart,
+and GET /loadgen/keys for real profiles (with their account) and sessions, fetched once per worker
+process at each test start.
+Every task sends exactly one request, so tasks per second are requests per second.
+
+Rate control (Locust has no target-rate mode):
+- The master's web UI gets `POST /loadstack/rate {"qps": R}` (the first one starts the shape);
+  `RateShape.tick()` (every ~1 s)
+  turns R into `plan_users(R)`: n users, each paced at R/n requests per second, so n x R/n = R
+  exactly for any R, not only for multiples of a fixed per-user rate.
+- The per-user rate reaches the workers as a custom runner message (`loadstack_user_qps`), sent
+  at every tick *before* the user count changes (one ordered channel per worker), and again at
+  every tick so a worker that connects later learns it too. Custom messages were chosen over a
+  fixed per-user rate because a fixed rate r quantizes the target to multiples of r: small r
+  exactness costs hundreds of users at hundreds of QPS, large r makes users fall behind as soon as
+  latency exceeds 1/r. Here n = ceil(R / max_user_qps): each user stays at or under
+  `--user-max-qps` (default 2), so latency up to 1/max_user_qps (500 ms) does not lower the rate.
+- Users pace on a schedule (next start = previous scheduled start + 1/rate), not on the end of the
+  last request, so short latencies never erode the rate; a user more than one interval behind
+  drops the backlog instead of bursting. New users start at a random phase of their interval.
+- `GET /loadstack/rate` reads back the rate in effect: running users x the per-user rate sent.
+- `GET /loadstack/counters` gives cumulative totals of the master's aggregated stats (requests,
+  failures, the response-time histogram in Locust's rounded millisecond buckets), the master's
+  clock, the time the last worker report arrived, and `complete_at` (the oldest of the workers'
+  latest reports: the totals include every request finished by then). A reader differences two
+  reads into a window's rate, error ratio and quantiles. `current_rps` is never used: it lags.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from typing import Any
+
+import gevent
+from flask import jsonify, request
+from gevent.lock import Semaphore
+from locust import FastHttpUser, LoadTestShape, events, task
+from locust.runners import STATE_MISSING, MasterRunner
+
+USER_QPS_MESSAGE = "loadstack_user_qps"
+DEFAULT_USER_MAX_QPS = 2.0
+# Users added or removed per second by the shape: large enough that one tick applies any change.
+MIN_SPAWN_RATE = 50.0
+KEYS_PATH = "/loadgen/keys"
+KEYS_WANTED = 1000  # the app's maximum: spreads reads over many profiles and carts
+
+
+# --- rate arithmetic (pure) ----------------------------------------------------------------------
+def plan_users(qps: float, user_max_qps: float = DEFAULT_USER_MAX_QPS) -> tuple[int, float]:
+    """(users, per-user QPS) whose product is exactly `qps`, each user at most `user_max_qps`.
+
+    0 QPS is (0, 0.0): no users at all, not users that idle.
+    """
+    if not (math.isfinite(qps) and qps >= 0):
+        raise ValueError(f"rate must be a finite number >= 0 requests per second, got {qps!r}")
+    if not (math.isfinite(user_max_qps) and user_max_qps > 0):
+        raise ValueError(f"--user-max-qps must be a finite number > 0, got {user_max_qps!r}")
+    if qps == 0:
+        return 0, 0.0
+    users = max(1, math.ceil(qps / user_max_qps - 1e-9))
+    return users, qps / users
+
+
+def spawn_rate_for(current_users: int, target_users: int) -> float:
+    """A spawn rate that applies the whole change in one dispatch (no pacing between batches)."""
+    return float(max(MIN_SPAWN_RATE, abs(target_users - current_users)))
+
+
+def next_start(scheduled: float, interval: float, now: float) -> float:
+    """When a paced user starts its next request: one interval after the last *scheduled* start.
+
+    Scheduling from the previous start (not from the end of the request) keeps the rate exact
+    while requests are faster than the interval; more than one interval behind, the backlog is
+    dropped (the user starts now) rather than sent as a burst.
+    """
+    due = scheduled + interval
+    return now if due < now - interval else due
+
+
+def parse_rate_body(body: bytes) -> float:
+    """The `qps` of a `POST /loadstack/rate` body; ValueError names what is wrong."""
+    try:
+        data = json.loads(body or b"null")
+    except ValueError as exc:
+        raise ValueError(f'body is not JSON ({exc}): send {{"qps": <requests per second>}}') from None
+    if not isinstance(data, dict) or "qps" not in data:
+        raise ValueError('body must be a JSON object {"qps": <requests per second>}')
+    qps = data["qps"]
+    if isinstance(qps, bool) or not isinstance(qps, (int, float)) or not math.isfinite(qps) or qps < 0:
+        raise ValueError(f"qps must be a finite number >= 0, got {qps!r}")
+    return float(qps)
+
+
+def histogram_pairs(response_times: dict[int, int]) -> list[list[int]]:
+    """Locust's {rounded ms: count} as sorted [ms, count] pairs (JSON objects cannot have int keys)."""
+    return [[int(ms), int(n)] for ms, n in sorted(response_times.items()) if n]
+
+
+# --- shared state of this process ----------------------------------------------------------------
+class RateControl:
+    """The asked rate (master) and the per-user rate in effect (every process)."""
+
+    def __init__(self) -> None:
+        self.target_qps = 0.0
+        self.user_max_qps = DEFAULT_USER_MAX_QPS
+        self.sent_user_qps = 0.0  # master: the per-user rate last sent to the workers
+        self.user_qps = 0.0  # worker: the per-user rate its users pace at
+        self.last_report_at: float | None = None
+        self.worker_report_at: dict[str, float] = {}
+        self.stats_epoch = 0  # counts Locust's stats resets: totals restart at zero after one
+
+    def plan(self) -> tuple[int, float]:
+        return plan_users(self.target_qps, self.user_max_qps)
+
+
+control = RateControl()
+
+
+class RateShape(LoadTestShape):
+    """Applies the asked rate every tick: per-user rate to the workers first, then the user count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._users = 0
+        self._spawn_rate = MIN_SPAWN_RATE
+
+    def tick(self) -> tuple[int, float]:
+        users, user_qps = control.plan()
+        if users and self.runner is not None:
+            # Sent before the user count changes, on the same channel as the spawn message, so new
+            # users never start without a rate; a zero (no users) is never sent.
+            self.runner.send_message(USER_QPS_MESSAGE, {"qps": user_qps})
+            control.sent_user_qps = user_qps
+        if users != self._users:
+            # Fixed until the next change: the runner restarts a dispatch whenever the tuple changes.
+            self._spawn_rate = spawn_rate_for(self._users, users)
+            self._users = users
+        return users, self._spawn_rate
+
+
+# --- the user ------------------------------------------------------------------------------------
+class Keys:
+    """The ids from GET /loadgen/keys, fetched once per process per test by the first user needing them.
+
+    The app answers {"profiles": [{"profile_id": int, "account_id": int}, ...], "sessions": [sid, ...]}:
+    real profiles with their account (an event must name both) and real session ids.
+    """
+
+    def __init__(self) -> None:
+        self.lock = Semaphore()
+        self.profiles: list[dict[str, int]] = []
+        self.sessions: list[str] = []
+        self.loaded = False
+
+    def clear(self) -> None:
+        self.loaded = False
+
+    def load(self, data: Any) -> None:
+        if not isinstance(data, dict):
+            raise TypeError(f"{KEYS_PATH} answered {type(data).__name__}, expected a JSON object")
+        profiles, sessions = data.get("profiles"), data.get("sessions")
+        if not profiles or not sessions:
+            raise ValueError(f"{KEYS_PATH} must list non-empty profiles and sessions, got keys {sorted(data)}")
+        if not all(isinstance(p, dict) and {"profile_id", "account_id"} <= p.keys() for p in profiles):
+            raise ValueError(f"{KEYS_PATH}: each profile must have profile_id and account_id, got {profiles[0]!r}")
+        self.profiles, self.sessions = list(profiles), [str(s) for s in sessions]
+        self.loaded = True
+
+
+keys = Keys()
+
+EVENT_TYPES = ("viewed_page", "viewed_product", "added_to_cart", "started_checkout", "placed_order")
+EVENT_WEIGHTS = (50, 30, 12, 5, 3)
+PAGES = ("/", "/sale", "/category/shoes", "/category/bags", "/search?q=boots", "/account")
+
+
+class ShopUser(FastHttpUser):
+    """A shopper: mostly reads a profile's timeline and a cart, sometimes records an event."""
+
+    # An overloaded app must show up as failures within the ramp's windows, not as hung users.
+    network_timeout = 10.0
+    connection_timeout = 5.0
+
+    def on_start(self) -> None:
+        rate = control.user_qps
+        interval = 1.0 / rate if rate > 0 else 1.0
+        # Users spawned together would otherwise fire together at every interval.
+        gevent.sleep(random.random() * interval)
+        self._scheduled = time.monotonic()
+
+    def wait_time(self) -> float:
+        rate = control.user_qps
+        interval = 1.0 / rate if rate > 0 else 1.0
+        now = time.monotonic()
+        self._scheduled = next_start(getattr(self, "_scheduled", now), interval, now)
+        return max(0.0, self._scheduled - now)
+
+    def _keys(self) -> bool:
+        if keys.loaded:
+            return True
+        with keys.lock:
+            if keys.loaded:
+                return True
+            with self.client.get(f"{KEYS_PATH}?n={KEYS_WANTED}", name=KEYS_PATH, catch_response=True) as response:
+                try:
+                    keys.load(response.json())
+                except (ValueError, TypeError) as exc:  # recorded as this request's failure
+                    response.failure(f"no usable ids: {exc}")
+                    return False
+        return True
+
+    @task(5)
+    def profile_events(self) -> None:
+        if self._keys():
+            profile = random.choice(keys.profiles)["profile_id"]
+            self.client.get(f"/profiles/{profile}/events", name="/profiles/{id}/events")
+
+    @task(3)
+    def session_cart(self) -> None:
+        if self._keys():
+            session = random.choice(keys.sessions)
+            self.client.get(f"/sessions/{session}/cart", name="/sessions/{sid}/cart")
+
+    @task(2)
+    def record_event(self) -> None:
+        if self._keys():
+            profile = random.choice(keys.profiles)
+            body = {
+                "account_id": profile["account_id"],
+                "profile_id": profile["profile_id"],
+                "event_type": random.choices(EVENT_TYPES, EVENT_WEIGHTS)[0],
+                "payload": {"page": random.choice(PAGES), "session_id": random.choice(keys.sessions)},
+            }
+            self.client.post("/events", json=body, name="/events")
+
+
+# --- wiring --------------------------------------------------------------------------------------
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser) -> None:
+    parser.add_argument(
+        "--user-max-qps",
+        type=float,
+        default=DEFAULT_USER_MAX_QPS,
+        include_in_web_ui=False,
+        help="Highest request rate of one user; a rate R runs ceil(R / this) users (loadstack)",
+    )
+
+
+@events.test_start.add_listener
+def _on_test_start(environment, **_kwargs) -> None:
+    # Fired where Locust clears its stats for a new test (master and workers alike).
+    control.stats_epoch += 1
+    keys.clear()  # the app's data may have changed between tests
+
+
+@events.reset_stats.add_listener
+def _on_reset_stats(**_kwargs) -> None:
+    control.stats_epoch += 1
+
+
+def _on_user_qps(environment, msg, **_kwargs) -> None:
+    control.user_qps = float(msg.data["qps"])
+
+
+@events.init.add_listener
+def _on_init(environment, runner, web_ui=None, **_kwargs) -> None:
+    options = environment.parsed_options
+    if options is not None and getattr(options, "user_max_qps", None) is not None:
+        control.user_max_qps = float(options.user_max_qps)
+    plan_users(0.0, control.user_max_qps)  # fail at start on a bad --user-max-qps
+    if not isinstance(runner, MasterRunner):
+        # Workers pace on the master's messages; a local runner sends them to itself.
+        runner.register_message(USER_QPS_MESSAGE, _on_user_qps)
+    if isinstance(runner, MasterRunner):
+
+        def on_worker_report(client_id: str, data: dict[str, Any], **_kw) -> None:
+            # Registered after Locust's own listener, which has merged this report into the totals
+            # by now; nothing yields in between, so a reader sees totals and times that agree.
+            now = time.time()
+            control.last_report_at = now
+            control.worker_report_at[client_id] = now
+
+        environment.events.worker_report.add_listener(on_worker_report)
+    if web_ui is not None:
+        _add_routes(environment, web_ui)
+
+
+def _complete_at(runner) -> float | None:
+    """The time up to which the totals include every finished request."""
+    if not isinstance(runner, MasterRunner):
+        return time.time()  # a local runner's stats are live
+    connected = [c.id for c in runner.clients.all if c.state != STATE_MISSING]
+    times = [control.worker_report_at.get(worker) for worker in connected]
+    if not times or None in times:
+        return None
+    return min(times)
+
+
+def _worker_count(runner) -> int:
+    return runner.worker_count if isinstance(runner, MasterRunner) else 1
+
+
+def _add_routes(environment, web_ui) -> None:
+    app = web_ui.app
+
+    def rate_state() -> dict[str, Any]:
+        runner = environment.runner
+        users, user_qps = control.plan()
+        running = runner.user_count
+        in_effect_user_qps = control.sent_user_qps if isinstance(runner, MasterRunner) else control.user_qps
+        return {
+            "target_qps": control.target_qps,
+            "planned_users": users,
+            "planned_user_qps": user_qps,
+            "running_users": running,
+            "user_qps": in_effect_user_qps,
+            "applied_qps": running * in_effect_user_qps,
+            "user_max_qps": control.user_max_qps,
+            "state": runner.state,
+            "shape_running": runner.shape_greenlet is not None,
+            "workers": _worker_count(runner),
+            "time": time.time(),
+        }
+
+    @app.route("/loadstack/rate", methods=["GET", "POST"])
+    @web_ui.auth_required_if_enabled
+    def loadstack_rate():
+        if request.method == "POST":
+            try:
+                qps = parse_rate_body(request.get_data())
+                plan_users(qps, control.user_max_qps)
+            except ValueError as exc:
+                return jsonify({"error": f"POST /loadstack/rate: {exc}"}), 400
+            runner = environment.runner
+            if qps > 0 and _worker_count(runner) == 0:
+                return jsonify({"error": "POST /loadstack/rate: no Locust worker is connected: start one"}), 409
+            control.target_qps = qps
+            if runner.shape_greenlet is None and environment.shape_class is not None and _worker_count(runner) > 0:
+                # The first rate starts the shape (the master runs without --autostart), as does
+                # the first one after a stop from the web UI.
+                runner.start_shape()
+        return jsonify(rate_state())
+
+    @app.route("/loadstack/counters")
+    @web_ui.auth_required_if_enabled
+    def loadstack_counters():
+        runner = environment.runner
+        total = runner.stats.total
+        return jsonify(
+            {
+                "time": time.time(),
+                "last_report_at": control.last_report_at if isinstance(runner, MasterRunner) else time.time(),
+                "complete_at": _complete_at(runner),
+                # Changes when Locust clears or resets its stats: the totals restarted at zero.
+                "stats_epoch": control.stats_epoch,
+                "requests": total.num_requests,
+                "failures": total.num_failures,
+                "response_times": histogram_pairs(total.response_times),
+                "workers": _worker_count(runner),
+                "running_users": runner.user_count,
+                "state": runner.state,
+            }
+        )

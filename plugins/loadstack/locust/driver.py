@@ -1,0 +1,114 @@
+"""`LocustDriver`: the ramp's `TrafficDriver` on a Locust master, at an exact request rate.
+
+The rate goes to the master's `POST /loadstack/rate` (include/locust/shop.py), whose load shape
+applies it at its next tick (~1 s) plus the time to spawn users, hence `settle_s`. The rate read
+back is the master's: users actually running x the per-user rate sent to the workers.
+
+`LocustDriver.start(...)` starts a cluster (master and workers) and owns it: `close()` drains,
+then stops it by PID. `LocustDriver.attach(url)` drives a master somebody else runs: `close()`
+only drains it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from loadstack.locust import master_api
+from loadstack.locust.cluster import AttachedMaster, LocustCluster
+from loadstack.ramp.traffic import TrafficDriver, TrafficDriverError
+
+# The shape's tick (1 s), its dispatch and the users' random start phase (up to 1 / per-user rate).
+SETTLE_S = 2.0
+
+
+class LocustDriver(TrafficDriver):
+    settle_s = SETTLE_S
+
+    def __init__(self, *, cluster: LocustCluster | AttachedMaster, timeout_s: float = 10.0) -> None:
+        self.cluster = cluster
+        self.timeout_s = timeout_s
+        self._closed = False
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        run_dir: Path | str,
+        target_url: str,
+        workers: int = 1,
+        ready_timeout_s: float = 60.0,
+        **cluster_options,
+    ) -> LocustDriver:
+        """Start a master and `workers` workers against `target_url`, wait until all are connected."""
+        cluster = LocustCluster(run_dir=run_dir, target_url=target_url, workers=workers, **cluster_options)
+        try:
+            cluster.start()
+            cluster.wait_ready(ready_timeout_s)
+        except BaseException:
+            cluster.stop()  # whatever the ramp starts it stops, a failed start included
+            raise
+        return cls(cluster=cluster)
+
+    @classmethod
+    def attach(cls, url: str) -> LocustDriver:
+        """Drive the master at `url`; it must answer and have a worker."""
+        cluster = LocustCluster.attach(url)
+        try:
+            cluster.wait_ready()
+        except master_api.LocustMasterError as exc:
+            raise TrafficDriverError(str(exc)) from None
+        return cls(cluster=cluster)
+
+    @property
+    def url(self) -> str:
+        return self.cluster.url
+
+    def __repr__(self) -> str:
+        return f"LocustDriver({self.cluster!r})"
+
+    def set_rate(self, qps: float) -> float:
+        if not (isinstance(qps, (int, float)) and math.isfinite(qps) and qps >= 0):
+            raise ValueError(f"{self!r}: a rate must be a finite number >= 0 requests per second, got {qps!r}")
+        if self._closed:
+            raise TrafficDriverError(f"{self!r} is closed: it cannot set a rate any more")
+        try:
+            state = master_api.set_rate(self.url, float(qps), timeout=self.timeout_s)
+        except master_api.LocustMasterError as exc:
+            raise TrafficDriverError(f"setting {qps:g} QPS failed: {exc}") from None
+        users, user_qps = state.get("planned_users"), state.get("planned_user_qps")
+        if not isinstance(users, int) or not isinstance(user_qps, (int, float)):
+            raise TrafficDriverError(f"{self!r}: the master's answer to a rate lacks the planned users: {state}")
+        return users * user_qps
+
+    def applied_rate(self) -> float:
+        try:
+            state = master_api.rate_state(self.url, timeout=self.timeout_s)
+        except master_api.LocustMasterError as exc:
+            raise TrafficDriverError(f"reading the applied rate failed: {exc}") from None
+        applied = state.get("applied_qps")
+        if not isinstance(applied, (int, float)):
+            raise TrafficDriverError(f"{self!r}: the master's rate state lacks applied_qps: {state}")
+        return float(applied)
+
+    def drain(self) -> None:
+        """Rate 0 (all users stopped at the next tick); a master that is gone has nothing to drain."""
+        if self._closed:
+            return
+        try:
+            master_api.set_rate(self.url, 0.0, timeout=self.timeout_s)
+        except master_api.LocustMasterError as exc:
+            if self.cluster.owned and not self.cluster.is_running():
+                return  # our processes are gone: no traffic is left to take away
+            raise TrafficDriverError(f"draining failed: {exc}") from None
+
+    def close(self) -> None:
+        """Drain, then stop the master and workers if this driver started them; safe to call twice."""
+        if self._closed:
+            return
+        try:
+            self.drain()
+        finally:
+            self._closed = True
+            if self.cluster.owned:
+                self.cluster.stop()

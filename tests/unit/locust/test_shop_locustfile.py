@@ -1,0 +1,146 @@
+"""include/locust/shop.py's pure parts: the rate -> users arithmetic, pacing, the rate body, the shape.
+
+The locustfile imports Locust, whose import monkey-patches the whole process with gevent unless
+LOCUST_SKIP_MONKEY_PATCH is set: it is set before the file is loaded, so this test process stays
+unpatched.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+LOCUSTFILE = Path(__file__).resolve().parents[3] / "include" / "locust" / "shop.py"
+
+
+@pytest.fixture(scope="module")
+def shop():
+    os.environ.setdefault("LOCUST_SKIP_MONKEY_PATCH", "1")
+    spec = importlib.util.spec_from_file_location("loadstack_test_shop_locustfile", LOCUSTFILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_imports_nothing_from_loadstack():
+    text = LOCUSTFILE.read_text()
+    assert "loadstack." not in "".join(line for line in text.splitlines() if line.startswith(("import", "from")))
+
+
+@pytest.mark.parametrize("qps", [0.5, 1, 2, 3, 5, 7.5, 20, 59.9, 60, 150, 333.3, 1000])
+def test_plan_users_gives_exactly_the_rate_with_each_user_under_the_cap(shop, qps):
+    users, user_qps = shop.plan_users(qps, 2.0)
+    assert math.isclose(users * user_qps, qps, rel_tol=1e-12)
+    assert user_qps <= 2.0 + 1e-12
+    assert users == math.ceil(qps / 2.0 - 1e-9)  # the fewest users that stay under the cap
+
+
+def test_plan_users_zero_is_no_users(shop):
+    assert shop.plan_users(0.0) == (0, 0.0)
+
+
+def test_plan_users_multiples_of_the_cap_run_at_the_cap(shop):
+    assert shop.plan_users(150, 2.0) == (75, 2.0)
+    assert shop.plan_users(20, 2.0) == (10, 2.0)
+    assert shop.plan_users(5, 2.0) == (3, 5 / 3)
+
+
+@pytest.mark.parametrize("qps", [-1, float("nan"), float("inf")])
+def test_plan_users_refuses_bad_rates(shop, qps):
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        shop.plan_users(qps)
+
+
+def test_plan_users_refuses_a_bad_cap(shop):
+    with pytest.raises(ValueError, match="--user-max-qps"):
+        shop.plan_users(10, 0)
+
+
+def test_spawn_rate_applies_a_change_in_one_dispatch(shop):
+    assert shop.spawn_rate_for(0, 300) == 300
+    assert shop.spawn_rate_for(300, 10) == 290
+    assert shop.spawn_rate_for(10, 12) == shop.MIN_SPAWN_RATE
+
+
+def test_next_start_keeps_the_schedule_while_requests_are_fast(shop):
+    assert shop.next_start(100.0, 0.5, now=100.02) == 100.5
+    # a request that ran over its slot starts the next one at once (due is in the past)...
+    assert shop.next_start(100.0, 0.5, now=100.7) == 100.5
+    # ...but a user more than an interval behind drops the backlog instead of bursting
+    assert shop.next_start(100.0, 0.5, now=101.2) == 101.2
+
+
+def test_paced_user_reaches_its_rate_with_varying_latency(shop):
+    # 1000 requests at 4/s with latencies up to 0.2 s: the schedule, not the latency, sets the rate.
+    now, scheduled, interval = 0.0, 0.0, 0.25
+    for n in range(1000):
+        now = scheduled + (0.2 if n % 3 == 0 else 0.01)  # the request's duration
+        scheduled = shop.next_start(scheduled, interval, now)
+        now = max(now, scheduled)
+    assert math.isclose(1000 / scheduled, 4.0, rel_tol=0.01)
+
+
+def test_parse_rate_body(shop):
+    assert shop.parse_rate_body(b'{"qps": 12.5}') == 12.5
+    assert shop.parse_rate_body(b'{"qps": 0}') == 0.0
+    for bad, message in [
+        (b"", "JSON object"),
+        (b"nope", "not JSON"),
+        (b"[1]", "JSON object"),
+        (b'{"rate": 1}', "JSON object"),
+        (b'{"qps": -1}', ">= 0"),
+        (b'{"qps": "5"}', ">= 0"),
+        (b'{"qps": true}', ">= 0"),
+        (b'{"qps": NaN}', ">= 0"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            shop.parse_rate_body(bad)
+
+
+def test_histogram_pairs_are_sorted_and_skip_empty_buckets(shop):
+    assert shop.histogram_pairs({120: 3, 4: 10, 7: 0, 1000: 1}) == [[4, 10], [120, 3], [1000, 1]]
+
+
+class FakeRunner:
+    def __init__(self):
+        self.sent = []
+        self.user_count = 0
+
+    def send_message(self, msg_type, data=None, client_id=None):
+        self.sent.append((msg_type, data))
+
+
+def test_shape_sends_the_user_rate_before_returning_the_user_count(shop):
+    shape = shop.RateShape()
+    shape.runner = FakeRunner()
+    shop.control.target_qps, shop.control.user_max_qps = 150.0, 2.0
+    assert shape.tick() == (75, 75.0)
+    assert shape.runner.sent == [(shop.USER_QPS_MESSAGE, {"qps": 2.0})]
+    assert shop.control.sent_user_qps == 2.0
+    # an unchanged rate returns the same tuple (the runner then leaves the users alone)
+    assert shape.tick() == (75, 75.0)
+    shop.control.target_qps = 5.0
+    users, spawn_rate = shape.tick()
+    assert (users, spawn_rate) == (3, 72.0)
+    assert shape.runner.sent[-1] == (shop.USER_QPS_MESSAGE, {"qps": 5 / 3})
+    # draining stops every user and sends no zero rate (users left over keep a real rate)
+    shop.control.target_qps = 0.0
+    sent = len(shape.runner.sent)
+    assert shape.tick()[0] == 0
+    assert len(shape.runner.sent) == sent
+
+
+def test_keys_take_the_apps_profiles_with_their_account_and_sessions(shop):
+    keys = shop.Keys()
+    keys.load({"profiles": [{"profile_id": 5, "account_id": 2}], "sessions": ["abc"]})
+    assert keys.loaded and keys.profiles == [{"profile_id": 5, "account_id": 2}] and keys.sessions == ["abc"]
+    with pytest.raises(ValueError, match="non-empty profiles and sessions"):
+        shop.Keys().load({"profiles": [{"profile_id": 5, "account_id": 2}], "sessions": []})
+    with pytest.raises(ValueError, match="profile_id and account_id"):
+        shop.Keys().load({"profiles": [5], "sessions": ["abc"]})
+    with pytest.raises(TypeError, match="JSON object"):
+        shop.Keys().load([1, 2])
