@@ -1,0 +1,608 @@
+"""The ramp controller: decides, tick by tick, how many buckets of generated traffic a stack gets.
+
+LinkedIn's automated load test (see `params.py` for its vocabulary), as a pure function of time,
+samples and control records: `tick(now, sample, control)` returns the generated rate to apply and the
+decisions taken, and mutates only its `RampState` (JSON, checkpointed by the runner). No I/O, no clock.
+
+- Stages 1..n-1 jump by bucket groups toward stage x target as measured (organic traffic included),
+  waiting the group interval and a settled sample between jumps; a stage is reached within half a
+  bucket of its target.
+- The last stage uses two step functions, one bucket at a time a bucket interval apart: step up only
+  while the measured level plus a bucket plus a noise margin stays under the high watermark (so the
+  band is approached from below and no sample should go above it) and the level is under the target;
+  step down when the level comes within the margin of the high watermark (at once, when a sample is
+  above it). The hold starts once a settled sample is in band and no further step is wanted (or
+  possible), and ends when the in-band time (the span between consecutive usable samples that are both
+  in band) reaches hold_s.
+- It acts only on a settled sample: `at >= last action + settle_s` (the sample's `at` already allows
+  for the metric lag). A stale sample (age > max_staleness_s) or no data holds the traffic; no
+  usable sample for no_data_limit_s aborts. No data is never a pass and never a breach.
+- Abort rules are judged on every new sample that is not stale, whatever the last action; an abort,
+  a terminate, max_duration_s or the end of the hold drains (rate 0) and ends the ramp.
+- The noise margin is `noise_sigmas` x the pooled spread of settled samples at each traffic level
+  (stages 1 and 2's group waits give it plenty); before any estimate, half the threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from loadstack.ramp.control import ControlRecord
+from loadstack.ramp.params import AbortRule, RampParams
+from loadstack.ramp.samples import Sample
+from loadstack.ramp.state import RampState, RuleWindow
+from loadstack.ramp.timeline import Action, Decision, Phase
+
+SAMPLE_VALUES = ("qps", "error_ratio", "p50_ms", "p95_ms", "p99_ms")
+# Settled samples kept per traffic level: the newest few give the level, all of them its spread.
+LEVEL_SAMPLES_KEPT = 120
+BREACH_VALUES_KEPT = 5
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """What one tick decided: the generated rate to apply now, the decisions recorded, where the ramp is."""
+
+    rate_qps: float
+    buckets: int
+    phase: Phase
+    stage: int
+    decisions: tuple[Decision, ...] = ()
+    finished: bool = False
+    succeeded: bool | None = None
+    reason: str = ""
+
+    @property
+    def acted(self) -> bool:
+        """Whether anything but a wait was decided (the runner checkpoints after every action)."""
+        return any(d.action != "wait" for d in self.decisions)
+
+
+class RampController:
+    """One ramp. Build it on a checkpointed `RampState` to resume a ramp where an earlier try left it.
+
+    settle_s:     the driver's settle time (the runner raises it to its driver's `settle_s`).
+    noise_sigmas: the margin kept below the high watermark, in standard deviations of the measured noise.
+    wait_log_s:   a wait is recorded when its kind changes, else at most this often.
+    level_samples: how many of the newest settled samples at a level are averaged into the measured level.
+    """
+
+    def __init__(
+        self,
+        params: RampParams,
+        state: RampState | None = None,
+        *,
+        settle_s: float = 0.0,
+        noise_sigmas: float = 3.0,
+        wait_log_s: float = 30.0,
+        level_samples: int = 5,
+    ) -> None:
+        self.params = params
+        self.state = state if state is not None else RampState()
+        self.settle_s = settle_s
+        self.noise_sigmas = noise_sigmas
+        self.wait_log_s = wait_log_s
+        self.level_samples = max(1, level_samples)
+        self._begun = False
+        self._new: list[Decision] = []
+        if not 1 <= self.state.stage <= len(params.stages):
+            raise ValueError(
+                f"ramp state: stage {self.state.stage} is outside the {len(params.stages)} stages of these params; "
+                "the checkpoint belongs to another ramp: clear the checkpoint to start from zero"
+            )
+
+    # --- the tick --------------------------------------------------------------------------------------------
+    def tick(self, now: float, sample: Sample | None, control: ControlRecord | None = None) -> TickResult:
+        s, p = self.state, self.params
+        self._new = []
+        if not self._begun:
+            self._begun = True
+            self._begin(now)
+        if s.finished:
+            return self._result()
+
+        if control is not None and control.seq > s.applied_control_seq:
+            if control.is_pending(s.applied_control_seq, s.started_at):
+                self._apply_control(now, control, sample)
+                if s.finished:
+                    return self._result()
+            else:
+                # Set before this ramp first started: someone else's history, not a command for it.
+                s.applied_control_seq = control.seq
+
+        if p.max_duration_s is not None and s.try_started_at is not None and now - s.try_started_at > p.max_duration_s:
+            self._end(
+                now,
+                "aborted",
+                "abort",
+                f"max_duration_s {p.max_duration_s:g} s exceeded "
+                f"(ran {now - s.try_started_at:.0f} s in this try) at stage {s.stage}",
+                sample,
+                thresholds={"max_duration_s": p.max_duration_s},
+            )
+            return self._result()
+
+        new = sample is not None and (s.last_sample_at is None or sample.at > s.last_sample_at)
+        if new:
+            assert sample is not None
+            s.timeline.samples.append(sample)
+            s.last_sample_at = sample.at
+        age = sample.age(now) if sample is not None else None
+        stale = age is not None and age > p.max_staleness_s
+        usable = sample is not None and sample.has_data and not stale
+        if usable:
+            s.last_usable_seen_at = now
+
+        if new and not stale:
+            assert sample is not None
+            breach = self._judge_rules(now, sample)
+            if breach is not None:
+                rule, window = breach
+                self._abort_on_rule(now, sample, rule, window)
+                return self._result()
+
+        last_usable = s.last_usable_seen_at if s.last_usable_seen_at is not None else now
+        if not usable and now - last_usable > p.no_data_limit_s:
+            what = (
+                "no sample"
+                if sample is None
+                else (
+                    "no qps in the samples" if not sample.has_data else f"only stale samples (newest {age:.1f} s old)"
+                )
+            )
+            self._end(
+                now,
+                "aborted",
+                "abort",
+                f"no usable sample for {now - last_usable:.0f} s ({what}); no_data_limit_s is {p.no_data_limit_s:g} s",
+                sample,
+                thresholds={"no_data_limit_s": p.no_data_limit_s, "max_staleness_s": p.max_staleness_s},
+            )
+            return self._result()
+
+        if new and usable and s.phase == "holding":
+            assert sample is not None and sample.qps is not None
+            self._count_hold(sample)
+            if s.in_band_s >= p.hold_s:
+                self._end(
+                    now,
+                    "done",
+                    "done",
+                    f"held {s.in_band_s:.0f} s in band (hold_s {p.hold_s:g} s; {s.out_of_band_s:.0f} s out of band)",
+                    sample,
+                    values={"in_band_s": s.in_band_s, "out_of_band_s": s.out_of_band_s},
+                    thresholds={"hold_s": p.hold_s},
+                )
+                return self._result()
+
+        if s.phase == "paused":
+            self._wait(now, "paused", "paused: traffic held, no steps, hold time not counting", sample)
+            return self._result()
+        if sample is None:
+            self._wait(now, "no_data", "no data: the source returned no sample; holding traffic", sample)
+            return self._result()
+        if not sample.has_data:
+            self._wait(now, "no_data", "no data: the sample has no qps; holding traffic", sample)
+            return self._result()
+        if stale:
+            self._wait(
+                now,
+                "stale",
+                f"stale sample: {age:.1f} s old > max_staleness_s {p.max_staleness_s:g} s; holding traffic",
+                sample,
+                thresholds={"max_staleness_s": p.max_staleness_s},
+            )
+            return self._result()
+
+        settled_from = None if s.last_action_at is None else s.last_action_at + self.settle_s
+        if settled_from is not None and sample.at < settled_from:
+            self._wait(
+                now,
+                "settling",
+                f"waiting for a sample of traffic after the last action (sample at "
+                f"{sample.at:.1f} < last action + settle {settled_from:.1f})",
+                sample,
+                thresholds={"settled_from": settled_from},
+            )
+            return self._result()
+        if new:
+            assert sample.qps is not None
+            s.level_qps.append(sample.qps)
+            del s.level_qps[:-LEVEL_SAMPLES_KEPT]
+        self._steer(now, sample)
+        return self._result()
+
+    # --- steering ---------------------------------------------------------------------------------------------
+    def _steer(self, now: float, sample: Sample) -> None:
+        s, p = self.state, self.params
+        assert sample.qps is not None
+        measured = sample.qps
+        level = self.level()
+        if level is None:
+            level = measured
+        margin = self.noise_margin()
+        b = p.bucket_qps
+        values = {"level_qps": round(level, 3), "noise_margin_qps": round(margin, 3)}
+
+        if measured > p.high_watermark or level > p.high_watermark - margin:
+            urgent = measured > p.high_watermark
+            if s.buckets == 0:
+                self._wait(
+                    now,
+                    "organic_above",
+                    "organic traffic alone is near or above the high watermark; nothing to remove",
+                    sample,
+                    values=values,
+                )
+            elif urgent or self._since_action(now) >= p.bucket_interval_s:
+                what = (
+                    f"sample {measured:.1f} above the high watermark {p.high_watermark:g}"
+                    if urgent
+                    else f"level {level:.1f} within the noise margin {margin:.1f} of the high watermark "
+                    f"{p.high_watermark:g}"
+                )
+                self._step(now, -1, f"step down one bucket: {what}", sample, values)
+            else:
+                self._wait(now, "interval", "near the high watermark; bucket interval not over", sample, values=values)
+            return
+
+        while s.stage < len(p.stages):
+            if self._since_action(now) < p.group_interval_s:
+                self._wait(
+                    now,
+                    "interval",
+                    f"stage {s.stage}: group interval ({p.group_interval_s:g} s) not over",
+                    sample,
+                    values=values,
+                )
+                return
+            stage_target = p.stages[s.stage - 1] * p.target_qps
+            stage_values = {**values, "stage_target_qps": stage_target}
+            if level >= stage_target - b / 2:
+                self._decide(
+                    now,
+                    "stage_reached",
+                    f"stage {s.stage} reached: level {level:.1f} within half a bucket of {stage_target:g}",
+                    sample,
+                    values=stage_values,
+                )
+                s.stage += 1
+                continue
+            wanted = math.ceil((stage_target - level) / b)
+            room = math.floor((p.high_watermark - margin - level) / b)
+            add = min(p.bucket_group, wanted, room)
+            if add <= 0:
+                self._decide(
+                    now,
+                    "stage_reached",
+                    f"stage {s.stage} ends below its target {stage_target:g}: "
+                    f"no room for a bucket under the high watermark less the margin",
+                    sample,
+                    values=stage_values,
+                )
+                s.stage += 1
+                continue
+            self._step(
+                now,
+                add,
+                f"stage {s.stage}: jump {add} bucket(s) toward {stage_target:g} (level {level:.1f})",
+                sample,
+                stage_values,
+            )
+            return
+
+        can_add = level + b + margin <= p.high_watermark
+        wants_more = level < p.target_qps - b / 2
+        in_band = p.low_watermark <= measured <= p.high_watermark
+        # The hold starts once the ramp has settled in the band (no further step wanted or possible), not
+        # at the first noisy sample over the low watermark: time spent climbing through it is not the hold.
+        if s.phase == "ramping" and in_band and level >= p.low_watermark and not (wants_more and can_add):
+            s.phase = "holding"
+            if s.hold_started_at is None:
+                s.hold_started_at = sample.at
+            s.prev_usable_at, s.prev_in_band = sample.at, True
+            resumed = f" ({s.in_band_s:.0f} s already held)" if s.in_band_s else ""
+            self._decide(
+                now,
+                "hold_started",
+                f"in band: {measured:.1f} within [{p.low_watermark:g}, "
+                f"{p.high_watermark:g}]; holding for {p.hold_s:g} s in band{resumed}",
+                sample,
+                values=values,
+            )
+
+        if wants_more and can_add:
+            if self._since_action(now) >= p.bucket_interval_s:
+                self._step(
+                    now,
+                    +1,
+                    f"step up one bucket: level {level:.1f} below target {p.target_qps:g} less half "
+                    f"a bucket, and level + bucket + margin {level + b + margin:.1f} <= high watermark",
+                    sample,
+                    values,
+                )
+            else:
+                self._wait(
+                    now, "interval", f"bucket interval ({p.bucket_interval_s:g} s) not over", sample, values=values
+                )
+        elif level < p.low_watermark:
+            self._wait(
+                now,
+                "band_too_narrow",
+                f"below the band but one more bucket ({b:g}) plus the noise margin "
+                f"({margin:.1f}) would risk the high watermark",
+                sample,
+                values=values,
+            )
+        elif s.phase == "holding":
+            self._wait(
+                now,
+                "holding",
+                f"holding in band: {s.in_band_s:.0f} of {p.hold_s:g} s",
+                sample,
+                values={**values, "in_band_s": s.in_band_s},
+            )
+        else:
+            self._wait(now, "below_band", "below the band, level settling", sample, values=values)
+
+    def level(self) -> float | None:
+        """The measured traffic level: the mean of the newest settled samples since the last action."""
+        recent = self.state.level_qps[-self.level_samples :]
+        return sum(recent) / len(recent) if recent else None
+
+    def noise_margin(self) -> float:
+        s = self.state
+        ss, dof = s.noise_ss, s.noise_dof
+        current = s.level_qps
+        if len(current) >= 3:
+            mean = sum(current) / len(current)
+            ss += sum((x - mean) ** 2 for x in current)
+            dof += len(current) - 1
+        if dof < 2:
+            return self.params.threshold_qps / 2
+        return self.noise_sigmas * math.sqrt(ss / dof)
+
+    def _since_action(self, now: float) -> float:
+        return math.inf if self.state.last_action_at is None else now - self.state.last_action_at
+
+    # --- hold accounting --------------------------------------------------------------------------------------
+    def _count_hold(self, sample: Sample) -> None:
+        s, p = self.state, self.params
+        assert sample.qps is not None
+        in_band = p.low_watermark <= sample.qps <= p.high_watermark
+        if s.prev_usable_at is not None:
+            span = sample.at - s.prev_usable_at
+            # A longer gap between two usable samples is unknown traffic: neither in nor out of band.
+            if 0 < span <= p.max_staleness_s:
+                if in_band and s.prev_in_band:
+                    s.in_band_s += span
+                else:
+                    s.out_of_band_s += span
+        s.prev_usable_at, s.prev_in_band = sample.at, in_band
+
+    # --- abort rules ------------------------------------------------------------------------------------------
+    def _judge_rules(self, now: float, sample: Sample) -> tuple[AbortRule, RuleWindow] | None:
+        s, p = self.state, self.params
+        for rule in p.abort_rules:
+            value = getattr(sample, rule.metric)
+            if value is None:
+                continue  # unknown: neither extends nor clears the run
+            if value <= rule.limit:
+                s.rule_windows.pop(rule.name, None)
+                continue
+            window = s.rule_windows.get(rule.name)
+            # Two breaching samples further apart than max_staleness_s are not one sustained breach.
+            if window is None or sample.at - window.last_at > p.max_staleness_s:
+                window = s.rule_windows[rule.name] = RuleWindow(since=sample.at, last_at=sample.at)
+            window.last_at = sample.at
+            window.values = (window.values + [value])[-BREACH_VALUES_KEPT:]
+            window.ages_s = (window.ages_s + [round(sample.age(now), 3)])[-BREACH_VALUES_KEPT:]
+            if sample.at - window.since >= rule.window_s:
+                return rule, window
+        return None
+
+    def _abort_on_rule(self, now: float, sample: Sample, rule: AbortRule, window: RuleWindow) -> None:
+        span = window.last_at - window.since
+        shown = ", ".join(f"{v:g}" for v in window.values)
+        ages = ", ".join(f"{a:.1f}" for a in window.ages_s)
+        reason = (
+            f"abort rule '{rule.name}' breached: {rule.metric} {shown} above {rule.limit:g} "
+            f"over {span:.1f} s of samples (sample ages {ages} s)"
+        )
+        self._end(
+            now,
+            "aborted",
+            "abort",
+            reason,
+            sample,
+            values={
+                "rule": rule.name,
+                "metric": rule.metric,
+                "breach_values": list(window.values),
+                "breach_since": window.since,
+                "breach_span_s": span,
+                "sample_ages_s": list(window.ages_s),
+            },
+            thresholds={"limit": rule.limit, "window_s": rule.window_s},
+        )
+
+    # --- control ----------------------------------------------------------------------------------------------
+    def _apply_control(self, now: float, record: ControlRecord, sample: Sample | None) -> None:
+        s = self.state
+        s.applied_control_seq = record.seq
+        values = {"control_seq": record.seq, "control_by": record.by, "control_at": record.at}
+        if record.action == "terminate":
+            self._end(now, "terminated", "terminate", f"terminated ({record.describe()})", sample, values=values)
+        elif record.action == "pause":
+            if s.phase == "paused":
+                self._wait(
+                    now, "control_ignored", f"{record.describe()} ignored: already paused", sample, values=values
+                )
+                return
+            s.paused_phase, s.phase = s.phase, "paused"
+            s.prev_usable_at = None
+            self._decide(now, "pause", f"paused ({record.describe()}); traffic held", sample, values=values)
+        else:
+            if s.phase != "paused":
+                self._wait(now, "control_ignored", f"{record.describe()} ignored: not paused", sample, values=values)
+                return
+            s.phase, s.paused_phase = s.paused_phase or "ramping", None
+            s.prev_usable_at = None
+            self._decide(now, "resume", f"resumed ({record.describe()})", sample, values=values)
+
+    # --- beginnings and ends ----------------------------------------------------------------------------------
+    def _begin(self, now: float) -> None:
+        s, p = self.state, self.params
+        s.tries += 1
+        s.try_started_at = now
+        s.last_usable_seen_at = now
+        thresholds = self._thresholds()
+        if s.started_at is None:
+            s.started_at = now
+            self._decide(
+                now,
+                "start",
+                f"ramp to {p.target_qps:g} QPS in stages "
+                f"{', '.join(f'{x:g}' for x in p.stages)}, band [{p.low_watermark:g}, {p.high_watermark:g}]",
+                None,
+                values={"organic_qps": p.organic_qps, "bucket_qps": p.bucket_qps},
+                thresholds=thresholds,
+            )
+            return
+        if s.phase == "done":
+            return
+        base, why = s.buckets, f"resumed from a checkpoint (try {s.tries})"
+        if s.phase in ("aborted", "terminated"):
+            base, why = s.drained_from, f"cleared after it {s.phase} ({s.end_reason}); starting again (try {s.tries})"
+            s.phase, s.end_reason, s.ended_at = "ramping", "", None
+        if s.phase == "holding":
+            s.phase = "ramping"  # holding again once a settled sample is back in band
+        if s.paused_phase == "holding":
+            s.paused_phase = "ramping"
+        # Organic traffic may have moved while the ramp was away: the last stage comes back one group below
+        # where it was and approaches the band from below again.
+        last_stage = s.stage == len(p.stages)
+        restore = max(0, base - p.bucket_group) if last_stage else base
+        before = s.buckets
+        s.buckets = restore
+        s.last_action_at = now
+        self._close_level()
+        s.level_qps = []
+        s.prev_usable_at = None
+        s.rule_windows = {}
+        s.last_wait_kind = None
+        self._decide(
+            now,
+            "start",
+            f"{why}: stage {s.stage}, {restore} bucket(s) ({s.in_band_s:.0f} s of the hold already in band)",
+            None,
+            buckets_before=before,
+            values={"buckets_checkpointed": base},
+            thresholds=thresholds,
+        )
+
+    def _end(
+        self,
+        now: float,
+        phase: Phase,
+        action: Action,
+        reason: str,
+        sample: Sample | None,
+        *,
+        values: dict[str, Any] | None = None,
+        thresholds: dict[str, Any] | None = None,
+    ) -> None:
+        s = self.state
+        self._decide(now, action, reason, sample, values=values, thresholds=thresholds)
+        s.drained_from = s.buckets
+        before = s.buckets
+        s.buckets = 0
+        s.phase = phase
+        s.end_reason = reason
+        s.ended_at = now
+        s.last_action_at = now
+        self._decide(now, "drain", f"drain: generated traffic to 0 ({action})", sample, buckets_before=before)
+
+    def _step(self, now: float, delta: int, reason: str, sample: Sample, values: dict[str, Any]) -> None:
+        s = self.state
+        before = s.buckets
+        s.buckets = max(0, s.buckets + delta)
+        s.last_action_at = now
+        self._close_level()
+        self._decide(now, "step_up" if delta > 0 else "step_down", reason, sample, buckets_before=before, values=values)
+
+    def _close_level(self) -> None:
+        """Fold the ending level's spread into the pooled noise estimate."""
+        s = self.state
+        if len(s.level_qps) >= 3:
+            mean = sum(s.level_qps) / len(s.level_qps)
+            s.noise_ss += sum((x - mean) ** 2 for x in s.level_qps)
+            s.noise_dof += len(s.level_qps) - 1
+        s.level_qps = []
+
+    # --- records ----------------------------------------------------------------------------------------------
+    def _thresholds(self) -> dict[str, Any]:
+        p = self.params
+        return {"target_qps": p.target_qps, "low_watermark": p.low_watermark, "high_watermark": p.high_watermark}
+
+    def _decide(
+        self,
+        now: float,
+        action: Action,
+        reason: str,
+        sample: Sample | None,
+        *,
+        buckets_before: int | None = None,
+        values: dict[str, Any] | None = None,
+        thresholds: dict[str, Any] | None = None,
+    ) -> None:
+        s, p = self.state, self.params
+        seen = {k: getattr(sample, k) for k in SAMPLE_VALUES} if sample is not None else {}
+        decision = Decision(
+            at=now,
+            action=action,
+            reason=reason,
+            stage=s.stage,
+            buckets_before=s.buckets if buckets_before is None else buckets_before,
+            buckets_after=s.buckets,
+            rate_qps=s.buckets * p.bucket_qps,
+            values={**seen, **(values or {})},
+            thresholds={**self._thresholds(), **(thresholds or {})},
+            sample_at=sample.at if sample is not None else None,
+            sample_age_s=round(sample.age(now), 3) if sample is not None else None,
+        )
+        s.timeline.decisions.append(decision)
+        self._new.append(decision)
+        if action != "wait":
+            s.last_wait_kind, s.last_wait_at = None, None
+
+    def _wait(
+        self,
+        now: float,
+        kind: str,
+        reason: str,
+        sample: Sample | None,
+        *,
+        values: dict[str, Any] | None = None,
+        thresholds: dict[str, Any] | None = None,
+    ) -> None:
+        s = self.state
+        if s.last_wait_kind == kind and s.last_wait_at is not None and now - s.last_wait_at < self.wait_log_s:
+            return
+        self._decide(now, "wait", reason, sample, values={"wait": kind, **(values or {})}, thresholds=thresholds)
+        s.last_wait_kind, s.last_wait_at = kind, now
+
+    def _result(self) -> TickResult:
+        s, p = self.state, self.params
+        return TickResult(
+            rate_qps=s.buckets * p.bucket_qps,
+            buckets=s.buckets,
+            phase=s.phase,
+            stage=s.stage,
+            decisions=tuple(self._new),
+            finished=s.finished,
+            succeeded=(s.phase == "done") if s.finished else None,
+            reason=s.end_reason,
+        )

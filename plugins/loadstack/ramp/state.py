@@ -1,0 +1,118 @@
+"""Everything a ramp must remember to carry on after a retry, on any worker: its checkpoint.
+
+The runner hands `RampState.to_json()` to a checkpoint callable after every action and every few
+seconds; a retry builds its controller from `RampState.from_json(...)` and resumes at the stage reached
+(with its hold time, noise estimate, abort-rule windows and applied control number) instead of from
+zero. The JSON holds only JSON types, so a round trip through `json` gives back an equal state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from loadstack.ramp.timeline import Phase, Timeline
+
+TERMINAL_PHASES: tuple[str, ...] = ("done", "aborted", "terminated")
+
+
+@dataclass
+class RuleWindow:
+    """An abort rule's current run of fresh samples above its limit (cleared by one below it)."""
+
+    since: float  # `at` of the first sample of the run
+    last_at: float  # `at` of the newest one
+    values: list[float] = field(default_factory=list)  # the newest few values, for the decision
+    ages_s: list[float] = field(default_factory=list)  # their ages when judged
+
+    def to_json(self) -> dict[str, Any]:
+        return {"since": self.since, "last_at": self.last_at, "values": list(self.values), "ages_s": list(self.ages_s)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RuleWindow:
+        return cls(
+            since=data["since"], last_at=data["last_at"], values=list(data["values"]), ages_s=list(data["ages_s"])
+        )
+
+
+@dataclass
+class RampState:
+    phase: Phase = "ramping"
+    stage: int = 1  # 1-based index into params.stages
+    buckets: int = 0  # generated rate = buckets x bucket_qps
+    # When the first try started (control records older than that are history) and when this one did
+    # (max_duration_s counts per try); `tries` counts controllers built on this state.
+    started_at: float | None = None
+    try_started_at: float | None = None
+    tries: int = 0
+    last_action_at: float | None = None
+    # The newest sample seen (its `at`), and when (clock time) a usable one was last seen: no data for
+    # longer than no_data_limit_s aborts.
+    last_sample_at: float | None = None
+    last_usable_seen_at: float | None = None
+    # Hold accounting in sample time: the previous usable sample and whether it was in band; the span
+    # between two consecutive usable samples counts in band only when both were.
+    prev_usable_at: float | None = None
+    prev_in_band: bool = False
+    hold_started_at: float | None = None
+    in_band_s: float = 0.0
+    out_of_band_s: float = 0.0
+    applied_control_seq: int = 0
+    paused_phase: Phase | None = None
+    rule_windows: dict[str, RuleWindow] = field(default_factory=dict)
+    # Settled samples at the current traffic level (since the last action) and the pooled spread of
+    # earlier levels: the noise estimate behind the margin kept below the high watermark.
+    level_qps: list[float] = field(default_factory=list)
+    noise_ss: float = 0.0
+    noise_dof: int = 0
+    # Buckets in effect before the ramp drained (terminate, abort): where a cleared task starts again from.
+    drained_from: int = 0
+    last_wait_kind: str | None = None
+    last_wait_at: float | None = None
+    end_reason: str = ""
+    ended_at: float | None = None
+    timeline: Timeline = field(default_factory=Timeline)
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in TERMINAL_PHASES
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "timeline":
+                value = _timeline_json(value)
+            elif f.name == "rule_windows":
+                value = {name: window.to_json() for name, window in value.items()}
+            elif isinstance(value, list):
+                value = list(value)
+            data[f.name] = value
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RampState:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"ramp state: unknown field(s) {', '.join(unknown)}; was it written by a newer loadstack?")
+        values = dict(data)
+        values["timeline"] = Timeline.from_json(values.get("timeline") or {})
+        values["rule_windows"] = {k: RuleWindow.from_json(v) for k, v in (values.get("rule_windows") or {}).items()}
+        values["level_qps"] = list(values.get("level_qps") or ())
+        return cls(**values)
+
+
+def _timeline_json(timeline: Timeline) -> dict[str, Any]:
+    """`Timeline.to_json()`, without `dataclasses.asdict`'s deep copies: a checkpoint every few seconds of a
+    long ramp serializes thousands of samples."""
+    sample_fields = [f.name for f in fields(timeline.samples[0])] if timeline.samples else []
+    decision_fields = [f.name for f in fields(timeline.decisions[0])] if timeline.decisions else []
+    return {
+        "samples": [{k: getattr(s, k) for k in sample_fields} for s in timeline.samples],
+        "decisions": [
+            {k: (dict(v) if isinstance(v := getattr(d, k), dict) else v) for k in decision_fields}
+            for d in timeline.decisions
+        ],
+    }
