@@ -1,4 +1,4 @@
-"""`loadstack` command line: validate specs, show their step graph, run DAGs through Airflow's REST API."""
+"""`loadstack` command line: validate specs, show their step graph, run DAGs and steer ramps through Airflow's REST API."""
 
 from __future__ import annotations
 
@@ -145,6 +145,29 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ramp(args: argparse.Namespace) -> int:
+    # airflow_client takes seconds to import: only the commands that talk to Airflow pay for it.
+    from loadstack.rest_client.client import RestError
+    from loadstack.rest_client.ramp import RampNotFound, find_ramp, read_status, send_control
+
+    try:
+        with _client(args) as client:
+            ramp = find_ramp(client, args.stack, run_id=args.run, step=args.step)
+            where = f"{ramp.dag_id} run {ramp.run_id} task {ramp.task_id} ({ramp.state})"
+            if args.action == "status":
+                status, control = read_status(client, ramp)
+                print(where)
+                print(f"status:  {json.dumps(status, sort_keys=True) if status else 'none published yet'}")
+                print(f"control: {json.dumps(control, sort_keys=True) if control else 'none (running freely)'}")
+                return 0
+            record = send_control(client, ramp, args.action, reason=args.reason)
+    except (RestError, RampNotFound) as exc:
+        print(f"loadstack ramp {args.action}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.action} sent to {where} (seq {record.seq}); the ramp applies it at its next tick")
+    return 0
+
+
 def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
     api = parser.add_argument_group("Airflow API (defaults from scripts/env.sh)")
     api.add_argument("--api-url", help="the api-server's base URL (default: $LOADSTACK_API_URL)")
@@ -177,6 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int, default=20)
     _add_connection_flags(runs)
     runs.set_defaults(func=cmd_runs)
+    ramp = sub.add_parser("ramp", help="status of a running ramp, or pause / resume / terminate it")
+    ramp.add_argument("action", choices=["status", "pause", "resume", "terminate"])
+    ramp.add_argument("stack", help="the stack (its DAG id)")
+    ramp.add_argument("--run", help="a run id (default: the newest running run)")
+    ramp.add_argument("--step", help="the ramp step, if the stack has several")
+    ramp.add_argument("--reason", default="", help="why (kept in the ramp's decision log)")
+    _add_connection_flags(ramp)
+    ramp.set_defaults(func=cmd_ramp)
     return parser
 
 

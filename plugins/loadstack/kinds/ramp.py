@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from loadstack.gates.models import GateList, SqlGate
 from loadstack.kinds.base import CheckContext, StepBase, StepKind, Variant, register_kind
+from loadstack.profiles import PROJECT_ROOT
 from loadstack.ramp.checks import Check
 from loadstack.ramp.params import AbortRule, RampParams
 
@@ -126,6 +127,27 @@ class RampStep(StepBase, RampSettings):
     def params_for(self, variant: str) -> RampParams:
         return self._params_from(self._merged(variant))
 
+    def override_params(self, step: str) -> dict[str, str]:
+        """{RampParams field: the DAG Param that overrides it for one run} (see `run_params`)."""
+        return {"target_qps": f"{step}_target_qps", "hold_s": f"{step}_hold_s"}
+
+    def run_params(self, step: str) -> dict[str, dict[str, Any]]:
+        longest_hold = max(self.params_for(variant).hold_s for variant in ("minimal", "production"))
+        names = self.override_params(step)
+        return {
+            names["target_qps"]: {
+                "default": None, "type": ["null", "number"], "exclusiveMinimum": 0,
+                "title": f"{step}: target QPS",
+                "description": "The ramp's target (requests per second, organic traffic included); empty: the variant's.",
+            },
+            names["hold_s"]: {
+                "default": None, "type": ["null", "number"], "minimum": 0, "maximum": longest_hold,
+                "title": f"{step}: hold (seconds)",
+                "description": f"How long the ramp holds the target in band; empty: the variant's (at most {longest_hold:g} s, "
+                               "which the task's time limit is sized for).",
+            },
+        }
+
     def time_limit_s(self, variant: str, *, metric_lag_s: float = 30.0) -> float:
         """A generous bound on the ramp's duration (its task's execution_timeout, unless timeout_minutes is larger).
 
@@ -158,8 +180,8 @@ def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
             yield f"gates.{i}.database", f"step '{gate.database}' is a {kind} step; a sql gate queries an aurora_restore step"
     if step.metrics.source == "prometheus" and not step.metrics.url:
         yield "metrics.url", "the prometheus source needs a URL, e.g. ${steps.app.outputs.prometheus_url}"
-    if not step.load.master_url and not (ctx.spec_dir.parent.parent / step.load.locustfile).is_file():
-        yield "load.locustfile", f"no file {step.load.locustfile} in the project: give a path relative to the project root"
+    if not step.load.master_url and not (PROJECT_ROOT / step.load.locustfile).is_file():
+        yield "load.locustfile", f"no file {step.load.locustfile} in {PROJECT_ROOT}: give a path relative to the project root"
 
 
 RAMP = register_kind(StepKind(name="ramp", model=RampStep, outputs_task_id="ramp", check=_check))

@@ -21,6 +21,11 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 ControlAction = Literal["pause", "resume", "terminate"]
+
+# Where the Airflow layer keeps the record and the ramp's short status: keys of the ramp task's task
+# state store (`loadstack ramp ...` reads and writes them through the REST API).
+CONTROL_KEY = "control"
+STATUS_KEY = "status"
 CONTROL_ACTIONS: tuple[str, ...] = ("pause", "resume", "terminate")
 
 

@@ -1,6 +1,6 @@
 """Stack → Airflow DAGs. Importing this package registers the renderer of every built-in step kind."""
 
-from loadstack.airflow.render import app, data, terraform  # noqa: F401  (each registers its kinds' renderers)
+from loadstack.airflow.render import app, data, ramp, terraform  # noqa: F401  (each registers its kinds' renderers)
 from loadstack.airflow.render.dag import (
     TEARDOWN_SUFFIX,
     build_dag,

@@ -51,7 +51,8 @@ def _step_params(stack: Stack) -> dict[str, Param]:
     for name in stack.graph.topological_order():
         for key, spec in stack.steps[name].run_params(name).items():
             spec = dict(spec)
-            params[key] = Param(spec.pop("default"), type="string", **spec)
+            spec.setdefault("type", "string")
+            params[key] = Param(spec.pop("default"), **spec)
     return params
 
 

@@ -1,0 +1,188 @@
+"""The ramp kind's main task: drive load onto the stack through the controller until it holds its band.
+
+The task runs the controller's loop (`loadstack.ramp.runner.run_ramp`) in the worker, one tick a
+second. Two stores make it durable and steerable:
+
+- its checkpoint (params, state, timeline) goes to the state bucket (`loadstack.ramp_store`) after
+  every action and every few seconds, so a retry on any worker resumes at the stage reached;
+- its control record (pause / resume / terminate, set by `loadstack ramp ...` through the REST API)
+  and a short status live in the task instance's own task state store, read at every tick.
+
+Terminate and abort drain the traffic and fail the task without retries (AirflowFailException): a
+human or a rule said stop. A lost worker or an error retries and resumes. Clearing a terminated task
+runs it again: the controller does not re-apply a control record it already applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from loadstack.airflow.operators.base import StackStepOperator
+from loadstack.ramp.clock import SystemClock
+from loadstack.ramp.control import CONTROL_KEY, STATUS_KEY, ControlRecord, ControlSource
+from loadstack.ramp.controller import RampController
+from loadstack.ramp.params import RampParams
+from loadstack.ramp.runner import describe, run_ramp
+from loadstack.ramp.state import RampState
+from loadstack.ramp_rig import RampRig, open_rig
+from loadstack.ramp_store import RampStore
+
+
+class TaskStateControl(ControlSource):
+    """The control record in the running task instance's task state store (one API call per read).
+
+    A read that fails (the API server restarting) keeps the last record seen: a hiccup of the
+    control channel must neither stop a ramp nor lose a pause.
+    """
+
+    def __init__(self, store: Any, log: Any) -> None:
+        self.store = store
+        self.log = log
+        self._last: ControlRecord | None = None
+
+    def read(self) -> ControlRecord | None:
+        try:
+            raw = self.store.get(CONTROL_KEY)
+        except Exception as exc:  # noqa: BLE001 - any failure of the channel is the same to the ramp
+            self.log.warning("reading the ramp's control record failed (%s); keeping the last one", exc)
+            return self._last
+        if raw is None:
+            self._last = None
+        elif isinstance(raw, dict):
+            try:
+                self._last = ControlRecord.from_json(raw)
+            except ValueError as exc:
+                self.log.warning("ignoring a malformed control record %r: %s", raw, exc)
+        return self._last
+
+
+def status_of(state: RampState, params: RampParams) -> dict[str, Any]:
+    """The few numbers `loadstack ramp status` shows (the task state store keeps small values)."""
+    last = state.timeline.decisions[-1] if state.timeline.decisions else None
+    sample = state.timeline.samples[-1] if state.timeline.samples else None
+    return {
+        "phase": state.phase,
+        "stage": state.stage,
+        "stages": len(params.stages),
+        "buckets": state.buckets,
+        "generated_qps": round(state.buckets * params.bucket_qps, 3),
+        "target_qps": params.target_qps,
+        "band_qps": [params.low_watermark, params.high_watermark],
+        "measured_qps": None if sample is None or sample.qps is None else round(sample.qps, 2),
+        "in_band_s": round(state.in_band_s, 1),
+        "hold_s": params.hold_s,
+        "last_decision": describe(last) if last else "",
+        "reason": state.end_reason,
+        "updated_at": time.time(),
+    }
+
+
+class RampOperator(StackStepOperator):
+    """Ramp to the variant's target QPS in stages and hold it in band; returns the outcome."""
+
+    template_fields = ("variant", "overrides")
+    ui_color = "#fff0e0"
+
+    def __init__(
+        self,
+        *,
+        params_by_variant: dict[str, dict[str, Any]],
+        overrides: dict[str, str],
+        target_url: str,
+        load: dict[str, Any],
+        metrics: dict[str, Any],
+        output_sources: dict[str, str],
+        tick_s: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.params_by_variant = params_by_variant
+        self.overrides = overrides
+        self.target_url = target_url
+        self.load = load
+        self.metrics = metrics
+        self.output_sources = output_sources
+        self.tick_s = tick_s
+        self._rig: RampRig | None = None
+
+    def execute(self, context) -> dict[str, Any]:
+        self.check_account()
+        resolved = self.resolve_references(
+            {"target_url": self.target_url, "load": self.load, "metrics": self.metrics},
+            context, output_sources=self.output_sources,
+        )
+        params = self.run_params()
+        store = RampStore(self.profile, self.stack, context["run_id"], self.step)
+        state = self._resumed_state(store, params)
+        controller = RampController(params, state)
+        task_store = context["task_state_store"]
+
+        def checkpoint(state_json: dict[str, Any]) -> None:
+            store.save({"stack": self.stack, "run_id": context["run_id"], "step": self.step,
+                        "params": params.to_json(), "state": state_json})
+            try:
+                task_store.set(STATUS_KEY, status_of(controller.state, params))
+            except Exception as exc:  # noqa: BLE001 - the status is for humans; the checkpoint is what counts
+                self.log.warning("publishing the ramp's status failed: %s", exc)
+
+        self.log.info(
+            "ramp to %g QPS (band %g..%g) in stages %s; checkpoint %s; control: loadstack ramp pause|resume|terminate %s",
+            params.target_qps, params.low_watermark, params.high_watermark, list(params.stages), store.location, self.stack,
+        )
+        self._rig = open_rig(
+            run_dir=self._run_dir(context), project_root=self.profile.home, target_url=resolved["target_url"],
+            load=resolved["load"], metrics=resolved["metrics"],
+        )
+        try:
+            outcome = run_ramp(
+                controller, self._rig.driver, self._rig.source, TaskStateControl(task_store, self.log),
+                SystemClock(), checkpoint, self.tick_s, log=self.log.info,
+            )
+        finally:
+            self._rig.close()
+            self._rig = None
+        result = {**outcome.to_json(), "checkpoint": store.location, "target_qps": params.target_qps}
+        if not outcome.succeeded:
+            raise AirflowFailException(f"ramp {outcome.phase} at stage {outcome.stage}: {outcome.reason}")
+        return result
+
+    def run_params(self) -> RampParams:
+        """The variant's parameters with this run's overrides (rendered Params: "None" means not given)."""
+        values = dict(self.params_by_variant[self.variant])
+        for field, rendered in self.overrides.items():
+            if rendered not in (None, "", "None"):
+                try:
+                    values[field] = float(rendered)
+                except ValueError:
+                    raise AirflowFailException(f"{self.step}: {field} {rendered!r} is not a number") from None
+        try:
+            return RampParams.from_json(values)
+        except ValueError as exc:
+            raise AirflowFailException(f"{self.step}: this run's ramp parameters do not hold together: {exc}") from None
+
+    def on_kill(self) -> None:
+        # SIGTERM from Airflow (task marked failed, timeout): drain and stop the load before dying.
+        if self._rig is not None:
+            self._rig.close()
+
+    def _resumed_state(self, store: RampStore, params: RampParams) -> RampState | None:
+        saved = store.load()
+        if saved is None:
+            return None
+        if saved.get("params") != params.to_json():
+            self.log.warning("the checkpoint at %s was made with other parameters: starting from zero", store.location)
+            return None
+        state = RampState.from_json(saved["state"])
+        self.log.info("resuming the ramp from its checkpoint: phase %s, stage %s, %s buckets",
+                      state.phase, state.stage, state.buckets)
+        return state
+
+    def _run_dir(self, context) -> Any:
+        # The load generator's PID files and logs: this worker's own processes, for this try only.
+        ti = context["ti"]
+        digest = hashlib.sha256(f"{context['run_id']}/{ti.task_id}".encode()).hexdigest()[:10]
+        return self.profile.work_dir / "ramps" / f"{self.stack}-{self.step}-{digest}-{ti.try_number}"
