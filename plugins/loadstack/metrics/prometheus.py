@@ -91,8 +91,12 @@ class PrometheusQueries:
         def quantile(q: float) -> str:
             return f"1000 * histogram_quantile({q}, {buckets})"
 
+        # No request series at all while the app is scraped means no requests (0), not no data: at the
+        # start of a ramp there is no load yet, and the controller must see that as a measured zero.
+        # With no target up the answer stays empty: then nothing is known.
+        scraped = f"0 * sum(up{{{selector.strip().strip(',')}}})" if selector.strip() else "0 * sum(up)"
         return cls(
-            qps=requests,
+            qps=f"{requests} or {scraped}",
             # No 5xx series at all means no errors (0), not no data; no requests at all still gives none.
             error_ratio=f"({errors} or vector(0)) / {requests}",
             p50_ms=quantile(0.5),

@@ -42,9 +42,11 @@ def _source(fake: FakePrometheus, **kwargs) -> PrometheusSource:
 def test_default_queries_sum_the_apps_series_without_health_and_metrics():
     q = PrometheusQueries.for_app(10)
     not_load = 'route!~"/health|/metrics"'
-    assert q.qps == f"sum(rate(shopapp_requests_total{{{not_load}}}[10s]))"
+    requests = f"sum(rate(shopapp_requests_total{{{not_load}}}[10s]))"
+    # No request series while the app is scraped is a measured 0; no target up stays no data.
+    assert q.qps == f"{requests} or 0 * sum(up)"
     assert q.error_ratio == (
-        f'(sum(rate(shopapp_requests_total{{status=~"5..",{not_load}}}[10s])) or vector(0)) / {q.qps}'
+        f'(sum(rate(shopapp_requests_total{{status=~"5..",{not_load}}}[10s])) or vector(0)) / {requests}'
     )
     assert q.p95_ms == (
         f"1000 * histogram_quantile(0.95, sum by (le) (rate(shopapp_request_duration_seconds_bucket{{{not_load}}}[10s])))"
@@ -54,9 +56,9 @@ def test_default_queries_sum_the_apps_series_without_health_and_metrics():
 
 
 def test_queries_can_keep_every_route_or_select_more():
-    assert PrometheusQueries.for_app(5, exclude_routes=()).qps == "sum(rate(shopapp_requests_total[5s]))"
+    assert PrometheusQueries.for_app(5, exclude_routes=()).qps == "sum(rate(shopapp_requests_total[5s])) or 0 * sum(up)"
     selected = PrometheusQueries.for_app(5, selector='job="app"', exclude_routes=("/p/{id}",), prefix="x")
-    assert selected.qps == 'sum(rate(x_requests_total{job="app",route!~"/p/\\\\{id\\\\}"}[5s]))'
+    assert selected.qps == 'sum(rate(x_requests_total{job="app",route!~"/p/\\\\{id\\\\}"}[5s])) or 0 * sum(up{job="app"})'
 
 
 def test_a_sample_is_dated_back_by_window_plus_scrape_interval():

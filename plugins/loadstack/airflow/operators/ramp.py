@@ -22,13 +22,14 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from loadstack.airflow.operators.base import StackStepOperator
+from loadstack.profiles import PROJECT_ROOT
 from loadstack.ramp.clock import SystemClock
 from loadstack.ramp.control import CONTROL_KEY, STATUS_KEY, ControlRecord, ControlSource
 from loadstack.ramp.controller import RampController
 from loadstack.ramp.params import RampParams
 from loadstack.ramp.runner import describe, run_ramp
 from loadstack.ramp.state import RampState
-from loadstack.ramp_rig import RampRig, open_rig
+from loadstack.ramp_rig import RampRig, RampRigError, open_rig
 from loadstack.ramp_store import RampStore
 
 
@@ -133,10 +134,13 @@ class RampOperator(StackStepOperator):
             "ramp to %g QPS (band %g..%g) in stages %s; checkpoint %s; control: loadstack ramp pause|resume|terminate %s",
             params.target_qps, params.low_watermark, params.high_watermark, list(params.stages), store.location, self.stack,
         )
-        self._rig = open_rig(
-            run_dir=self._run_dir(context), project_root=self.profile.home, target_url=resolved["target_url"],
-            load=resolved["load"], metrics=resolved["metrics"],
-        )
+        try:
+            self._rig = open_rig(
+                run_dir=self._run_dir(context), project_root=PROJECT_ROOT, target_url=resolved["target_url"],
+                load=resolved["load"], metrics=resolved["metrics"],
+            )
+        except RampRigError as exc:  # the step's settings are wrong: a retry cannot help
+            raise AirflowFailException(f"{self.step}: {exc}") from None
         try:
             outcome = run_ramp(
                 controller, self._rig.driver, self._rig.source, TaskStateControl(task_store, self.log),
