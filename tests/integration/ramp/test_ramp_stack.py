@@ -127,3 +127,121 @@ def test_gates_pass_then_the_ramp_holds_its_band_checks_pass_and_the_report_is_s
     assert document["passed"] is True
     assert results(run, key="report_url")["surge.report"] == report["url"]
     assert locust_processes() == []  # whatever the ramp starts it stops
+
+
+def set_fault(local_profile, error_ratio: float) -> None:
+    """Switch on the app's dynamic fault (every process reads it from Redis within a second)."""
+    from loadstack.backends import backends_for  # noqa: F401
+    from loadstack.cache.redis_server import RedisServer
+    from loadstack.credentials import get_json_secret
+    from loadstack.restore.local_cache import LocalCache
+
+    cache = LocalCache(local_profile, STACK, "cache")
+    secret = get_json_secret(local_profile, cache.secret_name)
+    client = RedisServer(cache.base_dir, secret["port"], secret["password"]).connect()
+    try:
+        client.set("shopapp:fault", json.dumps({"latency_ms": 0, "error_ratio": error_ratio, "until": None}))
+    finally:
+        client.close()
+
+
+def write_control(run_id: str, action: str, seq: int, *, at: float | None = None) -> dict:
+    """What `loadstack ramp <action>` writes, through the store the REST API writes to."""
+    from airflow._shared.state import TaskScope
+    from airflow.state.metastore import MetastoreBackend
+
+    from loadstack.ramp.control import CONTROL_KEY, ControlRecord
+
+    record = ControlRecord(action=action, seq=seq, at=time.time() if at is None else at, by="test", reason=f"{action} from the test")
+    MetastoreBackend().set(TaskScope(STACK, run_id, "surge.ramp"), CONTROL_KEY, json.dumps(record.to_json()))
+    return record.to_json()
+
+
+def test_an_error_burst_aborts_the_ramp_drains_it_and_fails_the_task_naming_the_rule(ramp_dag, run_dag, local_profile):
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    logical_date = datetime.now(timezone.utc)
+    run_id = f"manual__{logical_date.isoformat()}"
+    burst_at: list[float] = []
+
+    def burst() -> None:
+        set_fault(local_profile, 0.5)
+        burst_at.append(time.time())
+
+    store = RampStore(local_profile, STACK, run_id, "surge")
+    watcher = watch(store, lambda state: state["stage"] >= 2, burst)
+    try:
+        run = run_dag(ramp_dag, logical_date=logical_date, run_after=logical_date)
+    finally:
+        set_fault(local_profile, 0.0)
+    watcher.join(timeout=5)
+    assert run.run_id == run_id and burst_at, "the burst was never injected"
+    assert run.state == DagRunState.FAILED
+    states = task_states(run)
+    assert states["surge.ramp"] == (TaskInstanceState.FAILED, 1)  # an abort is not retried
+    assert states["surge.checks"][0] == TaskInstanceState.UPSTREAM_FAILED
+    assert states["surge.report"][0] == TaskInstanceState.SUCCESS  # the report is written whatever happened
+
+    state = store.load()["state"]
+    assert state["phase"] == "aborted" and "error_ratio" in state["end_reason"]
+    abort = next(d for d in state["timeline"]["decisions"] if d["action"] == "abort")
+    assert abort["values"]["error_ratio"] > 0.1 and abort["sample_age_s"] is not None
+    # The rule is sustained over 4 s; the sample is dated back by the window (4 s) and a scrape (1 s).
+    assert abort["at"] - burst_at[0] < 4 + 5 + 4 + 10, abort
+    assert next(d for d in state["timeline"]["decisions"] if d["action"] == "drain")["buckets_after"] == 0
+    assert results(run)["surge.report"]["summary"]["outcome"] == "aborted"
+    assert locust_processes() == []
+
+
+def test_terminate_drains_and_fails_then_the_same_run_started_again_completes(ramp_dag, run_dag, local_profile):
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    logical_date = datetime.now(timezone.utc)
+    run_id = f"manual__{logical_date.isoformat()}"
+    store = RampStore(local_profile, STACK, run_id, "surge")
+    sent: list[dict] = []
+    watcher = watch(store, lambda state: state["phase"] == "holding", lambda: sent.append(write_control(run_id, "terminate", 1)))
+    run = run_dag(ramp_dag, logical_date=logical_date, run_after=logical_date)
+    watcher.join(timeout=5)
+    assert sent, "terminate was never sent"
+    assert run.state == DagRunState.FAILED
+    assert task_states(run)["surge.ramp"] == (TaskInstanceState.FAILED, 1)
+    state = store.load()["state"]
+    assert state["phase"] == "terminated" and "terminate from the test" in state["end_reason"]
+    assert locust_processes() == []
+
+    # Clearing the task: the same run id runs the ramp again, with the old terminate still on record.
+    write_control(run_id, "terminate", 1, at=sent[0]["at"])
+    again = run_dag(ramp_dag, logical_date=logical_date, run_after=logical_date)
+    assert again.run_id == run_id
+    assert again.state == DagRunState.SUCCESS, task_states(again)
+    assert results(again)["surge.ramp"]["phase"] == "done"
+    assert locust_processes() == []
+
+
+def test_a_retry_resumes_at_the_stage_reached(ramp_dag, run_dag, local_profile):
+    import os
+    import signal
+
+    from airflow.utils.state import DagRunState
+
+    logical_date = datetime.now(timezone.utc)
+    run_id = f"manual__{logical_date.isoformat()}"
+    store = RampStore(local_profile, STACK, run_id, "surge")
+    killed: list[int] = []
+
+    def kill_load_generator() -> None:
+        for pid in locust_processes():
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    watcher = watch(store, lambda state: state["stage"] >= 2, kill_load_generator)
+    run = run_dag(ramp_dag, logical_date=logical_date, run_after=logical_date)
+    watcher.join(timeout=5)
+    assert killed, "the load generator was never killed"
+    assert run.state == DagRunState.SUCCESS, task_states(run)
+    assert task_states(run)["surge.ramp"][1] == 2  # the first try failed, the retry finished the ramp
+    decisions = store.load()["state"]["timeline"]["decisions"]
+    starts = [d for d in decisions if d["action"] == "start"]
+    assert len(starts) == 2 and starts[1]["stage"] >= 2, starts
+    assert locust_processes() == []

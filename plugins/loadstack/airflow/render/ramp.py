@@ -1,4 +1,4 @@
-"""Renders the ramp kind: every gate (a deferrable sensor) → ramp → checks → report, in the step's group.
+"""Renders the ramp kind: every gate (a deferrable sensor) → ramp → checks and report, in the step's group.
 
 The report runs whatever happened before it (`all_done`): an aborted or terminated ramp is when a
 report matters most. The ramp's time limit is sized for its stages and hold (`RampStep.time_limit_s`).
@@ -43,7 +43,10 @@ def render_ramp(ctx: StepRenderContext) -> RampReportOperator:
         task_id="report", checks=checks, trigger_rule="all_done", outlets=[report_asset(ctx.stack.name, ctx.name)],
         **step_operator_args(ctx),
     )
-    gates >> ramp >> judged >> report
+    # Checks and report both follow the ramp. The checks are a leaf of the run, so an aborted ramp
+    # (checks upstream_failed) or a failed check fails the run even though the report, which runs
+    # whatever happened, succeeds.
+    gates >> ramp >> [judged, report]
     return report
 
 
