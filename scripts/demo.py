@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 from loadstack.rest_client.client import AirflowRestClient, ApiSettings, RestError, password_file_path
@@ -26,16 +25,14 @@ AIRFLOW_HOME = Path(os.environ.get("AIRFLOW_HOME") or ROOT / "var" / "airflow")
 LOG_FOLDER = Path(os.environ.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER") or AIRFLOW_HOME / "logs")
 
 
-def find_reports(since: float) -> list[Path]:
-    """Report files written during the run (anything named *report* under var/, outside Airflow's logs)."""
+def report_links(client: AirflowRestClient, dag_id: str, run_id: str) -> list[tuple[str, str, str]]:
+    """(task, link name, url) of every extra link the run's tasks published (the ramp reports)."""
     found = []
-    for path in (ROOT / "var").rglob("*report*"):
-        try:
-            if path.is_file() and path.stat().st_mtime >= since and LOG_FOLDER not in path.parents:
-                found.append(path)
-        except OSError:
-            continue
-    return sorted(found)
+    for ti in client.task_instances(dag_id, run_id):
+        if ti.task_id.endswith(".report"):
+            for name, url in sorted(client.extra_links(dag_id, run_id, ti.task_id).items()):
+                found.append((ti.task_id, name, url))
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +76,6 @@ def main(argv: list[str] | None = None) -> int:
         return run_dag(client, dag_id, run_conf, timeout=args.timeout, parse_timeout=args.parse_timeout, poll=args.poll,
                        narrator=narrator, log_folder=LOG_FOLDER, not_found_hint=hint)
 
-    started = time.time()
     try:
         for first in args.first:
             narrator.say(f"first: {first}")
@@ -87,21 +83,26 @@ def main(argv: list[str] | None = None) -> int:
                 narrator.fail(f"{first} did not succeed; not running {args.dag_id}")
                 return 1
         outcome = run(args.dag_id, conf)
+        if outcome.run_id is None:  # never triggered: the reason is printed above
+            return 1
+        try:
+            links = report_links(client, args.dag_id, outcome.run_id)
+        except RestError as exc:
+            links = []
+            narrator.problem(f"the run's report links could not be read: {exc}")
     except KeyboardInterrupt:
         narrator.fail("interrupted; the run goes on in Airflow (see the UI)")
         return 130
     finally:
         client.close()
 
-    if outcome.run_id is None:  # never triggered: the reason is printed above
-        return 1
     print()
     print(f"Airflow UI:     {settings.base_url}   (this run: {outcome.url})")
     print(f"login:          user {settings.user}, password {settings.password}")
     print(f"password file:  {password_file_path(environ)}")
     print(f"task logs:      {LOG_FOLDER / f'dag_id={args.dag_id}' / f'run_id={outcome.run_id}'}/")
-    for report in find_reports(started):
-        print(f"report:         {report}")
+    for task_id, name, url in links:
+        print(f"{name.lower() + ':':15s} {url}   ({task_id})")
     print("stop everything: make down")
     return 0 if outcome.succeeded else 1
 

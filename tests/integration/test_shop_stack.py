@@ -39,9 +39,14 @@ def test_shop_applies_in_parallel_replans_clean_and_tears_down(run_dag, loadstac
     assert run_dag(build_snapshots_dag(ROOT / "include" / "snapshots")).state == DagRunState.SUCCESS
     stack = load_stack(ROOT / "include" / "stacks" / "shop.yaml")
 
-    first = run_dag(build_dag(stack))
+    # The surge ramp at a smaller target and a short hold: the ramp itself has its own tests.
+    short_ramp = {"surge_target_qps": 60, "surge_hold_s": 15}
+    first = run_dag(build_dag(stack), run_conf=short_ramp)
     assert first.state == DagRunState.SUCCESS
     outputs = task_results(first)
+    assert outputs["app.deploy"]["instances"] == 2 and outputs["app.deploy"]["url"].startswith("http://127.0.0.1:")
+    assert outputs["surge.ramp"]["phase"] == "done" and outputs["surge.ramp"]["target_qps"] == 60
+    assert outputs["surge.report"]["summary"]["outcome"] == "done"
     assert outputs["app_cluster.apply"]["url"].startswith("http://")
     assert outputs["mail_dumpster.apply"]["mail_dumpster_domain"] == "mail-dumpster.loadstack.internal"
     assert outputs["events_db.restore"]["snapshot"] == "shop-seeded"
@@ -61,7 +66,7 @@ def test_shop_applies_in_parallel_replans_clean_and_tears_down(run_dag, loadstac
         zk.stop()
         zk.close()
 
-    second = run_dag(build_dag(stack))
+    second = run_dag(build_dag(stack), run_conf=short_ramp)
     assert second.state == DagRunState.SUCCESS
     assert task_results(second, key="changed") == {
         "network.apply": False, "mail_dumpster.apply": False, "app_cluster.apply": False,
@@ -83,3 +88,6 @@ def test_shop_applies_in_parallel_replans_clean_and_tears_down(run_dag, loadstac
     assert local_profile.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"] == []
     assert not LocalDatabase(local_profile, "shop", "events_db").base_dir.exists()
     assert not LocalCache(local_profile, "shop", "cache").base_dir.exists()
+    from loadstack.backends import backends_for
+
+    assert backends_for(local_profile).app("shop", "app").teardown() is False  # the teardown DAG stopped it

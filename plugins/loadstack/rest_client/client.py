@@ -25,6 +25,7 @@ from airflow_client.client import (
     DagRunApi,
     DAGRunResponse,
     ExpiresAt,
+    ExtraLinksApi,
     ImportErrorApi,
     ImportErrorResponse,
     TaskInstanceApi,
@@ -129,6 +130,7 @@ class AirflowRestClient:
         self._import_errors = ImportErrorApi(self._api_client)
         self._task_instances = TaskInstanceApi(self._api_client)
         self._task_state = TaskStateStoreApi(self._api_client)
+        self._links = ExtraLinksApi(self._api_client)
 
     @property
     def base_url(self) -> str:
@@ -264,6 +266,12 @@ class AirflowRestClient:
         except (ValueError, KeyError, TypeError):
             raise RestError(call, response.status, f"unexpected answer: {response.data[:200]!r}") from None
         return [item if isinstance(item, (dict, str)) else str(item) for item in content or []]
+
+    def extra_links(self, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1) -> dict[str, str]:
+        """The task instance's extra links that have an address ({name: url}), e.g. the ramp report's."""
+        call = f"GET /api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links"
+        found = self._call(call, self._links.get_extra_links, dag_id, run_id, task_id, map_index=map_index)
+        return {name: url for name, url in (found.extra_links or {}).items() if url}
 
     # --- task state store (a task instance's own key/value store; the ramp's control record) -----
     def task_state(self, dag_id: str, run_id: str, task_id: str, key: str, *, map_index: int = -1) -> Any:
