@@ -28,6 +28,22 @@ class RampRig:
     driver: TrafficDriver
     source: MetricSource
 
+    def usage(self) -> dict[str, Any]:
+        """The load generator's totals (requests, failures, workers' CPU seconds) and requests per CPU second.
+
+        Read before `close`; {} when the driver cannot say (it is gone, or it is not Locust).
+        """
+        usage = getattr(self.driver, "usage", None)
+        if usage is None:
+            return {}
+        try:
+            found = dict(usage())
+        except Exception:  # noqa: BLE001 - a benchmark number, never a reason to fail a ramp
+            return {}
+        cpu = found.get("worker_cpu_s")
+        found["requests_per_cpu_s"] = round(found["requests"] / cpu, 1) if cpu else None
+        return found
+
     def close(self) -> None:
         """Drain and stop the load, then release the source; safe to call more than once."""
         try:

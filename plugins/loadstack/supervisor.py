@@ -196,6 +196,20 @@ class SupervisedProcess:
     def is_running(self) -> bool:
         return self.pid() is not None
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the running process has used so far; None when it is not running."""
+        pid = self.pid()
+        if pid is None:
+            return None
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        # Fields after the command name (which may hold spaces, inside parentheses): utime is the 14th
+        # field of the line, stime the 15th, in clock ticks.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     # --- lifecycle --------------------------------------------------------------------------
     def start(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
         """Start `argv` detached and return its PID; if ours already runs, return that PID instead.

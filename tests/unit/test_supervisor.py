@@ -28,6 +28,10 @@ port, mode = int(sys.argv[1]), sys.argv[2]
 if mode == "crash":
     print("boom: the configuration is broken", file=sys.stderr, flush=True)
     sys.exit(3)
+if mode == "busy":  # burn some CPU before serving
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:
+        pass
 def terminated(signum, frame):
     print("got SIGTERM", flush=True)
     sys.exit(0)
@@ -272,6 +276,15 @@ def test_a_pid_file_being_rewritten_is_read_after_the_rewrite(tmp_path):
     process.write_pid_file(777)
     assert process.pid_path.read_text() == "777\n"
     assert [p.name for p in tmp_path.iterdir()] == ["t.pid"]  # no temporary file left
+
+
+def test_cpu_seconds_counts_the_running_process_and_is_none_once_it_stopped(children):
+    child = children()
+    child.start("busy")
+    child.process.wait_ready(child.probe, timeout=30)  # it serves once its CPU is burnt
+    assert child.process.cpu_seconds() >= 0.25
+    child.process.stop(10)
+    assert child.process.cpu_seconds() is None
 
 
 def test_free_port_is_bindable_on_loopback():

@@ -241,6 +241,10 @@ class LocustCluster:
 
         return self.master_process().wait_ready(all_connected, timeout, interval=0.2)
 
+    def worker_cpu_seconds(self) -> float:
+        """CPU time the running workers have used so far (what generating the load cost)."""
+        return sum(self.worker_process(i).cpu_seconds() or 0.0 for i in range(self.workers))
+
     def is_running(self) -> bool:
         """The master and all workers run."""
         return all(p.is_running() for p in self.processes())

@@ -91,6 +91,13 @@ class LocustDriver(TrafficDriver):
             raise TrafficDriverError(f"{self!r}: the master's rate state lacks applied_qps: {state}")
         return float(applied)
 
+    def usage(self) -> dict[str, float | int | None]:
+        """What generating the load cost so far: requests and failures sent, and the workers' CPU seconds
+        (None for a master this driver did not start: its workers are elsewhere)."""
+        counters = master_api.counters(self.url, timeout=self.timeout_s)
+        cpu = self.cluster.worker_cpu_seconds() if self.cluster.owned else None
+        return {"requests": counters.requests, "failures": counters.failures, "worker_cpu_s": cpu}
+
     def drain(self) -> None:
         """Rate 0 (all users stopped at the next tick); a master that is gone has nothing to drain."""
         if self._closed:

@@ -146,10 +146,13 @@ class RampOperator(StackStepOperator):
                 controller, self._rig.driver, self._rig.source, TaskStateControl(task_store, self.log),
                 SystemClock(), checkpoint, self.tick_s, log=self.log.info,
             )
+            usage = self._rig.usage()
         finally:
             self._rig.close()
             self._rig = None
-        result = {**outcome.to_json(), "checkpoint": store.location, "target_qps": params.target_qps}
+        self.log.info("load generator: %s", usage)
+        result = {**outcome.to_json(), "checkpoint": store.location, "target_qps": params.target_qps,
+                  "load_generator": usage}
         if not outcome.succeeded:
             raise AirflowFailException(f"ramp {outcome.phase} at stage {outcome.stage}: {outcome.reason}")
         return result
