@@ -193,9 +193,12 @@ def _write_chunks(rows: Iterator[str], directory: Path, stem: str, chunk_rows: i
         number += 1
 
 
-def _count_rows(conn, table: str) -> int:
+def _count_rows(conn, table: str, id_limit: int | None = None) -> int:
     cursor = conn.cursor()
-    cursor.execute(f"SELECT COUNT(*) FROM `{table}`")
+    if id_limit is None:
+        cursor.execute(f"SELECT COUNT(*) FROM `{table}`")
+    else:
+        cursor.execute(f"SELECT COUNT(*) FROM `{table}` WHERE id <= %s", (id_limit,))
     count = int(cursor.fetchone()[0])
     conn.commit()
     return count
@@ -361,9 +364,21 @@ def expected_counts(params: SeedParams) -> dict[str, int]:
     return counts
 
 
-def count_rows(conn, tables: Iterable[str]) -> dict[str, int]:
-    """Exact COUNT(*) per table, over one connection."""
-    return {table: _count_rows(conn, table) for table in tables}
+def count_rows(conn, tables: Iterable[str], *, id_limits: dict[str, int] | None = None) -> dict[str, int]:
+    """Exact COUNT(*) per table, over one connection; `id_limits` counts only rows with id <= the limit."""
+    limits = id_limits or {}
+    return {table: _count_rows(conn, table, limits.get(table)) for table in tables}
+
+
+def seeded_event_id_limits(params: SeedParams) -> dict[str, int]:
+    """The highest id the dataset puts in each events shard (shard s of n numbers its rows s+1, s+1+n, ...).
+
+    The application under test writes events above these (its ids start past the highest in the
+    database), so counting up to them checks the seeded rows exactly on a stack that has been loaded.
+    """
+    counts = plan_for(params).shard_event_counts
+    n = params.shards
+    return {table: shard + 1 + (count - 1) * n for shard, (table, count) in enumerate(zip(params.shard_tables, counts)) if count}
 
 
 def count_mismatches(expected: dict[str, int], found: dict[str, int]) -> str:

@@ -33,6 +33,7 @@ from airflow_client.client import (
     TaskStateStoreApi,
     TaskStateStoreBody,
     TriggerDAGRunPostBody,
+    XComApi,
 )
 from airflow_client.client.exceptions import ApiException, NotFoundException, UnauthorizedException
 
@@ -131,6 +132,7 @@ class AirflowRestClient:
         self._task_instances = TaskInstanceApi(self._api_client)
         self._task_state = TaskStateStoreApi(self._api_client)
         self._links = ExtraLinksApi(self._api_client)
+        self._xcoms = XComApi(self._api_client)
 
     @property
     def base_url(self) -> str:
@@ -266,6 +268,13 @@ class AirflowRestClient:
         except (ValueError, KeyError, TypeError):
             raise RestError(call, response.status, f"unexpected answer: {response.data[:200]!r}") from None
         return [item if isinstance(item, (dict, str)) else str(item) for item in content or []]
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", *, map_index: int = -1) -> Any:
+        """A task instance's XCom value (JSON), or None if it pushed none under `key`."""
+        call = f"GET /api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        found = self._call(call, self._xcoms.get_xcom_entry, dag_id, task_id, run_id, key, map_index=map_index,
+                           deserialize=True, none_if_missing=True)
+        return None if found is None else found.value
 
     def extra_links(self, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1) -> dict[str, str]:
         """The task instance's extra links that have an address ({name: url}), e.g. the ramp report's."""

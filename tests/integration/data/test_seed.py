@@ -53,6 +53,30 @@ def test_seeded_counts_are_exactly_what_the_generator_says(seeded_database, row_
     assert all("rows" in str(p) for p in progress)
 
 
+def test_events_written_above_the_dataset_leave_the_seeded_counts_exact(new_database):
+    from loadstack.data.seed import count_rows, seeded_event_id_limits
+
+    params = SeedParams(seed=5, accounts=2, products_per_account=3, profiles=40, events=400, orders=10, shards=4)
+    conn_params = new_database()
+    seed_all(conn_params, params)
+    expected = expected_counts(params)
+    limits = seeded_event_id_limits(params)
+    with conn_params.connect() as conn:
+        # The dataset's highest id per shard is the limit: counting up to it counts every seeded row.
+        cursor = conn.cursor()
+        for table, limit in limits.items():
+            cursor.execute(f"SELECT MAX(id) FROM `{table}`")
+            assert cursor.fetchone() == (limit,)
+        # What the app writes under load lands above it (its ids start past the database's highest).
+        cursor.execute(
+            f"INSERT INTO `{params.shard_tables[1]}` (id, account_id, profile_id, event_type, occurred_at, payload) "
+            "VALUES (1000000123, 1, 1, 'page_view', NOW(), '{}')"
+        )
+        conn.commit()
+        assert count_rows(conn, expected, id_limits=limits) == expected
+        assert count_rows(conn, [params.shard_tables[1]])[params.shard_tables[1]] == expected[params.shard_tables[1]] + 1
+
+
 def test_rerun_skips_everything(seeded_database, row_counts):
     conn_params, params, _ = seeded_database
     lines = []
