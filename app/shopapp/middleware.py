@@ -55,9 +55,9 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        route = self.route_template(scope)
         method = scope["method"] if scope["method"] in METHODS else "OTHER"
         status = 500  # what the client gets if the app raises before answering
+        route: str | None = None
 
         async def send_and_note(message: Message) -> None:
             nonlocal status
@@ -66,14 +66,20 @@ class RequestMiddleware:
             await send(message)
 
         try:
-            if route not in self.exempt:
+            # The exempt routes are fixed paths: no matching needed to tell them.
+            if scope["path"] not in self.exempt:
                 latency, fail = self.faults.decide()
                 if latency > 0:
                     await asyncio.sleep(latency)
                 if fail:
+                    route = self.route_template(scope)
                     response = JSONResponse({"error": "injected fault (shopapp fault switch)"}, status_code=500)
                     await response(scope, receive, send_and_note)
                     return
             await self.app(scope, receive, send_and_note)
         finally:
+            if route is None:
+                # Starlette's router leaves the route it chose in the scope; matching again costs time.
+                chosen = scope.get("route")
+                route = getattr(chosen, "path", None) or self.route_template(scope)
             self.metrics.observe(route, method, status, time.perf_counter() - started)
