@@ -242,7 +242,7 @@ def test_health_names_redis_when_it_is_down_and_writes_recover_after_it_returns(
         assert len(ids) <= 100, "no new block taken after 100 events"
         event = {"account_id": 1, "profile_id": 1, "event_type": "login", "payload": {}}
         posted = app.client.post("/events", json=event)
-        assert posted.status_code == 201, posted.text
+        assert posted.status_code == 201, f"{posted.text}\n{app.log()}"
         ids.append(posted.json()["id"])
     assert len(set(ids)) == len(ids)
     # The restarted Redis lost the id counter: it restarted past the database's highest id, beyond any
