@@ -54,21 +54,25 @@ class EventIds:
         self._next = 1
         self._end = 0  # the block held: ids _next .. _end
 
+    def _hold(self, block_end: int) -> None:
+        self._next, self._end = block_end - self.block + 1, block_end
+
     def _take(self, block_end: int) -> int:
         """Hold the block ending at `block_end` and hand out its first id. Two coroutines that fetch a
         block at once each hand out their own first id; the block kept is the one taken last."""
-        self._next, self._end = block_end - self.block + 2, block_end
-        return block_end - self.block + 1
+        self._hold(block_end)
+        self._next += 1
+        return self._next - 1
 
     async def _floored_block(self, *, past_database: bool) -> int:
         highest = await self._highest()
         beyond = highest + GAP if highest > 0 else 0
         floor = beyond if past_database else highest
-        return self._take(int(await self._floor_and_block(keys=[COUNTER_KEY], args=[floor, beyond, self.block])))
+        return int(await self._floor_and_block(keys=[COUNTER_KEY], args=[floor, beyond, self.block]))
 
     async def raise_floor(self) -> None:
-        """At start-up: the counter at least at the database's highest id; takes the first block."""
-        await self._floored_block(past_database=False)
+        """At start-up: the counter at least at the database's highest id; holds the first block."""
+        self._hold(await self._floored_block(past_database=False))
 
     async def allocate(self) -> int:
         if self._next <= self._end:
@@ -76,9 +80,9 @@ class EventIds:
             return self._next - 1
         end = int(await self._next_block(keys=[COUNTER_KEY], args=[self.block]))
         if end < 0:
-            return await self._floored_block(past_database=False)  # missing: restarts beyond the database
+            end = await self._floored_block(past_database=False)  # missing: restarts beyond the database
         return self._take(end)
 
     async def allocate_after_duplicate(self) -> int:
         """An id after a duplicate-key error: the counter is behind the database; move it past the database."""
-        return await self._floored_block(past_database=True)
+        return self._take(await self._floored_block(past_database=True))
