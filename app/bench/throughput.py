@@ -136,8 +136,18 @@ async def driver_rates(db, seconds: float, concurrency: int = 16) -> dict[str, f
     return rates
 
 
-def locust_summary(url: str, scenario: str, seconds: int, users: int, work: Path) -> str:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def locust_summary(url: str, scenario: str, seconds: int, users: int, work: Path, app_pid: int) -> str:
+    """One closed-loop Locust run; the rate, latency, and requests per CPU second of the app process
+    (the machine is shared: the app may get less than a core, so the rate alone undersells it)."""
     prefix = work / scenario
+    user0, system0 = cpu_seconds(app_pid)
     subprocess.run(
         [
             str(Path(sys.executable).parent / "locust"),
@@ -163,18 +173,22 @@ def locust_summary(url: str, scenario: str, seconds: int, users: int, work: Path
         capture_output=True,
         timeout=seconds + 60,
     )
+    user1, system1 = cpu_seconds(app_pid)
     lines = (prefix.with_name(prefix.name + "_stats.csv")).read_text().splitlines()
     header = lines[0].split(",")
     row = dict(zip(header, lines[-1].split(","), strict=False))  # the Aggregated row
+    cpu = (user1 - user0) + (system1 - system0)
+    per_cpu = int(row["Request Count"]) / cpu if cpu else float("nan")
     return (
-        f"{scenario:12s} {float(row['Requests/s']):8.0f} req/s  failures {row['Failure Count']:>5s}  "
-        f"p50 {row['50%']} ms  p95 {row['95%']} ms  p99 {row['99%']} ms"
+        f"{scenario:12s} {float(row['Requests/s']):6.0f} req/s  failures {row['Failure Count']:>3s}  "
+        f"p50 {row['50%']} ms  p95 {row['95%']} ms  p99 {row['99%']} ms  app CPU {cpu:5.1f} s "
+        f"({(system1 - system0) / cpu:.0%} system): {per_cpu:5.0f} requests per app CPU second"
     )
 
 
 @contextlib.contextmanager
-def bench_stack(work: Path, app_env: dict[str, str] | None = None) -> Iterator[tuple[str, Any]]:
-    """Moto, a seeded MariaDB, a restored Redis and one app process; yields (app URL, db params)."""
+def bench_stack(work: Path, app_env: dict[str, str] | None = None) -> Iterator[tuple[str, Any, int]]:
+    """Moto, a seeded MariaDB, a restored Redis and one app process; yields (app URL, db params, app PID)."""
     processes: list[SupervisedProcess] = []
     mariadb = redis = None
     try:
@@ -251,7 +265,7 @@ def bench_stack(work: Path, app_env: dict[str, str] | None = None) -> Iterator[t
         )
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/health", 60)
-        yield url, db
+        yield url, db, app.pid()
     finally:
         for process in reversed(processes):
             process.stop()
@@ -268,11 +282,11 @@ def main() -> int:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="shopapp-bench-"))
     try:
-        with bench_stack(work) as (url, db):
+        with bench_stack(work) as (url, db, app_pid):
             for name, rate in asyncio.run(driver_rates(db, seconds=5)).items():
                 print(f"driver {name:36s} {rate:8.0f} timeline queries/s (16 concurrent, one process)")
             for scenario in ("read_events", "read_cart", "write_event"):
-                print(locust_summary(url, scenario, args.seconds, args.users, work), flush=True)
+                print(locust_summary(url, scenario, args.seconds, args.users, work, app_pid), flush=True)
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
