@@ -69,7 +69,8 @@ class Cache:
             await self.client.ping()
         except redis.RedisError as exc:
             raise CacheError(
-                f"cannot reach {self.where} ({exc}): check the cache secret and that the server is up"
+                f"cannot reach {self.where} ({exc}): check the secret named by SHOPAPP_CACHE_SECRET_ID "
+                "and that the server is up and reachable"
             ) from None
 
     async def close(self) -> None:

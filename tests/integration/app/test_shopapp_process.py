@@ -275,5 +275,19 @@ def test_a_missing_or_unreadable_configuration_stops_the_process_naming_the_vari
     unknown = run({**app_env, "SHOPAPP_CACHE_SECRET_ID": "shopapp-test/no-such-secret"})
     assert unknown.returncode == 2
     assert "SHOPAPP_CACHE_SECRET_ID" in unknown.stderr and "ResourceNotFoundException" in unknown.stderr
+    no_database = run({**app_env, "SHOPAPP_DB_NAME": "no_such_database"})
+    assert no_database.returncode == 3 and "check SHOPAPP_DB_NAME" in no_database.stderr
     bad_fault = run({**app_env, "SHOPAPP_FAULT_ERROR_RATIO": "1.5"})
     assert bad_fault.returncode == 2 and "SHOPAPP_FAULT_ERROR_RATIO='1.5'" in bad_fault.stderr
+
+
+def test_sigterm_finishes_and_exits_without_errors(start_app):
+    app = start_app("shopapp-it-stopped")
+    assert app.client.get("/health").status_code == 200
+    pid = app.process.pid()
+    started = time.monotonic()
+    app.stop()
+    # SupervisedProcess sends SIGKILL only after 20 s: a quicker exit was the app's own, on SIGTERM.
+    assert time.monotonic() - started < 15 and not app.process.is_ours(pid)
+    log = app.log()
+    assert "Traceback" not in log and "ERROR" not in log, log
