@@ -48,16 +48,20 @@ def events_key(profile_id: int) -> str:
 class Cache:
     def __init__(self, endpoint: CacheEndpoint, *, timeout: float = 2.0, max_connections: int = 64) -> None:
         self.endpoint = endpoint
-        self.client = redis.Redis(
+        # Blocking: a burst beyond max_connections waits up to `timeout` for a connection instead of
+        # failing at once with "Too many connections".
+        pool = redis.BlockingConnectionPool(
+            max_connections=max_connections,
+            timeout=timeout,
             host=endpoint.host,
             port=endpoint.port,
             password=endpoint.password,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            max_connections=max_connections,
             # One retry on a fresh connection (a server restart kills pooled ones), no waiting.
             retry=Retry(NoBackoff(), 1),
         )
+        self.client = redis.Redis(connection_pool=pool)
         self._session_and_cart = self.client.register_script(_SESSION_AND_CART)
 
     @property

@@ -44,11 +44,16 @@ class RequestMiddleware:
         self.exempt = frozenset(exempt)
 
     def route_template(self, scope: Scope) -> str:
+        """The template of the route Starlette's router would choose: the first full match, else the
+        first partial one (the path matches, the method does not: a 405)."""
+        partial = None
         for route in self.routes:
             match, _ = route.matches(scope)
-            if match is not Match.NONE:  # PARTIAL: the path matches, the method does not (a 405)
+            if match is Match.FULL:
                 return getattr(route, "path", UNMATCHED)
-        return UNMATCHED
+            if match is Match.PARTIAL and partial is None:
+                partial = route
+        return getattr(partial, "path", UNMATCHED)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
