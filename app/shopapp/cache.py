@@ -25,6 +25,16 @@ from shopapp.credentials import CacheEndpoint
 from shopapp.faults import FAULT_KEY
 
 SESSION_ID = re.compile(r"^[0-9a-f]{1,64}$")
+# A session and its cart in one round trip (syscalls are what a request costs most here). The cart's
+# key is derived from the session, so this script does not run on a cluster-mode Redis; the shop's
+# cache is a single primary (ElastiCache with cluster mode off).
+_SESSION_AND_CART = """
+local s = redis.call('HMGET', KEYS[1], 'profile_id', 'account_id', 'cart_id')
+if not s[1] then return {} end
+local cart = ''
+if s[3] and s[3] ~= '' then cart = redis.call('GET', 'cart:' .. s[3]) or '' end
+return {s[1], s[2] or '', cart}
+"""
 
 
 class CacheError(RuntimeError):
@@ -38,16 +48,21 @@ def events_key(profile_id: int) -> str:
 class Cache:
     def __init__(self, endpoint: CacheEndpoint, *, timeout: float = 2.0, max_connections: int = 64) -> None:
         self.endpoint = endpoint
-        self.client = redis.Redis(
+        # Blocking: a burst beyond max_connections waits up to `timeout` for a connection instead of
+        # failing at once with "Too many connections".
+        pool = redis.BlockingConnectionPool(
+            max_connections=max_connections,
+            timeout=timeout,
             host=endpoint.host,
             port=endpoint.port,
             password=endpoint.password,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            max_connections=max_connections,
             # One retry on a fresh connection (a server restart kills pooled ones), no waiting.
             retry=Retry(NoBackoff(), 1),
         )
+        self.client = redis.Redis(connection_pool=pool)
+        self._session_and_cart = self.client.register_script(_SESSION_AND_CART)
 
     @property
     def where(self) -> str:
@@ -58,7 +73,8 @@ class Cache:
             await self.client.ping()
         except redis.RedisError as exc:
             raise CacheError(
-                f"cannot reach {self.where} ({exc}): check the cache secret and that the server is up"
+                f"cannot reach {self.where} ({exc}): check the secret named by SHOPAPP_CACHE_SECRET_ID "
+                "and that the server is up and reachable"
             ) from None
 
     async def close(self) -> None:
@@ -71,19 +87,15 @@ class Cache:
         """The session and its cart (None while browsing); None for an unknown session."""
         if not SESSION_ID.match(session_id):
             return None
-        fields = await self.client.hmget(f"session:{session_id}", "profile_id", "account_id", "cart_id")
-        if fields[0] is None:
+        fields = await self._session_and_cart(keys=[f"session:{session_id}"])
+        if not fields:
             return None
-        cart_id = (fields[2] or b"").decode()
-        cart = None
-        if cart_id:
-            raw = await self.client.get(f"cart:{cart_id}")
-            cart = None if raw is None else json.loads(raw)
+        profile_id, account_id, cart = fields
         return {
             "session_id": session_id,
-            "profile_id": int(fields[0]),
-            "account_id": int(fields[1]) if fields[1] is not None else None,
-            "cart": cart,
+            "profile_id": int(profile_id),
+            "account_id": int(account_id) if account_id else None,
+            "cart": json.loads(cart) if cart else None,
         }
 
     async def cached_events(self, profile_id: int, limit: int) -> bytes | None:

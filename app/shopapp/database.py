@@ -99,9 +99,17 @@ class EventStore:
             )
         except (pymysql.err.MySQLError, OSError) as exc:
             raise StoreError(
-                f"cannot connect to {self.where} ({exc}): check the secret and that the server is up"
+                f"cannot connect to {self.where} ({exc}): check SHOPAPP_DB_NAME, the secret named by "
+                "SHOPAPP_DB_SECRET_ID, and that the server is up and reachable"
             ) from None
-        async with self._pool.acquire() as conn, conn.cursor() as cur:
+        try:
+            await self._discover_shards()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _discover_shards(self) -> None:
+        async with self.pool.acquire() as conn, conn.cursor() as cur:
             await cur.execute(
                 "SELECT table_name FROM information_schema.tables "
                 "WHERE table_schema = DATABASE() AND table_name LIKE 'events\\_%'"

@@ -44,20 +44,25 @@ class RequestMiddleware:
         self.exempt = frozenset(exempt)
 
     def route_template(self, scope: Scope) -> str:
+        """The template of the route Starlette's router would choose: the first full match, else the
+        first partial one (the path matches, the method does not: a 405)."""
+        partial = None
         for route in self.routes:
             match, _ = route.matches(scope)
-            if match is not Match.NONE:  # PARTIAL: the path matches, the method does not (a 405)
+            if match is Match.FULL:
                 return getattr(route, "path", UNMATCHED)
-        return UNMATCHED
+            if match is Match.PARTIAL and partial is None:
+                partial = route
+        return getattr(partial, "path", UNMATCHED)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        route = self.route_template(scope)
         method = scope["method"] if scope["method"] in METHODS else "OTHER"
         status = 500  # what the client gets if the app raises before answering
+        route: str | None = None
 
         async def send_and_note(message: Message) -> None:
             nonlocal status
@@ -66,14 +71,20 @@ class RequestMiddleware:
             await send(message)
 
         try:
-            if route not in self.exempt:
+            # The exempt routes are fixed paths: no matching needed to tell them.
+            if scope["path"] not in self.exempt:
                 latency, fail = self.faults.decide()
                 if latency > 0:
                     await asyncio.sleep(latency)
                 if fail:
+                    route = self.route_template(scope)
                     response = JSONResponse({"error": "injected fault (shopapp fault switch)"}, status_code=500)
                     await response(scope, receive, send_and_note)
                     return
             await self.app(scope, receive, send_and_note)
         finally:
+            if route is None:
+                # Starlette's router leaves the route it chose in the scope; matching again costs time.
+                chosen = scope.get("route")
+                route = getattr(chosen, "path", None) or self.route_template(scope)
             self.metrics.observe(route, method, status, time.perf_counter() - started)

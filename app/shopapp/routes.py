@@ -107,7 +107,10 @@ async def record_event(request: Request) -> Response:
         )
     if not inserted:
         return error(404, f"no profile {event['profile_id']} in account {event['account_id']}")
-    await services.cache.invalidate_events(event["profile_id"])
+    try:
+        await services.cache.invalidate_events(event["profile_id"])
+    except redis.RedisError as exc:  # the event is written; a stale timeline lives at most the cache TTL
+        log.warning("could not drop profile %s's cached events (%s)", event["profile_id"], exc)
     return JSONResponse(
         {
             "id": event_id,

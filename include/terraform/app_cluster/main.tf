@@ -1,6 +1,7 @@
 locals {
-  # The module's own keys win: the app must listen where the target group sends traffic.
-  app_env = merge(var.app_env, {
+  # The module's own keys win: the app must listen where the target group sends traffic. The region
+  # is a default (boto3 in the app needs one to reach Secrets Manager); app_env may override it.
+  app_env = merge({ AWS_DEFAULT_REGION = var.region }, var.app_env, {
     PORT              = tostring(var.app_port)
     APP_PORT          = tostring(var.app_port)
     HEALTH_CHECK_PATH = var.health_check_path
@@ -56,6 +57,7 @@ module "service" {
     app_port    = var.app_port
     env         = local.app_env_escaped
     app_command = trimspace(var.app_command)
+    artifact    = var.app_artifact == null ? { url = "", sha256 = "" } : var.app_artifact
   })
   image_id         = var.image_id
   instance_type    = var.instance_type

@@ -1,7 +1,7 @@
 # Small and cheap: one burstable instance.
 name              = "loadstack-app"
 app_port          = 8000
-health_check_path = "/healthz"
+health_check_path = "/health"
 instance_type     = "t3.micro"
 min_size          = 1
 max_size          = 1

@@ -1,7 +1,7 @@
 # Production-sized: compute-optimised instances spread over the zones, room to scale out.
 name                = "loadstack-app"
 app_port            = 8000
-health_check_path   = "/healthz"
+health_check_path   = "/health"
 instance_type       = "c6i.xlarge"
 min_size            = 3
 max_size            = 12

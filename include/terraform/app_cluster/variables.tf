@@ -73,9 +73,9 @@ variable "app_port" {
 }
 
 variable "health_check_path" {
-  description = "HTTP path the target group probes; a healthy instance answers it with 200."
+  description = "HTTP path the target group probes; a healthy instance answers it with 200. shopapp answers /health (200 while its database and Redis answer, else 503)."
   type        = string
-  default     = "/healthz"
+  default     = "/health"
 
   validation {
     condition     = can(regex("^/[^\\s]*$", var.health_check_path)) && length(var.health_check_path) <= 1024
@@ -130,9 +130,26 @@ variable "app_env" {
 }
 
 variable "app_command" {
-  description = "Shell command that starts the application in the foreground (run by systemd as user \"app\" with app_env in its environment, e.g. \"/opt/app/bin/serve\"). Empty: a placeholder HTTP server that answers 200 on every path, so the target group turns healthy before the real app is deployed."
+  description = "Shell command that starts the application in the foreground (run by systemd as user \"app\" with app_env in its environment, e.g. \"/opt/app/bin/serve\"). Wins over app_artifact. Empty: the application under test from app_artifact, or without one a placeholder HTTP server that answers 200 on every path, so the target group turns healthy before the real app is deployed."
   type        = string
   default     = ""
+}
+
+variable "app_artifact" {
+  description = "The application under test (shopapp) to install and run when app_command is empty: the project's artifact made by app/pack.sh, a .tar.gz of shopapp/ and requirements.txt. url: s3://bucket/key (copied with the instance's role through the AWS CLI) or https://...; sha256: its SHA-256 (hex), checked before anything is installed. null: no shopapp (app_command or the placeholder)."
+  type = object({
+    url    = string
+    sha256 = string
+  })
+  default = null
+
+  validation {
+    condition = var.app_artifact == null || (
+      can(regex("^(s3|https)://[^\\s'\"$`\\\\]+$", try(var.app_artifact.url, ""))) &&
+      can(regex("^[0-9a-f]{64}$", try(var.app_artifact.sha256, "")))
+    )
+    error_message = "app_artifact needs url = \"s3://bucket/key\" or \"https://...\" (no spaces, quotes, $, ` or backslashes) and sha256 = the artifact's SHA-256 in 64 lowercase hex digits (app/pack.sh prints both)."
+  }
 }
 
 variable "instance_refresh" {

@@ -236,16 +236,27 @@ def test_health_names_redis_when_it_is_down_and_writes_recover_after_it_returns(
         redis.start()
         redis.wait_ready(30)
     wait_until(lambda: app.client.get("/health").status_code == 200, 10, "health back to 200")
-    # The restarted Redis lost the id counter: the next id is taken above the database's highest again.
+    # The app first uses up the block it holds (taken before the restart: still its own alone).
+    ids = []
+    while redis.execute("GET", "shopapp:event_id") is None:
+        assert len(ids) <= 100, "no new block taken after 100 events"
+        event = {"account_id": 1, "profile_id": 1, "event_type": "login", "payload": {}}
+        posted = app.client.post("/events", json=event)
+        assert posted.status_code == 201, f"{posted.text}\n{app.log()}"
+        ids.append(posted.json()["id"])
+    assert len(set(ids)) == len(ids)
+    # The restarted Redis lost the id counter: it restarted past the database's highest id, beyond any
+    # block another process may still hold.
     highest = max(
         row[0]
         for row in query(
-            params, " UNION ALL ".join(f"SELECT COALESCE(MAX(id), 0) FROM events_{s:02d}" for s in range(16))
+            params,
+            " UNION ALL ".join(f"SELECT COALESCE(MAX(id), 0) FROM events_{s:02d} WHERE id < %s" for s in range(16)),
+            [ids[-1]] * 16,
         )
     )
-    posted = app.client.post("/events", json={"account_id": 1, "profile_id": 1, "event_type": "login", "payload": {}})
-    assert posted.status_code == 201, posted.text
-    assert posted.json()["id"] == highest + 1
+    assert ids[-1] == highest + 10**9 + 1
+    assert int(redis.execute("GET", "shopapp:event_id")) == highest + 10**9 + 100
 
 
 def test_a_missing_or_unreadable_configuration_stops_the_process_naming_the_variable(app_env):
@@ -264,5 +275,19 @@ def test_a_missing_or_unreadable_configuration_stops_the_process_naming_the_vari
     unknown = run({**app_env, "SHOPAPP_CACHE_SECRET_ID": "shopapp-test/no-such-secret"})
     assert unknown.returncode == 2
     assert "SHOPAPP_CACHE_SECRET_ID" in unknown.stderr and "ResourceNotFoundException" in unknown.stderr
+    no_database = run({**app_env, "SHOPAPP_DB_NAME": "no_such_database"})
+    assert no_database.returncode == 3 and "check SHOPAPP_DB_NAME" in no_database.stderr
     bad_fault = run({**app_env, "SHOPAPP_FAULT_ERROR_RATIO": "1.5"})
     assert bad_fault.returncode == 2 and "SHOPAPP_FAULT_ERROR_RATIO='1.5'" in bad_fault.stderr
+
+
+def test_sigterm_finishes_and_exits_without_errors(start_app):
+    app = start_app("shopapp-it-stopped")
+    assert app.client.get("/health").status_code == 200
+    pid = app.process.pid()
+    started = time.monotonic()
+    app.stop()
+    # SupervisedProcess sends SIGKILL only after 20 s: a quicker exit was the app's own, on SIGTERM.
+    assert time.monotonic() - started < 15 and not app.process.is_ours(pid)
+    log = app.log()
+    assert "Traceback" not in log and "ERROR" not in log, log
