@@ -42,6 +42,15 @@ def rest_probe():
 rest_probe()
 '''
 BROKEN_DAG = "from airflow.sdk import dag\n\ndef broken(:\n    pass\n"
+# Shaped like a stack with a ramp step: its ramp task is `surge.ramp`.
+RAMP_DAG = '''
+from airflow.sdk import DAG, TaskGroup
+from airflow.providers.standard.operators.empty import EmptyOperator
+
+with DAG(dag_id="ramp_probe", schedule=None):
+    with TaskGroup("surge"):
+        EmptyOperator(task_id="ramp")
+'''
 
 
 def _airflow_env(home: Path, port: int, password_file: Path) -> dict[str, str]:
@@ -88,6 +97,7 @@ def api_server(tmp_path_factory):
     (home / "plugins").mkdir()
     (home / "dags" / "rest_probe.py").write_text(GOOD_DAG)
     (home / "dags" / "broken.py").write_text(BROKEN_DAG)
+    (home / "dags" / "ramp_probe.py").write_text(RAMP_DAG)
     password = secrets.token_urlsafe(16)
     password_file = home / "passwords.json"
     password_file.write_text(json.dumps({"admin": password}))
@@ -119,7 +129,7 @@ def api_server(tmp_path_factory):
 def test_lists_dags_and_reads_import_errors(api_server):
     url, password = api_server
     with AirflowRestClient(ApiSettings(base_url=url, user="admin", password=password)) as client:
-        assert [d.dag_id for d in client.dags()] == ["rest_probe"]
+        assert [d.dag_id for d in client.dags()] == ["ramp_probe", "rest_probe"]
         dag = client.dag("rest_probe")
         assert dag.is_paused and not dag.has_import_errors and dag.relative_fileloc == "rest_probe.py"
         assert client.dag("missing") is None
@@ -148,3 +158,38 @@ def test_a_wrong_password_is_refused(api_server):
     url, _ = api_server
     with pytest.raises(RestError, match=r"HTTP 401"):
         AirflowRestClient(ApiSettings(base_url=url, user="admin", password="wrong")).login()
+
+
+def test_loadstack_ramp_pauses_resumes_terminates_and_reads_status_through_the_task_state_store(api_server, tmp_path, capsys):
+    from loadstack.cli import main
+    from loadstack.ramp.control import CONTROL_KEY, STATUS_KEY
+
+    url, password = api_server
+    password_file = tmp_path / "passwords.json"
+    password_file.write_text(json.dumps({"admin": password}))
+    flags = ["--api-url", url, "--password-file", str(password_file)]
+    with AirflowRestClient(ApiSettings(base_url=url, user="admin", password=password)) as client:
+        client.unpause("ramp_probe")
+        run_id = client.trigger("ramp_probe").dag_run_id
+        assert [ti.task_id for ti in client.task_instances("ramp_probe", run_id)] == ["surge.ramp"]
+
+        assert main(["ramp", "pause", "ramp_probe", "--run", run_id, "--reason", "checking an alert", *flags]) == 0
+        assert "pause sent to ramp_probe run" in capsys.readouterr().out
+        record = client.task_state("ramp_probe", run_id, "surge.ramp", CONTROL_KEY)
+        assert record["action"] == "pause" and record["seq"] == 1 and record["reason"] == "checking an alert"
+
+        assert main(["ramp", "resume", "ramp_probe", "--run", run_id, *flags]) == 0
+        assert main(["ramp", "terminate", "ramp_probe", "--run", run_id, "--reason", "db CPU at 95 %", *flags]) == 0
+        record = client.task_state("ramp_probe", run_id, "surge.ramp", CONTROL_KEY)
+        assert (record["action"], record["seq"], record["reason"]) == ("terminate", 3, "db CPU at 95 %")
+
+        # What a running ramp publishes, as the CLI shows it.
+        client.set_task_state("ramp_probe", run_id, "surge.ramp", STATUS_KEY, {"phase": "holding", "stage": 3})
+        capsys.readouterr()
+        assert main(["ramp", "status", "ramp_probe", "--run", run_id, *flags]) == 0
+        out = capsys.readouterr().out
+        assert '"phase": "holding"' in out and '"action": "terminate"' in out
+
+        other = client.trigger("rest_probe", {"users": 1}).dag_run_id
+    assert main(["ramp", "pause", "rest_probe", "--run", other, *flags]) == 1
+    assert f"run {other} of rest_probe has no ramp task" in capsys.readouterr().err
