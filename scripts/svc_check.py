@@ -128,7 +128,8 @@ def ensure_bucket(endpoint: str, bucket: str, region: str) -> int:
 
 
 def stop_data_servers(data_dir: str) -> int:
-    """Stop the MariaDB and Redis servers that stack steps started under var/data (datadirs stay)."""
+    """Stop the servers stack steps started under var/data (MariaDB, Redis, apps under test; their files
+    stay) and any load generator a killed ramp left under var/work/ramps."""
     # Their modules pull in mysql.connector and redis-py; the frequent wait-* calls do not need them.
     from loadstack.cache.redis_server import RedisServer
     from loadstack.data.mariadb import MariaDBServer
@@ -144,6 +145,18 @@ def stop_data_servers(data_dir: str) -> int:
         if RedisServer(base).stop():
             print(f"data: stopped redis-server in {base}")
             stopped += 1
+    # Apps under test (app processes, HAProxy, Prometheus); their next deploy starts them again.
+    from loadstack.appservice.local import stop_deployment
+
+    for base in sorted((root / "app").glob("*/")):
+        if count := stop_deployment(base):
+            print(f"data: stopped {count} app, HAProxy and Prometheus processes in {base}")
+    # Load generators a killed ramp task left behind (a ramp stops its own when it ends).
+    from loadstack.locust.cluster import LocustCluster
+
+    for run_dir in sorted((root.parent / "work" / "ramps").glob("*/")):
+        if names := LocustCluster(run_dir=run_dir, target_url="http://127.0.0.1").stop():
+            print(f"data: stopped {', '.join(names)} in {run_dir}")
     return 0
 
 

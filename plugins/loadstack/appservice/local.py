@@ -284,12 +284,21 @@ class LocalAppService(AppService):
         and the state. Reads only the directory: app processes are known by their PID files' names."""
         existed = self.base_dir.exists() or self.state_path.exists()
         if self.base_dir.exists():
-            self._prometheus().stop()
-            self._lb().stop()
-            for pid_file in sorted(self.apps_dir.glob("*.pid")):
-                AppProcess(self.apps_dir, pid_file.stem).process.stop(timeout=20)
+            stop_deployment(self.base_dir)
             shutil.rmtree(self.base_dir, ignore_errors=True)
         self.state_path.unlink(missing_ok=True)
         if existed:
             log.info("%s/%s: app, HAProxy and Prometheus stopped and removed", self.stack, self.step)
         return existed
+
+
+def stop_deployment(base_dir: Path) -> int:
+    """Stop a deployment's Prometheus, HAProxy and app processes by their PID files; keep its files.
+
+    What `make down` does to a stack kept up: the next deploy of the same config finds the processes
+    dead and starts them again on the same ports. Returns how many processes were running.
+    """
+    stopped = int(PrometheusServer(base_dir / "prometheus").stop()) + int(HAProxyServer(base_dir / "lb").stop())
+    for pid_file in sorted((base_dir / "apps").glob("*.pid")):
+        stopped += int(AppProcess(base_dir / "apps", pid_file.stem).process.stop(timeout=20))
+    return stopped

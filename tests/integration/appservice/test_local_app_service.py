@@ -109,6 +109,18 @@ def test_redeploy_reuses_repairs_a_dead_process_and_replaces_on_change(service, 
     assert httpx.get(changed["health_url"], timeout=5).status_code == 200
 
 
+def test_make_down_stops_the_processes_and_the_next_deploy_brings_them_back_on_the_same_address(service, app_config):
+    from loadstack.appservice.local import stop_deployment
+
+    outputs = service.deploy(dataclasses.replace(app_config, instances=1))
+    pids = _pids(service)
+    assert stop_deployment(service.base_dir) == 3  # the app, HAProxy, Prometheus
+    assert not any(pid_alive(pid) for pid in pids.values()) and service.state_path.exists()
+    assert stop_deployment(service.base_dir) == 0
+    assert service.deploy(dataclasses.replace(app_config, instances=1)) == outputs
+    assert httpx.get(outputs["health_url"], timeout=5).status_code == 200
+
+
 def test_teardown_stops_everything_by_pid_and_is_idempotent(service, app_config, local_profile):
     service.deploy(dataclasses.replace(app_config, instances=1))
     pids = _pids(service)
