@@ -13,7 +13,7 @@ BAD = ROOT / "tests" / "fixtures" / "bad_specs"
 
 def test_validate_ok(capsys):
     assert main(["validate", str(ROOT / "include" / "stacks")]) == 0
-    assert "shop.yaml: ok (6 steps)" in capsys.readouterr().out
+    assert "shop.yaml: ok (8 steps)" in capsys.readouterr().out
 
 
 def test_validate_prints_every_error_and_exits_1(tmp_path, capsys):
@@ -57,7 +57,7 @@ def test_graph_prints_levels_edges_and_critical_path(tmp_path, capsys):
 
 def test_graph_missing_duration_is_an_error(capsys):
     assert main(["graph", str(ROOT / "include" / "stacks" / "shop.yaml"), "--durations", "network=1"]) == 1
-    assert "no duration for step(s): app_cluster, cache, events_db, mail_dumpster, seed_events" in capsys.readouterr().err
+    assert "no duration for step(s): app, app_cluster, cache, events_db, mail_dumpster, seed_events, surge" in capsys.readouterr().err
 
 
 def test_durations_from_json_file(tmp_path):
