@@ -42,15 +42,22 @@ def project(tmp_path) -> Path:
 
 
 def rig(project: Path, **kwargs) -> RampRig:
-    args = {"run_dir": project / "run", "project_root": project, "target_url": TARGET, "load": LOAD,
-            "metrics": PROMETHEUS, **kwargs}
+    args = {
+        "run_dir": project / "run",
+        "project_root": project,
+        "target_url": TARGET,
+        "load": LOAD,
+        "metrics": PROMETHEUS,
+        **kwargs,
+    }
     return open_rig(**args)
 
 
 def test_starts_locust_with_its_workers_and_reads_prometheus(project, driver):
     made = rig(project)
-    driver.cls.start.assert_called_once_with(run_dir=project / "run", target_url=TARGET, workers=3,
-                                             locustfile=project / "include" / "locust" / "shop.py")
+    driver.cls.start.assert_called_once_with(
+        run_dir=project / "run", target_url=TARGET, workers=3, locustfile=project / "include" / "locust" / "shop.py"
+    )
     assert made.driver is driver and isinstance(made.source, PrometheusSource)
     assert made.source.url == "http://127.0.0.1:9123" and made.source.scrape_interval_s == 2
     assert made.source.queries.window_s == 6 and made.source.lag_s == 8
@@ -72,7 +79,9 @@ def test_an_existing_master_is_attached_and_no_locustfile_is_needed(project, dri
 
 @pytest.mark.parametrize("target", ["${steps.app.outputs.url}", "127.0.0.1:8123", ""])
 def test_a_target_that_is_not_a_url_starts_nothing(project, driver, target):
-    with pytest.raises(RampRigError, match=r"target_url .* is not an http\(s\) URL: give e.g. \$\{steps.app.outputs.url\}"):
+    with pytest.raises(
+        RampRigError, match=r"target_url .* is not an http\(s\) URL: give e.g. \$\{steps.app.outputs.url\}"
+    ):
         rig(project, target_url=target)
     driver.cls.start.assert_not_called()
 

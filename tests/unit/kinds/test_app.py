@@ -34,7 +34,9 @@ def write_stack(tmp_path: Path, steps: dict, name: str = "served") -> Path:
 
 def test_a_good_app_step_waits_for_its_database_cache_and_load_balancer(tmp_path):
     app = {
-        "kind": "app", "database": "db", "cache": "cache",
+        "kind": "app",
+        "database": "db",
+        "cache": "cache",
         "load_balancer": {"url": "${steps.network.outputs.vpc_id}"},
         "variants": {"production": {"instances": 6}},
     }
@@ -72,12 +74,17 @@ def test_out_of_range_settings_are_refused_at_their_path(changes, where):
 def test_unknown_database_and_cache_steps_are_named(tmp_path):
     app = {"kind": "app", "database": "events_db", "cache": "cache"}
     with pytest.raises(SpecError) as caught:
-        load_stack(write_stack(tmp_path, {**DATA_STEPS, "app": app}), modules_dir=FIXTURES / "modules", display="s.yaml")
+        load_stack(
+            write_stack(tmp_path, {**DATA_STEPS, "app": app}), modules_dir=FIXTURES / "modules", display="s.yaml"
+        )
     assert caught.value.lines() == ["s.yaml: steps.app.database: unknown step 'events_db' (known: cache, db, network)"]
 
 
 def test_a_missing_database_is_a_missing_key(tmp_path):
     with pytest.raises(SpecError) as caught:
-        load_stack(write_stack(tmp_path, {**DATA_STEPS, "app": {"kind": "app", "cache": "cache"}}),
-                   modules_dir=FIXTURES / "modules", display="s.yaml")
+        load_stack(
+            write_stack(tmp_path, {**DATA_STEPS, "app": {"kind": "app", "cache": "cache"}}),
+            modules_dir=FIXTURES / "modules",
+            display="s.yaml",
+        )
     assert caught.value.lines() == ["s.yaml: steps.app.database: required key 'database' is missing; add it"]

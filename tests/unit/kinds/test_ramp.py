@@ -28,7 +28,13 @@ RAMP = {
     "target_url": "${steps.app.outputs.url}",
     "gates": [
         {"name": "app_healthy", "kind": "http", "url": "${steps.app.outputs.health_url}"},
-        {"name": "rows", "kind": "sql", "database": "db", "query": "SELECT COUNT(*) FROM profiles", "condition": ">= 20"},
+        {
+            "name": "rows",
+            "kind": "sql",
+            "database": "db",
+            "query": "SELECT COUNT(*) FROM profiles",
+            "condition": ">= 20",
+        },
     ],
     "metrics": {"url": "${steps.app.outputs.prometheus_url}"},
     "target_qps": 100,
@@ -68,22 +74,37 @@ def test_params_merge_defaults_then_the_step_then_the_variant():
     step = ramp_step(hold_s=60, stages=[0.5, 1.0])
     minimal, production = step.params_for("minimal"), step.params_for("production")
     assert minimal == RampParams(
-        target_qps=100, threshold_qps=10, bucket_qps=5, stages=(0.5, 1.0), hold_s=60,
+        target_qps=100,
+        threshold_qps=10,
+        bucket_qps=5,
+        stages=(0.5, 1.0),
+        hold_s=60,
         abort_rules=(AbortRule("error_ratio", 0.05, 8.0), AbortRule("p99_ms", 2000.0, 0.0)),
     )
     # Defaults the step does not set (bucket_group 5, group interval 30 s, ...) stay the controller's.
     assert (minimal.bucket_group, minimal.group_interval_s, minimal.no_data_limit_s) == (5, 30.0, 90.0)
     # The variant overrides what it names and inherits the rest from the step.
-    assert (production.target_qps, production.threshold_qps, production.bucket_qps, production.hold_s) == (1000, 50, 20, 600)
+    assert (production.target_qps, production.threshold_qps, production.bucket_qps, production.hold_s) == (
+        1000,
+        50,
+        20,
+        600,
+    )
     assert production.stages == (0.5, 1.0) and production.abort_rules == minimal.abort_rules
 
 
 def test_essentials_may_come_from_the_variants_alone():
-    step = RampStep.model_validate({
-        "kind": "ramp", "target_url": "http://127.0.0.1:1", "metrics": {"source": "locust"},
-        "variants": {"minimal": {"target_qps": 10, "threshold_qps": 2, "bucket_qps": 1},
-                     "production": {"target_qps": 500, "threshold_qps": 20, "bucket_qps": 10}},
-    })
+    step = RampStep.model_validate(
+        {
+            "kind": "ramp",
+            "target_url": "http://127.0.0.1:1",
+            "metrics": {"source": "locust"},
+            "variants": {
+                "minimal": {"target_qps": 10, "threshold_qps": 2, "bucket_qps": 1},
+                "production": {"target_qps": 500, "threshold_qps": 20, "bucket_qps": 10},
+            },
+        }
+    )
     assert step.params_for("minimal").target_qps == 10 and step.params_for("production").target_qps == 500
 
 
@@ -91,8 +112,10 @@ def test_essentials_may_come_from_the_variants_alone():
     ("changes", "message"),
     [
         ({"bucket_qps": None}, "variant minimal: set bucket_qps on the step (or in variants.minimal)"),
-        ({"variants": {"production": {"threshold_qps": 1000}}},
-         "variant production: threshold_qps must be > 0 and below target_qps"),
+        (
+            {"variants": {"production": {"threshold_qps": 1000}}},
+            "variant production: threshold_qps must be > 0 and below target_qps",
+        ),
         ({"stages": [0.9, 0.5]}, "variant minimal: stages must rise and end at 1.0"),
         ({"organic_qps": 100}, "variant minimal: organic_qps must be >= 0 and below target_qps"),
     ],
@@ -105,7 +128,9 @@ def test_a_variant_that_does_not_hold_together_is_named(changes, message):
 def test_a_bad_field_is_reported_with_its_path(tmp_path):
     surge = {**copy.deepcopy(RAMP), "abort": [{"metric": "p90_ms", "above": 1}], "bucket_group": 0}
     with pytest.raises(SpecError) as caught:
-        load_stack(write_stack(tmp_path, {**DATA_STEPS, "surge": surge}), modules_dir=FIXTURES / "modules", display="s.yaml")
+        load_stack(
+            write_stack(tmp_path, {**DATA_STEPS, "surge": surge}), modules_dir=FIXTURES / "modules", display="s.yaml"
+        )
     lines = caught.value.lines()
     assert len(lines) == 2, lines
     assert lines[0].startswith("s.yaml: steps.surge.abort[0].metric: Input should be 'error_ratio', 'p50_ms', 'p95_ms'")
@@ -118,7 +143,11 @@ def test_run_params_are_nullable_numbers_bounded_by_the_longest_hold():
     target, hold = params["surge_target_qps"], params["surge_hold_s"]
     assert target["default"] is None and target["type"] == ["null", "number"] and target["exclusiveMinimum"] == 0
     # The task's time limit is sized for the longest variant's hold: a run may not ask for more.
-    assert hold["default"] is None and hold["type"] == ["null", "number"] and (hold["minimum"], hold["maximum"]) == (0, 600)
+    assert (
+        hold["default"] is None
+        and hold["type"] == ["null", "number"]
+        and (hold["minimum"], hold["maximum"]) == (0, 600)
+    )
     assert "600 s" in hold["description"] and target["title"] == "surge: target QPS"
     assert ramp_step().override_params("surge") == {"target_qps": "surge_target_qps", "hold_s": "surge_hold_s"}
 

@@ -79,6 +79,8 @@ def status_of(state: RampState, params: RampParams) -> dict[str, Any]:
         "hold_s": params.hold_s,
         "last_decision": describe(last) if last else "",
         "reason": state.end_reason,
+        # `loadstack ramp pause|resume|terminate` numbers its record after this one (see rest_client.ramp).
+        "applied_control_seq": state.applied_control_seq,
         "updated_at": time.time(),
     }
 

@@ -12,12 +12,30 @@ from loadstack.airflow.operators.app import AppDeployOperator, AppTeardownOperat
 from loadstack.appservice.base import AppConfig, AppService, AppServiceError
 from loadstack.backends import Backends
 
-DATABASE = {"engine": "mariadb", "host": "127.0.0.1", "port": 3307, "database": "commerce", "username": "root",
-            "secret_id": "loadstack/shop/db/mariadb", "snapshot": "fx-seeded", "snapshot_kind": "seeded"}
-CACHE = {"engine": "redis", "host": "127.0.0.1", "port": 6390, "secret_id": "loadstack/shop/cache/redis", "snapshot": "c"}
+DATABASE = {
+    "engine": "mariadb",
+    "host": "127.0.0.1",
+    "port": 3307,
+    "database": "commerce",
+    "username": "root",
+    "secret_id": "loadstack/shop/db/mariadb",
+    "snapshot": "fx-seeded",
+    "snapshot_kind": "seeded",
+}
+CACHE = {
+    "engine": "redis",
+    "host": "127.0.0.1",
+    "port": 6390,
+    "secret_id": "loadstack/shop/cache/redis",
+    "snapshot": "c",
+}
 LB = {"url": "http://alb.example", "target_group_arn": "arn:aws:elasticloadbalancing:tg/app"}
-OUTPUTS = {"url": "http://127.0.0.1:8123", "health_url": "http://127.0.0.1:8123/health",
-           "prometheus_url": "http://127.0.0.1:9123", "instances": 2}
+OUTPUTS = {
+    "url": "http://127.0.0.1:8123",
+    "health_url": "http://127.0.0.1:8123/health",
+    "prometheus_url": "http://127.0.0.1:9123",
+    "instances": 2,
+}
 
 
 @pytest.fixture
@@ -39,15 +57,26 @@ def context(make_context):
 
 
 def deploy_operator(profile, **overrides) -> AppDeployOperator:
-    op = AppDeployOperator(**{
-        "task_id": "deploy", "stack": "shop", "step": "app", "variant": "production",
-        "database_task_id": "db.restore", "cache_task_id": "cache.restore",
-        "instances": {"minimal": 2, "production": 4}, "faults": {"latency_ms": 5.0, "error_ratio": 0.0},
-        "scrape_interval_s": 2.0,
-        "load_balancer": {"url": "${steps.app_cluster.outputs.url}",
-                          "target_group_arn": "${steps.app_cluster.outputs.target_group_arn}"},
-        "prometheus_url": "", "output_sources": {"app_cluster": "app_cluster.apply"}, **overrides,
-    })
+    op = AppDeployOperator(
+        **{
+            "task_id": "deploy",
+            "stack": "shop",
+            "step": "app",
+            "variant": "production",
+            "database_task_id": "db.restore",
+            "cache_task_id": "cache.restore",
+            "instances": {"minimal": 2, "production": 4},
+            "faults": {"latency_ms": 5.0, "error_ratio": 0.0},
+            "scrape_interval_s": 2.0,
+            "load_balancer": {
+                "url": "${steps.app_cluster.outputs.url}",
+                "target_group_arn": "${steps.app_cluster.outputs.target_group_arn}",
+            },
+            "prometheus_url": "",
+            "output_sources": {"app_cluster": "app_cluster.apply"},
+            **overrides,
+        }
+    )
     op.__dict__["profile"] = profile
     return op
 
@@ -56,12 +85,22 @@ def test_deploy_builds_the_config_from_the_spec_the_variant_and_upstream_outputs
     service.deploy.return_value = OUTPUTS
     assert deploy_operator(profile).execute(context) == OUTPUTS
     service.backends.app.assert_called_once_with("shop", "app")
-    service.deploy.assert_called_once_with(AppConfig(
-        stack="shop", step="app", instances=4, db_secret_id="loadstack/shop/db/mariadb", db_name="commerce",
-        cache_secret_id="loadstack/shop/cache/redis", fault_latency_ms=5.0, fault_error_ratio=0.0,
-        scrape_interval_s=2.0, load_balancer_url="http://alb.example",
-        target_group_arn="arn:aws:elasticloadbalancing:tg/app", prometheus_url="",
-    ))
+    service.deploy.assert_called_once_with(
+        AppConfig(
+            stack="shop",
+            step="app",
+            instances=4,
+            db_secret_id="loadstack/shop/db/mariadb",
+            db_name="commerce",
+            cache_secret_id="loadstack/shop/cache/redis",
+            fault_latency_ms=5.0,
+            fault_error_ratio=0.0,
+            scrape_interval_s=2.0,
+            load_balancer_url="http://alb.example",
+            target_group_arn="arn:aws:elasticloadbalancing:tg/app",
+            prometheus_url="",
+        )
+    )
     recorded["record"].assert_called_once_with(profile, "shop", "app", OUTPUTS)
 
 

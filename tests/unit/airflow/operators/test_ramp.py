@@ -29,8 +29,15 @@ RUN_ID = "manual__2026-01-02T03:04:05+00:00"
 APP_OUTPUTS = {"url": "http://127.0.0.1:8123", "prometheus_url": "http://127.0.0.1:9123"}
 # A short ramp the simulator finishes in about a minute of simulated time (a few dozen ticks).
 PARAMS = RampParams(
-    target_qps=100, threshold_qps=10, bucket_qps=5, group_interval_s=5, bucket_interval_s=3, hold_s=20,
-    max_staleness_s=15, no_data_limit_s=30, abort_rules=(AbortRule("error_ratio", 0.2, 0.0),),
+    target_qps=100,
+    threshold_qps=10,
+    bucket_qps=5,
+    group_interval_s=5,
+    bucket_interval_s=3,
+    hold_s=20,
+    max_staleness_s=15,
+    no_data_limit_s=30,
+    abort_rules=(AbortRule("error_ratio", 0.2, 0.0),),
 )
 PLANT = PlantConfig(organic_qps=0, organic_swing_qps=0, organic_walk_qps=0, noise=0.5, window_s=2, delay_s=1)
 
@@ -38,8 +45,14 @@ PLANT = PlantConfig(organic_qps=0, organic_swing_qps=0, organic_walk_qps=0, nois
 @pytest.fixture
 def s3_profile(tmp_path, mocked_aws) -> Profile:
     """An aws profile on moto's in-process S3 (boto3's default chain: the static moto credentials)."""
-    profile = Profile(name="aws", region="us-east-1", state_bucket="state", home=tmp_path, terraform_bin="terraform",
-                      plugin_mirror=tmp_path)
+    profile = Profile(
+        name="aws",
+        region="us-east-1",
+        state_bucket="state",
+        home=tmp_path,
+        terraform_bin="terraform",
+        plugin_mirror=tmp_path,
+    )
     profile.client("s3").create_bucket(Bucket="state")
     return profile
 
@@ -98,16 +111,24 @@ class Rig:
         return rig
 
 
-def build(profile, *, params: RampParams = PARAMS, overrides: dict[str, str] | None = None,
-          variant: str = "minimal") -> RampOperator:
+def build(
+    profile, *, params: RampParams = PARAMS, overrides: dict[str, str] | None = None, variant: str = "minimal"
+) -> RampOperator:
     op = RampOperator(
-        task_id="ramp", stack="shop", step="surge", variant=variant,
+        task_id="ramp",
+        stack="shop",
+        step="surge",
+        variant=variant,
         params_by_variant={"minimal": params.to_json(), "production": {**params.to_json(), "target_qps": 500.0}},
         overrides=overrides if overrides is not None else {"target_qps": "None", "hold_s": "None"},
         target_url="${steps.app.outputs.url}",
         load={"driver": "locust", "locustfile": "include/locust/shop.py", "workers": 1, "master_url": ""},
-        metrics={"source": "prometheus", "url": "${steps.app.outputs.prometheus_url}", "window_s": 4,
-                 "scrape_interval_s": 1},
+        metrics={
+            "source": "prometheus",
+            "url": "${steps.app.outputs.prometheus_url}",
+            "window_s": 4,
+            "scrape_interval_s": 1,
+        },
         output_sources={"app": "app.deploy"},
     )
     op.__dict__["profile"] = profile
@@ -123,8 +144,18 @@ def test_constructor_is_keyword_only_and_does_no_io(profile):
     op = build(profile)  # the conftest's profile: any use of it here would fail (is_local) or reach no S3
     assert op.template_fields == ("variant", "overrides") and op.tick_s == 1.0
     with pytest.raises(TypeError):
-        RampOperator("ramp", stack="shop", step="surge", variant="minimal", params_by_variant={}, overrides={},
-                     target_url="", load={}, metrics={}, output_sources={})
+        RampOperator(
+            "ramp",
+            stack="shop",
+            step="surge",
+            variant="minimal",
+            params_by_variant={},
+            overrides={},
+            target_url="",
+            load={},
+            metrics={},
+            output_sources={},
+        )
 
 
 @pytest.mark.parametrize("not_given", ["None", "", None])
@@ -149,8 +180,10 @@ def test_a_param_that_is_not_a_usable_number_fails_without_retry(profile, render
 
 def test_params_that_do_not_hold_together_fail_naming_why(profile):
     # A target of 8 QPS with a band of +-10: the low watermark would be below zero.
-    with pytest.raises(AirflowFailException, match="surge: this run's ramp parameters do not hold together: "
-                                                    "threshold_qps must be > 0 and below target_qps"):
+    with pytest.raises(
+        AirflowFailException,
+        match="surge: this run's ramp parameters do not hold together: threshold_qps must be > 0 and below target_qps",
+    ):
         build(profile, overrides={"target_qps": "8", "hold_s": "None"}).run_params()
 
 
@@ -164,8 +197,9 @@ def test_a_checkpoint_of_the_same_params_is_resumed(s3_profile):
 
 def test_a_checkpoint_made_with_other_params_is_ignored(s3_profile):
     store(s3_profile).save({"params": PARAMS.to_json(), "state": RampState(stage=3, buckets=19).to_json()})
-    other = RampParams(**{**PARAMS.to_json(), "stages": (0.75, 0.9, 1.0), "abort_rules": PARAMS.abort_rules,
-                          "target_qps": 150})
+    other = RampParams(
+        **{**PARAMS.to_json(), "stages": (0.75, 0.9, 1.0), "abort_rules": PARAMS.abort_rules, "target_qps": 150}
+    )
     assert build(s3_profile)._resumed_state(store(s3_profile), other) is None
     assert build(s3_profile)._resumed_state(RampStore(s3_profile, "shop", "another-run", "surge"), PARAMS) is None
 
@@ -189,7 +223,11 @@ def test_control_ignores_a_malformed_record_and_keeps_the_last_good_one():
     task_store, log = FakeTaskStore({CONTROL_KEY: resume.to_json()}), mock.Mock()
     control = TaskStateControl(task_store, log)
     assert control.read() == resume
-    for malformed in ({"action": "explode", "seq": 3, "at": 30.0}, {"action": "pause"}, {"action": "pause", "seq": 0, "at": 1}):
+    for malformed in (
+        {"action": "explode", "seq": 3, "at": 30.0},
+        {"action": "pause"},
+        {"action": "pause", "seq": 0, "at": 1},
+    ):
         task_store.values[CONTROL_KEY] = malformed
         assert control.read() == resume
     assert log.warning.call_count == 3 and "malformed" in log.warning.call_args.args[0]
@@ -217,7 +255,13 @@ def test_status_is_small_json_with_the_numbers_a_human_asks_for():
 
 def test_status_of_a_ramp_that_has_not_begun():
     status = status_of(RampState(), PARAMS)
-    assert (status["phase"], status["buckets"], status["measured_qps"], status["last_decision"]) == ("ramping", 0, None, "")
+    assert (status["phase"], status["buckets"], status["measured_qps"], status["last_decision"]) == (
+        "ramping",
+        0,
+        None,
+        "",
+    )
+    assert status["applied_control_seq"] == 0
 
 
 # --- execute -------------------------------------------------------------------------------------
@@ -234,7 +278,12 @@ def test_execute_ramps_to_the_target_checkpoints_and_publishes_its_status(s3_pro
     assert opened["run_dir"] == s3_profile.work_dir / "ramps" / f"shop-surge-{digest}-1"
     assert rig.closed == 1 and rig.sim.driver.applied_rate() == 0
     saved = store(s3_profile).load()
-    assert (saved["stack"], saved["run_id"], saved["step"], saved["params"]) == ("shop", RUN_ID, "surge", PARAMS.to_json())
+    assert (saved["stack"], saved["run_id"], saved["step"], saved["params"]) == (
+        "shop",
+        RUN_ID,
+        "surge",
+        PARAMS.to_json(),
+    )
     assert saved["state"]["phase"] == "done"
     status = context["task_state_store"].values[STATUS_KEY]
     assert status["phase"] == "done" and status["target_qps"] == 100
@@ -285,6 +334,8 @@ def test_terminate_from_the_task_state_store_drains_and_fails(s3_profile, contex
         build(s3_profile).execute(context)
     assert rig.closed == 1 and rig.sim.driver.applied_rate() == 0
     assert store(s3_profile).load()["state"]["applied_control_seq"] == 1
+    # The status says which record was applied: the CLI numbers its next one after it.
+    assert context["task_state_store"].values[STATUS_KEY]["applied_control_seq"] == 1
 
 
 def test_a_status_store_that_fails_does_not_stop_the_ramp(s3_profile, context, monkeypatch):

@@ -30,20 +30,36 @@ from loadstack.ramp_store import RampStore
 
 RUN_ID = "manual__2026-01-02T03:04:05+00:00"
 PARAMS = RampParams(
-    target_qps=100, threshold_qps=10, bucket_qps=5, group_interval_s=5, bucket_interval_s=3, hold_s=20,
-    max_staleness_s=15, no_data_limit_s=30, abort_rules=(AbortRule("error_ratio", 0.2, 0.0),),
+    target_qps=100,
+    threshold_qps=10,
+    bucket_qps=5,
+    group_interval_s=5,
+    bucket_interval_s=3,
+    hold_s=20,
+    max_staleness_s=15,
+    no_data_limit_s=30,
+    abort_rules=(AbortRule("error_ratio", 0.2, 0.0),),
 )
 PLANT = PlantConfig(organic_qps=0, organic_swing_qps=0, organic_walk_qps=0, noise=0.5, window_s=2, delay_s=1)
-PASSING = [{"metric": "error_ratio", "operator": "<", "value": 0.05, "over": None},
-           {"metric": "in_band_share", "operator": ">=", "value": 0.5, "over": None}]
+PASSING = [
+    {"metric": "error_ratio", "operator": "<", "value": 0.05, "over": None},
+    {"metric": "in_band_share", "operator": ">=", "value": 0.5, "over": None},
+]
 FAILING = [*PASSING, {"metric": "p99_ms", "operator": "<", "value": 1.0, "over": None}]
 
 
 @pytest.fixture
 def s3_profile(tmp_path, mocked_aws) -> Profile:
     """An aws profile on moto's in-process S3; the report bucket is not created (see each test)."""
-    profile = Profile(name="aws", region="us-east-1", state_bucket="state", report_bucket="reports", home=tmp_path,
-                      terraform_bin="terraform", plugin_mirror=tmp_path)
+    profile = Profile(
+        name="aws",
+        region="us-east-1",
+        state_bucket="state",
+        report_bucket="reports",
+        home=tmp_path,
+        terraform_bin="terraform",
+        plugin_mirror=tmp_path,
+    )
     profile.client("s3").create_bucket(Bucket="state")
     return profile
 
@@ -80,7 +96,8 @@ def test_checks_pass_and_return_each_verdict(s3_profile, context):
     checkpoint(s3_profile)
     results = build(RampChecksOperator, s3_profile).execute(context)
     assert [(r["name"], r["passed"]) for r in results] == [
-        ("error_ratio < 0.05 over hold", True), ("in_band_share >= 0.5 over hold", True),
+        ("error_ratio < 0.05 over hold", True),
+        ("in_band_share >= 0.5 over hold", True),
     ]
     assert json.loads(json.dumps(results)) == results
 
@@ -101,7 +118,9 @@ def test_checks_of_an_aborted_ramp_fail_for_want_of_a_hold(s3_profile, context):
 
 
 def test_checks_without_a_checkpoint_fail(s3_profile, context):
-    with pytest.raises(AirflowFailException, match="surge: the ramp left no checkpoint in the state bucket: nothing to check"):
+    with pytest.raises(
+        AirflowFailException, match="surge: the ramp left no checkpoint in the state bucket: nothing to check"
+    ):
         build(RampChecksOperator, s3_profile).execute(context)
 
 
@@ -126,8 +145,17 @@ def test_the_report_is_stored_linked_and_emitted_as_an_asset_event(s3_profile, c
     extra = context["outlet_events"][report_asset("shop", "surge")].extra
     assert extra["run_id"] == RUN_ID and extra["url"] == url and extra["outcome"] == "done"
     assert 0.9 <= extra["achieved_ratio"] <= 1.1 and extra["in_band_share"] > 0.5 and extra["error_ratio"] < 0.01
-    assert set(extra) == {"run_id", "url", "outcome", "reason", "time_to_band_s", "achieved_ratio", "in_band_share",
-                          "p99_ms", "error_ratio"}
+    assert set(extra) == {
+        "run_id",
+        "url",
+        "outcome",
+        "reason",
+        "time_to_band_s",
+        "achieved_ratio",
+        "in_band_share",
+        "p99_ms",
+        "error_ratio",
+    }
     assert json.loads(json.dumps(extra)) == extra
     assert result["summary"]["outcome"] == "done"
 

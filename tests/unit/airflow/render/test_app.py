@@ -16,8 +16,12 @@ STEPS = {
     "db": {"kind": "aurora_restore", "snapshot": "fx-seeded"},
     "cache": {"kind": "redis_restore", "snapshot": "fx-cache"},
     "app": {
-        "kind": "app", "database": "db", "cache": "cache", "faults": {"latency_ms": 5},
-        "load_balancer": {"url": "${steps.network.outputs.vpc_id}"}, "scrape_interval_s": 2,
+        "kind": "app",
+        "database": "db",
+        "cache": "cache",
+        "faults": {"latency_ms": 5},
+        "load_balancer": {"url": "${steps.network.outputs.vpc_id}"},
+        "scrape_interval_s": 2,
         "variants": {"production": {"instances": 6}},
     },
 }

@@ -25,9 +25,20 @@ STEPS = {
         "target_url": "${steps.app.outputs.url}",
         "gates": [
             {"name": "app_healthy", "kind": "http", "url": "${steps.app.outputs.health_url}"},
-            {"name": "rows", "kind": "sql", "database": "db", "query": "SELECT COUNT(*) FROM profiles", "condition": ">= 20"},
-            {"name": "app_scraped", "kind": "prometheus", "url": "${steps.app.outputs.prometheus_url}",
-             "query": "sum(up)", "condition": ">= 1"},
+            {
+                "name": "rows",
+                "kind": "sql",
+                "database": "db",
+                "query": "SELECT COUNT(*) FROM profiles",
+                "condition": ">= 20",
+            },
+            {
+                "name": "app_scraped",
+                "kind": "prometheus",
+                "url": "${steps.app.outputs.prometheus_url}",
+                "query": "sum(up)",
+                "condition": ">= 1",
+            },
         ],
         "metrics": {"url": "${steps.app.outputs.prometheus_url}", "window_s": 4},
         "target_qps": 100,
@@ -89,10 +100,14 @@ def test_the_report_runs_whatever_happened_and_updates_the_steps_asset(dag):
     assert report.outlets[0] == Asset(name="loadstack-report.ramped.surge", group="loadstack-reports")
     assert dag.get_task("surge.ramp").trigger_rule == "all_success"
     assert dag.get_task("surge.checks").retries == 0  # a verdict does not change by trying again
-    assert report.checks == dag.get_task("surge.checks").checks == [
-        {"metric": "p99_ms", "operator": "<", "value": 800.0, "over": None},
-        {"metric": "in_band_share", "operator": ">=", "value": 0.9, "over": None},
-    ]
+    assert (
+        report.checks
+        == dag.get_task("surge.checks").checks
+        == [
+            {"metric": "p99_ms", "operator": "<", "value": 800.0, "over": None},
+            {"metric": "in_band_share", "operator": ">=", "value": 0.9, "over": None},
+        ]
+    )
 
 
 def test_the_gate_sensors_carry_their_gate(dag):
@@ -131,7 +146,8 @@ def test_the_run_params_override_target_and_hold(dag):
     with pytest.raises(ParamValidationError, match="less than or equal to the minimum of 0"):
         target.resolve(0)
     assert dag.get_task("surge.ramp").overrides == {
-        "target_qps": "{{ params.surge_target_qps }}", "hold_s": "{{ params.surge_hold_s }}",
+        "target_qps": "{{ params.surge_target_qps }}",
+        "hold_s": "{{ params.surge_hold_s }}",
     }
 
 
@@ -142,8 +158,12 @@ def test_the_ramp_operator_gets_json_primitives(dag, stack):
         assert json.loads(json.dumps(params)) == params
         assert RampParams.from_json(params) == stack.steps["surge"].params_for(variant)
     assert ramp.target_url == "${steps.app.outputs.url}"  # resolved at run time, from the app's outputs
-    assert ramp.metrics == {"source": "prometheus", "url": "${steps.app.outputs.prometheus_url}", "window_s": 4,
-                            "scrape_interval_s": 1}
+    assert ramp.metrics == {
+        "source": "prometheus",
+        "url": "${steps.app.outputs.prometheus_url}",
+        "window_s": 4,
+        "scrape_interval_s": 1,
+    }
     assert ramp.load["locustfile"] == "include/locust/shop.py" and ramp.output_sources["app"] == "app.deploy"
     assert ramp.template_fields == ("variant", "overrides")
 
