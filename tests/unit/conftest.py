@@ -4,7 +4,8 @@ and a fake Airflow api-server on 127.0.0.1 for loadstack.rest_client and `loadst
 The fake answers the few endpoints loadstack calls with JSON shaped like Airflow 3.3's REST API v2 (the
 official client validates every answer against its models, so the shapes must be right), checks
 the bearer token from `POST /auth/token`, and plays a scripted run: each poll of the run moves it
-one frame further.
+one frame further. Each task instance of the current frame has a task state store
+(`GET/PUT .../taskInstances/{task}/state-store/{key}`), kept in `FakeAirflow.task_state`.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ class FakeAirflow:
     refuse_conf_key: str = "forbidden"
     valid_tokens: set[str] = field(default_factory=set)
     runs: dict[str, dict] = field(default_factory=dict)
+    # Task state stores: {(dag_id, run_id, task_id, key): JSON value}.
+    task_state: dict[tuple[str, str, str, str], Any] = field(default_factory=dict)
     requests: list[tuple[str, str, Any, str | None]] = field(default_factory=list)
     _frame: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -92,6 +95,11 @@ class FakeAirflow:
     def add_dag(self, dag_id: str, **fields: Any) -> dict:
         self.dags[dag_id] = dag_json(dag_id, **fields)
         return self.dags[dag_id]
+
+    def add_run(self, dag_id: str, run_id: str, state: str, conf: dict | None = None) -> dict:
+        """A run listed by GET dagRuns (newest added first); GET of the run itself plays `frames`."""
+        self.runs[run_id] = run_json(dag_id, run_id, state, conf or {})
+        return self.runs[run_id]
 
     def add_import_error(self, filename: str, stack_trace: str) -> None:
         self.import_errors.append(import_error_json(len(self.import_errors) + 1, filename, stack_trace))
@@ -153,10 +161,13 @@ class FakeAirflow:
                 runs = [r for r in self.runs.values() if r["dag_id"] == dag_id][::-1]
                 return 200, {"dag_runs": runs[:limit], "total_entries": len(runs)}
             if len(parts) >= 4 and parts[2] == "dagRuns" and parts[3] in self.runs:
-                return self._run_api(dag_id, parts[3], parts[4:], query, limit, offset)
+                return self._run_api(dag_id, parts[3], parts[4:], query, limit, offset, method=method, body=body)
         return 404, {"detail": "Not Found"}
 
-    def _run_api(self, dag_id: str, run_id: str, rest: list[str], query: dict, limit: int, offset: int) -> tuple[int, Any]:
+    def _run_api(
+        self, dag_id: str, run_id: str, rest: list[str], query: dict, limit: int, offset: int, *, method: str = "GET",
+        body: Any = None,
+    ) -> tuple[int, Any]:
         if not rest:
             state, _ = self.frames[min(self._frame, len(self.frames) - 1)]
             self._frame += 1
@@ -169,7 +180,26 @@ class FakeAirflow:
             return 200, {"task_instances": tis[offset: offset + limit], "total_entries": len(tis)}
         if len(rest) == 4 and rest[0] == "taskInstances" and rest[2] == "logs":
             return 200, {"content": self.logs.get(rest[1], []), "continuation_token": None}
+        if len(rest) == 4 and rest[0] == "taskInstances" and rest[2] == "state-store":
+            return self._state_store(dag_id, run_id, rest[1], rest[3], tasks, method, body)
         return 404, {"detail": "Not Found"}
+
+    def _state_store(self, dag_id: str, run_id: str, task_id: str, key: str, tasks: dict, method: str,
+                     body: Any) -> tuple[int, Any]:
+        # Like Airflow 3.3: 404 for a task instance the run does not have or a key never set; PUT answers 204.
+        if (task_id, -1) not in tasks:
+            return 404, {"detail": f"Task instance {dag_id}/{run_id}/{task_id} not found"}
+        where = (dag_id, run_id, task_id, key)
+        if method == "GET":
+            if where not in self.task_state:
+                return 404, {"detail": f"Task state store key {key!r} not found"}
+            return 200, {"key": key, "value": self.task_state[where], "updated_at": STAMP, "expires_at": None}
+        if method == "PUT":
+            if not isinstance(body, dict) or set(body) - {"value", "expires_at"} or body.get("value") is None:
+                return 422, {"detail": [{"type": "value_error", "loc": ["body", "value"], "msg": "value cannot be null"}]}
+            self.task_state[where] = body["value"]
+            return 204, None
+        return 405, {"detail": "Method Not Allowed"}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -180,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length)) if length else None
         status, payload = self.fake.handle(method, parts.path, parse_qs(parts.query), body, self.headers.get("Authorization"))
-        data = json.dumps(payload).encode()
+        data = b"" if status == 204 else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -195,6 +225,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PATCH(self) -> None:  # noqa: N802
         self._answer("PATCH")
+
+    def do_PUT(self) -> None:
+        self._answer("PUT")
 
     def log_message(self, *args: Any) -> None:
         pass

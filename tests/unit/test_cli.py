@@ -13,7 +13,7 @@ BAD = ROOT / "tests" / "fixtures" / "bad_specs"
 
 def test_validate_ok(capsys):
     assert main(["validate", str(ROOT / "include" / "stacks")]) == 0
-    assert "shop.yaml: ok (6 steps)" in capsys.readouterr().out
+    assert "shop.yaml: ok (8 steps)" in capsys.readouterr().out
 
 
 def test_validate_prints_every_error_and_exits_1(tmp_path, capsys):
@@ -57,7 +57,7 @@ def test_graph_prints_levels_edges_and_critical_path(tmp_path, capsys):
 
 def test_graph_missing_duration_is_an_error(capsys):
     assert main(["graph", str(ROOT / "include" / "stacks" / "shop.yaml"), "--durations", "network=1"]) == 1
-    assert "no duration for step(s): app_cluster, cache, events_db, mail_dumpster, seed_events" in capsys.readouterr().err
+    assert "no duration for step(s): app, app_cluster, cache, events_db, mail_dumpster, seed_events, surge" in capsys.readouterr().err
 
 
 def test_durations_from_json_file(tmp_path):
@@ -126,3 +126,68 @@ def test_runs_lists_the_latest_runs_first(fake_airflow, capsys):
     assert lines[0].split() == ["run_id", "state", "started", "ended", "duration"]
     assert [line.split()[0] for line in lines[1:]] == sorted(fake.runs, reverse=True)
     assert all(line.split()[1] == "success" and "2026-01-02 03:04:05" in line for line in lines[1:])
+
+
+# --- ramp: status / pause / resume / terminate through the fake api-server's task state store ---
+def _ramp_flags(fake, passwords) -> list[str]:
+    return ["--api-url", fake.url, "--password-file", str(passwords)]
+
+
+def _running_ramp(fake) -> None:
+    fake.add_dag("shop")
+    fake.add_run("shop", "r1", "running")
+    fake.frames = [("running", {("surge.gate_app", -1): ("success", 1), ("surge.ramp", -1): ("running", 1)})]
+
+
+def test_ramp_pause_resume_terminate_write_numbered_records(fake_airflow, capsys):
+    fake, passwords = fake_airflow
+    _running_ramp(fake)
+    assert main(["ramp", "pause", "shop", "--reason", "look at the dashboards", *_ramp_flags(fake, passwords)]) == 0
+    assert capsys.readouterr().out == (
+        "pause sent to shop run r1 task surge.ramp (running) (seq 1); the ramp applies it at its next tick\n"
+    )
+    record = fake.task_state[("shop", "r1", "surge.ramp", "control")]
+    assert (record["action"], record["seq"], record["reason"]) == ("pause", 1, "look at the dashboards")
+    assert main(["ramp", "resume", "shop", "--step", "surge", *_ramp_flags(fake, passwords)]) == 0
+    assert main(["ramp", "terminate", "shop", "--run", "r1", *_ramp_flags(fake, passwords)]) == 0
+    assert "terminate sent to shop run r1 task surge.ramp (running) (seq 3)" in capsys.readouterr().out
+    record = fake.task_state[("shop", "r1", "surge.ramp", "control")]
+    assert (record["action"], record["seq"], record["reason"]) == ("terminate", 3, "terminate from the command line")
+
+
+def test_ramp_status_prints_the_status_and_the_record_in_force(fake_airflow, capsys):
+    fake, passwords = fake_airflow
+    _running_ramp(fake)
+    assert main(["ramp", "status", "shop", *_ramp_flags(fake, passwords)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "shop run r1 task surge.ramp (running)",
+        "status:  none published yet",
+        "control: none (running freely)",
+    ]
+    fake.task_state[("shop", "r1", "surge.ramp", "status")] = {"phase": "holding", "stage": 3}
+    fake.task_state[("shop", "r1", "surge.ramp", "control")] = {"action": "resume", "seq": 2, "at": 1.0}
+    assert main(["ramp", "status", "shop", *_ramp_flags(fake, passwords)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:] == ['status:  {"phase": "holding", "stage": 3}', 'control: {"action": "resume", "at": 1.0, "seq": 2}']
+    assert fake.calls("PUT", ".*") == []  # status only reads
+
+
+def test_ramp_commands_exit_1_with_a_clear_message(fake_airflow, capsys, tmp_path):
+    fake, passwords = fake_airflow
+    fake.add_dag("shop")
+    fake.add_run("shop", "r1", "success")
+    fake.frames = [("success", {("surge.ramp", -1): ("success", 1)})]
+    assert main(["ramp", "pause", "shop", *_ramp_flags(fake, passwords)]) == 1
+    assert capsys.readouterr().err == (
+        "loadstack ramp pause: shop has no running run: give --run RUN_ID to address a finished one\n"
+    )
+    assert main(["ramp", "status", "shop", "--run", "r1", "--step", "soak", *_ramp_flags(fake, passwords)]) == 1
+    assert capsys.readouterr().err == "loadstack ramp status: run r1 of shop has no task soak.ramp\n"
+    assert main(["ramp", "terminate", "nope", *_ramp_flags(fake, passwords)]) == 1
+    assert "loadstack ramp terminate: GET /api/v2/dags/nope/dagRuns -> HTTP 404: Dag with id nope was not found" in (
+        capsys.readouterr().err
+    )
+    missing = tmp_path / "none.json"
+    assert main(["ramp", "resume", "shop", "--api-url", fake.url, "--password-file", str(missing)]) == 1
+    assert f"loadstack ramp resume: password file {missing}: cannot read the password" in capsys.readouterr().err
+    assert fake.task_state == {}

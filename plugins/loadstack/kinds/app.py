@@ -64,10 +64,11 @@ class AppStep(StepBase):
 
 def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
     assert isinstance(step, AppStep)
-    for field, name, wanted in (("database", step.database, "aurora_restore"), ("cache", step.cache, "redis_restore")):
+    wanted_kinds = (("database", step.database, "aurora_restore", "an"), ("cache", step.cache, "redis_restore", "a"))
+    for field, name, wanted, article in wanted_kinds:
         kind = ctx.step_kinds.get(name)
         if kind is not None and kind != wanted:
-            yield field, f"step '{name}' is a {kind} step; the app's {field} must be a {wanted} step"
+            yield field, f"step '{name}' is a {kind} step; the app's {field} must be {article} {wanted} step"
 
 
 APP = register_kind(StepKind(name="app", model=AppStep, outputs_task_id="deploy", check=_check))

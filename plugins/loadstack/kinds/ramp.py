@@ -169,7 +169,7 @@ class RampStep(StepBase, RampSettings):
         )
 
     def step_links(self) -> list[tuple[str, str]]:
-        return [(f"gates.{i}.{path}", step) for i, gate in enumerate(self.gates) for path, step in gate.step_links()]
+        return [(f"gates[{i}].{path}", step) for i, gate in enumerate(self.gates) for path, step in gate.step_links()]
 
 
 def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
@@ -177,11 +177,20 @@ def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
     for i, gate in enumerate(step.gates):
         kind = ctx.step_kinds.get(gate.database) if isinstance(gate, SqlGate) else None
         if kind is not None and kind != "aurora_restore":
-            yield f"gates.{i}.database", f"step '{gate.database}' is a {kind} step; a sql gate queries an aurora_restore step"
+            yield f"gates[{i}].database", f"step '{gate.database}' is a {kind} step; a sql gate queries an aurora_restore step"
     if step.metrics.source == "prometheus" and not step.metrics.url:
         yield "metrics.url", "the prometheus source needs a URL, e.g. ${steps.app.outputs.prometheus_url}"
+    # The ramp task's PrometheusSource refuses such a window; said here, it is not found after the load started.
+    window_s, scrape_s = step.metrics.window_s, step.metrics.scrape_interval_s
+    if step.metrics.source == "prometheus" and window_s < 2 * scrape_s:
+        yield "metrics.window_s", (
+            f"a rate window of {window_s:g} s holds fewer than two scrapes {scrape_s:g} s apart: "
+            f"make it at least {2 * scrape_s:g} s (4 scrape intervals is steadier)"
+        )
     if not step.load.master_url and not (PROJECT_ROOT / step.load.locustfile).is_file():
-        yield "load.locustfile", f"no file {step.load.locustfile} in {PROJECT_ROOT}: give a path relative to the project root"
+        yield "load.locustfile", (
+            f"no file {step.load.locustfile} in the project: give a path relative to the project root, e.g. {DEFAULT_LOCUSTFILE}"
+        )
 
 
 RAMP = register_kind(StepKind(name="ramp", model=RampStep, outputs_task_id="ramp", check=_check))

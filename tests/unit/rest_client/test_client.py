@@ -118,3 +118,28 @@ def test_a_missing_password_says_which_file_and_what_to_do(tmp_path):
         ApiSettings.from_environment({"AIRFLOW_HOME": str(tmp_path)})
     with pytest.raises(RestError, match="source scripts/env.sh first, or pass --password-file"):
         ApiSettings.from_environment({})
+
+
+def test_task_state_store_values_are_read_and_written(fake_airflow):
+    fake, _ = fake_airflow
+    fake.add_dag("shop")
+    run_id = fake.add_run("shop", "manual__1", "running")["dag_run_id"]
+    fake.frames = [("running", {("surge.ramp", -1): ("running", 1)})]
+    client = _client(fake)
+    assert client.task_state("shop", run_id, "surge.ramp", "control") is None  # never set: None, not an error
+    client.set_task_state("shop", run_id, "surge.ramp", "control", {"action": "pause", "seq": 1, "at": 5.0})
+    assert client.task_state("shop", run_id, "surge.ramp", "control") == {"action": "pause", "seq": 1, "at": 5.0}
+    [(_, path, body, _)] = fake.calls("PUT", r"/api/v2/dags/shop/dagRuns/.*/state-store/control")
+    assert path == f"/api/v2/dags/shop/dagRuns/{run_id}/taskInstances/surge.ramp/state-store/control"
+    # Kept for the configured retention, like the task's own writes.
+    assert body == {"value": {"action": "pause", "seq": 1, "at": 5.0}, "expires_at": "default"}
+
+
+def test_writing_the_state_of_a_task_the_run_does_not_have_names_the_call(fake_airflow):
+    fake, _ = fake_airflow
+    fake.add_dag("shop")
+    fake.add_run("shop", "manual__1", "running")
+    fake.frames = [("running", {("surge.ramp", -1): ("running", 1)})]
+    with pytest.raises(RestError, match=r"PUT /api/v2/dags/shop/dagRuns/manual__1/taskInstances/other.ramp/state-store/"
+                                        r"control -> HTTP 404: Task instance shop/manual__1/other.ramp not found"):
+        _client(fake).set_task_state("shop", "manual__1", "other.ramp", "control", {"action": "pause"})

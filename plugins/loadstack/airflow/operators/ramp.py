@@ -16,6 +16,7 @@ runs it again: the controller does not re-apply a control record it already appl
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from typing import Any
 
@@ -78,6 +79,8 @@ def status_of(state: RampState, params: RampParams) -> dict[str, Any]:
         "hold_s": params.hold_s,
         "last_decision": describe(last) if last else "",
         "reason": state.end_reason,
+        # `loadstack ramp pause|resume|terminate` numbers its record after this one (see rest_client.ramp).
+        "applied_control_seq": state.applied_control_seq,
         "updated_at": time.time(),
     }
 
@@ -163,9 +166,13 @@ class RampOperator(StackStepOperator):
         for field, rendered in self.overrides.items():
             if rendered not in (None, "", "None"):
                 try:
-                    values[field] = float(rendered)
-                except ValueError:
-                    raise AirflowFailException(f"{self.step}: {field} {rendered!r} is not a number") from None
+                    number = float(rendered)
+                except (TypeError, ValueError):
+                    number = math.nan
+                # float() also reads "nan", "inf" and negatives, which RampParams does not all refuse.
+                if not math.isfinite(number) or number < 0:
+                    raise AirflowFailException(f"{self.step}: {field} {rendered!r} is not a number >= 0")
+                values[field] = number
         try:
             return RampParams.from_json(values)
         except ValueError as exc:
