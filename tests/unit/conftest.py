@@ -86,6 +86,8 @@ class FakeAirflow:
     refuse_conf_key: str = "forbidden"
     valid_tokens: set[str] = field(default_factory=set)
     runs: dict[str, dict] = field(default_factory=dict)
+    # Extra links by task id: {task_id: {link name: url or None}}.
+    links: dict[str, dict[str, str | None]] = field(default_factory=dict)
     # Task state stores: {(dag_id, run_id, task_id, key): JSON value}.
     task_state: dict[tuple[str, str, str, str], Any] = field(default_factory=dict)
     requests: list[tuple[str, str, Any, str | None]] = field(default_factory=list)
@@ -180,6 +182,9 @@ class FakeAirflow:
             return 200, {"task_instances": tis[offset: offset + limit], "total_entries": len(tis)}
         if len(rest) == 4 and rest[0] == "taskInstances" and rest[2] == "logs":
             return 200, {"content": self.logs.get(rest[1], []), "continuation_token": None}
+        if len(rest) == 3 and rest[0] == "taskInstances" and rest[2] == "links":
+            links = self.links.get(rest[1], {})
+            return 200, {"extra_links": links, "total_entries": len(links)}
         if len(rest) == 4 and rest[0] == "taskInstances" and rest[2] == "state-store":
             return self._state_store(dag_id, run_id, rest[1], rest[3], tasks, method, body)
         return 404, {"detail": "Not Found"}

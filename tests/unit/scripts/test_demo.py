@@ -25,11 +25,9 @@ def test_make_demo_runs_the_snapshots_first_then_the_stack(fake_airflow, tmp_pat
     fake, passwords = fake_airflow
     fake.add_dag("loadstack_snapshots")
     fake.add_dag("shop")
-    fake.frames = [("success", {("build", -1): ("success", 1)})]
-    report = tmp_path / "var" / "shop" / "load-report.html"
-    report.parent.mkdir(parents=True)
-    report.write_text("<html></html>")  # written "during the run": newer than its start
-    os.utime(report, (4102444800, 4102444800))
+    fake.frames = [("success", {("build", -1): ("success", 1), ("surge.report", -1): ("success", 1)})]
+    report = "http://127.0.0.1:5055/loadstack-reports/reports/shop/run/surge/index.html"
+    fake.links["surge.report"] = {"Ramp report": report}
     done = _demo(fake, passwords, tmp_path, "--first", "loadstack_snapshots", "--dag-id", "shop", "--conf", "{}",
                  "--timeout", "30", "--parse-timeout", "10", "--poll", "0.01")
     assert done.returncode == 0, done.stderr
@@ -42,7 +40,7 @@ def test_make_demo_runs_the_snapshots_first_then_the_stack(fake_airflow, tmp_pat
     assert f"login:          user admin, password {fake.password}" in out
     assert f"password file:  {passwords}" in out
     assert f"task logs:      {tmp_path}/airflow/logs/dag_id=shop/run_id={run_id}/" in out
-    assert f"report:         {report}" in out and out.rstrip().endswith("stop everything: make down")
+    assert f"ramp report:    {report}   (surge.report)" in out and out.rstrip().endswith("stop everything: make down")
 
 
 def test_the_demo_stops_when_a_first_dag_fails(fake_airflow, tmp_path):
