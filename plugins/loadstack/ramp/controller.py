@@ -4,41 +4,63 @@ LinkedIn's automated load test (see `params.py` for its vocabulary), as a pure f
 samples and control records: `tick(now, sample, control)` returns the generated rate to apply and the
 decisions taken, and mutates only its `RampState` (JSON, checkpointed by the runner). No I/O, no clock.
 
-- Stages 1..n-1 jump by bucket groups toward stage x target as measured (organic traffic included),
-  waiting the group interval and a settled sample between jumps; a stage is reached within half a
-  bucket of its target.
-- The last stage uses two step functions, one bucket at a time a bucket interval apart: step up only
-  while the measured level plus a bucket plus a noise margin stays under the high watermark (so the
-  band is approached from below and no sample should go above it) and the level is under the target;
-  step down when the level comes within the margin of the high watermark (at once, when a sample is
-  above it). The hold starts once a settled sample is in band and no further step is wanted (or
-  possible), and ends when the in-band time (the span between consecutive usable samples that are both
-  in band) reaches hold_s.
+- The level it steers by is not the last sample alone: samples show organic and generated traffic
+  together, the controller knows what it generated, so it keeps a series of organic traffic (measured
+  less generated) across its own steps and predicts the level a change made now will meet: the recent
+  organic mean, plus its trend over the metric lag, plus the generated rate (`loadstack.ramp.estimate`).
+- Stages 1..n-1 jump by bucket groups toward stage x target (organic traffic included), waiting the
+  group interval and a settled sample between jumps; a stage is reached within half a bucket of it.
+- The last stage uses two step functions, one bucket at a time, a bucket interval apart. Step up while
+  the level is under the target (less half a bucket) and level + bucket + noise margin stays under the
+  high watermark: the band is approached from below, so no sample should go above it. Step down when
+  the level comes within the margin less one sigma of the high watermark (at once when a sample is
+  above it). The margin is `noise_sigmas` standard deviations of a sample around its predicted level:
+  the noise of single samples over the lag (semivariogram of the organic series) and the error of the
+  prediction itself (the residuals of earlier steps); stages 1 and 2 teach both.
+- The hold starts once a settled sample is in band and no further step is wanted (or possible), and
+  ends when the in-band time (the span between consecutive usable samples that are both in band)
+  reaches hold_s.
 - It acts only on a settled sample: `at >= last action + settle_s` (the sample's `at` already allows
   for the metric lag). A stale sample (age > max_staleness_s) or no data holds the traffic; no
   usable sample for no_data_limit_s aborts. No data is never a pass and never a breach.
 - Abort rules are judged on every new sample that is not stale, whatever the last action; an abort,
   a terminate, max_duration_s or the end of the hold drains (rate 0) and ends the ramp.
-- The noise margin is `noise_sigmas` x the pooled spread of settled samples at each traffic level
-  (stages 1 and 2's group waits give it plenty); before any estimate, half the threshold.
+- A controller built on a checkpointed state resumes at the stage reached (see `_begin`): in the last
+  stage one bucket group below where it was, to approach the band from below again.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from loadstack.ramp.control import ControlRecord
+from loadstack.ramp.estimate import OrganicEstimate, estimate_organic, mean_rate
 from loadstack.ramp.params import AbortRule, RampParams
 from loadstack.ramp.samples import Sample
 from loadstack.ramp.state import RampState, RuleWindow
 from loadstack.ramp.timeline import Action, Decision, Phase
 
 SAMPLE_VALUES = ("qps", "error_ratio", "p50_ms", "p95_ms", "p99_ms")
-# Settled samples kept per traffic level: the newest few give the level, all of them its spread.
-LEVEL_SAMPLES_KEPT = 120
 BREACH_VALUES_KEPT = 5
+# In the hold, a level this many sigmas above the low watermark is left alone: a few samples under the band
+# cost a little of the hold's share, a step up on a low reading risks the high watermark.
+LOW_SIGMAS = 2.0
+
+
+class Margins(NamedTuple):
+    """Distances from the watermarks, in QPS, derived from the noise sigma.
+
+    up:   a step up must leave the level this far under the high watermark (`noise_sigmas` sigma);
+    down: a level this close to the high watermark steps down (one sigma less: hysteresis, so noise alone
+          does not step up and down in turn);
+    low:  in the hold, a level this close to the low watermark steps up (LOW_SIGMAS sigma).
+    """
+
+    up: float
+    down: float
+    low: float
 
 
 @dataclass(frozen=True)
@@ -64,9 +86,12 @@ class RampController:
     """One ramp. Build it on a checkpointed `RampState` to resume a ramp where an earlier try left it.
 
     settle_s:     the driver's settle time (the runner raises it to its driver's `settle_s`).
-    noise_sigmas: the margin kept below the high watermark, in standard deviations of the measured noise.
+    noise_sigmas: the margin kept below the high watermark, in standard deviations of the prediction error.
+                  Tuned on the simulator (bench/ramp.py, 60 held-out seeds per delay): 4 let samples above the
+                  high watermark through at a 30 s metric delay; 4.5 left more holds under 95 % in band.
     wait_log_s:   a wait is recorded when its kind changes, else at most this often.
-    level_samples: how many of the newest settled samples at a level are averaged into the measured level.
+    level_span_s: seconds (sample time) of organic traffic averaged into the measured level.
+    trend_span_s: seconds (sample time) of organic traffic its trend and noise are measured over.
     """
 
     def __init__(
@@ -75,17 +100,20 @@ class RampController:
         state: RampState | None = None,
         *,
         settle_s: float = 0.0,
-        noise_sigmas: float = 3.0,
+        noise_sigmas: float = 4.25,
         wait_log_s: float = 30.0,
-        level_samples: int = 5,
+        level_span_s: float = 20.0,
+        trend_span_s: float = 240.0,
     ) -> None:
         self.params = params
         self.state = state if state is not None else RampState()
         self.settle_s = settle_s
         self.noise_sigmas = noise_sigmas
         self.wait_log_s = wait_log_s
-        self.level_samples = max(1, level_samples)
+        self.level_span_s = level_span_s
+        self.trend_span_s = trend_span_s
         self._begun = False
+        self._estimate: tuple[tuple[float, int, float | None], OrganicEstimate | None] | None = None
         self._new: list[Decision] = []
         if not 1 <= self.state.stage <= len(params.stages):
             raise ValueError(
@@ -177,6 +205,10 @@ class RampController:
                 )
                 return self._result()
 
+        if new and usable:
+            assert sample is not None
+            self._note_organic(sample)
+
         if s.phase == "paused":
             self._wait(now, "paused", "paused: traffic held, no steps, hold time not counting", sample)
             return self._result()
@@ -207,10 +239,6 @@ class RampController:
                 thresholds={"settled_from": settled_from},
             )
             return self._result()
-        if new:
-            assert sample.qps is not None
-            s.level_qps.append(sample.qps)
-            del s.level_qps[:-LEVEL_SAMPLES_KEPT]
         self._steer(now, sample)
         return self._result()
 
@@ -219,14 +247,17 @@ class RampController:
         s, p = self.state, self.params
         assert sample.qps is not None
         measured = sample.qps
-        level = self.level()
-        if level is None:
-            level = measured
-        margin = self.noise_margin()
+        organic = self.organic_estimate(now)
+        level = measured if organic is None else organic.level_qps + s.buckets * p.bucket_qps
+        margins = self.margins(now)
+        margin, down_margin = margins.up, margins.down
         b = p.bucket_qps
-        values = {"level_qps": round(level, 3), "noise_margin_qps": round(margin, 3)}
+        values: dict[str, Any] = {"level_qps": round(level, 3), "noise_margin_qps": round(margin, 3)}
+        if organic is not None:
+            values["organic_qps"] = round(organic.level_qps, 3)
+            values["organic_trend_qps_per_s"] = round(organic.slope_qps_per_s, 4)
 
-        if measured > p.high_watermark or level > p.high_watermark - margin:
+        if measured > p.high_watermark or level > p.high_watermark - down_margin:
             urgent = measured > p.high_watermark
             if s.buckets == 0:
                 self._wait(
@@ -240,10 +271,10 @@ class RampController:
                 what = (
                     f"sample {measured:.1f} above the high watermark {p.high_watermark:g}"
                     if urgent
-                    else f"level {level:.1f} within the noise margin {margin:.1f} of the high watermark "
-                    f"{p.high_watermark:g}"
+                    else f"level {level:.1f} within {down_margin:.1f} (noise margin less one sigma) of the high "
+                    f"watermark {p.high_watermark:g}"
                 )
-                self._step(now, -1, f"step down one bucket: {what}", sample, values)
+                self._step(now, -1, f"step down one bucket: {what}", sample, values, level)
             else:
                 self._wait(now, "interval", "near the high watermark; bucket interval not over", sample, values=values)
             return
@@ -290,6 +321,7 @@ class RampController:
                 f"stage {s.stage}: jump {add} bucket(s) toward {stage_target:g} (level {level:.1f})",
                 sample,
                 stage_values,
+                level,
             )
             return
 
@@ -313,15 +345,23 @@ class RampController:
                 values=values,
             )
 
+        why = f"level {level:.1f} below target {p.target_qps:g} less half a bucket"
+        if s.phase == "holding":
+            # In the hold a step is a bet on a noisy estimate, taken exactly when the estimate reads low (so
+            # the true level after it is likely higher than predicted): step up only when the level nears the
+            # low watermark, the mirror of the step-down rule.
+            wants_more = level < p.low_watermark + margins.low
+            why = f"level {level:.1f} within {margins.low:.1f} of the low watermark {p.low_watermark:g}"
         if wants_more and can_add:
             if self._since_action(now) >= p.bucket_interval_s:
                 self._step(
                     now,
                     +1,
-                    f"step up one bucket: level {level:.1f} below target {p.target_qps:g} less half "
-                    f"a bucket, and level + bucket + margin {level + b + margin:.1f} <= high watermark",
+                    f"step up one bucket: {why}, and level + bucket + margin {level + b + margin:.1f} "
+                    "<= high watermark",
                     sample,
                     values,
+                    level,
                 )
             else:
                 self._wait(
@@ -347,22 +387,74 @@ class RampController:
         else:
             self._wait(now, "below_band", "below the band, level settling", sample, values=values)
 
-    def level(self) -> float | None:
-        """The measured traffic level: the mean of the newest settled samples since the last action."""
-        recent = self.state.level_qps[-self.level_samples :]
-        return sum(recent) / len(recent) if recent else None
+    def _note_organic(self, sample: Sample) -> None:
+        """Add the organic traffic this sample shows (measured less generated) to the series, when the
+        generated rate behind it is known: from the rate history over its window, or, without a window, when
+        it is settled (no action since it began)."""
+        s, p = self.state, self.params
+        assert sample.qps is not None
+        if s.organic_from is not None and sample.at < s.organic_from:
+            return  # from before this try restored its traffic: what was generated then is unknown
+        if sample.window_s:
+            generated = mean_rate(s.rates, sample.at, sample.at + sample.window_s)
+        elif s.last_action_at is None or sample.at >= s.last_action_at + self.settle_s:
+            generated = s.buckets * p.bucket_qps
+        else:
+            return
+        s.organic.append([sample.at, sample.qps - generated])
+        cutoff = sample.at - self.trend_span_s
+        while s.organic and s.organic[0][0] < cutoff:
+            s.organic.pop(0)
+        # Keep the rate in effect at the cutoff and every change after it.
+        while len(s.rates) > 1 and s.rates[1][0] <= cutoff:
+            s.rates.pop(0)
 
-    def noise_margin(self) -> float:
+    def _rate_changed(self, now: float) -> None:
+        self.state.rates.append([now + self.settle_s, self.state.buckets * self.params.bucket_qps])
+
+    def organic_estimate(self, now: float) -> OrganicEstimate | None:
+        """Organic traffic by the time a change made now lands (now + settle), from the organic series."""
+        series = self.state.organic
+        key = (now + self.settle_s, len(series), series[-1][0] if series else None)
+        if self._estimate is None or self._estimate[0] != key:
+            estimate = estimate_organic(
+                series, key[0], recent_s=self.level_span_s, trend_s=self.trend_span_s, max_horizon_s=self.trend_span_s
+            )
+            self._estimate = (key, estimate)
+        return self._estimate[1]
+
+    def level(self, now: float) -> float | None:
+        """The traffic level expected once a change made now lands: organic estimate + generated rate."""
+        organic = self.organic_estimate(now)
+        return None if organic is None else organic.level_qps + self.state.buckets * self.params.bucket_qps
+
+    def noise_sigma(self, now: float) -> float | None:
+        """The standard deviation of a sample around the level predicted for it.
+
+        A sample scatters around the true level (the organic points' spread around their trend), and the
+        predicted level itself misses the true one (the RMS step residual, the predicted level against the
+        one measured at the next step, holds that error twice). None while there are too few organic
+        points to measure the spread.
+        """
         s = self.state
-        ss, dof = s.noise_ss, s.noise_dof
-        current = s.level_qps
-        if len(current) >= 3:
-            mean = sum(current) / len(current)
-            ss += sum((x - mean) ** 2 for x in current)
-            dof += len(current) - 1
-        if dof < 2:
-            return self.params.threshold_qps / 2
-        return self.noise_sigmas * math.sqrt(ss / dof)
+        organic = self.organic_estimate(now)
+        if organic is None or organic.sigma_qps is None:
+            return None
+        variance = organic.sigma_qps**2
+        if s.residual_n >= 3:
+            variance += s.residual_ss / s.residual_n / 2
+        return math.sqrt(variance)
+
+    def margins(self, now: float) -> Margins:
+        """How close to the watermarks the level may come (see `Margins`); before any noise estimate, half
+        the threshold (a quarter above the low watermark)."""
+        sigma = self.noise_sigma(now)
+        if sigma is None:
+            half = self.params.threshold_qps / 2
+            return Margins(up=half, down=half, low=half / 2)
+        return Margins(
+            up=self.noise_sigmas * sigma, down=max(0.0, self.noise_sigmas - 1) * sigma, low=LOW_SIGMAS * sigma
+        )
 
     def _since_action(self, now: float) -> float:
         return math.inf if self.state.last_action_at is None else now - self.state.last_action_at
@@ -488,8 +580,10 @@ class RampController:
         before = s.buckets
         s.buckets = restore
         s.last_action_at = now
-        self._close_level()
-        s.level_qps = []
+        s.predicted_qps = None
+        s.rates = []
+        self._rate_changed(now)
+        s.organic_from = s.rates[0][0]
         s.prev_usable_at = None
         s.rule_windows = {}
         s.last_wait_kind = None
@@ -523,24 +617,21 @@ class RampController:
         s.end_reason = reason
         s.ended_at = now
         s.last_action_at = now
+        s.predicted_qps = None
+        self._rate_changed(now)
         self._decide(now, "drain", f"drain: generated traffic to 0 ({action})", sample, buckets_before=before)
 
-    def _step(self, now: float, delta: int, reason: str, sample: Sample, values: dict[str, Any]) -> None:
+    def _step(self, now: float, delta: int, reason: str, sample: Sample, values: dict[str, Any], level: float) -> None:
         s = self.state
         before = s.buckets
         s.buckets = max(0, s.buckets + delta)
+        self._rate_changed(now)
         s.last_action_at = now
-        self._close_level()
+        if s.predicted_qps is not None:
+            s.residual_ss += (level - s.predicted_qps) ** 2
+            s.residual_n += 1
+        s.predicted_qps = level + (s.buckets - before) * self.params.bucket_qps
         self._decide(now, "step_up" if delta > 0 else "step_down", reason, sample, buckets_before=before, values=values)
-
-    def _close_level(self) -> None:
-        """Fold the ending level's spread into the pooled noise estimate."""
-        s = self.state
-        if len(s.level_qps) >= 3:
-            mean = sum(s.level_qps) / len(s.level_qps)
-            s.noise_ss += sum((x - mean) ** 2 for x in s.level_qps)
-            s.noise_dof += len(s.level_qps) - 1
-        s.level_qps = []
 
     # --- records ----------------------------------------------------------------------------------------------
     def _thresholds(self) -> dict[str, Any]:

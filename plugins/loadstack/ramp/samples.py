@@ -25,6 +25,9 @@ class Sample:
     qps:         total requests per second reaching the stack (organic baseline included).
     error_ratio: failed / total requests over the source's window, 0..1.
     p50_ms, p95_ms, p99_ms: latency quantiles over the window, milliseconds.
+    window_s:    the span of traffic the values cover, from `at` (a rate window); None when the source
+                 does not say. Knowing it, the controller can tell what it generated while the sample
+                 was measured even when a step fell inside the window.
     """
 
     at: float
@@ -34,6 +37,7 @@ class Sample:
     p50_ms: float | None = None
     p95_ms: float | None = None
     p99_ms: float | None = None
+    window_s: float | None = None
 
     def age(self, now: float) -> float:
         return now - self.at

@@ -8,8 +8,8 @@ through its `TrafficDriver`, in effect `settle_s` after the call) plus an organi
 knee, errors and latency rise. Its `MetricSource` publishes, every `period_s`, rates over the last
 `window_s` like Prometheus' `rate()`, visible `delay_s` later, each sample's `at` being the start of its
 window (the earliest traffic it reflects). Faults for tests: an error (and latency) burst from a time
-on, a stalled pipeline (nothing new arrives for a while, so samples age), and a blackout (the source
-answers nothing, or a sample without data).
+on, a sudden shift of organic traffic, a stalled pipeline (nothing new arrives for a while, so samples
+age), and a blackout (the source answers nothing, or a sample without data).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from loadstack.ramp.clock import Clock
@@ -97,6 +97,7 @@ class Simulator:
         self._bursts: list[_Burst] = []
         self._stalls: list[tuple[float, float]] = []
         self._blackouts: list[tuple[float, float, str]] = []
+        self._shifts: list[tuple[float, float]] = []
         self._samples: dict[int, Sample] = {}
         self.driver = SimulatedDriver(self)
         self.source = SimulatedSource(self)
@@ -108,6 +109,10 @@ class Simulator:
         """From `start` (epoch seconds) until `until`, `error_ratio` more of the requests fail and latency is
         multiplied by `latency_factor`."""
         self._bursts.append(_Burst(start, until, error_ratio, latency_factor))
+
+    def shift_organic(self, start: float, delta_qps: float) -> None:
+        """From `start` on, organic traffic is `delta_qps` higher (a surge) or lower."""
+        self._shifts.append((start, delta_qps))
 
     def stall_metrics(self, start: float, until: float) -> None:
         """Samples due between `start` and `until` only become visible at `until` (a stuck pipeline)."""
@@ -146,7 +151,8 @@ class Simulator:
         if c.organic_walk_qps > 0:
             decay = math.exp(-1.0 / c.organic_walk_tau_s)
             self._walk = self._walk * decay + c.organic_walk_qps * math.sqrt(1 - decay * decay) * self._walk_rng.gauss()
-        demand = max(0.0, self.generated_at(mid) + self.organic_mean_at(mid) + self._walk)
+        shifted = sum(delta for start, delta in self._shifts if start <= mid)
+        demand = max(0.0, self.generated_at(mid) + self.organic_mean_at(mid) + self._walk + shifted)
         served = max(0.0, demand + c.noise * math.sqrt(demand) * self._noise.gauss())
         utilisation = demand / c.knee_qps
         error_ratio = c.base_error_ratio
@@ -189,18 +195,11 @@ class Simulator:
                 taken_at=0.0,
                 qps=served / c.window_s,
                 error_ratio=error_ratio,
+                window_s=float(c.window_s),
                 **quantiles,
             )
             self._samples[k] = cached
-        return Sample(
-            at=cached.at,
-            taken_at=now,
-            qps=cached.qps,
-            error_ratio=cached.error_ratio,
-            p50_ms=cached.p50_ms,
-            p95_ms=cached.p95_ms,
-            p99_ms=cached.p99_ms,
-        )
+        return replace(cached, taken_at=now)
 
     def _read(self, now: float) -> Sample | None:
         c = self.config

@@ -15,6 +15,9 @@ from typing import Any
 from loadstack.ramp.timeline import Phase, Timeline
 
 TERMINAL_PHASES: tuple[str, ...] = ("done", "aborted", "terminated")
+# Fields earlier versions wrote and this one no longer needs (per-level samples and their pooled spread,
+# replaced by the organic series): a checkpoint holding them still loads.
+RETIRED_FIELDS: tuple[str, ...] = ("level_qps", "noise_ss", "noise_dof")
 
 
 @dataclass
@@ -61,11 +64,19 @@ class RampState:
     applied_control_seq: int = 0
     paused_phase: Phase | None = None
     rule_windows: dict[str, RuleWindow] = field(default_factory=dict)
-    # Settled samples at the current traffic level (since the last action) and the pooled spread of
-    # earlier levels: the noise estimate behind the margin kept below the high watermark.
-    level_qps: list[float] = field(default_factory=list)
-    noise_ss: float = 0.0
-    noise_dof: int = 0
+    # Organic traffic as the samples showed it, [[sample at, measured less generated QPS], ...], over the
+    # trend span: the level, trend and noise estimates (loadstack.ramp.estimate) come from it.
+    organic: list[list[float]] = field(default_factory=list)
+    # The generated rate's history, [[effective from, QPS], ...], as far back as the series needs it, and the
+    # earliest sample time this try knows what it generated at (a retry restores traffic at a new time).
+    rates: list[list[float]] = field(default_factory=list)
+    organic_from: float | None = None
+    # Each step predicts the next level (the level it acted on plus the buckets it moved); how far the
+    # level measured at the next step landed from that prediction (noise in both measurements, drift over
+    # the lag, the driver's accuracy) is pooled here: the step residual.
+    predicted_qps: float | None = None
+    residual_ss: float = 0.0
+    residual_n: int = 0
     # Buckets in effect before the ramp drained (terminate, abort): where a cleared task starts again from.
     drained_from: int = 0
     last_wait_kind: str | None = None
@@ -86,21 +97,22 @@ class RampState:
                 value = _timeline_json(value)
             elif f.name == "rule_windows":
                 value = {name: window.to_json() for name, window in value.items()}
-            elif isinstance(value, list):
-                value = list(value)
+            elif f.name in ("organic", "rates"):
+                value = [list(point) for point in value]
             data[f.name] = value
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RampState:
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - known - set(RETIRED_FIELDS))
         if unknown:
             raise ValueError(f"ramp state: unknown field(s) {', '.join(unknown)}; was it written by a newer loadstack?")
-        values = dict(data)
+        values = {k: v for k, v in data.items() if k not in RETIRED_FIELDS}
         values["timeline"] = Timeline.from_json(values.get("timeline") or {})
         values["rule_windows"] = {k: RuleWindow.from_json(v) for k, v in (values.get("rule_windows") or {}).items()}
-        values["level_qps"] = list(values.get("level_qps") or ())
+        values["organic"] = [list(point) for point in values.get("organic") or ()]
+        values["rates"] = [list(point) for point in values.get("rates") or ()]
         return cls(**values)
 
 
