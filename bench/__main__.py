@@ -7,6 +7,10 @@
 4. The data tier on one 1 M-event dataset (bench/data.py): physical restore vs logical dump
    restore vs seeding from scratch; seeding rows/s vs a plain executemany; Redis restore of 1 M
    keys. Targets: physical restore < 2 s; seeding >= 60 k rows/s end to end.
+5. The ramp controller on the simulator (bench/ramp.py, no services: `python -m bench ramp`): time to
+   band, share of the hold in band, samples above the high watermark, abort latency, at metric delays
+   0, 10 and 30 s. Targets: in band >= 95 % of the hold, none above, abort within a bucket interval
+   plus the delay.
 """
 
 from __future__ import annotations
@@ -187,6 +191,11 @@ def table(results: dict) -> str:
         from bench.data import table_rows
 
         rows += table_rows(data)
+    ramp = results.get("ramp")
+    if ramp:
+        from bench.ramp import table_rows as ramp_rows
+
+        rows += ramp_rows(ramp)
     machine = results["machine"]
     rows.append("")
     rows.append(f"Measured {results['measured_at']} on {machine['cpus']} cores, Python {machine['python']}; "
@@ -207,14 +216,21 @@ def update_readme(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["demo", "fixed", "parse", "data"], action="append",
+    every = ["demo", "fixed", "parse", "data", "ramp"]
+    parser.add_argument("parts", nargs="*", metavar="PART", help=f"parts to run ({', '.join(every)}); same as --only")
+    parser.add_argument("--only", choices=every, action="append",
                         help="run only these parts (repeatable); default: all")
     parser.add_argument("--stacks", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--ramp-seeds", type=int, default=20, help="simulated ramps per metric delay (ramp part)")
     args = parser.parse_args(argv)
-    parts = set(args.only or ["demo", "fixed", "parse", "data"])
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() and args.only else {}
+    unknown = sorted(set(args.parts) - set(every))
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(every)}")
+    only = (args.only or []) + args.parts
+    parts = set(only or every)
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() and only else {}
     results["measured_at"] = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()}
     if "parse" in parts:
@@ -231,6 +247,12 @@ def main(argv: list[str] | None = None) -> int:
         log("data tier: 1 M events, 1 M cache keys (about a minute)")
         results["data"] = bench_data()
         log(json.dumps(results["data"])[:2000])
+    if "ramp" in parts:
+        from bench.ramp import bench_ramp
+
+        log(f"ramp controller on the simulator: {args.ramp_seeds} seeds x delays 0, 10, 30 s (about a minute)")
+        results["ramp"] = bench_ramp(args.ramp_seeds)
+        log(json.dumps(results["ramp"]["delays"])[:2000])
     if "demo" in parts:
         log("demo stack through the scheduler (takes a few minutes)")
         results["demo_stack"] = bench_demo_stack(args.timeout)

@@ -14,9 +14,10 @@ decisions taken, and mutates only its `RampState` (JSON, checkpointed by the run
   the level is under the target (less half a bucket) and level + bucket + noise margin stays under the
   high watermark: the band is approached from below, so no sample should go above it. Step down when
   the level comes within the margin less one sigma of the high watermark (at once when a sample is
-  above it). The margin is `noise_sigmas` standard deviations of a sample around its predicted level:
-  the noise of single samples over the lag (semivariogram of the organic series) and the error of the
-  prediction itself (the residuals of earlier steps); stages 1 and 2 teach both.
+  above it). Once holding, step up only when the level nears the low watermark (two sigma): each step
+  is a bet on a noisy reading. The margin is `noise_sigmas` standard deviations of a sample around its
+  predicted level: the noise of single samples over the lag (semivariogram of the organic series) and
+  the error of the prediction itself (the residuals of earlier steps); stages 1 and 2 teach both.
 - The hold starts once a settled sample is in band and no further step is wanted (or possible), and
   ends when the in-band time (the span between consecutive usable samples that are both in band)
   reaches hold_s.

@@ -104,6 +104,21 @@ def test_above_the_high_watermark_it_steps_down_on_the_first_settled_sample(kit)
     assert "above the high watermark" in down.reason
 
 
+def test_in_the_hold_it_steps_up_only_when_the_level_nears_the_low_watermark(kit):
+    rig = kit.Rig()
+    rig.sim.shift_organic(rig.start + 215, -80.0)  # organic traffic falls away 30 s into the hold
+    controller = rig.controller()
+    outcome = rig.run(controller)
+
+    assert outcome.succeeded
+    hold = first(controller, "hold_started")
+    ups = [d for d in kit.actions(controller, "step_up") if d.at > hold.at]
+    assert ups and all("of the low watermark 950" in d.reason for d in ups)
+    assert all(d.values["level_qps"] < kit.PARAMS.low_watermark + d.values["noise_margin_qps"] for d in ups)
+    assert [d for d in ups if offset(rig, d) < 215] == []  # nothing to correct before the fall
+    assert controller.state.timeline.samples[-1].qps >= kit.PARAMS.low_watermark
+
+
 @pytest.mark.parametrize("delay_s", [0.0, 10.0, 30.0])
 def test_no_sample_goes_above_the_high_watermark_with_noise_and_drift(kit, delay_s):
     plant = PlantConfig(seed=11, window_s=10, delay_s=delay_s, settle_s=1.0)
