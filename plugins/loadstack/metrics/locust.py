@@ -84,7 +84,7 @@ def window_sample(older: Snapshot, newer: Snapshot, *, taken_at: float) -> Sampl
     if requests < 0 or failures < 0:
         raise ValueError("counters went down within one stats epoch")
     if requests == 0:
-        return Sample(at=older.complete_at, taken_at=taken_at, qps=0.0)
+        return Sample(at=older.complete_at, taken_at=taken_at, qps=0.0, window_s=span)
     histogram = {ms: n for ms in newer.histogram if (n := newer.histogram[ms] - older.histogram.get(ms, 0)) > 0}
     return Sample(
         at=older.complete_at,
@@ -94,6 +94,7 @@ def window_sample(older: Snapshot, newer: Snapshot, *, taken_at: float) -> Sampl
         p50_ms=histogram_quantile(histogram, 0.50),
         p95_ms=histogram_quantile(histogram, 0.95),
         p99_ms=histogram_quantile(histogram, 0.99),
+        window_s=span,
     )
 
 

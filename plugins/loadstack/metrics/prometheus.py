@@ -182,7 +182,8 @@ class PrometheusSource(MetricSource):
             self.last_error = f"Prometheus at {self.url} did not answer {field}: {type(error).__name__}: {error}"
             return None
         self.last_error = None
-        return Sample(at=evaluated_at - self.lag_s, taken_at=now, **values)
+        # The rate covers from `at` (a window and a scrape back) up to the evaluation.
+        return Sample(at=evaluated_at - self.lag_s, taken_at=now, window_s=self.lag_s, **values)
 
     def close(self) -> None:
         if self._client is not None:

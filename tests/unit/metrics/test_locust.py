@@ -42,7 +42,7 @@ def test_window_sample_differences_rate_errors_and_latency():
     assert sample.qps == pytest.approx(100.0)
     assert sample.error_ratio == pytest.approx(0.02)
     assert (sample.p50_ms, sample.p95_ms, sample.p99_ms) == (5.0, 50.0, 400.0)
-    assert sample.at == 100.0 and sample.taken_at == 113.5
+    assert sample.at == 100.0 and sample.taken_at == 113.5 and sample.window_s == 12.0
 
 
 def test_a_window_without_requests_is_zero_qps_and_unknown_health():

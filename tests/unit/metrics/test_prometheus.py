@@ -75,6 +75,7 @@ def test_a_sample_is_dated_back_by_window_plus_scrape_interval():
     assert source.lag_s == 12
     sample = source.read(NOW)
     assert sample.at == NOW - 12 and sample.taken_at == NOW and sample.age(NOW + 3) == 15
+    assert sample.window_s == 12  # the span the rate covers, from `at`
     assert (sample.qps, sample.error_ratio, sample.p50_ms, sample.p95_ms, sample.p99_ms) == (250, 0.02, 12.5, 40, 80)
     # All five evaluated at one instant, so they describe the same traffic.
     assert len(fake.asked) == 5 and {at for _, at in fake.asked} == {NOW}
