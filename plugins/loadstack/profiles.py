@@ -141,9 +141,16 @@ class Profile:
         return self._session.client(service, **kwargs)
 
     def object_url(self, bucket: str, key: str) -> str:
-        """An address a browser opens for an object: the endpoint's own (moto serves it) or the S3 console's."""
+        """An address a browser opens for an object.
+
+        With an endpoint of its own (moto locally) a presigned GET valid for 7 days (the longest S3
+        signs): objects are private and a browser has no credentials. On AWS the S3 console's page of
+        the object: it does not expire, and the console asks the reader to sign in.
+        """
         if self.endpoint_url:
-            return f"{self.endpoint_url.rstrip('/')}/{bucket}/{quote(key)}"
+            return self.client("s3").generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=7 * 24 * 3600
+            )
         return f"https://{self.region}.console.aws.amazon.com/s3/object/{bucket}?region={self.region}&prefix={quote(key, safe='')}"
 
     def verify_account(self) -> str:

@@ -119,6 +119,10 @@ def test_gates_pass_then_the_ramp_holds_its_band_checks_pass_and_the_report_is_s
     report = out["surge.report"]
     assert report["summary"]["outcome"] == "done"
     assert report["url"].startswith(local_profile.endpoint_url)
+    import urllib.request
+
+    with urllib.request.urlopen(report["url"], timeout=10) as page:  # a browser, no credentials: presigned
+        assert page.status == 200 and b"<html" in page.read(2000).lower()
     s3 = local_profile.client("s3")
     prefix = f"reports/{STACK}/{run.run_id}/surge/"
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=local_profile.report_bucket, Prefix=prefix)["Contents"]}
