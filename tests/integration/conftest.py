@@ -55,6 +55,14 @@ def local_env(moto_server, tmp_path_factory) -> dict[str, str]:
         MariaDBServer(base_dir=base).stop()
     for base in profile.data_dir.glob("redis/*/"):
         RedisServer(base).stop()
+    # Nor apps under test, their HAProxy and Prometheus, nor a load generator a failed ramp left.
+    from loadstack.appservice.local import stop_deployment
+    from loadstack.locust.cluster import LocustCluster
+
+    for base in profile.data_dir.glob("app/*/"):
+        stop_deployment(base)
+    for run_dir in profile.work_dir.glob("ramps/*/"):
+        LocustCluster(run_dir=run_dir, target_url="http://127.0.0.1").stop()
 
 
 @pytest.fixture
