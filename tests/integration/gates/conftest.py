@@ -2,14 +2,11 @@
 SupervisedProcess: a small JSON health server (healthy after a number of health checks, so a sensor
 first defers and then passes, whatever the timing) and a Prometheus server scraping it.
 
-The Prometheus start here is the minimal one these tests need; loadstack's own Prometheus server
-module (another part of issue 8) replaces it once it lands.
+The Prometheus server is loadstack's own (loadstack.prometheus.server).
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 import sys
 import textwrap
 import urllib.request
@@ -118,44 +115,15 @@ def slow_health_server(tmp_path):
 
 @pytest.fixture
 def prometheus(tmp_path, health_server):
-    """/usr/bin/prometheus on 127.0.0.1 scraping the health server every second; yields its URL."""
-    binary = shutil.which("prometheus") or "/usr/bin/prometheus"
-    if not Path(binary).exists():
-        pytest.fail("prometheus is not installed: run scripts/bootstrap.sh (Debian's prometheus package)")
-    directory = tmp_path / "prometheus"
-    directory.mkdir()
-    config = directory / "prometheus.yml"
-    target = health_server.url.removeprefix("http://")
-    config.write_text(
-        json.dumps(
-            {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "scrape_configs": [
-                    {"job_name": "health", "metrics_path": "/metrics", "static_configs": [{"targets": [target]}]}
-                ],
-            }
-        )
-    )  # JSON is YAML
-    port = free_port()
-    process = SupervisedProcess(
-        name="gate test prometheus",
-        pid_path=directory / "prometheus.pid",
-        executable=binary,
-        output_path=directory / "prometheus.log",
-        marker_arg=f"--config.file={config}",
-    )
-    process.start(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--storage.tsdb.path={directory / 'data'}",
-            "--log.level=warn",
-        ]
-    )
-    url = f"http://127.0.0.1:{port}"
+    """loadstack's Prometheus on 127.0.0.1 scraping the health server every second; yields its URL."""
+    from loadstack.prometheus.config import ScrapeJob, ScrapeTarget
+    from loadstack.prometheus.server import PrometheusServer
+
+    job = ScrapeJob("health", (ScrapeTarget(health_server.url.removeprefix("http://")),))
+    server = PrometheusServer(tmp_path / "prometheus", free_port(), [job], scrape_interval_s=1.0)
+    server.start()
     try:
-        process.wait_ready(_probe_http(f"{url}/-/ready"), 30)
-        yield url
+        server.wait_ready()
+        yield f"http://127.0.0.1:{server.port}"
     finally:
-        process.stop(20)
+        server.stop()
