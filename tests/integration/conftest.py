@@ -235,3 +235,23 @@ def seeded_database(mariadb_server):
     lines: list[SeedProgress] = []
     seed_all(params, SEEDED_PARAMS, progress=lines.append)
     return params, SEEDED_PARAMS, lines
+
+
+@pytest.fixture(scope="session")
+def writable_seeded_database(mariadb_server, seeded_database):
+    """A copy of `seeded_database` for tests whose app writes into it (load, POST /events).
+
+    `seeded_database` stays exactly as seeded: the data tests count its rows.
+    """
+    source, seed_params, lines = seeded_database
+    name = f"writable_{secrets.token_hex(3)}"
+    mariadb_server.create_database(name)
+    params = mariadb_server.connection_params(name)
+    with params.connect() as conn:
+        cursor = conn.cursor()
+        cursor.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (source.database,))
+        for (table,) in cursor.fetchall():
+            cursor.execute(f"CREATE TABLE `{table}` LIKE `{source.database}`.`{table}`")
+            cursor.execute(f"INSERT INTO `{table}` SELECT * FROM `{source.database}`.`{table}`")
+        conn.commit()
+    return params, seed_params, lines

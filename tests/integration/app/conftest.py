@@ -31,10 +31,10 @@ CACHE_SEED, CACHE_SESSIONS, CACHE_CARTS = 11, 300, 200
 
 
 @pytest.fixture(scope="module")
-def shop_cache(seeded_database, tmp_path_factory) -> Iterator[dict[str, Any]]:
+def shop_cache(writable_seeded_database, tmp_path_factory) -> Iterator[dict[str, Any]]:
     """A password-protected redis-server holding the shop's sessions and carts, agreeing with the seeded
     database (same plan); yields {"server", "sessions": {sid: hash}, "carts": {key: json}}."""
-    plan = plan_for(seeded_database[1])
+    plan = plan_for(writable_seeded_database[1])
     records = list(commerce_cache_records(CACHE_SEED, CACHE_SESSIONS, CACHE_CARTS, plan=plan))
     root = tmp_path_factory.mktemp("shop-cache")
     build_rdb(records, root / "shop.rdb")
@@ -50,10 +50,10 @@ def shop_cache(seeded_database, tmp_path_factory) -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def app_env(local_env, seeded_database, shop_cache, tmp_path_factory) -> Iterator[dict[str, str]]:
+def app_env(local_env, writable_seeded_database, shop_cache, tmp_path_factory) -> Iterator[dict[str, str]]:
     """The environment of an app process: secrets in moto named by SHOPAPP_* variables, boto3 on moto."""
     profile = load_profile(local_env)
-    db, cache = seeded_database[0], shop_cache["server"]
+    db, cache = writable_seeded_database[0], shop_cache["server"]
     names = [f"shopapp-test/{secrets.token_hex(4)}/db", f"shopapp-test/{secrets.token_hex(4)}/cache"]
     put_json_secret(profile, names[0], {"host": db.host, "port": db.port, "username": db.user, "password": db.password})
     put_json_secret(profile, names[1], {"host": "127.0.0.1", "port": cache.port, "password": cache.password})

@@ -56,8 +56,8 @@ def app(start_app):
     return start_app("shopapp-it-main")
 
 
-def test_reads_serve_the_seeded_database_and_the_restored_cache(app, seeded_database, shop_cache):
-    params, seed, _ = seeded_database
+def test_reads_serve_the_seeded_database_and_the_restored_cache(app, writable_seeded_database, shop_cache):
+    params, seed, _ = writable_seeded_database
     keys = app.client.get("/loadgen/keys", params={"n": 20}).json()
     assert len(keys["profiles"]) == 20 and len(keys["sessions"]) == 20
     for profile in keys["profiles"]:
@@ -105,8 +105,8 @@ def test_reads_serve_the_seeded_database_and_the_restored_cache(app, seeded_data
     }
 
 
-def test_an_event_is_written_to_its_shard_and_invalidates_the_cached_timeline(app, seeded_database):
-    params, seed, _ = seeded_database
+def test_an_event_is_written_to_its_shard_and_invalidates_the_cached_timeline(app, writable_seeded_database):
+    params, seed, _ = writable_seeded_database
     ((profile_id, account_id),) = query(params, "SELECT id, account_id FROM profiles WHERE id = 1234")
     url = f"/profiles/{profile_id}/events"
     assert app.client.get(url, params={"limit": 3}).status_code == 200
@@ -196,8 +196,8 @@ def test_metrics_label_routes_by_template_at_the_exact_path(app):
     assert not any(r and r.startswith("/profiles/") and "{" not in r for r in routes)
 
 
-def test_ids_stay_unique_across_processes(app, start_app, seeded_database):
-    params, seed, _ = seeded_database
+def test_ids_stay_unique_across_processes(app, start_app, writable_seeded_database):
+    params, seed, _ = writable_seeded_database
     other = start_app("shopapp-it-second")
     profiles = query(params, "SELECT id, account_id FROM profiles ORDER BY id LIMIT 40")
 
@@ -223,8 +223,8 @@ def test_ids_stay_unique_across_processes(app, start_app, seeded_database):
     assert stored == len(jobs)
 
 
-def test_health_names_redis_when_it_is_down_and_writes_recover_after_it_returns(app, shop_cache, seeded_database):
-    params = seeded_database[0]
+def test_health_names_redis_when_it_is_down_and_writes_recover_after_it_returns(app, shop_cache, writable_seeded_database):
+    params = writable_seeded_database[0]
     redis = shop_cache["server"]
     redis.stop()
     try:

@@ -17,9 +17,9 @@ from loadstack.supervisor import free_port
 
 
 @pytest.fixture(scope="module")
-def shop_redis(seeded_database, tmp_path_factory):
+def shop_redis(writable_seeded_database, tmp_path_factory):
     """A password-protected redis-server holding sessions and carts that agree with the seeded database."""
-    records = list(commerce_cache_records(5, 200, 100, plan=plan_for(seeded_database[1])))
+    records = list(commerce_cache_records(5, 200, 100, plan=plan_for(writable_seeded_database[1])))
     root = tmp_path_factory.mktemp("app-cache")
     build_rdb(records, root / "shop.rdb")
     server = restore_rdb(root / "shop.rdb", root / "redis", free_port(), secrets.token_urlsafe(12))
@@ -30,9 +30,9 @@ def shop_redis(seeded_database, tmp_path_factory):
 
 
 @pytest.fixture
-def app_config(local_profile, seeded_database, shop_redis) -> Iterator[AppConfig]:
+def app_config(local_profile, writable_seeded_database, shop_redis) -> Iterator[AppConfig]:
     """An app step's config whose secrets exist in moto (deleted afterwards); the stack name is unique."""
-    db = seeded_database[0]
+    db = writable_seeded_database[0]
     stack = f"it_{secrets.token_hex(3)}"
     db_secret, cache_secret = f"loadstack/{stack}/events_db/mariadb", f"loadstack/{stack}/cache/redis"
     put_json_secret(
