@@ -47,7 +47,7 @@ def test_restore_seed_rerun_and_teardown(run_dag, loadstack_env, local_profile):
     out = results(seeded)
     assert out[("db.restore", -1)]["snapshot"] == "fx-seeded"
     assert "password" not in str(out[("db.restore", -1)])
-    assert out[("load.summary", -1)] == {"rows": sum(expected.values()), "tables": expected}
+    assert out[("load.summary", -1)] == {"rows": sum(expected.values()), "tables": expected, "events_written_since": 0}
     cache = out[("cache.restore", -1)]
     assert cache["keys"] == 15 and cache["snapshot"] == "fx-cache"
     from loadstack.cache.redis_server import RedisServer

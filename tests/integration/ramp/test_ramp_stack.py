@@ -81,7 +81,7 @@ def ramp_dag(snapshots, loadstack_env, local_profile):
     backends.database(STACK, "db").teardown()
 
 
-def watch(store: RampStore, until, action, timeout: float = 240.0) -> threading.Thread:
+def watch(store: RampStore, until, action, timeout: float = 600.0) -> threading.Thread:
     """In the background: poll the ramp's checkpoint until `until(state)` holds, then call `action()`."""
 
     def run() -> None:

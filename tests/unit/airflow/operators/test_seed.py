@@ -54,14 +54,20 @@ def test_each_mapped_task_seeds_its_own_shard(profile, secret, make_context, mon
     assert seed_shard.call_args.args[2] == 1
 
 
-def test_verify_records_exact_counts(profile, secret, make_context, monkeypatch, recorded):
-    expected = expected_counts(SeedParams.from_dict(PARAMS))
-    monkeypatch.setattr(operators, "count_rows", mock.Mock(return_value=dict(expected)))
+def test_verify_records_exact_counts_and_counts_events_written_since_apart(profile, secret, make_context, monkeypatch, recorded):
+    params = SeedParams.from_dict(PARAMS)
+    expected = expected_counts(params)
+
+    def count_rows(conn, tables, *, id_limits=None):
+        # Up to the dataset's ids: exactly the dataset; in all: 5 more events per shard, written by load.
+        return {t: expected[t] + (0 if id_limits else 5) for t in tables}
+
+    monkeypatch.setattr(operators, "count_rows", count_rows)
     monkeypatch.setattr(operators.ConnectionParams, "connect", mock.Mock())
 
     outputs = build(SeedVerifyOperator, profile).execute(make_context(RESTORED))
 
-    assert outputs == {"rows": sum(expected.values()), "tables": expected}
+    assert outputs == {"rows": sum(expected.values()), "tables": expected, "events_written_since": 5 * params.shards}
     recorded["record"].assert_called_once_with(profile, "shop", "seed_events", outputs)
 
 
