@@ -63,6 +63,12 @@ def _error_code(error: Exception) -> str | None:
     return getattr(error, "response", {}).get("Error", {}).get("Code")
 
 
+def is_missing_object(error: Exception) -> bool:
+    """Whether an S3 error says the object is not there (GET and HEAD say it differently); a missing
+    bucket is not a missing object."""
+    return _error_code(error) in ("404", "NoSuchKey", "NotFound")
+
+
 def _record_path(path: Path) -> Path:
     """Where the SHA-256 of a downloaded file is recorded."""
     return path.with_name(path.name + ".sha256")

@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from loadstack.artifacts import is_missing_object
 from loadstack.profiles import Profile
 
 
@@ -48,7 +49,7 @@ class RampStore:
         try:
             answer = self.profile.client("s3").get_object(Bucket=self.profile.state_bucket, Key=self.key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if is_missing_object(exc):
                 return None
             raise
         return json.loads(answer["Body"].read())

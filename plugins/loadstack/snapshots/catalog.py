@@ -21,6 +21,7 @@ import yaml
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from loadstack.artifacts import is_missing_object
 from loadstack.issues import issues_from_validation
 from loadstack.profiles import Profile
 from loadstack.snapshots.names import SNAPSHOT_NAME_PATTERN
@@ -197,7 +198,7 @@ class Catalog:
         try:
             body = self.profile.client("s3").get_object(Bucket=self.profile.snapshot_bucket, Key=self._key(name))["Body"]
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if is_missing_object(exc):
                 return None
             raise
         return CatalogEntry.model_validate_json(body.read())

@@ -11,6 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from loadstack.artifacts import is_missing_object
 from loadstack.profiles import Profile
 
 
@@ -29,7 +30,7 @@ def state_exists(profile: Profile, object_key: str) -> bool:
     try:
         profile.client("s3").head_object(Bucket=profile.state_bucket, Key=object_key)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if is_missing_object(exc):
             return False
         raise
     return True
