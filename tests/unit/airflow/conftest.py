@@ -50,3 +50,20 @@ def make_context():
         return {"ti": ti}
 
     return make
+
+
+@pytest.fixture
+def s3_profile(tmp_path, mocked_aws) -> Profile:
+    """An aws profile on moto's in-process S3 (boto3's default chain: the static moto credentials), with its
+    state bucket; the report bucket ("reports") is left for each test to create or not."""
+    profile = Profile(
+        name="aws",
+        region="us-east-1",
+        state_bucket="state",
+        report_bucket="reports",
+        home=tmp_path,
+        terraform_bin="terraform",
+        plugin_mirror=tmp_path,
+    )
+    profile.client("s3").create_bucket(Bucket="state")
+    return profile

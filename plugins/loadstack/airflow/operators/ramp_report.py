@@ -86,10 +86,10 @@ class RampReportOperator(_FromCheckpoint):
         if found is None:
             raise AirflowSkipException(f"{self.step}: the ramp never started (no checkpoint): no report")
         params, state = found
+        bucket = self.profile.report_bucket
+        ensure_bucket(self.profile, bucket, "report")  # before the charts: a missing bucket fails at once
         files = build_report(stack=self.stack, run_id=context["run_id"], params=params, timeline=state.timeline,
                              checks=self.parsed_checks())
-        bucket = self.profile.report_bucket
-        ensure_bucket(self.profile, bucket, "report")
         stored = store_report(self.profile.client("s3"), bucket, report_prefix(self.stack, context["run_id"], self.step), files)
         url = self.profile.object_url(bucket, stored.index_key)
         context["ti"].xcom_push(key=REPORT_URL_KEY, value=url)

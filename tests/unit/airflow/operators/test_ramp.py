@@ -14,7 +14,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from loadstack.airflow.operators import ramp as operators
 from loadstack.airflow.operators.ramp import RampOperator, TaskStateControl, status_of
-from loadstack.profiles import PROJECT_ROOT, Profile
+from loadstack.profiles import PROJECT_ROOT
 from loadstack.ramp.clock import FakeClock
 from loadstack.ramp.control import CONTROL_KEY, STATUS_KEY, ControlRecord
 from loadstack.ramp.controller import RampController
@@ -41,20 +41,6 @@ PARAMS = RampParams(
 )
 PLANT = PlantConfig(organic_qps=0, organic_swing_qps=0, organic_walk_qps=0, noise=0.5, window_s=2, delay_s=1)
 
-
-@pytest.fixture
-def s3_profile(tmp_path, mocked_aws) -> Profile:
-    """An aws profile on moto's in-process S3 (boto3's default chain: the static moto credentials)."""
-    profile = Profile(
-        name="aws",
-        region="us-east-1",
-        state_bucket="state",
-        home=tmp_path,
-        terraform_bin="terraform",
-        plugin_mirror=tmp_path,
-    )
-    profile.client("s3").create_bucket(Bucket="state")
-    return profile
 
 
 class FakeTaskStore:

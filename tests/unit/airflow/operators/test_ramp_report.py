@@ -48,21 +48,6 @@ PASSING = [
 FAILING = [*PASSING, {"metric": "p99_ms", "operator": "<", "value": 1.0, "over": None}]
 
 
-@pytest.fixture
-def s3_profile(tmp_path, mocked_aws) -> Profile:
-    """An aws profile on moto's in-process S3; the report bucket is not created (see each test)."""
-    profile = Profile(
-        name="aws",
-        region="us-east-1",
-        state_bucket="state",
-        report_bucket="reports",
-        home=tmp_path,
-        terraform_bin="terraform",
-        plugin_mirror=tmp_path,
-    )
-    profile.client("s3").create_bucket(Bucket="state")
-    return profile
-
 
 def checkpoint(profile: Profile, *, burst: bool = False) -> dict:
     """Run a ramp on the simulator and checkpoint it as the ramp task does; returns its final state (JSON)."""
