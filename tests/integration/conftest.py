@@ -255,3 +255,18 @@ def writable_seeded_database(mariadb_server, seeded_database):
             cursor.execute(f"INSERT INTO `{table}` SELECT * FROM `{source.database}`.`{table}`")
         conn.commit()
     return params, seed_params, lines
+
+
+@pytest.fixture
+def run_xcoms():
+    """run_xcoms(dag_run, key="return_value") -> {task_id: value} of a finished dag.test() run."""
+
+    def read(run, key: str = "return_value") -> dict:
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            rows = session.query(XComModel).filter_by(run_id=run.run_id, key=key).all()
+            return {row.task_id: row.value for row in rows}
+
+    return read

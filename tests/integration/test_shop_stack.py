@@ -17,16 +17,8 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def task_results(run, key="return_value"):
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
 
-    with create_session() as session:
-        rows = session.query(XComModel).filter_by(run_id=run.run_id, key=key).all()
-        return {row.task_id: row.value for row in rows}
-
-
-def test_shop_applies_in_parallel_replans_clean_and_tears_down(run_dag, loadstack_env, local_profile, zookeeper, monkeypatch):
+def test_shop_applies_in_parallel_replans_clean_and_tears_down(run_xcoms, run_dag, loadstack_env, local_profile, zookeeper, monkeypatch):
     from airflow.utils.state import DagRunState
     from kazoo.client import KazooClient
 
@@ -43,7 +35,7 @@ def test_shop_applies_in_parallel_replans_clean_and_tears_down(run_dag, loadstac
     short_ramp = {"surge_target_qps": 60, "surge_hold_s": 15}
     first = run_dag(build_dag(stack), run_conf=short_ramp)
     assert first.state == DagRunState.SUCCESS
-    outputs = task_results(first)
+    outputs = run_xcoms(first)
     assert outputs["app.deploy"]["instances"] == 2 and outputs["app.deploy"]["url"].startswith("http://127.0.0.1:")
     assert outputs["surge.ramp"]["phase"] == "done" and outputs["surge.ramp"]["target_qps"] == 60
     assert outputs["surge.report"]["summary"]["outcome"] == "done"
@@ -68,10 +60,10 @@ def test_shop_applies_in_parallel_replans_clean_and_tears_down(run_dag, loadstac
 
     second = run_dag(build_dag(stack), run_conf=short_ramp)
     assert second.state == DagRunState.SUCCESS
-    assert task_results(second, key="changed") == {
+    assert run_xcoms(second, key="changed") == {
         "network.apply": False, "mail_dumpster.apply": False, "app_cluster.apply": False,
     }
-    assert {tid: v for tid, v in task_results(second).items() if ".publish_" in tid} == {
+    assert {tid: v for tid, v in run_xcoms(second).items() if ".publish_" in tid} == {
         "network.publish_ssm_parameter": "unchanged",
         "network.publish_airflow_variable": "unchanged",
         "mail_dumpster.publish_zookeeper_node": "unchanged",

@@ -24,14 +24,6 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 STACK = "it_ramp"
 
 
-def results(run, key="return_value"):
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = session.query(XComModel).filter_by(run_id=run.run_id, key=key).all()
-        return {row.task_id: row.value for row in rows}
-
 
 def task_states(run):
     from airflow.models.taskinstance import TaskInstance
@@ -98,11 +90,11 @@ def watch(store: RampStore, until, action, timeout: float = 600.0) -> threading.
     return thread
 
 
-def test_gates_pass_then_the_ramp_holds_its_band_checks_pass_and_the_report_is_stored(ramp_dag, run_dag, local_profile):
+def test_gates_pass_then_the_ramp_holds_its_band_checks_pass_and_the_report_is_stored(run_xcoms, ramp_dag, run_dag, local_profile):
     from airflow.utils.state import DagRunState
 
     run = run_dag(ramp_dag)
-    out = results(run)
+    out = run_xcoms(run)
     assert run.state == DagRunState.SUCCESS, task_states(run)
     ramp = out["surge.ramp"]
     assert ramp["succeeded"] and ramp["phase"] == "done" and ramp["in_band_s"] >= 15
@@ -129,13 +121,12 @@ def test_gates_pass_then_the_ramp_holds_its_band_checks_pass_and_the_report_is_s
     assert {prefix + name for name in ("index.html", "timeline.json", "qps.png", "latency.png", "errors.png")} <= keys
     document = json.loads(s3.get_object(Bucket=local_profile.report_bucket, Key=prefix + "timeline.json")["Body"].read())
     assert document["passed"] is True
-    assert results(run, key="report_url")["surge.report"] == report["url"]
+    assert run_xcoms(run, key="report_url")["surge.report"] == report["url"]
     assert locust_processes() == []  # whatever the ramp starts it stops
 
 
 def set_fault(local_profile, error_ratio: float) -> None:
     """Switch on the app's dynamic fault (every process reads it from Redis within a second)."""
-    from loadstack.backends import backends_for  # noqa: F401
     from loadstack.cache.redis_server import RedisServer
     from loadstack.credentials import get_json_secret
     from loadstack.restore.local_cache import LocalCache
@@ -161,7 +152,7 @@ def write_control(run_id: str, action: str, seq: int, *, at: float | None = None
     return record.to_json()
 
 
-def test_an_error_burst_aborts_the_ramp_drains_it_and_fails_the_task_naming_the_rule(ramp_dag, run_dag, local_profile):
+def test_an_error_burst_aborts_the_ramp_drains_it_and_fails_the_task_naming_the_rule(run_xcoms, ramp_dag, run_dag, local_profile):
     from airflow.utils.state import DagRunState, TaskInstanceState
 
     logical_date = datetime.now(timezone.utc)
@@ -193,11 +184,11 @@ def test_an_error_burst_aborts_the_ramp_drains_it_and_fails_the_task_naming_the_
     # The rule is sustained over 4 s; the sample is dated back by the window (4 s) and a scrape (1 s).
     assert abort["at"] - burst_at[0] < 4 + 5 + 4 + 10, abort
     assert next(d for d in state["timeline"]["decisions"] if d["action"] == "drain")["buckets_after"] == 0
-    assert results(run)["surge.report"]["summary"]["outcome"] == "aborted"
+    assert run_xcoms(run)["surge.report"]["summary"]["outcome"] == "aborted"
     assert locust_processes() == []
 
 
-def test_terminate_drains_and_fails_then_the_same_run_started_again_completes(ramp_dag, run_dag, local_profile):
+def test_terminate_drains_and_fails_then_the_same_run_started_again_completes(run_xcoms, ramp_dag, run_dag, local_profile):
     from airflow.utils.state import DagRunState, TaskInstanceState
 
     logical_date = datetime.now(timezone.utc)
@@ -219,7 +210,7 @@ def test_terminate_drains_and_fails_then_the_same_run_started_again_completes(ra
     again = run_dag(ramp_dag, logical_date=logical_date, run_after=logical_date)
     assert again.run_id == run_id
     assert again.state == DagRunState.SUCCESS, task_states(again)
-    assert results(again)["surge.ramp"]["phase"] == "done"
+    assert run_xcoms(again)["surge.ramp"]["phase"] == "done"
     assert locust_processes() == []
 
 
