@@ -18,6 +18,9 @@ decisions taken, and mutates only its `RampState` (JSON, checkpointed by the run
   is a bet on a noisy reading. The margin is `noise_sigmas` standard deviations of a sample around its
   predicted level: the noise of single samples over the lag (semivariogram of the organic series) and
   the error of the prediction itself (the residuals of earlier steps); stages 1 and 2 teach both.
+  When the band is narrower than the noise, the margins would step out of the band to avoid its top:
+  there a step is taken only if it is expected to leave fewer samples out of band than staying (a
+  sample above the band weighs ABOVE_WEIGHT times one below it).
 - The hold starts once a settled sample is in band and no further step is wanted (or possible), and
   ends when the in-band time (the span between consecutive usable samples that are both in band)
   reaches hold_s.
@@ -48,6 +51,8 @@ BREACH_VALUES_KEPT = 5
 # In the hold, a level this many sigmas above the low watermark is left alone: a few samples under the band
 # cost a little of the hold's share, a step up on a low reading risks the high watermark.
 LOW_SIGMAS = 2.0
+# A sample above the high watermark costs this many below the low one: above is where capacity gives out.
+ABOVE_WEIGHT = 4.0
 
 
 class Margins(NamedTuple):
@@ -258,8 +263,11 @@ class RampController:
             values["organic_qps"] = round(organic.level_qps, 3)
             values["organic_trend_qps_per_s"] = round(organic.slope_qps_per_s, 4)
 
-        if measured > p.high_watermark or level > p.high_watermark - down_margin:
-            urgent = measured > p.high_watermark
+        urgent = measured > p.high_watermark
+        # In a band narrower than the noise the margin reaches under the low watermark: there a bucket less is
+        # taken only if it leaves fewer samples out of band than staying (else the ramp goes on as if clear).
+        near_high = level > p.high_watermark - down_margin and self._better_by_buckets(now, level, -1)
+        if urgent or near_high:
             if s.buckets == 0:
                 self._wait(
                     now,
@@ -353,17 +361,18 @@ class RampController:
             # low watermark, the mirror of the step-down rule.
             wants_more = level < p.low_watermark + margins.low
             why = f"level {level:.1f} within {margins.low:.1f} of the low watermark {p.low_watermark:g}"
-        if wants_more and can_add:
+        # Under the band with no room for the margin, a bucket is still worth it when the noise makes staying
+        # under the band cost more than the risk above it.
+        narrow_up = not can_add and level < p.low_watermark and self._better_by_buckets(now, level, +1)
+        if wants_more and (can_add or narrow_up):
             if self._since_action(now) >= p.bucket_interval_s:
-                self._step(
-                    now,
-                    +1,
-                    f"step up one bucket: {why}, and level + bucket + margin {level + b + margin:.1f} "
-                    "<= high watermark",
-                    sample,
-                    values,
-                    level,
+                room = (
+                    f"level + bucket + margin {level + b + margin:.1f} <= high watermark"
+                    if can_add
+                    else f"under the band one bucket more ({level + b:.1f}) leaves fewer samples out of band "
+                    "than staying"
                 )
+                self._step(now, +1, f"step up one bucket: {why}, and {room}", sample, values, level)
             else:
                 self._wait(
                     now, "interval", f"bucket interval ({p.bucket_interval_s:g} s) not over", sample, values=values
@@ -456,6 +465,23 @@ class RampController:
         return Margins(
             up=self.noise_sigmas * sigma, down=max(0.0, self.noise_sigmas - 1) * sigma, low=LOW_SIGMAS * sigma
         )
+
+    def out_of_band_cost(self, level: float, sigma: float) -> float:
+        """The expected share of samples out of band at this level, a sample above the band counting
+        ABOVE_WEIGHT times one below it (samples normal around the level with this sigma)."""
+        p = self.params
+        below = _normal_cdf((p.low_watermark - level) / sigma)
+        above = 1.0 - _normal_cdf((p.high_watermark - level) / sigma)
+        return below + ABOVE_WEIGHT * above
+
+    def _better_by_buckets(self, now: float, level: float, delta: int) -> bool:
+        """Whether `delta` buckets more (or fewer) is expected to cost less out of band than staying; with no
+        noise estimate yet, True (the margins alone decide)."""
+        sigma = self.noise_sigma(now)
+        if sigma is None or sigma <= 0:
+            return True
+        moved = level + delta * self.params.bucket_qps
+        return self.out_of_band_cost(moved, sigma) < self.out_of_band_cost(level, sigma)
 
     def _since_action(self, now: float) -> float:
         return math.inf if self.state.last_action_at is None else now - self.state.last_action_at
@@ -698,3 +724,7 @@ class RampController:
             succeeded=(s.phase == "done") if s.finished else None,
             reason=s.end_reason,
         )
+
+
+def _normal_cdf(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
