@@ -3,6 +3,7 @@ abort rules, pause / resume / terminate, checkpoints and retries, and the high w
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 
@@ -171,6 +172,22 @@ def test_under_a_band_narrower_than_the_noise_it_still_steps_in_and_holds(kit, s
 
     assert outcome.succeeded, outcome.reason
     assert controller.state.in_band_s >= NARROW.hold_s
+
+
+def test_steps_that_land_earlier_than_the_driver_says_are_not_taken_for_noise(kit):
+    # What a real source does: Locust applies a rate within a second, the driver allows 3 s, so the samples
+    # around every step disagree with the controller's record of it by the step's size.
+    rig = kit.Rig(dataclasses.replace(narrow_plant(seed=1, noise=0.2), settle_s=0.5))
+    rig.sim.driver.settle_s = 3.0
+    controller = rig.controller(NARROW)
+    outcome = rig.run(controller, max_ticks=1500)
+
+    assert outcome.succeeded
+    assert controller.noise_sigma(rig.clock.now()) < 2.5  # counting the transients as noise made it 5
+    assert kit.actions(controller, "step_down") == []
+    held = hold_samples(controller, first(controller, "done").sample_at)
+    assert all(NARROW.low_watermark <= s.qps <= NARROW.high_watermark for s in held)
+    assert first(controller, "drain").buckets_before == 7  # 56 QPS: the target less half a bucket
 
 
 def test_every_action_rests_on_a_settled_sample(kit):

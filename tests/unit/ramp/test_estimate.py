@@ -54,3 +54,16 @@ def test_the_noise_of_overlapping_windows_is_not_underestimated():
     estimate = estimate_organic(points, 400.0, trend_s=240.0)
     assert naive < 0.85 * true_sigma
     assert estimate.sigma_qps == pytest.approx(true_sigma, rel=0.25)
+
+
+def test_the_few_points_around_each_step_are_outliers_not_noise():
+    # A steady 0 QPS of organic traffic, but the source dates each step (every 15 s) a second or two off the
+    # controller's record, so the points just after it carry part of the step.
+    rng = random.Random(5)
+    points = []
+    for t in range(240):
+        since_step = t % 15
+        spike = {0: 13.0, 1: 8.0, 2: 3.0}.get(since_step, 0.0)
+        points.append([float(t), spike + rng.gauss(0.0, 0.5)])
+    estimate = estimate_organic(points, 240.0, trend_s=240.0)
+    assert estimate.sigma_qps < 2.0  # with every point squared in, the spikes made it 4.1
