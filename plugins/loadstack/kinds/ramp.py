@@ -73,6 +73,9 @@ class RampSettings(BaseModel):
     max_staleness_s: float | None = Field(default=None, gt=0, le=3600)
     no_data_limit_s: float | None = Field(default=None, gt=0, le=3600)
     organic_qps: float | None = Field(default=None, ge=0)
+    abort_drain_s: float | None = Field(
+        default=None, ge=0, le=3600, description="an abort on a sustained rule ramps down over this long (0: at once)"
+    )
 
 
 _RAMP_DEFAULTS: dict[str, Any] = {
@@ -84,6 +87,7 @@ _RAMP_DEFAULTS: dict[str, Any] = {
     "max_staleness_s": 30.0,
     "no_data_limit_s": 90.0,
     "organic_qps": 0.0,
+    "abort_drain_s": 0.0,
 }
 
 
@@ -165,6 +169,7 @@ class RampStep(StepBase, RampSettings):
             + steps * (p.bucket_interval_s + metric_lag_s)
             + 2 * p.hold_s
             + p.no_data_limit_s
+            + p.abort_drain_s
             + 600
         )
 

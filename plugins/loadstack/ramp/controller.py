@@ -169,6 +169,21 @@ class RampController:
         if usable:
             s.last_usable_seen_at = now
 
+        if s.phase == "draining":
+            hard = self._hard_breach(sample) if new and not stale else None
+            if hard is not None:
+                assert sample is not None
+                self._end(
+                    now,
+                    "aborted",
+                    "abort",
+                    f"hard limit '{hard.name}' breached while draining: drained at once",
+                    sample,
+                )
+            else:
+                self._drain_tick(now, sample)
+            return self._result()
+
         if new and not stale:
             assert sample is not None
             breach = self._judge_rules(now, sample)
@@ -186,12 +201,11 @@ class RampController:
                     "no qps in the samples" if not sample.has_data else f"only stale samples (newest {age:.1f} s old)"
                 )
             )
-            self._end(
+            self._abort(
                 now,
-                "aborted",
-                "abort",
                 f"no usable sample for {now - last_usable:.0f} s ({what}); no_data_limit_s is {p.no_data_limit_s:g} s",
                 sample,
+                gradual=True,
                 thresholds={"no_data_limit_s": p.no_data_limit_s, "max_staleness_s": p.max_staleness_s},
             )
             return self._result()
@@ -530,12 +544,11 @@ class RampController:
             f"abort rule '{rule.name}' breached: {rule.metric} {shown} above {rule.limit:g} "
             f"over {span:.1f} s of samples (sample ages {ages} s)"
         )
-        self._end(
+        self._abort(
             now,
-            "aborted",
-            "abort",
             reason,
             sample,
+            gradual=rule.window_s > 0,
             values={
                 "rule": rule.name,
                 "metric": rule.metric,
@@ -554,6 +567,14 @@ class RampController:
         values = {"control_seq": record.seq, "control_by": record.by, "control_at": record.at}
         if record.action == "terminate":
             self._end(now, "terminated", "terminate", f"terminated ({record.describe()})", sample, values=values)
+        elif s.phase == "draining":
+            self._wait(
+                now,
+                "control_ignored",
+                f"{record.describe()} ignored: the ramp is draining after an abort",
+                sample,
+                values=values,
+            )
         elif record.action == "pause":
             if s.phase == "paused":
                 self._wait(
@@ -591,6 +612,10 @@ class RampController:
             )
             return
         if s.phase == "done":
+            return
+        if s.phase == "draining":
+            # The try that was draining is gone, and with it its load: this try starts at 0. The abort stands.
+            self._drain_now(now, "aborted", s.end_reason, None, why=f"abort; try {s.tries} found it draining")
             return
         base, why = s.buckets, f"resumed from a checkpoint (try {s.tries})"
         if s.phase in ("aborted", "terminated"):
@@ -635,9 +660,67 @@ class RampController:
         values: dict[str, Any] | None = None,
         thresholds: dict[str, Any] | None = None,
     ) -> None:
-        s = self.state
         self._decide(now, action, reason, sample, values=values, thresholds=thresholds)
-        s.drained_from = s.buckets
+        self._drain_now(now, phase, reason, sample, why=action)
+
+    def _abort(
+        self,
+        now: float,
+        reason: str,
+        sample: Sample | None,
+        *,
+        gradual: bool,
+        values: dict[str, Any] | None = None,
+        thresholds: dict[str, Any] | None = None,
+    ) -> None:
+        """Abort: drain at once, or over abort_drain_s when the spec asks for it and the cause allows it."""
+        s, p = self.state, self.params
+        if not gradual or p.abort_drain_s <= 0 or s.buckets == 0:
+            self._end(now, "aborted", "abort", reason, sample, values=values, thresholds=thresholds)
+            return
+        self._decide(
+            now,
+            "abort",
+            f"{reason}; draining over {p.abort_drain_s:g} s",
+            sample,
+            values=values,
+            thresholds={**(thresholds or {}), "abort_drain_s": p.abort_drain_s},
+        )
+        s.phase = "draining"
+        s.end_reason = reason
+        s.drain_started_at = now
+        s.drain_start_buckets = s.buckets
+        s.paused_phase = None
+        self._drain_tick(now, sample)
+
+    def _drain_tick(self, now: float, sample: Sample | None) -> None:
+        """Lower the traffic along a straight line from where the abort found it to 0 at abort_drain_s."""
+        s, p = self.state, self.params
+        assert s.drain_started_at is not None
+        elapsed = now - s.drain_started_at
+        wanted = math.ceil(s.drain_start_buckets * max(0.0, 1.0 - elapsed / p.abort_drain_s) - 1e-9)
+        if wanted <= 0:
+            self._drain_now(now, "aborted", s.end_reason, sample, why=f"abort, gradually over {p.abort_drain_s:g} s")
+        elif wanted < s.buckets:
+            before = s.buckets
+            s.buckets = wanted
+            s.last_action_at = now
+            s.predicted_qps = None
+            self._rate_changed(now)
+            self._decide(
+                now,
+                "drain_step",
+                f"abort drain: {before} -> {wanted} bucket(s), {elapsed:.0f} of {p.abort_drain_s:g} s",
+                sample,
+                buckets_before=before,
+                thresholds={"abort_drain_s": p.abort_drain_s},
+            )
+
+    def _drain_now(self, now: float, phase: Phase, reason: str, sample: Sample | None, *, why: str) -> None:
+        """Generated traffic to 0 at once; the ramp ends in `phase`."""
+        s = self.state
+        # Where a cleared task starts again from: the traffic before the drain, not a step of it.
+        s.drained_from = s.drain_start_buckets if s.phase == "draining" else s.buckets
         before = s.buckets
         s.buckets = 0
         s.phase = phase
@@ -646,7 +729,17 @@ class RampController:
         s.last_action_at = now
         s.predicted_qps = None
         self._rate_changed(now)
-        self._decide(now, "drain", f"drain: generated traffic to 0 ({action})", sample, buckets_before=before)
+        self._decide(now, "drain", f"drain: generated traffic to 0 ({why})", sample, buckets_before=before)
+
+    def _hard_breach(self, sample: Sample | None) -> AbortRule | None:
+        """The first hard-limit rule (window 0) this sample breaks, if any."""
+        if sample is None:
+            return None
+        for rule in self.params.abort_rules:
+            value = getattr(sample, rule.metric)
+            if rule.window_s == 0 and value is not None and value > rule.limit:
+                return rule
+        return None
 
     def _step(self, now: float, delta: int, reason: str, sample: Sample, values: dict[str, Any], level: float) -> None:
         s = self.state

@@ -51,6 +51,10 @@ class RampParams:
     abort_rules: tuple[AbortRule, ...] = field(default_factory=tuple)
     # Overall limit on the ramp (stages + hold + waits), seconds; None: no limit of its own.
     max_duration_s: float | None = None
+    # An abort on a sustained rule or on no data ramps the traffic down over this many seconds instead of
+    # dropping it at once (a real surge ends gradually; caches and autoscalers see no cliff). A hard limit,
+    # a terminate and max_duration_s still drain at once. 0: always at once.
+    abort_drain_s: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -64,6 +68,8 @@ class RampParams:
             problems.append("stages must rise and end at 1.0")
         if self.bucket_group < 1:
             problems.append("bucket_group must be >= 1")
+        if self.abort_drain_s < 0:
+            problems.append("abort_drain_s must be >= 0")
         if self.organic_qps < 0 or self.organic_qps >= self.target_qps:
             problems.append("organic_qps must be >= 0 and below target_qps")
         if problems:

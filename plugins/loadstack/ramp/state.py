@@ -79,6 +79,9 @@ class RampState:
     residual_n: int = 0
     # Buckets in effect before the ramp drained (terminate, abort): where a cleared task starts again from.
     drained_from: int = 0
+    # A gradual drain after an abort: when it began and from how many buckets (see params.abort_drain_s).
+    drain_started_at: float | None = None
+    drain_start_buckets: int = 0
     last_wait_kind: str | None = None
     last_wait_at: float | None = None
     end_reason: str = ""

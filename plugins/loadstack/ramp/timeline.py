@@ -15,11 +15,12 @@ from loadstack.ramp.samples import Sample
 # (stale sample, interval not over, paused); the rest change the ramp's phase.
 Action = Literal[
     "start", "step_up", "step_down", "wait", "stage_reached", "hold_started", "done",
-    "pause", "resume", "terminate", "abort", "drain",
+    "pause", "resume", "terminate", "abort", "drain", "drain_step",
 ]
 
 # Where the ramp is. `stage` (1-based index into params.stages) refines `ramping`.
-Phase = Literal["ramping", "holding", "paused", "done", "aborted", "terminated"]
+# `draining`: an abort is ramping the traffic down over params.abort_drain_s (`drain_step`s), then `aborted`.
+Phase = Literal["ramping", "holding", "paused", "draining", "done", "aborted", "terminated"]
 
 
 @dataclass(frozen=True)

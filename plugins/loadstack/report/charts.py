@@ -43,6 +43,7 @@ ACTION_MARKS: dict[str, tuple[str, str, float]] = {
     "terminate": ("X", "#8b0000", 110),
     "abort": ("X", "#d62728", 110),
     "drain": ("v", "#d62728", 60),
+    "drain_step": ("v", "#ff7f0e", 30),
 }
 # Vertical lines for the actions that change the ramp's phase: (colour, line style, width, legend label).
 _PHASE_LINES = {

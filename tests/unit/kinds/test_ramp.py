@@ -179,3 +179,9 @@ def test_the_locustfile_is_found_in_the_project_whatever_the_spec_folder(tmp_pat
     # The default (include/locust/shop.py) is relative to the project root, not to the spec.
     stack = load_stack(write_stack(tmp_path, {**DATA_STEPS, "surge": RAMP}), modules_dir=FIXTURES / "modules")
     assert stack.steps["surge"].load.locustfile == "include/locust/shop.py"
+
+
+def test_abort_drain_s_reaches_the_controller_and_the_time_limit():
+    gradual, at_once = ramp_step(abort_drain_s=90), ramp_step()
+    assert gradual.params_for("minimal").abort_drain_s == 90.0 and at_once.params_for("minimal").abort_drain_s == 0.0
+    assert gradual.time_limit_s("minimal") == at_once.time_limit_s("minimal") + 90

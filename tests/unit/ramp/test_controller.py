@@ -320,6 +320,84 @@ def test_a_hard_limit_aborts_on_the_first_sample_over_it(kit):
     assert abort.sample_at == first_over.at and abort.values["breach_values"] == [first_over.error_ratio]
 
 
+def test_with_abort_drain_s_a_sustained_breach_ramps_the_traffic_down_over_that_time(kit):
+    rig = kit.Rig()
+    rig.sim.inject_error_burst(rig.start + 150, error_ratio=0.3)
+    controller = rig.controller(kit.with_params(abort_drain_s=30.0))
+    outcome = rig.run(controller)
+
+    assert not outcome.succeeded and outcome.phase == "aborted" and "error_ratio > 0.05 for 5 s" in outcome.reason
+    abort, drain = first(controller, "abort"), first(controller, "drain")
+    steps = kit.actions(controller, "drain_step")
+    assert "draining over 30 s" in abort.reason and abort.buckets_after == abort.buckets_before
+    levels = [abort.buckets_after] + [d.buckets_after for d in steps] + [drain.buckets_after]
+    assert len(steps) >= 3 and levels == sorted(levels, reverse=True) and levels[-1] == 0
+    assert drain.at - abort.at == pytest.approx(30.0, abs=1.5)
+    for step in steps:  # on a straight line from where the abort found the traffic to 0 at 30 s
+        expected = abort.buckets_after * (1 - (step.at - abort.at) / 30.0)
+        assert expected <= step.buckets_after < expected + 1
+    assert controller.state.drained_from == abort.buckets_after  # where a cleared task starts again
+    assert rig.sim.driver.applied_rate() == 0.0
+
+
+def test_a_hard_limit_drains_at_once_even_with_abort_drain_s(kit):
+    rig = kit.Rig()
+    rig.sim.inject_error_burst(rig.start + 150, error_ratio=0.9)
+    controller = rig.controller(kit.with_params(abort_drain_s=30.0))
+    rig.run(controller)
+
+    abort, drain = first(controller, "abort"), first(controller, "drain")
+    assert "(hard limit)" in abort.reason and kit.actions(controller, "drain_step") == []
+    assert drain.at == abort.at and drain.buckets_after == 0
+
+
+def test_a_hard_limit_breached_while_draining_drains_at_once(kit):
+    rig = kit.Rig()
+    rig.sim.inject_error_burst(rig.start + 150, error_ratio=0.3, until=rig.start + 170)
+    rig.sim.inject_error_burst(rig.start + 170, error_ratio=0.9)
+    controller = rig.controller(kit.with_params(abort_drain_s=120.0))
+    rig.run(controller)
+
+    abort, drain = first(controller, "abort"), first(controller, "drain")
+    assert "draining over 120 s" in abort.reason
+    final = kit.actions(controller, "abort")[-1]
+    assert "breached while draining" in final.reason and drain.at == final.at < abort.at + 120.0
+
+
+def test_while_draining_pause_is_ignored_and_terminate_drains_at_once(kit):
+    rig = kit.Rig()
+    rig.sim.inject_error_burst(rig.start + 150, error_ratio=0.3)
+    rig.schedule((170.0, "pause", "sre", "look"), (180.0, "terminate", "sre", "enough"))
+    controller = rig.controller(kit.with_params(abort_drain_s=120.0))
+    outcome = rig.run(controller)
+
+    assert outcome.phase == "terminated" and kit.actions(controller, "pause") == []
+    ignored = [d for d in controller.state.timeline.decisions if d.values.get("wait") == "control_ignored"]
+    assert ignored and "draining" in ignored[0].reason
+    abort = first(controller, "abort")
+    assert first(controller, "drain").buckets_after == 0 and controller.state.drained_from == abort.buckets_after
+
+
+def test_a_retry_that_finds_the_ramp_draining_ends_it_aborted(kit):
+    rig = kit.Rig()
+    rig.sim.inject_error_burst(rig.start + 150, error_ratio=0.3)
+    params = kit.with_params(abort_drain_s=60.0)
+    controller = rig.controller(params)
+    with pytest.raises(RampTickLimit):
+        rig.run(controller, max_ticks=175)  # the worker dies 10-20 s into the drain
+    assert controller.state.phase == "draining"
+
+    resumed = RampController(params, RampState.from_json(json.loads(json.dumps(controller.state.to_json()))))
+    result = resumed.tick(rig.clock.now(), None)
+    assert result.finished and result.phase == "aborted" and result.rate_qps == 0.0
+    assert "error_ratio" in result.reason and "found it draining" in resumed.state.timeline.decisions[-1].reason
+
+
+def test_abort_drain_s_must_not_be_negative(kit):
+    with pytest.raises(ValueError, match="abort_drain_s must be >= 0"):
+        kit.with_params(abort_drain_s=-1.0)
+
+
 def test_a_breach_interrupted_by_a_good_sample_starts_its_window_again(kit):
     controller = RampController(kit.with_params(abort_rules=(AbortRule("error_ratio", 0.1, 3.0),)))
     ratios = [0.2, 0.2, 0.0, 0.2, 0.2, 0.2, None, 0.2]
