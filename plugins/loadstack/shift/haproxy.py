@@ -94,7 +94,7 @@ class HAProxyShiftDriver(TrafficDriver):
         self.split.live_qps = value
 
     def server_weights(self, weights: Weights) -> dict[str, int]:
-        """Each server's weight for a split: each pool's weight spread over its servers."""
+        """Each server's weight for a split, production's servers first: each pool's weight spread over its servers."""
         return {**spread(weights.production, self.production_servers), **spread(weights.stack, self.stack_servers)}
 
     # --- the TrafficDriver ----------------------------------------------------------------------------------
@@ -103,12 +103,13 @@ class HAProxyShiftDriver(TrafficDriver):
         if weights.clamped:
             log.warning("%s", weights.clamp)
         wanted = self.server_weights(weights)
-        current = {name: row.weight for name, row in self._rows().items()}
-        # Raise before lowering: a pool's total never dips below the smaller of its old and new totals, so
-        # production never passes through zero while its remainder moves from one server to another.
-        order = sorted(wanted, key=lambda name: (wanted[name] <= (current[name] or 0), name))
+        self._rows()  # every server named is in the backend: nothing is written for a shift that cannot be whole
         try:
-            self.runtime.set_weights(self.backend, {name: wanted[name] for name in order})
+            # Production's servers first, then the stack's. Every server of a pool moves the same way (`spread`
+            # never lowers one server while raising another), so while the weights are half written production
+            # is at its new total and the stack at its old one: a share between the old and the new, never
+            # beyond the one asked, and production above zero throughout.
+            self.runtime.set_weights(self.backend, wanted)
         except (OSError, RuntimeAPIError) as error:
             raise TrafficDriverError(
                 f"HAProxy backend {self.backend}: setting weights {wanted} through {self.runtime.socket_path} "
