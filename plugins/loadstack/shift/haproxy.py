@@ -105,10 +105,10 @@ class HAProxyShiftDriver(TrafficDriver):
         wanted = self.server_weights(weights)
         self._rows()  # every server named is in the backend: nothing is written for a shift that cannot be whole
         try:
-            # Production's servers first, then the stack's. Every server of a pool moves the same way (`spread`
-            # never lowers one server while raising another), so while the weights are half written production
-            # is at its new total and the stack at its old one: a share between the old and the new, never
-            # beyond the one asked, and production above zero throughout.
+            # Production's servers first, then the stack's, and every server of a pool moves the same way as
+            # its pool (`spread`), so each pool's total only moves from its old value toward its new one: while
+            # the weights are half written the stack's share lies between the old and the new one (never beyond
+            # what was asked), and production never passes through zero.
             self.runtime.set_weights(self.backend, wanted)
         except (OSError, RuntimeAPIError) as error:
             raise TrafficDriverError(
