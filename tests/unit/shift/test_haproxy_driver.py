@@ -9,6 +9,11 @@ import pytest
 
 from loadstack.haproxy.config import HAProxyConfigError
 from loadstack.haproxy.runtime import RuntimeAPIError, StatRow
+from loadstack.ramp.clock import FakeClock
+from loadstack.ramp.controller import RampController
+from loadstack.ramp.params import RampParams
+from loadstack.ramp.runner import run_ramp
+from loadstack.ramp.samples import MetricSource, Sample
 from loadstack.ramp.traffic import TrafficDriverError
 from loadstack.shift.haproxy import SETTLE_S, HAProxyShiftDriver, spread, takes_traffic
 
@@ -123,3 +128,47 @@ def test_the_live_estimate_is_the_split_s():
 def test_pools_are_checked(pools, error, message):
     with pytest.raises(error, match=message):
         HAProxyShiftDriver(runtime=FakeRuntime({}), backend="app", live_qps=10.0, **pools)
+
+
+def test_a_whole_ramp_moves_weight_onto_the_stack_holds_and_drains_it_back():
+    """The controller and its runner drive the shift as they drive generated load: the stack's traffic is the
+    live traffic its weight sends, the ramp holds the band on it, and the end puts all weight on production."""
+    live_qps = 400.0
+    runtime = FakeRuntime({"p1": 100, "p2": 100, "s1": 100})
+    driver = _driver(runtime, live_qps=live_qps)
+    clock = FakeClock()
+    levels: list[float] = []  # what the source saw, tick by tick
+
+    class StackTraffic(MetricSource):
+        """The stack's QPS as the weights HAProxy holds send it (no lag, no noise: the contract, not the plant)."""
+
+        def read(self, now: float) -> Sample:
+            weights = runtime.weights
+            levels.append(live_qps * weights["s1"] / (weights["p1"] + weights["p2"] + weights["s1"]))
+            return Sample(at=now, taken_at=now, qps=levels[-1], error_ratio=0.0, p99_ms=20.0)
+
+    params = RampParams(
+        target_qps=300.0,
+        threshold_qps=15.0,
+        bucket_qps=5.0,
+        bucket_group=10,
+        group_interval_s=5.0,
+        bucket_interval_s=2.0,
+        hold_s=30.0,
+    )
+    outcome = run_ramp(
+        RampController(params),
+        driver,
+        StackTraffic(),
+        None,
+        clock,
+        lambda state: None,
+        max_ticks=2000,
+    )
+    assert outcome.succeeded and outcome.in_band_s >= params.hold_s, outcome.reason
+    # The config's weights (a third, 133 QPS) first, then one bucket group (50 QPS: 32 of 256 units), then
+    # up in stages into the band, never above it.
+    assert levels[0] == pytest.approx(live_qps / 3) and levels[1] == 50.0
+    assert max(levels) <= params.high_watermark
+    assert sum(params.low_watermark <= level <= params.high_watermark for level in levels) >= params.hold_s
+    assert runtime.weights == {"p1": 128, "p2": 128, "s1": 0}  # drained: everything back on production
