@@ -247,6 +247,12 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000.0
 
 
+def _brief(error: BaseException) -> str:
+    """An error on one line, at most 200 characters (a server's 500 may carry a whole HTML page)."""
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
 def _throttled(error: BaseException) -> bool:
     return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in _THROTTLED
 
@@ -328,16 +334,21 @@ class CloudWatchSource(MetricSource):
         except (BotoCoreError, ClientError) as error:
             if _misconfigured(error):
                 raise CloudWatchSourceError(
-                    f"CloudWatch refused the metrics of load balancer {self.load_balancer}: {error}; check the "
+                    f"CloudWatch refused the metrics of load balancer {self.load_balancer}: {_brief(error)}; check the "
                     f"profile's credentials and region and that it may call cloudwatch:GetMetricData"
                 ) from error
-            self.last_error = f"CloudWatch did not answer for {self.load_balancer}: {type(error).__name__}: {error}"
+            self.last_error = f"CloudWatch did not answer for {self.load_balancer}: {_brief(error)}"
             return None
         unfinished = {
             r["Id"]: r.get("StatusCode")
             for r in results
             if r.get("StatusCode", "Complete") != "Complete" and r["Id"] not in PERCENTILES.values()
         }
+        if "Forbidden" in unfinished.values():
+            raise CloudWatchSourceError(
+                f"CloudWatch withheld metrics of load balancer {self.load_balancer} ({unfinished}): the profile's "
+                f"credentials need cloudwatch:GetMetricData on the AWS/ApplicationELB metrics"
+            )
         if unfinished:
             self.last_error = f"CloudWatch gave incomplete results for {self.load_balancer}: {unfinished}"
             return None
@@ -353,7 +364,8 @@ class CloudWatchSource(MetricSource):
     def _results(self, start: int, end: int) -> list[dict[str, Any]]:
         try:
             return self._get_metric_data(self.queries(), start, end)
-        except Exception as refusal:  # broad: each backend refuses percentiles its own way (moto: TypeError in-process, HTTP 500 as a server)
+        # Broad: each backend refuses percentiles its own way (moto: a TypeError in-process, HTTP 500 as a server).
+        except Exception as refusal:
             if not self._ask_percentiles or _throttled(refusal) or isinstance(refusal, BotoCoreError):
                 raise  # not about percentiles: the call without them would fail the same way
             self._ask_percentiles = False
@@ -362,9 +374,7 @@ class CloudWatchSource(MetricSource):
             except BaseException:
                 self._ask_percentiles = True  # failing without them too: the percentiles were not the problem
                 raise
-            self._fall_back(
-                f"CloudWatch refused the TargetResponseTime percentiles ({type(refusal).__name__}: {refusal})"
-            )
+            self._fall_back(f"CloudWatch refused the TargetResponseTime percentiles ({_brief(refusal)})")
             return results
 
     def _get_metric_data(self, queries: list[dict[str, Any]], start: int, end: int) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from loadstack.metrics.cloudwatch import (
     load_balancer_dimension,
     metric_data_queries,
     period_sample,
+    period_values,
     target_group_dimension,
 )
 
@@ -159,6 +160,18 @@ def test_the_newest_complete_period_ended_a_publish_lag_ago():
     assert complete_period(1019.9, period_s=60, publish_lag_s=120) == (780, 840)
     assert complete_period(1020.0, period_s=60, publish_lag_s=120) == (840, 900)
     assert complete_period(1005.0, period_s=10, publish_lag_s=0) == (990, 1000)
+
+
+def test_period_values_keep_the_data_point_of_the_period_and_nothing_else():
+    def at(t):
+        return datetime.fromtimestamp(t, UTC)
+
+    results = [
+        {"Id": REQUESTS, "Timestamps": [at(650), at(600), at(540)], "Values": [7.0, 42.0, 9.0]},
+        {"Id": TARGET_5XX, "Timestamps": [at(660)], "Values": [3.0]},  # the next period: not this one
+        {"Id": ELB_5XX, "Timestamps": [], "Values": []},
+    ]
+    assert period_values(results, start=600, end=660) == {REQUESTS: 42.0, TARGET_5XX: None, ELB_5XX: None}
 
 
 def test_period_sample_rates_errors_and_percentiles():
@@ -362,10 +375,13 @@ def test_reading_after_close_is_an_error(cloudwatch):
 
 
 class ScriptedCloudWatch:
-    """Answers get_metric_data with one data point per id at the asked StartTime, or raises `error`."""
+    """Answers get_metric_data with one data point per id at the asked StartTime, or raises `error`.
 
-    def __init__(self, values=None, error=None):
-        self.values, self.error, self.calls = values or {}, error, []
+    `statuses`: {id: StatusCode} for results that are not "Complete".
+    """
+
+    def __init__(self, values=None, error=None, statuses=None):
+        self.values, self.error, self.statuses, self.calls = values or {}, error, statuses or {}, []
 
     def get_metric_data(self, **request):
         self.calls.append(request)
@@ -380,7 +396,7 @@ class ScriptedCloudWatch:
                     "Id": query["Id"],
                     "Timestamps": [start] if value is not None else [],
                     "Values": [value] if value is not None else [],
-                    "StatusCode": "Complete",
+                    "StatusCode": self.statuses.get(query["Id"], "Complete"),
                 }
             )
         return {"MetricDataResults": results}
@@ -440,3 +456,28 @@ def test_a_permission_error_is_a_configuration_error_and_percentiles_are_not_bla
     with pytest.raises(CloudWatchSourceError, match="cloudwatch:GetMetricData"):
         source.read(10_000.0)
     assert source.percentile_fallback is None and source.queries()[-1]["Id"] == "p99"
+
+
+def test_a_server_error_with_and_without_percentiles_is_no_answer_and_keeps_percentiles():
+    page = "<!doctype html>\n<html>\n" + "<p>Internal Server Error</p>\n" * 50 + "</html>"
+    broken = ClientError(
+        {"Error": {"Code": "500", "Message": page}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "GetMetricData"
+    )
+    client = ScriptedCloudWatch(error=broken)
+    source = CloudWatchSource(client=client, load_balancer=LB_ARN)
+    assert source.read(10_000.0) is None
+    assert len(client.calls) == 2  # asked again without percentiles, which failed too: not their fault
+    assert source.percentile_fallback is None and source.queries()[-1]["Id"] == "p99"
+    assert "\n" not in source.last_error and len(source.last_error) < 300
+
+
+def test_a_result_cloudwatch_could_not_finish_is_no_answer_and_a_withheld_one_is_an_error():
+    values = {REQUESTS: 600.0, LATENCY_AVERAGE: 0.05}
+    client = ScriptedCloudWatch(values, statuses={REQUESTS: "InternalError"})
+    source = CloudWatchSource(client=client, load_balancer=LB_ARN)
+    assert source.read(10_000.0) is None and "InternalError" in source.last_error
+    client.statuses = {"p99": "InternalError"}  # only a percentile: the others still make a sample
+    assert source.read(10_000.0).qps == pytest.approx(10.0) and source.last_error is None
+    client.statuses = {TARGET_5XX: "Forbidden"}
+    with pytest.raises(CloudWatchSourceError, match="cloudwatch:GetMetricData"):
+        source.read(10_000.0)
