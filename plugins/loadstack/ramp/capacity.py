@@ -53,7 +53,7 @@ from loadstack.ramp.control import ControlRecord
 from loadstack.ramp.controller import TickResult
 from loadstack.ramp.params import AbortRule
 from loadstack.ramp.samples import Sample
-from loadstack.ramp.state import TERMINAL_PHASES, RuleWindow
+from loadstack.ramp.state import TERMINAL_PHASES, RuleWindow, _timeline_json
 from loadstack.ramp.timeline import Action, Decision, Phase, Timeline
 
 SAMPLE_VALUES = ("qps", "error_ratio", "p50_ms", "p95_ms", "p99_ms")
@@ -296,7 +296,7 @@ class CapacityState:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "timeline":
-                value = value.to_json()
+                value = _timeline_json(value)  # the ramp's fast path: a checkpoint every few seconds
             elif f.name == "levels":
                 value = [level.to_json() for level in value]
             elif f.name == "metric_seen_at":
@@ -328,7 +328,12 @@ class CapacitySearch:
     """
 
     def __init__(
-        self, params: CapacityParams, state: CapacityState | None = None, *, settle_s: float = 0.0, wait_log_s: float = 30.0
+        self,
+        params: CapacityParams,
+        state: CapacityState | None = None,
+        *,
+        settle_s: float = 0.0,
+        wait_log_s: float = 30.0,
     ) -> None:
         self.params = params
         self.state = state if state is not None else CapacityState()
@@ -550,8 +555,9 @@ class CapacitySearch:
                 values,
             )
             return
+        what = f"unhealthy at {self._rate(level.buckets):g} QPS ({level.reason})"
         if s.low_level is not None and self._within_precision():
-            self._finish(now, "precision", f"unhealthy at {self._rate(level.buckets):g} QPS ({level.reason})", sample, values)
+            self._finish(now, "precision", what, sample, values)
             return
         mid = (low_buckets + level.buckets) // 2
         if mid <= low_buckets:
@@ -567,7 +573,7 @@ class CapacitySearch:
                     limited_by="nothing_sustainable",
                 )
             else:
-                self._finish(now, "bucket", f"unhealthy at {self._rate(level.buckets):g} QPS ({level.reason})", sample, values)
+                self._finish(now, "bucket", what, sample, values)
             return
         self._move(
             now,
@@ -623,11 +629,12 @@ class CapacitySearch:
         last_usable = s.last_usable_seen_at if s.last_usable_seen_at is not None else now
         missing = None
         if not usable and now - last_usable > p.no_data_limit_s:
-            what = (
-                "no sample"
-                if sample is None
-                else ("no qps in the samples" if not sample.has_data else f"only stale samples (newest {age:.1f} s old)")
-            )
+            if sample is None:
+                what = "no sample"
+            elif not sample.has_data:
+                what = "no qps in the samples"
+            else:
+                what = f"only stale samples (newest {age:.1f} s old)"
             missing = f"no usable sample for {now - last_usable:.0f} s ({what})"
         else:
             for metric in self._rule_metrics():
@@ -668,7 +675,9 @@ class CapacitySearch:
             )
         elif record.action == "pause":
             if s.phase == "paused":
-                self._wait(now, "control_ignored", f"{record.describe()} ignored: already paused", sample, values=values)
+                self._wait(
+                    now, "control_ignored", f"{record.describe()} ignored: already paused", sample, values=values
+                )
                 return
             s.paused_phase, s.phase = s.phase, "paused"
             self._decide(now, "pause", f"paused ({record.describe()}); rate held", sample, values=values)
@@ -781,7 +790,8 @@ class CapacitySearch:
             self._verdict(now, s.levels[-1], "interrupted", f"the search ended ({action})")
         s.ended_at = now
         s.result = self.result(now).to_json()
-        self._decide(now, action, reason, sample, values=values, thresholds={**self._thresholds(), **(thresholds or {})})
+        thresholds = {**self._thresholds(), **(thresholds or {})}
+        self._decide(now, action, reason, sample, values=values, thresholds=thresholds)
         s.drained_from = s.buckets
         before = s.buckets
         s.buckets = 0
