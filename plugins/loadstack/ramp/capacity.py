@@ -9,8 +9,12 @@ The search, in generated QPS (a multiple of `bucket_qps`):
 - stage 1, growth: from `start_qps`, each healthy level multiplies the rate by `growth` (at most
   `max_qps`), until a level is unhealthy;
 - stage 2, bisection: between the highest healthy rate (low) and the lowest unhealthy one (high), the
-  next level is their midpoint; it ends when high - low is within the precision (`precision_qps`, or
-  `precision_ratio` of the capacity, whichever is looser), or when no bucket fits between them.
+  next level is their midpoint, until high - low is within the precision (`precision_qps`, or
+  `precision_ratio` of the capacity, whichever is looser), or no bucket fits between them;
+- stage 3, confirmation: the highest healthy rate is held until its settled samples cover `confirm_s`: it
+  is sustained, not only healthy for a dwell, and its QPS is measured over that longer span (a dwell's
+  mean scatters by the counting noise; on the simulator that alone cost up to 1 % of the capacity). If it
+  turns unhealthy the bisection goes on below it.
 Then it drains and reports (`CapacityResult`): the highest sustainable QPS (the total QPS measured at the
 highest healthy level, organic traffic included, as the ramp's target is), the bracket it lies in and
 its width (the precision), the knee, every level, how long it took.
@@ -59,7 +63,7 @@ from loadstack.ramp.timeline import Action, Decision, Phase, Timeline
 SAMPLE_VALUES = ("qps", "error_ratio", "p50_ms", "p95_ms", "p99_ms")
 LEVEL_METRICS = ("error_ratio", "p50_ms", "p95_ms", "p99_ms")
 KNEE_LATENCIES = ("p95_ms", "p99_ms")
-GROWTH, BISECTION = 1, 2
+GROWTH, BISECTION, CONFIRM = 1, 2, 3
 BREACH_VALUES_KEPT = 5
 
 
@@ -75,6 +79,7 @@ class CapacityParams:
                        to the capacity found); give either or both (both: the looser one ends it).
     dwell_s:           seconds of settled samples (sample time) a level needs to be called healthy; at least
                        the longest rule window is used.
+    confirm_s:         seconds of settled samples the highest healthy rate is held for at the end (0: none).
     max_qps:           the highest rate tried; a search healthy there ends there ("limited by max_qps").
     knee_error_rise / knee_latency_rise: what counts as a rise for the knee (absolute error ratio; a fraction
                        of the lowest level's p95 / p99).
@@ -88,6 +93,7 @@ class CapacityParams:
     precision_qps: float | None = None
     precision_ratio: float | None = 0.01
     dwell_s: float = 10.0
+    confirm_s: float = 60.0
     max_qps: float | None = None
     max_staleness_s: float = 60.0
     no_data_limit_s: float = 90.0
@@ -118,8 +124,8 @@ class CapacityParams:
             problems.append(f"precision_qps {self.precision_qps} must be > 0")
         if self.precision_ratio is not None and not 0 < self.precision_ratio < 1:
             problems.append(f"precision_ratio {self.precision_ratio} must be in (0, 1)")
-        if not self.dwell_s >= 0:
-            problems.append(f"dwell_s {self.dwell_s} must be >= 0")
+        if not self.dwell_s >= 0 or not self.confirm_s >= 0:
+            problems.append(f"dwell_s {self.dwell_s} and confirm_s {self.confirm_s} must be >= 0")
         if self.max_qps is not None and not self.max_qps >= self.start_qps:
             problems.append(f"max_qps {self.max_qps} must be >= start_qps {self.start_qps}")
         if not self.max_staleness_s > 0 or not self.no_data_limit_s > 0:
@@ -274,6 +280,7 @@ class CapacityState:
     low_level: int | None = None  # index in levels: the highest healthy rate
     high_level: int | None = None  # index in levels: the lowest unhealthy rate
     limited_by: str | None = None
+    confirming: str | None = None  # in stage 3: why the bisection ended ("precision", "bucket", "max_qps")
     drained_from: int = 0
     last_wait_kind: str | None = None
     last_wait_at: float | None = None
@@ -508,15 +515,13 @@ class CapacitySearch:
                     f"over {run.last_at - run.since:.1f} s of samples",
                 )
                 return
+        span = self._span_for(level)
         if level.verdict is None and not level.runs and all(
-            metric in level.known and level.known[metric][1] - level.known[metric][0] >= p.judged_span_s
+            metric in level.known and level.known[metric][1] - level.known[metric][0] >= span
             for metric in self._rule_metrics()
         ):
             self._verdict(
-                now,
-                level,
-                "healthy",
-                f"every rule's metric under its trip level over {p.judged_span_s:g} s of settled samples",
+                now, level, "healthy", f"every rule's metric under its trip level over {span:g} s of settled samples"
             )
 
     def _verdict(self, now: float, level: Level, verdict: str, reason: str) -> None:
@@ -529,8 +534,8 @@ class CapacitySearch:
             s.high_level = index
         if s.low_level is not None and s.levels[s.low_level].buckets >= level.buckets:
             s.low_level = None  # traffic drifted: what was healthy is not any more; bisect below it
-        if s.stage == GROWTH:
-            s.stage = BISECTION
+        if s.stage != BISECTION:
+            s.stage, s.confirming = BISECTION, None
         low_buckets = s.levels[s.low_level].buckets if s.low_level is not None else 0
         values = {**self._level_values(level), "verdict": "unhealthy"}
         if level.buckets == 0:
@@ -557,7 +562,7 @@ class CapacitySearch:
             return
         what = f"unhealthy at {self._rate(level.buckets):g} QPS ({level.reason})"
         if s.low_level is not None and self._within_precision():
-            self._finish(now, "precision", what, sample, values)
+            self._confirm(now, "precision", what, sample, values)
             return
         mid = (low_buckets + level.buckets) // 2
         if mid <= low_buckets:
@@ -573,7 +578,7 @@ class CapacitySearch:
                     limited_by="nothing_sustainable",
                 )
             else:
-                self._finish(now, "bucket", what, sample, values)
+                self._confirm(now, "bucket", what, sample, values)
             return
         self._move(
             now,
@@ -591,10 +596,13 @@ class CapacitySearch:
             s.low_level = index
         values = {**self._level_values(level), "verdict": "healthy"}
         what = f"healthy at {self._rate(level.buckets):g} QPS (measured {level.mean('qps'):.1f} QPS in total)"
+        if s.stage == CONFIRM and s.confirming is not None:
+            self._finish(now, s.confirming, f"{what}, sustained", sample, values)
+            return
         if s.high_level is None:
             ceiling = self._max_buckets()
             if ceiling is not None and level.buckets >= ceiling:
-                self._finish(now, "max_qps", f"{what}, and max_qps {p.max_qps:g} reached", sample, values)
+                self._confirm(now, "max_qps", f"{what}, and max_qps {p.max_qps:g} reached", sample, values)
                 return
             grown = max(level.buckets + 1, math.ceil(level.buckets * p.growth - 1e-9))
             if ceiling is not None:
@@ -602,12 +610,12 @@ class CapacitySearch:
             self._move(now, grown, f"{what}: grow x{p.growth:g} to {self._rate(grown):g} QPS", sample, values)
             return
         if self._within_precision():
-            self._finish(now, "precision", what, sample, values)
+            self._confirm(now, "precision", what, sample, values)
             return
         high_buckets = s.levels[s.high_level].buckets
         mid = (level.buckets + high_buckets) // 2
         if mid <= level.buckets:
-            self._finish(now, "bucket", what, sample, values)
+            self._confirm(now, "bucket", what, sample, values)
             return
         self._move(
             now,
@@ -616,6 +624,28 @@ class CapacitySearch:
             sample,
             values,
         )
+
+    def _confirm(self, now: float, limited_by: str, what: str, sample: Sample | None, values: dict[str, Any]) -> None:
+        """The bisection is over: hold the highest healthy rate for confirm_s (stage 3), then finish."""
+        s, p = self.state, self.params
+        if p.confirm_s <= 0 or s.low_level is None:
+            self._finish(now, limited_by, what, sample, values)
+            return
+        s.stage, s.confirming = CONFIRM, limited_by
+        low = s.levels[s.low_level]
+        why = f"{what}; the search ends ({limited_by}) once {self._rate(low.buckets):g} QPS holds {p.confirm_s:g} s"
+        current = s.levels[-1]
+        if current is low:
+            # Traffic stays as it is: the level goes on, its samples so far count toward the confirmation.
+            current.stage, current.verdict, current.verdict_at, current.reason = CONFIRM, None, None, ""
+            thresholds = self._thresholds()
+            self._decide(now, "stage_reached", f"{why}: holding it", sample, values=values, thresholds=thresholds)
+        else:
+            self._move(now, low.buckets, f"{why}: back to it", sample, values)
+
+    def _span_for(self, level: Level) -> float:
+        p = self.params
+        return max(p.judged_span_s, p.confirm_s) if level.stage == CONFIRM else p.judged_span_s
 
     def _within_precision(self) -> bool:
         s = self.state
@@ -864,7 +894,7 @@ class CapacitySearch:
         return f"highest healthy rate {low} QPS, lowest unhealthy {high} QPS"
 
     def _dwell_text(self, level: Level) -> str:
-        span = self.params.judged_span_s
+        span = self._span_for(level)
         spans = {m: (level.known[m][1] - level.known[m][0]) if m in level.known else None for m in self._rule_metrics()}
         shown = ", ".join(f"{m} {v:.0f}/{span:g} s" if v is not None else f"{m} no data yet" for m, v in spans.items())
         runs = f"; above trip: {', '.join(level.runs)}" if level.runs else ""
