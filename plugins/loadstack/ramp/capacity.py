@@ -5,19 +5,23 @@ A ramp mode next to `RampController`, driven by the same runner (`run_ramp`) thr
 action so a retry resumes the search where it was, and `Decision`s in the same timeline, with the
 values, thresholds and sample ages behind each. No I/O, no clock.
 
-The search, in generated QPS (a multiple of `bucket_qps`):
+The search sets generated QPS (a multiple of `bucket_qps`) but brackets the capacity in total QPS (organic
+traffic included, as the ramp's target is), so organic traffic drifting between levels does not move the
+bracket: health is a matter of the total the stack serves. A level's total is its rate plus the organic
+traffic around it: every fresh sample gives a point of organic traffic (its QPS less what was generated
+over its window, from the rate history), and the points within `organic_span_s` of the level's settled
+samples are averaged. A dwell's own mean would scatter with the counting noise (on the simulator it put
+levels up to 2 % off), and the samples read while the next level settles are organic points too.
 - stage 1, growth: from `start_qps`, each healthy level multiplies the rate by `growth` (at most
   `max_qps`), until a level is unhealthy;
-- stage 2, bisection: between the highest healthy rate (low) and the lowest unhealthy one (high), the
-  next level is their midpoint, until high - low is within the precision (`precision_qps`, or
-  `precision_ratio` of the capacity, whichever is looser), or no bucket fits between them;
-- stage 3, confirmation: the highest healthy rate is held until its settled samples cover `confirm_s`: it
-  is sustained, not only healthy for a dwell, and its QPS is measured over that longer span (a dwell's
-  mean scatters by the counting noise; on the simulator that alone cost up to 1 % of the capacity). If it
-  turns unhealthy the bisection goes on below it.
-Then it drains and reports (`CapacityResult`): the highest sustainable QPS (the total QPS measured at the
-highest healthy level, organic traffic included, as the ramp's target is), the bracket it lies in and
-its width (the precision), the knee, every level, how long it took.
+- stage 2, bisection: between the healthy level of highest total (low) and the unhealthy level of lowest
+  total (high), the next rate is the one meant to put the middle of the two totals on the stack, given the
+  organic traffic measured last (the last level's total less its rate); until high - low is within the
+  precision (`precision_qps`, or `precision_ratio` of the capacity, whichever is looser), or a bucket;
+- stage 3, confirmation: the low level's total is held until settled samples cover `confirm_s`: it is
+  sustained, not only healthy for a dwell. If it turns unhealthy the bisection goes on below it.
+Then it drains and reports (`CapacityResult`): the highest sustainable QPS (the confirmed level's total),
+the bracket it lies in and its width (the precision), the knee, every level, how long it took.
 
 Health, per level, on the abort rules' metrics with a safety margin (trip = `trip_fraction` x limit):
 - a sample counts for a level only when settled: `at >= the level's change + settle_s` (its `at` already
@@ -33,11 +37,13 @@ Health, per level, on the abort rules' metrics with a safety margin (trip = `tri
 - "no data" (no sample, no qps, a metric None) is unknown: it neither extends nor clears a run and
   never counts toward the dwell. No usable sample, or no value of a rule's metric, for
   `no_data_limit_s` aborts naming what was missing.
-An unhealthy level is left at once, for the bisection's next (lower) rate. A level at or below the
-highest healthy rate found unhealthy (traffic drifted) drops that rate: the search bisects below it.
+An unhealthy level is left at once, for the bisection's next (lower) rate. A healthy level whose total is
+at or above an unhealthy one's (the capacity itself drifted, or noise) is contradicted and left out of the
+bracket. A level judged on a partly settled sample has no settled samples: its total is its rate plus the
+organic traffic around its start.
 
 Pause holds the current rate and takes no step, but levels are still judged: an unhealthy level while
-paused backs off to the highest healthy rate (0 without one) and stays paused. Terminate, an abort
+paused backs off to the highest healthy level's total (rate 0 without one) and stays paused. Terminate, an abort
 (no data, max_duration_s, nothing sustainable) or the end of the search drains (rate 0).
 
 The knee: the lowest level (by measured QPS) whose error ratio rose more than `knee_error_rise` above the
@@ -55,6 +61,7 @@ from typing import Any
 
 from loadstack.ramp.control import ControlRecord
 from loadstack.ramp.controller import TickResult
+from loadstack.ramp.estimate import estimate_organic, mean_rate
 from loadstack.ramp.params import AbortRule
 from loadstack.ramp.samples import Sample
 from loadstack.ramp.state import TERMINAL_PHASES, RuleWindow, _timeline_json
@@ -64,6 +71,12 @@ SAMPLE_VALUES = ("qps", "error_ratio", "p50_ms", "p95_ms", "p99_ms")
 LEVEL_METRICS = ("error_ratio", "p50_ms", "p95_ms", "p99_ms")
 KNEE_LATENCIES = ("p95_ms", "p99_ms")
 GROWTH, BISECTION, CONFIRM = 1, 2, 3
+# A confirmation that lands further under the lowest unhealthy total than the precision (organic traffic moved
+# between the estimate and the level) is tried again, this many times in all before the search ends anyway.
+CONFIRM_TRIES = 3
+# Seconds (sample time) of organic traffic whose trend carries its level forward to when a new rate lands
+# (the controller's trend span): with a metric lag, the newest points are that far behind.
+TREND_SPAN_S = 240.0
 BREACH_VALUES_KEPT = 5
 
 
@@ -79,7 +92,9 @@ class CapacityParams:
                        to the capacity found); give either or both (both: the looser one ends it).
     dwell_s:           seconds of settled samples (sample time) a level needs to be called healthy; at least
                        the longest rule window is used.
-    confirm_s:         seconds of settled samples the highest healthy rate is held for at the end (0: none).
+    confirm_s:         seconds of settled samples the highest healthy level is held for at the end (0: none).
+    organic_span_s:    organic traffic (measured less generated) is averaged this far (sample time) either side
+                       of a level to tell its total QPS: a dwell's own mean scatters with the counting noise.
     max_qps:           the highest rate tried; a search healthy there ends there ("limited by max_qps").
     knee_error_rise / knee_latency_rise: what counts as a rise for the knee (absolute error ratio; a fraction
                        of the lowest level's p95 / p99).
@@ -94,6 +109,7 @@ class CapacityParams:
     precision_ratio: float | None = 0.01
     dwell_s: float = 10.0
     confirm_s: float = 60.0
+    organic_span_s: float = 30.0
     max_qps: float | None = None
     max_staleness_s: float = 60.0
     no_data_limit_s: float = 90.0
@@ -128,6 +144,8 @@ class CapacityParams:
             problems.append(f"dwell_s {self.dwell_s} and confirm_s {self.confirm_s} must be >= 0")
         if self.max_qps is not None and not self.max_qps >= self.start_qps:
             problems.append(f"max_qps {self.max_qps} must be >= start_qps {self.start_qps}")
+        if not self.organic_span_s > 0:
+            problems.append(f"organic_span_s {self.organic_span_s} must be > 0")
         if not self.max_staleness_s > 0 or not self.no_data_limit_s > 0:
             problems.append("max_staleness_s and no_data_limit_s must be > 0")
         if self.max_duration_s is not None and not self.max_duration_s > 0:
@@ -192,6 +210,9 @@ class Level:
     verdict: str | None = None  # "healthy" | "unhealthy" | "interrupted"
     verdict_at: float | None = None
     reason: str = ""
+    # Unhealthy: the sample time the samples that showed it cover, [first at, last at + window] (None: a sample
+    # partly after the step up).
+    judged_span: list[float] | None = None
 
     def mean(self, metric: str) -> float | None:
         if metric == "qps":
@@ -277,10 +298,16 @@ class CapacityState:
     applied_control_seq: int = 0
     paused_phase: Phase | None = None
     levels: list[Level] = field(default_factory=list)
-    low_level: int | None = None  # index in levels: the highest healthy rate
-    high_level: int | None = None  # index in levels: the lowest unhealthy rate
+    confirmed_level: int | None = None  # index in levels: the level held for confirm_s that ended the search
+    # The generated rate's history, [[effective from, QPS], ...], and organic traffic as every sample showed it,
+    # [[sample at, measured less generated QPS], ...], from `organic_from` on (a retry restores traffic at a new
+    # time; what was generated in between is unknown).
+    rates: list[list[float]] = field(default_factory=list)
+    organic: list[list[float]] = field(default_factory=list)
+    organic_from: float | None = None
     limited_by: str | None = None
     confirming: str | None = None  # in stage 3: why the bisection ended ("precision", "bucket", "max_qps")
+    confirm_tries: int = 0
     drained_from: int = 0
     last_wait_kind: str | None = None
     last_wait_at: float | None = None
@@ -308,6 +335,8 @@ class CapacityState:
                 value = [level.to_json() for level in value]
             elif f.name == "metric_seen_at":
                 value = dict(value)
+            elif f.name in ("rates", "organic"):
+                value = [list(point) for point in value]
             data[f.name] = value
         return data
 
@@ -324,6 +353,8 @@ class CapacityState:
         values["timeline"] = Timeline.from_json(values.get("timeline") or {})
         values["levels"] = [Level.from_json(level) for level in values.get("levels") or ()]
         values["metric_seen_at"] = dict(values.get("metric_seen_at") or {})
+        values["rates"] = [list(point) for point in values.get("rates") or ()]
+        values["organic"] = [list(point) for point in values.get("organic") or ()]
         return cls(**values)
 
 
@@ -347,19 +378,20 @@ class CapacitySearch:
         self.settle_s = settle_s
         self.wait_log_s = wait_log_s
         self._begun = False
+        self._now = 0.0
         self._new: list[Decision] = []
         s = self.state
-        for name, index in (("low_level", s.low_level), ("high_level", s.high_level)):
-            if index is not None and not 0 <= index < len(s.levels):
-                raise ValueError(
-                    f"capacity state: {name} {index} is outside its {len(s.levels)} levels; the checkpoint is "
-                    "damaged: clear it to start the search from zero"
-                )
+        if s.confirmed_level is not None and not 0 <= s.confirmed_level < len(s.levels):
+            raise ValueError(
+                f"capacity state: confirmed_level {s.confirmed_level} is outside its {len(s.levels)} levels; the "
+                "checkpoint is damaged: clear it to start the search from zero"
+            )
 
     # --- the tick --------------------------------------------------------------------------------------------
     def tick(self, now: float, sample: Sample | None, control: ControlRecord | None = None) -> TickResult:
         s, p = self.state, self.params
         self._new = []
+        self._now = now
         if not self._begun:
             self._begun = True
             self._begin(now)
@@ -391,6 +423,8 @@ class CapacitySearch:
         if new:
             assert sample is not None
             s.timeline.samples.append(sample)
+            if sample.has_data and not (sample.age(now) > p.max_staleness_s):
+                self._note_organic(sample)
             s.last_sample_at = sample.at
         age = sample.age(now) if sample is not None else None
         stale = age is not None and age > p.max_staleness_s
@@ -475,12 +509,14 @@ class CapacitySearch:
                     "unhealthy",
                     f"{which} shows {rule.metric} {value:g} above the abort limit of '{rule.name}'",
                 )
+                level.judged_span = [sample.at, sample.at + (sample.window_s or 0.0)] if settled else None
                 return
         if not settled:
             return
         assert sample.qps is not None
         level.samples += 1
         level.qps_sum += sample.qps
+        level.known.setdefault("qps", [sample.at, sample.at])[1] = sample.at
         for metric in LEVEL_METRICS:
             value = getattr(sample, metric)
             if value is None:
@@ -514,6 +550,7 @@ class CapacitySearch:
                     f"{rule.metric} {shown} above the trip level {trip:g} ({p.trip_fraction:g} x '{rule.name}') "
                     f"over {run.last_at - run.since:.1f} s of samples",
                 )
+                level.judged_span = [run.since, run.last_at + (sample.window_s or 0.0)]
                 return
         span = self._span_for(level)
         if level.verdict is None and not level.runs and all(
@@ -529,14 +566,8 @@ class CapacitySearch:
 
     def _leave_unhealthy(self, now: float, level: Level, sample: Sample | None) -> None:
         s, p = self.state, self.params
-        index = len(s.levels) - 1
-        if s.high_level is None or level.buckets <= s.levels[s.high_level].buckets:
-            s.high_level = index
-        if s.low_level is not None and s.levels[s.low_level].buckets >= level.buckets:
-            s.low_level = None  # traffic drifted: what was healthy is not any more; bisect below it
         if s.stage != BISECTION:
-            s.stage, s.confirming = BISECTION, None
-        low_buckets = s.levels[s.low_level].buckets if s.low_level is not None else 0
+            s.stage, s.confirming, s.confirm_tries = BISECTION, None, 0
         values = {**self._level_values(level), "verdict": "unhealthy"}
         if level.buckets == 0:
             self._end(
@@ -550,56 +581,57 @@ class CapacitySearch:
                 limited_by="nothing_sustainable",
             )
             return
+        low, high = self.bracket()
+        what = f"unhealthy at {self._rate(level.buckets):g} QPS ({level.reason})"
         if s.phase == "paused":
+            back = self._buckets_for(self.total_qps(low)) if low is not None else 0
             self._move(
                 now,
-                low_buckets,
-                f"unhealthy at {self._rate(level.buckets):g} QPS while paused ({level.reason}): back to "
-                f"{self._rate(low_buckets):g} QPS, the highest healthy rate, and staying paused",
+                back,
+                f"{what} while paused: back to {self._rate(back):g} QPS, the highest healthy level, and staying paused",
                 sample,
                 values,
             )
             return
-        what = f"unhealthy at {self._rate(level.buckets):g} QPS ({level.reason})"
-        if s.low_level is not None and self._within_precision():
-            self._confirm(now, "precision", what, sample, values)
+        ended = self._ended_by(low, high)
+        if ended is not None:
+            self._confirm(now, ended, what, sample, values)
             return
-        mid = (low_buckets + level.buckets) // 2
-        if mid <= low_buckets:
-            if s.low_level is None:
-                self._end(
-                    now,
-                    "aborted",
-                    "abort",
-                    f"unhealthy at {self._rate(level.buckets):g} QPS ({level.reason}) and no bucket of "
-                    f"{p.bucket_qps:g} QPS below it is left to try: nothing sustainable found",
-                    sample,
-                    values=values,
-                    limited_by="nothing_sustainable",
-                )
-            else:
-                self._confirm(now, "bucket", what, sample, values)
+        probe = self._probe(low, high)
+        if probe is None:
+            self._end(
+                now,
+                "aborted",
+                "abort",
+                f"{what}, and no bucket of {p.bucket_qps:g} QPS below it is left to try: nothing sustainable found",
+                sample,
+                values=values,
+                limited_by="nothing_sustainable",
+            )
             return
-        self._move(
-            now,
-            mid,
-            f"unhealthy at {self._rate(level.buckets):g} QPS ({level.reason}): back off at once to the midpoint "
-            f"{self._rate(mid):g} of [{self._rate(low_buckets):g}, {self._rate(level.buckets):g}]",
-            sample,
-            values,
-        )
+        self._move(now, probe, f"{what}: back off at once to {self._probe_text(probe, low, high)}", sample, values)
 
     def _after_healthy(self, now: float, level: Level, sample: Sample | None) -> None:
         s, p = self.state, self.params
-        index = len(s.levels) - 1
-        if s.low_level is None or level.buckets >= s.levels[s.low_level].buckets:
-            s.low_level = index
         values = {**self._level_values(level), "verdict": "healthy"}
         what = f"healthy at {self._rate(level.buckets):g} QPS (measured {level.mean('qps'):.1f} QPS in total)"
         if s.stage == CONFIRM and s.confirming is not None:
+            _, high = self.bracket()
+            total, high_total = self.total_qps(level), self.total_qps(high) if high is not None else None
+            if (
+                total is not None
+                and high_total is not None
+                and self._ended_by_width(total, high_total) is None
+                and s.confirm_tries < CONFIRM_TRIES
+            ):
+                under = f"{what}, sustained, but {high_total - total:.1f} QPS under the lowest unhealthy level"
+                self._confirm(now, s.confirming, under, sample, values)
+                return
+            s.confirmed_level = len(s.levels) - 1
             self._finish(now, s.confirming, f"{what}, sustained", sample, values)
             return
-        if s.high_level is None:
+        low, high = self.bracket()
+        if high is None:
             ceiling = self._max_buckets()
             if ceiling is not None and level.buckets >= ceiling:
                 self._confirm(now, "max_qps", f"{what}, and max_qps {p.max_qps:g} reached", sample, values)
@@ -609,50 +641,154 @@ class CapacitySearch:
                 grown = min(grown, ceiling)
             self._move(now, grown, f"{what}: grow x{p.growth:g} to {self._rate(grown):g} QPS", sample, values)
             return
-        if self._within_precision():
-            self._confirm(now, "precision", what, sample, values)
+        ended = self._ended_by(low, high)
+        if ended is not None:
+            self._confirm(now, ended, what, sample, values)
             return
-        high_buckets = s.levels[s.high_level].buckets
-        mid = (level.buckets + high_buckets) // 2
-        if mid <= level.buckets:
-            self._confirm(now, "bucket", what, sample, values)
-            return
-        self._move(
-            now,
-            mid,
-            f"{what}: bisect to {self._rate(mid):g} of [{self._rate(level.buckets):g}, {self._rate(high_buckets):g}]",
-            sample,
-            values,
-        )
+        probe = self._probe(low, high)
+        assert probe is not None  # a healthy level below the unhealthy one: low is known
+        self._move(now, probe, f"{what}: bisect to {self._probe_text(probe, low, high)}", sample, values)
 
     def _confirm(self, now: float, limited_by: str, what: str, sample: Sample | None, values: dict[str, Any]) -> None:
-        """The bisection is over: hold the highest healthy rate for confirm_s (stage 3), then finish."""
+        """The bisection is over: hold the highest healthy level for confirm_s (stage 3), then finish."""
         s, p = self.state, self.params
-        if p.confirm_s <= 0 or s.low_level is None:
+        low, _ = self.bracket()
+        if p.confirm_s <= 0 or low is None:
             self._finish(now, limited_by, what, sample, values)
             return
         s.stage, s.confirming = CONFIRM, limited_by
-        low = s.levels[s.low_level]
-        why = f"{what}; the search ends ({limited_by}) once {self._rate(low.buckets):g} QPS holds {p.confirm_s:g} s"
+        s.confirm_tries += 1
+        total = self.total_qps(low)
+        assert total is not None
+        target = self._buckets_for(total)
+        why = f"{what}; the search ends ({limited_by}) once {total:.1f} QPS in total holds {p.confirm_s:g} s"
         current = s.levels[-1]
-        if current is low:
+        if current is low and current.buckets == target:
             # Traffic stays as it is: the level goes on, its samples so far count toward the confirmation.
             current.stage, current.verdict, current.verdict_at, current.reason = CONFIRM, None, None, ""
             thresholds = self._thresholds()
             self._decide(now, "stage_reached", f"{why}: holding it", sample, values=values, thresholds=thresholds)
         else:
-            self._move(now, low.buckets, f"{why}: back to it", sample, values)
+            self._move(now, target, f"{why}: {self._rate(target):g} QPS generated", sample, values)
 
     def _span_for(self, level: Level) -> float:
         p = self.params
         return max(p.judged_span_s, p.confirm_s) if level.stage == CONFIRM else p.judged_span_s
 
-    def _within_precision(self) -> bool:
+    # --- the bracket, in total QPS ----------------------------------------------------------------------------
+    def total_qps(self, level: Level) -> float | None:
+        """The total QPS a level put on the stack: its rate plus the organic traffic while it was judged (sample
+        time). Unhealthy: over the traffic the samples that showed it covered (a surge must not be averaged
+        away with what came before), or, judged on a
+        sample partly after its step up, over organic_span_s before it. Otherwise over its settled samples
+        widened by organic_span_s either side (later samples refine it)."""
+        span, wide = self.params.organic_span_s, self.params.organic_span_s
+        if level.verdict == "unhealthy":
+            if level.judged_span is not None:
+                first, last = level.judged_span
+                wide = 0.0
+            else:
+                first = last = level.settled_from
+                organic = self._organic_between(first - span, last)
+                return self._rate(level.buckets) + (organic if organic is not None else 0.0)
+        else:
+            first, last = level.known.get("qps", [level.settled_from, level.settled_from])
+        organic = self._organic_between(first - wide, last + wide)
+        return self._rate(level.buckets) + (organic if organic is not None else 0.0)
+
+    def organic_qps(self) -> float | None:
+        """Organic traffic by the time a rate set now lands (now + settle): the mean of the newest organic_span_s
+        of the series carried forward by its trend (`loadstack.ramp.estimate`); None before any sample."""
+        estimate = estimate_organic(
+            self.state.organic,
+            self._now + self.settle_s,
+            recent_s=self.params.organic_span_s,
+            trend_s=TREND_SPAN_S,
+            max_horizon_s=TREND_SPAN_S,
+        )
+        return None if estimate is None else estimate.level_qps
+
+    def _organic_between(self, start: float, end: float) -> float | None:
+        points = [q for at, q in self.state.organic if start <= at <= end]
+        return sum(points) / len(points) if points else None
+
+    def _note_organic(self, sample: Sample) -> None:
+        """Add the organic traffic a fresh sample shows: its QPS less what was generated over its window (from the
+        rate history: a sample straddling a change counts too), or less the current rate once it is settled."""
         s = self.state
-        if s.low_level is None or s.high_level is None:
-            return False
-        low, high = s.levels[s.low_level], s.levels[s.high_level]
-        return self._rate(high.buckets - low.buckets) <= self.params.precision_for(low.mean("qps"))
+        assert sample.qps is not None
+        if s.organic_from is not None and sample.at < s.organic_from:
+            return
+        if sample.window_s:
+            generated = mean_rate(s.rates, sample.at, sample.at + sample.window_s)
+        elif sample.at >= s.levels[-1].settled_from:
+            generated = self._rate(s.levels[-1].buckets)
+        else:
+            return
+        s.organic.append([sample.at, sample.qps - generated])
+
+    def bracket(self) -> tuple[Level | None, Level | None]:
+        """(the healthy level of highest total QPS, the unhealthy level of lowest total QPS). In total QPS, so
+        organic traffic drifting between levels does not move it. Newer evidence wins: a level judged healthy
+        at a total more than the precision above an earlier unhealthy one (the capacity itself moved, a surge)
+        retires that one, and the other way round. Closer than the precision the two sides may cross (noise):
+        the bracket is then as narrow as the search asks, and it ends."""
+        healthy: list[tuple[float, Level]] = []
+        unhealthy: list[tuple[float, Level]] = []
+        for level in self.state.levels:
+            if level.verdict not in ("healthy", "unhealthy"):
+                continue
+            total = self.total_qps(level)
+            assert total is not None
+            margin = self.params.precision_for(total)
+            if level.verdict == "healthy":
+                unhealthy = [item for item in unhealthy if item[0] > total - margin]
+                healthy.append((total, level))
+            else:
+                healthy = [item for item in healthy if item[0] < total + margin]
+                unhealthy.append((total, level))
+        low = max(healthy, key=lambda item: item[0])[1] if healthy else None
+        high = min(unhealthy, key=lambda item: item[0])[1] if unhealthy else None
+        return low, high
+
+    def _ended_by(self, low: Level | None, high: Level | None) -> str | None:
+        """"precision" or "bucket" once the bracket is that narrow; None while it is wider."""
+        if low is None or high is None:
+            return None
+        low_total, high_total = self.total_qps(low), self.total_qps(high)
+        assert low_total is not None and high_total is not None
+        return self._ended_by_width(low_total, high_total)
+
+    def _ended_by_width(self, low_total: float, high_total: float) -> str | None:
+        width = high_total - low_total
+        if width <= self.params.precision_for(low_total):
+            return "precision"
+        return "bucket" if width <= self.params.bucket_qps else None
+
+    def _probe(self, low: Level | None, high: Level | None) -> int | None:
+        """The next rate, in buckets: the one meant to put the middle of the bracket's totals on the stack, given
+        the organic traffic measured last; without a healthy level below, half the unhealthy rate (None when
+        that is no bucket at all)."""
+        assert high is not None
+        if low is None:
+            half = min(high.buckets, self.state.levels[-1].buckets) // 2
+            return half if half >= 1 else None
+        low_total, high_total = self.total_qps(low), self.total_qps(high)
+        assert low_total is not None and high_total is not None
+        return self._buckets_for((low_total + high_total) / 2)
+
+    def _buckets_for(self, total_qps: float) -> int:
+        """The rate, in buckets, that puts `total_qps` on the stack with the organic traffic measured last."""
+        organic = self.organic_qps() or 0.0
+        return max(0, round((total_qps - organic) / self.params.bucket_qps))
+
+    def _probe_text(self, probe: int, low: Level | None, high: Level | None) -> str:
+        if low is None or high is None:
+            return f"{self._rate(probe):g} QPS, half the lowest unhealthy rate"
+        return (
+            f"{self._rate(probe):g} QPS, meant for the middle of [{self.total_qps(low):.1f}, "
+            f"{self.total_qps(high):.1f}] QPS in total (organic {self.organic_qps() or 0.0:.1f} QPS)"
+        )
 
     def _no_data_abort(self, now: float, sample: Sample | None, usable: bool, age: float | None) -> bool:
         s, p = self.state, self.params
@@ -751,6 +887,7 @@ class CapacitySearch:
             self._verdict(now, s.levels[-1], "interrupted", "the try ended before a verdict")
         # The traffic went away with the try: the level is judged afresh, as a step up from nothing.
         self._new_level(now, base, stepped_up=True)
+        s.organic_from = s.levels[-1].settled_from
         s.last_wait_kind = None
         self._decide(
             now,
@@ -765,9 +902,15 @@ class CapacitySearch:
         s = self.state
         s.buckets = buckets
         s.last_action_at = now
-        s.levels.append(
-            Level(buckets=buckets, stage=s.stage, began_at=now, settled_from=now + self.settle_s, stepped_up=stepped_up)
+        level = Level(
+            buckets=buckets,
+            stage=s.stage,
+            began_at=now,
+            settled_from=now + self.settle_s,
+            stepped_up=stepped_up,
         )
+        s.levels.append(level)
+        s.rates.append([level.settled_from, self._rate(buckets)])
 
     def _move(self, now: float, buckets: int, reason: str, sample: Sample | None, values: dict[str, Any]) -> None:
         before = self.state.buckets
@@ -825,6 +968,7 @@ class CapacitySearch:
         s.drained_from = s.buckets
         before = s.buckets
         s.buckets = 0
+        s.rates.append([now + self.settle_s, 0.0])
         s.phase = phase
         s.end_reason = reason
         s.last_action_at = now
@@ -834,14 +978,14 @@ class CapacitySearch:
     def result(self, now: float) -> CapacityResult:
         """What the search has found by `now` (its final result once it has ended)."""
         s = self.state
-        low = s.levels[s.low_level] if s.low_level is not None else None
-        high = s.levels[s.high_level] if s.high_level is not None else None
-        capacity = low.mean("qps") if low is not None else None
-        precision = None
-        bracket = None
-        if low is not None and high is not None:
-            precision = self._rate(high.buckets - low.buckets)
-        if capacity is not None and precision is not None:
+        low, high = self.bracket()
+        if s.confirmed_level is not None:
+            low = s.levels[s.confirmed_level]  # held for confirm_s: the capacity measured over the longest span
+        capacity = self.total_qps(low) if low is not None else None
+        high_total = self.total_qps(high) if high is not None else None
+        precision = bracket = None
+        if capacity is not None and high_total is not None:
+            precision = max(0.0, high_total - capacity)
             bracket = (capacity, capacity + precision)
         knee = find_knee(s.levels, self.params)
         end = s.ended_at if s.ended_at is not None else now
@@ -889,9 +1033,14 @@ class CapacitySearch:
 
     def _bracket_text(self) -> str:
         s = self.state
-        low = f"{self._rate(s.levels[s.low_level].buckets):g}" if s.low_level is not None else "none"
-        high = f"{self._rate(s.levels[s.high_level].buckets):g}" if s.high_level is not None else "none"
-        return f"highest healthy rate {low} QPS, lowest unhealthy {high} QPS"
+        low, high = self.bracket()
+
+        def shown(level: Level | None) -> str:
+            if level is None:
+                return "none"
+            return f"{self.total_qps(level):.1f} QPS ({self._rate(level.buckets):g} generated)"
+
+        return f"highest healthy level {shown(low)}, lowest unhealthy {shown(high)}"
 
     def _dwell_text(self, level: Level) -> str:
         span = self._span_for(level)
@@ -909,13 +1058,14 @@ class CapacitySearch:
         return values
 
     def _thresholds(self) -> dict[str, Any]:
-        s, p = self.state, self.params
+        p = self.params
         thresholds: dict[str, Any] = {f"trip {rule.name}": _round(p.trip(rule)) for rule in p.abort_rules}
         thresholds["judged_span_s"] = p.judged_span_s
-        if s.low_level is not None:
-            thresholds["bracket_low_qps"] = self._rate(s.levels[s.low_level].buckets)
-        if s.high_level is not None:
-            thresholds["bracket_high_qps"] = self._rate(s.levels[s.high_level].buckets)
+        low, high = self.bracket()
+        if low is not None:
+            thresholds["bracket_low_qps"] = _round(self.total_qps(low))
+        if high is not None:
+            thresholds["bracket_high_qps"] = _round(self.total_qps(high))
         return thresholds
 
     def _decide(
