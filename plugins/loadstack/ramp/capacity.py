@@ -242,8 +242,9 @@ class CapacityResult:
 
     capacity_qps:      total QPS measured at the highest healthy level (None: no level was healthy).
     capacity_rate_qps: the generated rate of that level.
-    precision_qps:     high - low of the bracket (None without an unhealthy level above the capacity);
-                       the capacity lies in bracket_qps = [capacity_qps, capacity_qps + precision_qps].
+    precision_qps:     the distance from capacity_qps to the lowest unhealthy total (None without one); the
+                       capacity lies in bracket_qps, those two in order (within the precision the sides may
+                       cross: samples are noisy, and a level confirmed over confirm_s outweighs a short one).
     limited_by:        why the search ended where it did: "precision", "bucket" (no bucket fits between),
                        "max_qps", or the phase it ended in otherwise; None while it runs.
     knee_qps / knee_below_qps / knee_metric: see the module docstring; None without a rise.
@@ -617,17 +618,19 @@ class CapacitySearch:
         what = f"healthy at {self._rate(level.buckets):g} QPS (measured {level.mean('qps'):.1f} QPS in total)"
         if s.stage == CONFIRM and s.confirming is not None:
             _, high = self.bracket()
-            total, high_total = self.total_qps(level), self.total_qps(high) if high is not None else None
+            high_total = self.total_qps(high) if high is not None else None
+            best = self._best_confirmed()
+            total = self.total_qps(best)
+            assert total is not None
             if (
-                total is not None
-                and high_total is not None
+                high_total is not None
                 and self._ended_by_width(total, high_total) is None
                 and s.confirm_tries < CONFIRM_TRIES
             ):
                 under = f"{what}, sustained, but {high_total - total:.1f} QPS under the lowest unhealthy level"
                 self._confirm(now, s.confirming, under, sample, values)
                 return
-            s.confirmed_level = len(s.levels) - 1
+            s.confirmed_level = s.levels.index(best)
             self._finish(now, s.confirming, f"{what}, sustained", sample, values)
             return
         low, high = self.bracket()
@@ -670,6 +673,12 @@ class CapacitySearch:
             self._decide(now, "stage_reached", f"{why}: holding it", sample, values=values, thresholds=thresholds)
         else:
             self._move(now, target, f"{why}: {self._rate(target):g} QPS generated", sample, values)
+
+    def _best_confirmed(self) -> Level:
+        """The confirmed level of highest total still standing (the current level, just confirmed, when none is)."""
+        healthy, _ = self._standing()
+        confirmed = [item for item in healthy if item[1].stage == CONFIRM]
+        return max(confirmed, key=lambda item: item[0])[1] if confirmed else self.state.levels[-1]
 
     def _span_for(self, level: Level) -> float:
         p = self.params
@@ -728,11 +737,18 @@ class CapacitySearch:
         s.organic.append([sample.at, sample.qps - generated])
 
     def bracket(self) -> tuple[Level | None, Level | None]:
+        healthy, unhealthy = self._standing()
+        low = max(healthy, key=lambda item: item[0])[1] if healthy else None
+        high = min(unhealthy, key=lambda item: item[0])[1] if unhealthy else None
+        return low, high
+
+    def _standing(self) -> tuple[list[tuple[float, Level]], list[tuple[float, Level]]]:
         """(the healthy level of highest total QPS, the unhealthy level of lowest total QPS). In total QPS, so
         organic traffic drifting between levels does not move it. Newer evidence wins: a level judged healthy
         at a total more than the precision above an earlier unhealthy one (the capacity itself moved, a surge)
         retires that one, and the other way round. Closer than the precision the two sides may cross (noise):
-        the bracket is then as narrow as the search asks, and it ends."""
+        the bracket is then as narrow as the search asks, and it ends. Returns the levels still standing,
+        (total, level) healthy and unhealthy."""
         healthy: list[tuple[float, Level]] = []
         unhealthy: list[tuple[float, Level]] = []
         for level in self.state.levels:
@@ -747,9 +763,7 @@ class CapacitySearch:
             else:
                 healthy = [item for item in healthy if item[0] < total + margin]
                 unhealthy.append((total, level))
-        low = max(healthy, key=lambda item: item[0])[1] if healthy else None
-        high = min(unhealthy, key=lambda item: item[0])[1] if unhealthy else None
-        return low, high
+        return healthy, unhealthy
 
     def _ended_by(self, low: Level | None, high: Level | None) -> str | None:
         """"precision" or "bucket" once the bracket is that narrow; None while it is wider."""
@@ -985,8 +999,9 @@ class CapacitySearch:
         high_total = self.total_qps(high) if high is not None else None
         precision = bracket = None
         if capacity is not None and high_total is not None:
-            precision = max(0.0, high_total - capacity)
-            bracket = (capacity, capacity + precision)
+            # Within the precision the two sides may cross (noise): the capacity is then between them all the same.
+            precision = abs(high_total - capacity)
+            bracket = (min(capacity, high_total), max(capacity, high_total))
         knee = find_knee(s.levels, self.params)
         end = s.ended_at if s.ended_at is not None else now
         return CapacityResult(

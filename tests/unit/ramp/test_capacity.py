@@ -114,7 +114,8 @@ def test_finds_the_plant_capacity_within_2_percent(delay_s, seed):
     assert result.found and result.limited_by == "precision"
     assert abs(result.capacity_qps - known) / known <= 0.02, (result.capacity_qps, known)
     assert result.precision_qps <= PARAMS.precision_ratio * result.capacity_qps
-    assert result.bracket_qps == (result.capacity_qps, result.capacity_qps + result.precision_qps)
+    assert result.bracket_qps[1] - result.bracket_qps[0] == pytest.approx(result.precision_qps)
+    assert result.capacity_qps in result.bracket_qps
     assert run.sim.driver.applied_rate() == 0.0  # drained
     assert [s["verdict"] for s in result.steps].count("healthy") >= 2
     assert result.duration_s == pytest.approx(run.clock.now() - run.sim.start)
