@@ -146,6 +146,7 @@ def bench_capacity(seeds: int = 20) -> dict[str, Any]:
         runs = [_run(seed, delay, known) for seed in range(1, seeds + 1)]
         errors = [r["error"] for r in runs if r["error"] is not None]
         durations = [r["duration_s"] for r in runs if r["duration_s"] is not None]
+        widths = [r["precision_qps"] for r in runs if r["precision_qps"] is not None]
         worst = max(runs, key=lambda r: r["error"] if r["error"] is not None else float("inf"))
         above = _longest_above_limit(delay)
         per_delay.append(
@@ -163,7 +164,8 @@ def bench_capacity(seeds: int = 20) -> dict[str, Any]:
                 "worst_found_qps": worst["found_qps"],
                 "found_min_qps": min((r["found_qps"] for r in runs if r["found_qps"] is not None), default=None),
                 "found_max_qps": max((r["found_qps"] for r in runs if r["found_qps"] is not None), default=None),
-                "precision_median_qps": statistics.median(r["precision_qps"] for r in runs if r["precision_qps"]),
+                "precision_median_qps": round(statistics.median(widths), 1) if widths else None,
+                "precision_max_qps": round(max(widths), 1) if widths else None,
                 "duration_median_s": round(statistics.median(durations), 1) if durations else None,
                 "duration_max_s": round(max(durations), 1) if durations else None,
                 "levels_median": statistics.median(r["levels"] for r in runs),
@@ -215,8 +217,8 @@ def table_rows(result: dict[str, Any]) -> list[str]:
             ),
             (
                 f"| {delay}: search time (median / max), levels, precision | {d['duration_median_s']} / "
-                f"{d['duration_max_s']} s simulated, {d['levels_median']:g} levels, ± {d['precision_median_qps']:g} "
-                f"QPS | |"
+                f"{d['duration_max_s']} s simulated, {d['levels_median']:g} levels, bracket "
+                f"{d['precision_median_qps']} QPS (widest {d['precision_max_qps']}) | |"
             ),
             (
                 f"| {delay}: knee (median; plant knee {d['plant_knee_qps']:g}) | {d['knee_median_qps']} QPS, none "

@@ -7,21 +7,24 @@ values, thresholds and sample ages behind each. No I/O, no clock.
 
 The search sets generated QPS (a multiple of `bucket_qps`) but brackets the capacity in total QPS (organic
 traffic included, as the ramp's target is), so organic traffic drifting between levels does not move the
-bracket: health is a matter of the total the stack serves. A level's total is its rate plus the organic
-traffic around it: every fresh sample gives a point of organic traffic (its QPS less what was generated
-over its window, from the rate history), and the points within `organic_span_s` of the level's settled
-samples are averaged. A dwell's own mean would scatter with the counting noise (on the simulator it put
-levels up to 2 % off), and the samples read while the next level settles are organic points too.
+bracket: health is a matter of the total the stack serves. Every fresh sample gives a point of organic
+traffic (its QPS less what was generated over its window, from the rate history); a level's total is its
+rate plus the mean of the points within `organic_span_s` of its settled samples. A dwell's own mean would
+scatter with the counting noise (on the simulator by up to 1.7 %), and the samples read while the next
+level settles are organic points too.
 - stage 1, growth: from `start_qps`, each healthy level multiplies the rate by `growth` (at most
   `max_qps`), until a level is unhealthy;
 - stage 2, bisection: between the healthy level of highest total (low) and the unhealthy level of lowest
   total (high), the next rate is the one meant to put the middle of the two totals on the stack, given the
-  organic traffic measured last (the last level's total less its rate); until high - low is within the
-  precision (`precision_qps`, or `precision_ratio` of the capacity, whichever is looser), or a bucket;
-- stage 3, confirmation: the low level's total is held until settled samples cover `confirm_s`: it is
-  sustained, not only healthy for a dwell. If it turns unhealthy the bisection goes on below it.
-Then it drains and reports (`CapacityResult`): the highest sustainable QPS (the confirmed level's total),
-the bracket it lies in and its width (the precision), the knee, every level, how long it took.
+  organic traffic expected when it lands (the newest `organic_span_s` of points carried forward by their
+  trend, as the ramp controller does); until high - low is within the precision (`precision_qps`, or
+  `precision_ratio` of the capacity, whichever is looser), or within a bucket;
+- stage 3, confirmation: low's total is held until settled samples cover `confirm_s`: sustained, not only
+  healthy for a dwell. A confirmation that lands further under high than the precision (organic traffic
+  moved meanwhile) is tried again, CONFIRM_TRIES in all; one that turns unhealthy sends the search back to
+  the bisection.
+Then it drains and reports (`CapacityResult`): the highest sustainable QPS (the best confirmed level's
+total), the bracket it lies in and its width (the precision), the knee, every level, how long it took.
 
 Health, per level, on the abort rules' metrics with a safety margin (trip = `trip_fraction` x limit):
 - a sample counts for a level only when settled: `at >= the level's change + settle_s` (its `at` already
@@ -37,16 +40,18 @@ Health, per level, on the abort rules' metrics with a safety margin (trip = `tri
 - "no data" (no sample, no qps, a metric None) is unknown: it neither extends nor clears a run and
   never counts toward the dwell. No usable sample, or no value of a rule's metric, for
   `no_data_limit_s` aborts naming what was missing.
-An unhealthy level is left at once, for the bisection's next (lower) rate. A healthy level whose total is
-at or above an unhealthy one's (the capacity itself drifted, or noise) is contradicted and left out of the
-bracket. A level judged on a partly settled sample has no settled samples: its total is its rate plus the
-organic traffic around its start.
+An unhealthy level is left at once, for the bisection's next (lower) rate. Newer evidence wins: a level
+whose verdict contradicts an earlier one by more than the precision (healthy at a higher total than an
+earlier unhealthy one: the capacity itself moved, a surge) retires it (`bracket`). A level judged unhealthy
+has its total over the traffic the samples that showed it covered (a surge must not be averaged away);
+judged on a sample partly after its step up, over the `organic_span_s` before it. A partly settled sample
+only ever takes load off: a step up waits for settled samples.
 
 Pause holds the current rate and takes no step, but levels are still judged: an unhealthy level while
-paused backs off to the highest healthy level's total (rate 0 without one) and stays paused. Terminate, an abort
-(no data, max_duration_s, nothing sustainable) or the end of the search drains (rate 0).
+paused backs off to the highest healthy level's total (rate 0 without one) and stays paused. Terminate,
+an abort (no data, max_duration_s, nothing sustainable) or the end of the search drains (rate 0).
 
-The knee: the lowest level (by measured QPS) whose error ratio rose more than `knee_error_rise` above the
+The knee: the lowest level (by total QPS) whose error ratio rose more than `knee_error_rise` above the
 lowest level's, or whose p95 or p99 rose more than `knee_latency_rise` (a fraction) above it, level means
 over their settled samples; reported with the highest level below it that showed no rise (the knee lies
 between the two).
@@ -55,7 +60,7 @@ between the two).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -685,12 +690,12 @@ class CapacitySearch:
         return max(p.judged_span_s, p.confirm_s) if level.stage == CONFIRM else p.judged_span_s
 
     # --- the bracket, in total QPS ----------------------------------------------------------------------------
-    def total_qps(self, level: Level) -> float | None:
+    def total_qps(self, level: Level) -> float:
         """The total QPS a level put on the stack: its rate plus the organic traffic while it was judged (sample
         time). Unhealthy: over the traffic the samples that showed it covered (a surge must not be averaged
-        away with what came before), or, judged on a
-        sample partly after its step up, over organic_span_s before it. Otherwise over its settled samples
-        widened by organic_span_s either side (later samples refine it)."""
+        away with what came before), or, judged on a sample partly after its step up, over organic_span_s
+        before it. Otherwise over its settled samples widened by organic_span_s either side (later samples
+        refine it). Without any organic point, the rate alone."""
         span, wide = self.params.organic_span_s, self.params.organic_span_s
         if level.verdict == "unhealthy":
             if level.judged_span is not None:
@@ -737,18 +742,18 @@ class CapacitySearch:
         s.organic.append([sample.at, sample.qps - generated])
 
     def bracket(self) -> tuple[Level | None, Level | None]:
+        """(the healthy level of highest total QPS, the unhealthy level of lowest total QPS) among the levels still
+        standing (`_standing`); None for a side with none."""
         healthy, unhealthy = self._standing()
         low = max(healthy, key=lambda item: item[0])[1] if healthy else None
         high = min(unhealthy, key=lambda item: item[0])[1] if unhealthy else None
         return low, high
 
     def _standing(self) -> tuple[list[tuple[float, Level]], list[tuple[float, Level]]]:
-        """(the healthy level of highest total QPS, the unhealthy level of lowest total QPS). In total QPS, so
-        organic traffic drifting between levels does not move it. Newer evidence wins: a level judged healthy
-        at a total more than the precision above an earlier unhealthy one (the capacity itself moved, a surge)
-        retires that one, and the other way round. Closer than the precision the two sides may cross (noise):
-        the bracket is then as narrow as the search asks, and it ends. Returns the levels still standing,
-        (total, level) healthy and unhealthy."""
+        """The judged levels still standing, [(total, level)] healthy and unhealthy. Newer evidence wins: a level
+        judged healthy at a total more than the precision above an earlier unhealthy one (the capacity itself
+        moved, a surge) retires that one, and the other way round. Closer than the precision the two sides may
+        cross (noise): the bracket is then as narrow as the search asks, and it ends."""
         healthy: list[tuple[float, Level]] = []
         unhealthy: list[tuple[float, Level]] = []
         for level in self.state.levels:
@@ -781,8 +786,8 @@ class CapacitySearch:
 
     def _probe(self, low: Level | None, high: Level | None) -> int | None:
         """The next rate, in buckets: the one meant to put the middle of the bracket's totals on the stack, given
-        the organic traffic measured last; without a healthy level below, half the unhealthy rate (None when
-        that is no bucket at all)."""
+        the organic traffic expected when it lands; without a healthy level below, half the unhealthy rate
+        (None when that is no bucket at all)."""
         assert high is not None
         if low is None:
             half = min(high.buckets, self.state.levels[-1].buckets) // 2
@@ -792,7 +797,7 @@ class CapacitySearch:
         return self._buckets_for((low_total + high_total) / 2)
 
     def _buckets_for(self, total_qps: float) -> int:
-        """The rate, in buckets, that puts `total_qps` on the stack with the organic traffic measured last."""
+        """The rate, in buckets, that puts `total_qps` on the stack with the organic traffic expected then."""
         organic = self.organic_qps() or 0.0
         return max(0, round((total_qps - organic) / self.params.bucket_qps))
 
@@ -1002,7 +1007,7 @@ class CapacitySearch:
             # Within the precision the two sides may cross (noise): the capacity is then between them all the same.
             precision = abs(high_total - capacity)
             bracket = (min(capacity, high_total), max(capacity, high_total))
-        knee = find_knee(s.levels, self.params)
+        knee = find_knee(s.levels, self.params, self.total_qps)
         end = s.ended_at if s.ended_at is not None else now
         return CapacityResult(
             found=s.limited_by in ("precision", "bucket", "max_qps"),
@@ -1032,7 +1037,9 @@ class CapacitySearch:
             "verdict_at": level.verdict_at,
             "reason": level.reason,
             "samples": level.samples,
+            "total_qps": _round(self.total_qps(level)),
             **{f"{metric}_mean": _round(level.mean(metric)) for metric in ("qps", *LEVEL_METRICS)},
+            **{f"{metric}_max": _round(level.highs.get(metric)) for metric in LEVEL_METRICS},
         }
 
     # --- records ---------------------------------------------------------------------------------------------
@@ -1144,10 +1151,13 @@ class CapacitySearch:
         )
 
 
-def find_knee(levels: list[Level], params: CapacityParams) -> tuple[float, float | None, str, float] | None:
+def find_knee(
+    levels: list[Level], params: CapacityParams, total_qps: Callable[[Level], float | None]
+) -> tuple[float, float | None, str, float] | None:
     """(knee QPS, highest QPS below it without a rise, the metric that rose, its rise) or None; see the module
     docstring. Levels without settled samples are left out."""
-    measured = sorted((lv for lv in levels if lv.samples), key=lambda lv: lv.mean("qps") or 0.0)
+    totals = {id(lv): total_qps(lv) or 0.0 for lv in levels if lv.samples}
+    measured = sorted((lv for lv in levels if lv.samples), key=lambda lv: totals[id(lv)])
     if len(measured) < 2:
         return None
     base = measured[0]
@@ -1165,8 +1175,8 @@ def find_knee(levels: list[Level], params: CapacityParams) -> tuple[float, float
     for i, level in enumerate(measured):
         rose = rise(level)
         if rose is not None:
-            calm = [lv.mean("qps") for lv in measured[:i] if rise(lv) is None]
-            return level.mean("qps") or 0.0, (max(calm) if calm else None), rose[0], rose[1]  # type: ignore[type-var]
+            calm = [totals[id(lv)] for lv in measured[:i] if rise(lv) is None]
+            return totals[id(level)], (max(calm) if calm else None), rose[0], rose[1]
     return None
 
 
