@@ -245,13 +245,15 @@ class Level:
 class CapacityResult:
     """What a search found (so far, for one that has not ended).
 
-    capacity_qps:      total QPS measured at the highest healthy level (None: no level was healthy).
+    capacity_qps:      the total QPS of the best confirmed level once the search has ended by its precision,
+                       else of the highest healthy level so far (None: no level was healthy).
     capacity_rate_qps: the generated rate of that level.
     precision_qps:     the distance from capacity_qps to the lowest unhealthy total (None without one); the
                        capacity lies in bracket_qps, those two in order (within the precision the sides may
                        cross: samples are noisy, and a level confirmed over confirm_s outweighs a short one).
-    limited_by:        why the search ended where it did: "precision", "bucket" (no bucket fits between),
-                       "max_qps", or the phase it ended in otherwise; None while it runs.
+    limited_by:        why the search ended where it did: found ("precision", "bucket": the bracket is within a
+                       bucket, "max_qps": healthy up to it) or not ("max_duration", "no_data", "terminated",
+                       "nothing_sustainable"); None while it runs.
     knee_qps / knee_below_qps / knee_metric: see the module docstring; None without a rise.
     steps:             every level: rate, stage, verdict and why, its measured means and sample count.
     duration_s:        from the search's start to its end (or to `now` while it runs).
