@@ -13,6 +13,8 @@
    band, share of the hold in band, samples above the high watermark, abort latency, at metric delays
    0, 10 and 30 s. Targets: in band >= 95 % of the hold, none above, abort within a bucket interval
    plus the delay.
+6. Capacity search on the simulator (bench/capacity.py, no services: `python -m bench capacity`): found vs
+   known capacity, precision, search time, knee, time above an abort limit, at delays 0, 10 and 30 s.
 """
 
 from __future__ import annotations
@@ -204,6 +206,11 @@ def table(results: dict) -> str:
         from bench.ramp import table_rows as ramp_rows
 
         rows += ramp_rows(ramp)
+    capacity = results.get("capacity")
+    if capacity:
+        from bench.capacity import table_rows as capacity_rows
+
+        rows += capacity_rows(capacity)
     machine = results["machine"]
     rows.append("")
     rows.append(f"Measured {results['measured_at']} on {machine['cpus']} cores, Python {machine['python']}; "
@@ -224,7 +231,7 @@ def update_readme(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    every = ["demo", "fixed", "parse", "data", "ramp"]
+    every = ["demo", "fixed", "parse", "data", "ramp", "capacity"]
     parser.add_argument("parts", nargs="*", metavar="PART", help=f"parts to run ({', '.join(every)}); same as --only")
     parser.add_argument("--only", choices=every, action="append",
                         help="run only these parts (repeatable); default: all")
@@ -261,6 +268,12 @@ def main(argv: list[str] | None = None) -> int:
         log(f"ramp controller on the simulator: {args.ramp_seeds} seeds x delays 0, 10, 30 s (about a minute)")
         results["ramp"] = bench_ramp(args.ramp_seeds)
         log(json.dumps(results["ramp"]["delays"])[:2000])
+    if "capacity" in parts:
+        from bench.capacity import bench_capacity
+
+        log(f"capacity search on the simulator: {args.ramp_seeds} seeds x delays 0, 10, 30 s")
+        results["capacity"] = bench_capacity(args.ramp_seeds)
+        log(json.dumps(results["capacity"]["delays"])[:2000])
     if "demo" in parts:
         log("demo stack through the scheduler (takes a few minutes)")
         results["demo_stack"] = bench_demo_stack(args.timeout)
