@@ -75,9 +75,12 @@ def test_shop_applies_in_parallel_replans_clean_and_tears_down(run_xcoms, run_da
     teardown = run_dag(build_teardown_dag(stack))
     assert teardown.state == DagRunState.SUCCESS
     ec2 = local_profile.client("ec2")
-    assert [v for v in ec2.describe_vpcs()["Vpcs"] if not v.get("IsDefault")] == []
-    assert local_profile.client("elbv2").describe_load_balancers()["LoadBalancers"] == []
-    assert local_profile.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"] == []
+    # The moto server is the session's: look only at what this stack made (other tests clean up after themselves).
+    assert ec2.describe_vpcs(Filters=[{"Name": "tag:Stack", "Values": ["shop"]}])["Vpcs"] == []
+    balancers = local_profile.client("elbv2").describe_load_balancers()["LoadBalancers"]
+    assert [lb["LoadBalancerName"] for lb in balancers if lb["LoadBalancerName"].startswith("shop-")] == []
+    groups = local_profile.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    assert [g["AutoScalingGroupName"] for g in groups if g["AutoScalingGroupName"].startswith("shop-")] == []
     assert not LocalDatabase(local_profile, "shop", "events_db").base_dir.exists()
     assert not LocalCache(local_profile, "shop", "cache").base_dir.exists()
     from loadstack.backends import backends_for

@@ -158,18 +158,25 @@ def test_prometheus_gate_on_a_real_scrape(prometheus):
 def test_lb_targets_gate_on_moto(local_profile, loadstack_env):
     ec2, elbv2 = local_profile.client("ec2"), local_profile.client("elbv2")
     vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
-    group = elbv2.create_target_group(
-        Name=f"gates-{secrets.token_hex(3)}", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip"
-    )["TargetGroups"][0]["TargetGroupArn"]
-    elbv2.register_targets(
-        TargetGroupArn=group, Targets=[{"Id": "10.42.0.10", "Port": 8080}, {"Id": "10.42.0.11", "Port": 8080}]
-    )
-    gate = {"name": "targets_healthy", "kind": "lb_targets", "target_group_arn": group}
-    enough = run_gate({**gate, "min_healthy": 2})
-    assert enough["status"] == "success" and enough["observed"] == 2
-    short = run_gate({**gate, "min_healthy": 3})
-    assert short["status"] == "timeout" and short["observed"] == 2
-    assert short["message"].startswith(
-        "gate targets_healthy did not pass within 2 s: last value 2 "
-        "(condition healthy targets >= 3; 2 of 2 targets healthy, < 3 needed)"
-    )
+    group = None
+    try:
+        group = elbv2.create_target_group(
+            Name=f"gates-{secrets.token_hex(3)}", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip"
+        )["TargetGroups"][0]["TargetGroupArn"]
+        elbv2.register_targets(
+            TargetGroupArn=group, Targets=[{"Id": "10.42.0.10", "Port": 8080}, {"Id": "10.42.0.11", "Port": 8080}]
+        )
+        gate = {"name": "targets_healthy", "kind": "lb_targets", "target_group_arn": group}
+        enough = run_gate({**gate, "min_healthy": 2})
+        assert enough["status"] == "success" and enough["observed"] == 2
+        short = run_gate({**gate, "min_healthy": 3})
+        assert short["status"] == "timeout" and short["observed"] == 2
+        assert short["message"].startswith(
+            "gate targets_healthy did not pass within 2 s: last value 2 "
+            "(condition healthy targets >= 3; 2 of 2 targets healthy, < 3 needed)"
+        )
+    finally:
+        # The moto server is shared by the whole session: a later test counts VPCs and load balancers.
+        if group is not None:
+            elbv2.delete_target_group(TargetGroupArn=group)
+        ec2.delete_vpc(VpcId=vpc)
