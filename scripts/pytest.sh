@@ -30,8 +30,13 @@ for arg in "$@"; do
 done
 
 set +e
+# Two workers (pytest-xdist), a test file each at a time: integration tests mostly wait on servers, Terraform
+# and ramps holding their band, so two files share CI's 2 cores well. Each worker's tests/conftest.py makes its
+# own Airflow home, metadata DB and LOADSTACK_HOME; servers take free ports. LOADSTACK_TEST_WORKERS=0: in-process.
 # --durations: the slowest tests in every run's log, to keep `make test` well under 30 minutes.
-.venv/bin/pytest "${targets[@]}" -q -p no:cacheprovider --durations=25 --durations-min=5 "$@"
+workers="${LOADSTACK_TEST_WORKERS:-2}"
+.venv/bin/pytest "${targets[@]}" -q -p no:cacheprovider -n "$workers" --dist loadfile \
+    --durations=25 --durations-min=5 "$@"
 rc=$?
 set -e
 if [[ $rc -eq 5 ]]; then

@@ -9,6 +9,7 @@ error burst aborts and drains; a killed load generator is retried and resumes at
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from datetime import datetime, timezone
@@ -35,6 +36,9 @@ def task_states(run):
 
 
 def locust_processes() -> list[int]:
+    """This session's Locust processes (their log files are under its LOADSTACK_HOME; another pytest worker
+    may be running its own)."""
+    home = os.environ["LOADSTACK_HOME"].encode()
     found = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -42,7 +46,11 @@ def locust_processes() -> list[int]:
                 cmdline = (proc / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if any(b"locust" in part for part in cmdline[:3]) and any(b"include/locust/shop.py" in p for p in cmdline):
+            if (
+                any(b"locust" in part for part in cmdline[:3])
+                and any(b"include/locust/shop.py" in p for p in cmdline)
+                and any(home in p for p in cmdline)
+            ):
                 found.append(int(proc.name))
     return found
 
@@ -215,7 +223,6 @@ def test_terminate_drains_and_fails_then_the_same_run_started_again_holds_its_ba
 
 
 def test_a_retry_resumes_at_the_stage_reached(ramp_dag, run_dag, local_profile):
-    import os
     import signal
 
     from airflow.utils.state import DagRunState
