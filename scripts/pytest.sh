@@ -35,10 +35,18 @@ set +e
 # own Airflow home, metadata DB and LOADSTACK_HOME; servers take free ports. LOADSTACK_TEST_WORKERS=0: in-process.
 # --durations: the slowest tests in every run's log, to keep `make test` well under 30 minutes.
 workers="${LOADSTACK_TEST_WORKERS:-2}"
-.venv/bin/pytest "${targets[@]}" -q -p no:cacheprovider -n "$workers" --dist loadfile \
+# A short base for pytest's temporary directories: MariaDB's and Redis's unix sockets live under them and
+# may not exceed 108 characters, and each worker adds "popen-gwN/". Kept when tests fail, to look into.
+basetemp="$(mktemp -d /tmp/lst.XXXXXX)"
+.venv/bin/pytest "${targets[@]}" -q -p no:cacheprovider -n "$workers" --dist loadfile --basetemp "$basetemp" \
     --durations=25 --durations-min=5 "$@"
 rc=$?
 set -e
+if [[ $rc -eq 0 ]]; then
+    rm -rf "$basetemp"
+else
+    echo "[test] temporary files of this run: $basetemp" >&2
+fi
 if [[ $rc -eq 5 ]]; then
     echo "[test] ERROR: pytest collected no tests (exit code 5); treating that as a failure" >&2
     exit 1
