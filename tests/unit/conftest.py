@@ -88,6 +88,8 @@ class FakeAirflow:
     runs: dict[str, dict] = field(default_factory=dict)
     # Extra links by task id: {task_id: {link name: url or None}}.
     links: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # {(task_id, key): value}: what `GET .../taskInstances/{task}/xcomEntries/{key}` answers (native JSON).
+    xcoms: dict[tuple[str, str], Any] = field(default_factory=dict)
     # Task state stores: {(dag_id, run_id, task_id, key): JSON value}.
     task_state: dict[tuple[str, str, str, str], Any] = field(default_factory=dict)
     requests: list[tuple[str, str, Any, str | None]] = field(default_factory=list)
@@ -185,6 +187,14 @@ class FakeAirflow:
         if len(rest) == 3 and rest[0] == "taskInstances" and rest[2] == "links":
             links = self.links.get(rest[1], {})
             return 200, {"extra_links": links, "total_entries": len(links)}
+        if len(rest) == 4 and rest[0] == "taskInstances" and rest[2] == "xcomEntries":
+            if (rest[1], rest[3]) not in self.xcoms:
+                return 404, {"detail": f"XCom entry with key: `{rest[3]}` not found"}
+            return 200, {
+                "key": rest[3], "timestamp": STAMP, "logical_date": STAMP, "run_after": STAMP, "map_index": -1,
+                "task_id": rest[1], "dag_id": dag_id, "run_id": run_id, "dag_display_name": dag_id,
+                "task_display_name": rest[1], "value": self.xcoms[(rest[1], rest[3])],
+            }
         if len(rest) == 4 and rest[0] == "taskInstances" and rest[2] == "state-store":
             return self._state_store(dag_id, run_id, rest[1], rest[3], tasks, method, body)
         return 404, {"detail": "Not Found"}

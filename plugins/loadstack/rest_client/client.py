@@ -274,7 +274,10 @@ class AirflowRestClient:
         call = f"GET /api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
         found = self._call(call, self._xcoms.get_xcom_entry, dag_id, task_id, run_id, key, map_index=map_index,
                            deserialize=True, none_if_missing=True)
-        return None if found is None else found.value
+        if found is None:
+            return None
+        # The client answers an anyOf wrapper (native JSON or a string), the entry itself in `actual_instance`.
+        return getattr(found, "actual_instance", found).value
 
     def extra_links(self, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1) -> dict[str, str]:
         """The task instance's extra links that have an address ({name: url}), e.g. the ramp report's."""

@@ -143,3 +143,14 @@ def test_writing_the_state_of_a_task_the_run_does_not_have_names_the_call(fake_a
     with pytest.raises(RestError, match=r"PUT /api/v2/dags/shop/dagRuns/manual__1/taskInstances/other.ramp/state-store/"
                                         r"control -> HTTP 404: Task instance shop/manual__1/other.ramp not found"):
         _client(fake).set_task_state("shop", "manual__1", "other.ramp", "control", {"action": "pause"})
+
+
+def test_an_xcom_value_is_read_as_json_and_a_missing_one_is_none(fake_airflow):
+    fake, _ = fake_airflow
+    fake.add_dag("shop")
+    run_id = fake.add_run("shop", "manual__1", "success")["dag_run_id"]
+    fake.frames = [("success", {("surge.ramp", -1): ("success", 1)})]
+    fake.xcoms[("surge.ramp", "return_value")] = {"phase": "done", "in_band_s": 121.5}
+    client = _client(fake)
+    assert client.xcom("shop", run_id, "surge.ramp") == {"phase": "done", "in_band_s": 121.5}
+    assert client.xcom("shop", run_id, "surge.ramp", "report_url") is None
