@@ -94,16 +94,25 @@ def test_a_missing_locustfile_is_named_with_its_full_path(project, driver):
 
 
 @pytest.mark.parametrize("url", ["", "${steps.app.outputs.prometheus_url}", "127.0.0.1:9090"])
-def test_a_bad_prometheus_url_stops_the_load_generator_it_started(project, driver, url):
+def test_a_bad_prometheus_url_starts_no_load_generator(project, driver, url):
     with pytest.raises(RampRigError, match="metrics.url .* is not a Prometheus URL"):
         rig(project, metrics={**PROMETHEUS, "url": url})
-    driver.close.assert_called_once_with()
+    driver.cls.start.assert_not_called()
 
 
-def test_a_source_that_refuses_its_settings_stops_the_load_generator_too(project, driver):
+def test_a_source_that_refuses_its_settings_starts_no_load_generator_either(project, driver):
     with pytest.raises(PrometheusSourceError, match="fewer than two scrapes"):
         rig(project, metrics={**PROMETHEUS, "window_s": 2, "scrape_interval_s": 2})
-    driver.close.assert_called_once_with()
+    driver.cls.start.assert_not_called()
+
+
+def test_a_locust_that_cannot_start_closes_the_source_it_opened(project, driver, monkeypatch):
+    closed = []
+    monkeypatch.setattr(PrometheusSource, "close", lambda self: closed.append(self))
+    driver.cls.start.side_effect = RuntimeError("no locust binary")
+    with pytest.raises(RuntimeError, match="no locust binary"):
+        rig(project)
+    assert len(closed) == 1
 
 
 def test_close_stops_the_driver_then_the_source_even_when_the_driver_fails(driver):
