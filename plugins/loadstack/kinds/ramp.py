@@ -366,7 +366,7 @@ def _load_problems(load: Load) -> Iterable[tuple[str, str]]:
     if isinstance(live, str) and live and not _is_reference(live):
         yield "load.live_qps", f"{live!r} is neither a number nor one reference: give e.g. {_LOAD_EXAMPLES['live_qps']}"
     elif isinstance(live, (int, float)) and not (math.isfinite(live) and live > 0):
-        yield "load.live_qps", f"{live!r} is not a rate: give the live requests per second (> 0) the load balancer splits"
+        yield "load.live_qps", f"{live:g} is not a rate: give the live requests per second (> 0) the load balancer splits"
     if driver == "haproxy_shift":
         yield from _server_problems(load)
     elif driver == "alb_shift":

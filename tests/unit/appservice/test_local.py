@@ -106,3 +106,66 @@ def test_teardown_with_nothing_deployed_is_false_and_nothing_is_dead(profile):
 def test_a_config_for_another_step_is_refused(profile):
     with pytest.raises(AppServiceError, match="shop/other"):
         LocalAppService(profile, "shop", "app").deploy(AppConfig(**{**CONFIG.to_json(), "step": "other"}))
+
+
+LIVE_CONFIG = AppConfig(**{**CONFIG.to_json(), "production_instances": 2, "organic_qps": 60.0})
+LIVE_STATE = {
+    **STATE,
+    "config": LIVE_CONFIG.to_json(),
+    "production": [{"name": "shop-app-prod-0", "port": 9200}, {"name": "shop-app-prod-1", "port": 9201}],
+    "organic": {"master_port": 9300, "web_port": 9301},
+}
+
+
+def test_without_live_traffic_every_server_has_the_same_weight_and_no_pool_label(profile):
+    service = LocalAppService(profile, "shop", "app")
+    assert [(s.name, s.weight) for s in service._lb(STATE).config.servers] == [("shop-app-0", 100), ("shop-app-1", 100)]
+    assert service._organic(STATE) is None
+    assert all("pool" not in t.labels for t in service._prometheus(STATE).jobs[0].targets)
+
+
+def test_live_traffic_puts_production_first_with_all_the_weight_in_the_same_backend(profile):
+    servers = LocalAppService(profile, "shop", "app")._lb(LIVE_STATE).config.servers
+    # Production's weights sum to 256 (HAProxy's scale, as a shift keeps it); the stack's servers start at 0.
+    assert [(s.name, s.port, s.weight) for s in servers] == [
+        ("shop-app-prod-0", 9200, 128),
+        ("shop-app-prod-1", 9201, 128),
+        ("shop-app-0", 9100, 0),
+        ("shop-app-1", 9101, 0),
+    ]
+
+
+def test_live_traffic_labels_every_app_process_with_its_pool(profile):
+    app, _ = LocalAppService(profile, "shop", "app")._prometheus(LIVE_STATE).jobs
+    assert [(t.address, dict(t.labels)) for t in app.targets] == [
+        ("127.0.0.1:9100", {"name": "shop-app-0", "pool": "stack"}),
+        ("127.0.0.1:9101", {"name": "shop-app-1", "pool": "stack"}),
+        ("127.0.0.1:9200", {"name": "shop-app-prod-0", "pool": "production"}),
+        ("127.0.0.1:9201", {"name": "shop-app-prod-1", "pool": "production"}),
+    ]
+
+
+def test_live_traffic_adds_what_a_shift_needs_to_the_outputs(profile):
+    service = LocalAppService(profile, "shop", "app")
+    outputs = service.outputs(LIVE_STATE)
+    assert outputs == {
+        **service.outputs(STATE),
+        "live_qps": 60.0,
+        "stack_servers": ["shop-app-0", "shop-app-1"],
+        "production_servers": ["shop-app-prod-0", "shop-app-prod-1"],
+        "production_instance_urls": ["http://127.0.0.1:9200", "http://127.0.0.1:9201"],
+        "organic_url": "http://127.0.0.1:9301",
+    }
+    assert outputs["instances"] == 2  # the stack's own processes, not production's
+    json.dumps(outputs)
+
+
+def test_the_organic_generator_sends_through_haproxy_from_its_own_folder(profile):
+    service = LocalAppService(profile, "shop", "app")
+    organic = service._organic(LIVE_STATE)
+    assert organic.run_dir == (service.base_dir / "organic").resolve() and organic.workers == 1
+    assert organic.target_url == "http://127.0.0.1:9000" and organic.url == "http://127.0.0.1:9301"
+    # Stopping needs the folder only: every process the deployment runs is found from the state.
+    apps = [a.name for a in service._apps(LIVE_STATE)]
+    assert apps == ["shop-app-0", "shop-app-1", "shop-app-prod-0", "shop-app-prod-1"]
+    assert service.production_name(1) == "shop-app-prod-1"
