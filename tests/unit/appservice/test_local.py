@@ -169,3 +169,14 @@ def test_the_organic_generator_sends_through_haproxy_from_its_own_folder(profile
     apps = [a.name for a in service._apps(LIVE_STATE)]
     assert apps == ["shop-app-0", "shop-app-1", "shop-app-prod-0", "shop-app-prod-1"]
     assert service.production_name(1) == "shop-app-prod-1"
+
+
+def test_stopping_a_deployment_whose_organic_users_are_gone_finds_nothing_running(profile):
+    from loadstack.appservice.local import stop_deployment
+
+    service = LocalAppService(profile, "shop", "app")
+    (service.organic_dir).mkdir(parents=True)
+    (service.organic_dir / "master.pid").write_text("999999\n")  # no such process: nothing is signalled
+    service.apps_dir.mkdir()
+    assert stop_deployment(service.base_dir) == 0
+    assert not (service.organic_dir / "master.pid").exists()
