@@ -42,7 +42,11 @@ class Faults(BaseModel):
 
 
 class Live(BaseModel):
-    """Live traffic (local profile): production's pool beside the stack's, and organic traffic through both."""
+    """Live traffic (local profile): production's pool beside the stack's, and organic traffic through both.
+
+    The aws profile starts nothing and ignores this block: there the live traffic is real, and a ramp
+    shifts it with `load.driver: alb_shift` or `route53_shift`.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
