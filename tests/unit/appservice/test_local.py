@@ -180,3 +180,73 @@ def test_stopping_a_deployment_whose_organic_users_are_gone_finds_nothing_runnin
     service.apps_dir.mkdir()
     assert stop_deployment(service.base_dir) == 0
     assert not (service.organic_dir / "master.pid").exists()
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """Every process of a deployment replaced: the order things start in, and the organic rate asked."""
+    from unittest import mock
+
+    from loadstack.appservice import local
+
+    calls: list[str] = []
+    monkeypatch.setattr(local, "app_dir", lambda: PROJECT_ROOT / "app")
+
+    class FakeApp:
+        def __init__(self, apps_dir, name, port=None):
+            self.name, self.port, self.process = name, port, mock.Mock()
+
+        def start(self, env):
+            calls.append(f"app {self.name}")
+
+        def probe(self):
+            pass
+
+    monkeypatch.setattr(local, "AppProcess", FakeApp)
+
+    class Fake:
+        def __init__(self, what):
+            self.what = what
+
+        def __call__(self, *args, **kwargs):
+            made = mock.MagicMock()
+            made.start.side_effect = lambda: calls.append(f"{self.what} start")
+            made.servers.return_value = []
+            made.url = "http://127.0.0.1:9301"
+            return made
+
+    monkeypatch.setattr(local, "HAProxyServer", Fake("haproxy"))
+    monkeypatch.setattr(local, "PrometheusServer", Fake("prometheus"))
+    monkeypatch.setattr(local, "LocustCluster", Fake("organic"))
+    rates = mock.Mock(side_effect=lambda url, qps: calls.append(f"rate {qps:g} at {url}"))
+    monkeypatch.setattr(local.master_api, "set_rate", rates)
+    return calls, rates
+
+
+def test_a_live_deploy_starts_production_beside_the_stack_and_live_users_last(profile, started):
+    calls, _ = started
+    outputs = LocalAppService(profile, "shop", "app").deploy(LIVE_CONFIG)
+    assert calls == [
+        "app shop-app-0", "app shop-app-1", "app shop-app-prod-0", "app shop-app-prod-1",
+        "haproxy start", "prometheus start", "organic start", "rate 60 at http://127.0.0.1:9301",
+    ]
+    assert outputs["live_qps"] == 60.0 and outputs["production_servers"] == ["shop-app-prod-0", "shop-app-prod-1"]
+    state = json.loads(LocalAppService(profile, "shop", "app").state_path.read_text())
+    assert len({i["port"] for i in (*state["instances"], *state["production"])}) == 4 and set(state["organic"]) == {
+        "master_port", "web_port",
+    }
+
+
+def test_a_deploy_without_live_traffic_starts_no_users(profile, started):
+    calls, rates = started
+    outputs = LocalAppService(profile, "shop", "app").deploy(CONFIG)
+    assert "organic start" not in calls and not rates.called and "live_qps" not in outputs
+
+
+def test_an_organic_rate_the_generator_refuses_fails_the_deploy_naming_it(profile, started):
+    from loadstack.locust import master_api
+
+    _, rates = started
+    rates.side_effect = master_api.LocustMasterError("POST /loadstack/rate: no Locust worker is connected")
+    with pytest.raises(AppServiceError, match="the organic traffic generator at http://127.0.0.1:9301 refused 60 QPS"):
+        LocalAppService(profile, "shop", "app").deploy(LIVE_CONFIG)
