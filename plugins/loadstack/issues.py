@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any, Iterable, get_args, get_origin
+from types import UnionType
+from typing import Any, Iterable, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -61,6 +62,7 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     """The model that owns the field at `loc`, descending through nested models, dicts and lists."""
     current: Any = model
     for part in loc:
+        current = _optional_model(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
             info = current.model_fields.get(part) if isinstance(part, str) else None
             if info is None:
@@ -74,7 +76,14 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
             current = args[0]  # `part` is an index
         else:
             return None
+    current = _optional_model(current)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _optional_model(annotation: Any) -> Any:
+    """The model of an optional block (`Model | None`); any other annotation as it is."""
+    models = [arg for arg in get_args(annotation) if isinstance(arg, type) and issubclass(arg, BaseModel)]
+    return models[0] if get_origin(annotation) in (Union, UnionType) and len(models) == 1 else annotation
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:

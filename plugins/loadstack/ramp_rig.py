@@ -1,22 +1,42 @@
 """What a ramp runs with: the traffic driver and the metric source its step asks for, opened and closed together.
 
-The ramp step names a load generator (a Locust master the ramp starts with its workers, or one that
-runs elsewhere, by URL) and a metric source (the stack's Prometheus, or Locust's own counters). A
-`RampRig` holds both; closing it drains the traffic and stops whatever it started, so a ramp that
-fails, is terminated or is killed never leaves load behind.
+The ramp step names its traffic (`load.driver`): a load generator (a Locust master the ramp starts
+with its workers, or one that runs elsewhere, by URL), or live traffic shifted onto the stack by
+load-balancer weights (HAProxy through its admin socket, an ALB listener, Route 53 weighted records).
+It names a metric source: the stack's Prometheus (narrowed by labels to the stack's pool), Locust's
+own counters, or CloudWatch. A `RampRig` holds both; closing it drains the traffic (a shift puts
+all weight back on production) and stops whatever it started, so a ramp that fails, is terminated or
+is killed never leaves load behind.
+
+AWS clients come from the stack's profile (`Profile.client`): the same code reaches moto locally and
+the account on aws, and callers never tell the profiles apart.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
+from loadstack.haproxy.config import BACKEND
+from loadstack.haproxy.runtime import HAProxyRuntime
 from loadstack.locust.driver import LocustDriver
+from loadstack.metrics.cloudwatch import (
+    DEFAULT_PERIOD_S,
+    DEFAULT_PUBLISH_LAG_S,
+    CloudWatchSource,
+    CloudWatchSourceError,
+)
 from loadstack.metrics.locust import MIN_WINDOW_S, LocustSource
 from loadstack.metrics.prometheus import PrometheusQueries, PrometheusSource
+from loadstack.profiles import Profile
 from loadstack.ramp.samples import MetricSource
 from loadstack.ramp.traffic import TrafficDriver
+from loadstack.shift.alb import AlbShiftDriver
+from loadstack.shift.haproxy import HAProxyShiftDriver
+from loadstack.shift.route53 import Route53ShiftDriver
 
 
 class RampRigError(ValueError):
@@ -59,39 +79,149 @@ def open_rig(
     target_url: str,
     load: Mapping[str, Any],
     metrics: Mapping[str, Any],
+    profile: Profile | None = None,
 ) -> RampRig:
-    """Start (or attach to) the load generator, then open the metric source on it or on Prometheus.
+    """Open the metric source, then start (or attach to) the traffic driver; Locust's counters come from its master.
 
     `load` and `metrics` are the step's resolved `load` and `metrics` settings (see loadstack.kinds.ramp).
+    `profile` gives the AWS clients (alb_shift, route53_shift, the cloudwatch source).
+    A source that cannot be opened starts no traffic; a driver that cannot be made closes the source.
     """
     if not target_url.startswith(("http://", "https://")):
         raise RampRigError(f"target_url {target_url!r} is not an http(s) URL: give e.g. ${{steps.app.outputs.url}}")
-    if load.get("master_url"):
-        driver = LocustDriver.attach(load["master_url"])
-    else:
-        locustfile = (project_root / load["locustfile"]).resolve()
-        if not locustfile.is_file():
-            raise RampRigError(f"load.locustfile: no file {locustfile}; give a path relative to {project_root}")
-        driver = LocustDriver.start(
-            run_dir=run_dir, target_url=target_url, workers=int(load.get("workers", 1)), locustfile=locustfile
-        )
-    try:
-        source = _source(driver, metrics)
-    except BaseException:
-        driver.close()
-        raise
-    return RampRig(driver=driver, source=source)
-
-
-def _source(driver: LocustDriver, metrics: Mapping[str, Any]) -> MetricSource:
-    window_s = float(metrics.get("window_s", 5))
+    driver_name = load.get("driver", "locust")
     if metrics.get("source", "prometheus") == "locust":
-        return LocustSource(url=driver.url, window_s=max(window_s, MIN_WINDOW_S))
+        if driver_name != "locust":
+            raise RampRigError(
+                f"metrics.source locust reads the ramp's own Locust, and load.driver {driver_name} starts none: "
+                "use prometheus or cloudwatch"
+            )
+        driver = _locust(run_dir, project_root, target_url, load)
+        try:
+            window_s = float(metrics.get("window_s", 5))
+            return RampRig(driver=driver, source=LocustSource(url=driver.url, window_s=max(window_s, MIN_WINDOW_S)))
+        except BaseException:
+            driver.close()
+            raise
+    source = _source(metrics, profile)
+    try:
+        if driver_name == "locust":
+            return RampRig(driver=_locust(run_dir, project_root, target_url, load), source=source)
+        return RampRig(driver=_shift(driver_name, load, profile), source=source)
+    except BaseException:
+        source.close()
+        raise
+
+
+def _locust(run_dir: Path, project_root: Path, target_url: str, load: Mapping[str, Any]) -> LocustDriver:
+    if load.get("master_url"):
+        return LocustDriver.attach(load["master_url"])
+    locustfile = (project_root / load["locustfile"]).resolve()
+    if not locustfile.is_file():
+        raise RampRigError(f"load.locustfile: no file {locustfile}; give a path relative to {project_root}")
+    return LocustDriver.start(
+        run_dir=run_dir, target_url=target_url, workers=int(load.get("workers", 1)), locustfile=locustfile
+    )
+
+
+def _aws(profile: Profile | None, what: str) -> Profile:
+    if profile is None:
+        raise RampRigError(f"{what} needs AWS clients, and open_rig was given no profile: pass profile=")
+    return profile
+
+
+def _live_qps(load: Mapping[str, Any]) -> float:
+    value = load.get("live_qps")
+    try:
+        rate = float(value)  # a reference interpolated into text arrives as a string
+    except (TypeError, ValueError):
+        rate = math.nan
+    if not (math.isfinite(rate) and rate > 0):
+        raise RampRigError(
+            f"load.live_qps {value!r} is not a rate > 0: give the live requests per second the load balancer "
+            "splits, e.g. ${steps.app.outputs.live_qps}"
+        )
+    return rate
+
+
+def _servers(load: Mapping[str, Any], field: str) -> list[str]:
+    value = load.get(field)
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(s, str) and s for s in value):
+        raise RampRigError(
+            f"load.{field} {value!r} is not a list of HAProxy server names: give e.g. ${{steps.app.outputs.{field}}}"
+        )
+    return list(value)
+
+
+def _shift(driver: str, load: Mapping[str, Any], profile: Profile | None) -> TrafficDriver:
+    """The weight driver `driver` names; a setting it refuses is a RampRigError naming the field."""
+    live_qps = _live_qps(load)
+    try:
+        if driver == "haproxy_shift":
+            socket = load.get("admin_socket") or ""
+            if not isinstance(socket, str) or not socket.startswith("/"):
+                raise RampRigError(
+                    f"load.admin_socket {socket!r} is not HAProxy's admin socket path: give ${{steps.app.outputs.admin_socket}}"
+                )
+            return HAProxyShiftDriver(
+                runtime=HAProxyRuntime(socket),
+                backend=load.get("backend") or BACKEND,
+                production_servers=_servers(load, "production_servers"),
+                stack_servers=_servers(load, "stack_servers"),
+                live_qps=live_qps,
+            )
+        if driver == "alb_shift":
+            settle = {} if load.get("settle_s") is None else {"settle_s": float(load["settle_s"])}
+            return AlbShiftDriver(
+                elbv2=_aws(profile, "load.driver alb_shift").client("elbv2"),
+                listener_arn=load.get("listener_arn", ""),
+                production_target_group_arn=load.get("production_target_group_arn", ""),
+                stack_target_group_arn=load.get("stack_target_group_arn", ""),
+                live_qps=live_qps,
+                **settle,
+            )
+        if driver == "route53_shift":
+            optional = {k: float(load[k]) for k in ("propagation_s", "alias_ttl_s") if load.get(k) is not None}
+            return Route53ShiftDriver(
+                route53=_aws(profile, "load.driver route53_shift").client("route53"),
+                hosted_zone_id=load.get("hosted_zone_id", ""),
+                record_name=load.get("record_name", ""),
+                record_type=load.get("record_type") or "A",
+                production_set_identifier=load.get("production_set_identifier", ""),
+                stack_set_identifier=load.get("stack_set_identifier", ""),
+                live_qps=live_qps,
+                **optional,
+            )
+    except RampRigError:
+        raise
+    except ValueError as error:  # the driver refused a setting (WeightSplitError is one too)
+        raise RampRigError(f"load ({driver}): {error}") from None
+    raise RampRigError(f"load.driver {driver!r} is not a driver: use locust, haproxy_shift, alb_shift or route53_shift")
+
+
+def _source(metrics: Mapping[str, Any], profile: Profile | None) -> MetricSource:
+    source = metrics.get("source", "prometheus")
+    if source == "cloudwatch":
+        client = _aws(profile, "metrics.source cloudwatch").client("cloudwatch")
+        try:
+            return CloudWatchSource(
+                client=client,
+                load_balancer=metrics.get("load_balancer") or "",
+                target_group=metrics.get("target_group") or None,
+                period_s=int(metrics.get("period_s", DEFAULT_PERIOD_S)),
+                publish_lag_s=float(metrics.get("publish_lag_s", DEFAULT_PUBLISH_LAG_S)),
+                percentiles=bool(metrics.get("percentiles", True)),
+            )
+        except CloudWatchSourceError as error:
+            client.close()
+            raise RampRigError(f"metrics (cloudwatch): {error}") from None
+    if source != "prometheus":
+        raise RampRigError(f"metrics.source {source!r} is not a source: use prometheus, locust or cloudwatch")
     url = metrics.get("url") or ""
     if not url.startswith(("http://", "https://")):
         raise RampRigError(f"metrics.url {url!r} is not a Prometheus URL: give e.g. ${{steps.app.outputs.prometheus_url}}")
     return PrometheusSource(
         url=url,
-        queries=PrometheusQueries.for_app(window_s),
+        queries=PrometheusQueries.for_app(float(metrics.get("window_s", 5)), labels=metrics.get("labels") or {}),
         scrape_interval_s=float(metrics.get("scrape_interval_s", 1.0)),
     )

@@ -1,5 +1,6 @@
-"""open_rig with the Locust driver replaced: which driver and source each step's settings make, settings
-that cannot make a rig (named, and nothing left running), and RampRig.close stopping both."""
+"""open_rig with the Locust driver and the AWS clients replaced: which driver and source each step's settings
+make (Locust, the HAProxy / ALB / Route 53 shifts; Prometheus, Locust's counters, CloudWatch), settings that
+cannot make a rig (named, and nothing left running), and RampRig.close stopping both."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ import pytest
 
 from loadstack import ramp_rig
 from loadstack.locust.driver import LocustDriver
+from loadstack.metrics.cloudwatch import CloudWatchSource
 from loadstack.metrics.locust import MIN_WINDOW_S, LocustSource
 from loadstack.metrics.prometheus import PrometheusSource, PrometheusSourceError
 from loadstack.ramp.samples import MetricSource
 from loadstack.ramp_rig import RampRig, RampRigError, open_rig
+from loadstack.shift.alb import AlbShiftDriver
+from loadstack.shift.haproxy import HAProxyShiftDriver
+from loadstack.shift.route53 import Route53ShiftDriver
 
 TARGET = "http://127.0.0.1:8123"
 LOAD = {"driver": "locust", "locustfile": "include/locust/shop.py", "workers": 3, "master_url": ""}
@@ -94,16 +99,25 @@ def test_a_missing_locustfile_is_named_with_its_full_path(project, driver):
 
 
 @pytest.mark.parametrize("url", ["", "${steps.app.outputs.prometheus_url}", "127.0.0.1:9090"])
-def test_a_bad_prometheus_url_stops_the_load_generator_it_started(project, driver, url):
+def test_a_bad_prometheus_url_starts_no_load_generator(project, driver, url):
     with pytest.raises(RampRigError, match="metrics.url .* is not a Prometheus URL"):
         rig(project, metrics={**PROMETHEUS, "url": url})
-    driver.close.assert_called_once_with()
+    driver.cls.start.assert_not_called()
 
 
-def test_a_source_that_refuses_its_settings_stops_the_load_generator_too(project, driver):
+def test_a_source_that_refuses_its_settings_starts_no_load_generator_either(project, driver):
     with pytest.raises(PrometheusSourceError, match="fewer than two scrapes"):
         rig(project, metrics={**PROMETHEUS, "window_s": 2, "scrape_interval_s": 2})
-    driver.close.assert_called_once_with()
+    driver.cls.start.assert_not_called()
+
+
+def test_a_locust_that_cannot_start_closes_the_source_it_opened(project, driver, monkeypatch):
+    closed = []
+    monkeypatch.setattr(PrometheusSource, "close", lambda self: closed.append(self))
+    driver.cls.start.side_effect = RuntimeError("no locust binary")
+    with pytest.raises(RuntimeError, match="no locust binary"):
+        rig(project)
+    assert len(closed) == 1
 
 
 def test_close_stops_the_driver_then_the_source_even_when_the_driver_fails(driver):
@@ -118,3 +132,107 @@ def test_close_stops_the_driver_then_the_source_even_when_the_driver_fails(drive
     with pytest.raises(RuntimeError, match="locust master gone"):
         RampRig(driver=driver, source=source).close()
     assert source.close.call_count == 2
+
+
+# --- live traffic shifts and CloudWatch: the clients come from the profile --------------------------
+HAPROXY = {
+    "driver": "haproxy_shift",
+    "live_qps": 60.0,
+    "admin_socket": "/run/lb/admin.sock",
+    "backend": "app",
+    "production_servers": ["shop-app-prod-0", "shop-app-prod-1"],
+    "stack_servers": ["shop-app-0"],
+}
+LISTENER = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2"
+PRODUCTION_TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/prod/73e2d6bc24d8a067"
+STACK_TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/stack/83e2d6bc24d8a067"
+ALB = {
+    "driver": "alb_shift", "live_qps": 900, "listener_arn": LISTENER, "production_target_group_arn": PRODUCTION_TG,
+    "stack_target_group_arn": STACK_TG, "settle_s": 4.0,
+}
+ROUTE53 = {
+    "driver": "route53_shift", "live_qps": "255", "hosted_zone_id": "Z0123456789", "record_name": "shop.example.com",
+    "record_type": "A", "production_set_identifier": "prod", "stack_set_identifier": "stack", "propagation_s": 30.0,
+    "alias_ttl_s": None,
+}
+CLOUDWATCH = {
+    "source": "cloudwatch", "load_balancer": "app/shop/50dc6c495c0c9188", "target_group": STACK_TG, "period_s": 10,
+    "publish_lag_s": 30.0, "percentiles": False,
+}
+
+
+@pytest.fixture
+def profile():
+    """A profile whose boto3 clients are mocks, one per service, in us-east-1."""
+    clients: dict[str, mock.Mock] = {}
+
+    def client(service, **kwargs):
+        made = clients.setdefault(service, mock.Mock(name=service))
+        made.meta.region_name = "us-east-1"
+        return made
+
+    made = mock.Mock(spec=["client"])
+    made.client.side_effect = client
+    made.clients = clients
+    return made
+
+
+def test_a_haproxy_shift_drives_the_apps_pools_through_its_admin_socket_and_starts_no_locust(project, driver):
+    made = rig(project, load=HAPROXY, metrics={**PROMETHEUS, "labels": {"pool": "stack"}})
+    assert isinstance(made.driver, HAProxyShiftDriver) and str(made.driver.runtime.socket_path) == "/run/lb/admin.sock"
+    assert made.driver.backend == "app" and made.driver.live_qps == 60.0
+    assert made.driver.production_servers == ("shop-app-prod-0", "shop-app-prod-1")
+    assert made.driver.stack_servers == ("shop-app-0",)
+    assert 'pool="stack"' in made.source.queries.qps and 'up{pool="stack"}' in made.source.queries.qps
+    driver.cls.start.assert_not_called()
+
+
+def test_aws_shifts_and_cloudwatch_take_their_clients_from_the_profile(project, driver, profile):
+    made = rig(project, load=ALB, metrics=CLOUDWATCH, profile=profile)
+    assert isinstance(made.driver, AlbShiftDriver) and made.driver.elbv2 is profile.clients["elbv2"]
+    assert made.driver.settle_s == 4.0 and made.driver.live_qps == 900
+    assert isinstance(made.source, CloudWatchSource) and made.source.lag_s == 2 * 10 + 30
+    assert made.source.target_group == "targetgroup/stack/83e2d6bc24d8a067" and made.source.percentile_fallback
+    made = rig(project, load=ROUTE53, metrics=PROMETHEUS, profile=profile)
+    assert isinstance(made.driver, Route53ShiftDriver) and made.driver.route53 is profile.clients["route53"]
+    assert made.driver.live_qps == 255.0 and made.driver.propagation_s == 30.0 and made.driver.record_type == "A"
+    driver.cls.start.assert_not_called()
+
+
+def test_aws_settings_without_a_profile_are_named(project, driver):
+    with pytest.raises(RampRigError, match="load.driver alb_shift needs AWS clients, and open_rig was given no profile"):
+        rig(project, load=ALB)
+    with pytest.raises(RampRigError, match="metrics.source cloudwatch needs AWS clients"):
+        rig(project, metrics=CLOUDWATCH)
+
+
+@pytest.mark.parametrize(
+    ("load", "message"),
+    [
+        ({**HAPROXY, "live_qps": "${steps.app.outputs.live_qps}"}, r"load.live_qps '\$\{steps.app.outputs.live_qps\}' is not a rate > 0"),
+        ({**HAPROXY, "live_qps": 0}, "load.live_qps 0 is not a rate > 0"),
+        ({**HAPROXY, "admin_socket": ""}, "load.admin_socket '' is not HAProxy's admin socket path"),
+        ({**HAPROXY, "stack_servers": "shop-app-0"}, "load.stack_servers 'shop-app-0' is not a list of HAProxy server names"),
+        ({**HAPROXY, "stack_servers": ["shop-app-prod-0"]}, r"load \(haproxy_shift\): HAProxy backend app: server\(s\) shop-app-prod-0 are in both pools"),
+        ({**ALB, "listener_arn": "listener"}, r"load \(alb_shift\): ALB shift: listener_arn 'listener' is not an ARN"),
+    ],
+)
+def test_shift_settings_that_cannot_make_a_driver_are_named_and_close_the_source(project, driver, profile, load, message, monkeypatch):
+    closed = []
+    monkeypatch.setattr(PrometheusSource, "close", lambda self: closed.append(self))
+    with pytest.raises(RampRigError, match=message):
+        rig(project, load=load, profile=profile)
+    assert len(closed) == 1
+    driver.cls.start.assert_not_called()
+
+
+def test_locust_counters_cannot_measure_a_shift(project, driver):
+    with pytest.raises(RampRigError, match="metrics.source locust reads the ramp's own Locust, and load.driver haproxy_shift starts none"):
+        rig(project, load=HAPROXY, metrics={"source": "locust"})
+    driver.cls.start.assert_not_called()
+
+
+def test_a_cloudwatch_setting_it_refuses_is_named_and_its_client_closed(project, driver, profile):
+    with pytest.raises(RampRigError, match=r"metrics \(cloudwatch\): period_s 45 is not a CloudWatch period"):
+        rig(project, load=ALB, metrics={**CLOUDWATCH, "period_s": 45}, profile=profile)
+    profile.clients["cloudwatch"].close.assert_called_once_with()

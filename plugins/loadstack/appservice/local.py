@@ -6,9 +6,16 @@ it (like the local MariaDB and Redis steps):
     apps/<name>.pid, <name>.log   one `python -m shopapp --name <name>` each (<name> = <stack>-<step>-<i>)
     lb/                            HAProxy: haproxy.cfg, admin.sock (runtime API), PID file, log
     prometheus/                    Prometheus: prometheus.yml, TSDB, PID file, log
+    organic/                       live traffic only: the organic generator (a Locust master and worker)
 
 The <name> is the process's marker on its command line, its HAProxy server name and its `name` label
 in Prometheus, so one word follows an instance through all three.
+
+Live traffic (`AppConfig.live`): production's processes (<stack>-<step>-prod-<i>, the same app on the
+same data) join the stack's in HAProxy's one backend, production's weights summing to 256 and the
+stack's at 0, the split `loadstack.shift.haproxy` moves; Prometheus labels each app process with its
+pool (`pool="stack"` / `pool="production"`); and a Locust master with one worker (include/locust/shop.py)
+sends `organic_qps` through HAProxy's frontend from the moment the deployment is up until it stops.
 
 Idempotent like the restores: deploying the same config again reuses what runs and restarts, on
 their ports, any of its processes that died (reported in the log); a different config replaces the
@@ -29,11 +36,14 @@ from typing import Any
 import httpx
 
 from loadstack.appservice.base import AppConfig, AppService, AppServiceError
-from loadstack.haproxy.config import BACKEND, LoadBalancerConfig, Server
+from loadstack.haproxy.config import BACKEND, MAX_WEIGHT, LoadBalancerConfig, Server
 from loadstack.haproxy.server import HAProxyServer
+from loadstack.locust import master_api
+from loadstack.locust.cluster import LocustCluster, Ports
 from loadstack.profiles import PROJECT_ROOT
 from loadstack.prometheus.config import ScrapeJob, ScrapeTarget
 from loadstack.prometheus.server import PrometheusServer
+from loadstack.shift.haproxy import spread
 from loadstack.supervisor import LOOPBACK, NotReady, SupervisedProcess, SupervisorError, free_port
 
 log = logging.getLogger(__name__)
@@ -45,6 +55,9 @@ APP_JOB, HAPROXY_JOB = "app", "haproxy"
 APP_READY_TIMEOUT_S = 90.0
 SERVERS_UP_TIMEOUT_S = 30.0
 TARGETS_UP_TIMEOUT_S = 30.0
+ORGANIC_READY_TIMEOUT_S = 90.0
+# The Prometheus label telling the stack's processes from production's (live traffic only).
+POOL_LABEL, STACK_POOL, PRODUCTION_POOL = "pool", "stack", "production"
 
 
 def app_dir() -> Path:
@@ -107,6 +120,10 @@ class LocalAppService(AppService):
     def apps_dir(self) -> Path:
         return self.base_dir / "apps"
 
+    @property
+    def organic_dir(self) -> Path:
+        return self.base_dir / "organic"
+
     def _lb(self, state: dict[str, Any] | None = None) -> HAProxyServer:
         config = None
         if state is not None:
@@ -114,17 +131,47 @@ class LocalAppService(AppService):
                 base_dir=self.base_dir / "lb",
                 port=state["lb"]["port"],
                 exporter_port=state["lb"]["exporter_port"],
-                servers=tuple(Server(i["name"], i["port"]) for i in state["instances"]),
+                servers=self._servers(state),
             )
         return HAProxyServer(self.base_dir / "lb", config)
+
+    @staticmethod
+    def _servers(state: dict[str, Any]) -> tuple[Server, ...]:
+        """Without live traffic every process at the same weight; with it, production's processes first with
+        all the weight (summing to 256, as a shift keeps it) and the stack's at 0: no live traffic on the stack."""
+        production = state.get("production", [])
+        if not production:
+            return tuple(Server(i["name"], i["port"]) for i in state["instances"])
+        weights = spread(MAX_WEIGHT, [p["name"] for p in production])
+        return (
+            *(Server(p["name"], p["port"], weights[p["name"]]) for p in production),
+            *(Server(i["name"], i["port"], 0) for i in state["instances"]),
+        )
+
+    def _organic(self, state: dict[str, Any]) -> LocustCluster | None:
+        """The organic traffic generator, when the deployment has live traffic."""
+        if "organic" not in state:
+            return None
+        return LocustCluster(
+            run_dir=self.organic_dir,
+            target_url=self._lb(state).config.url,
+            workers=1,
+            ports=Ports(master=state["organic"]["master_port"], web=state["organic"]["web_port"]),
+        )
 
     def _prometheus(self, state: dict[str, Any] | None = None) -> PrometheusServer:
         if state is None:
             return PrometheusServer(self.base_dir / "prometheus")
+        live = bool(state.get("production"))
+
+        def target(instance: dict[str, Any], pool: str) -> ScrapeTarget:
+            labels = {"name": instance["name"], **({POOL_LABEL: pool} if live else {})}
+            return ScrapeTarget(f"{LOOPBACK}:{instance['port']}", labels)
+
+        apps = [target(i, STACK_POOL) for i in state["instances"]]
+        apps += [target(p, PRODUCTION_POOL) for p in state.get("production", [])]
         jobs = [
-            ScrapeJob(
-                APP_JOB, tuple(ScrapeTarget(f"{LOOPBACK}:{i['port']}", {"name": i["name"]}) for i in state["instances"])
-            ),
+            ScrapeJob(APP_JOB, tuple(apps)),
             ScrapeJob(HAPROXY_JOB, (ScrapeTarget(f"{LOOPBACK}:{state['lb']['exporter_port']}"),)),
         ]
         return PrometheusServer(
@@ -135,7 +182,8 @@ class LocalAppService(AppService):
         )
 
     def _apps(self, state: dict[str, Any]) -> list[AppProcess]:
-        return [AppProcess(self.apps_dir, i["name"], i["port"]) for i in state["instances"]]
+        """The stack's processes, then production's (live traffic only)."""
+        return [AppProcess(self.apps_dir, i["name"], i["port"]) for i in (*state["instances"], *state.get("production", []))]
 
     def _state(self) -> dict[str, Any] | None:
         return json.loads(self.state_path.read_text()) if self.state_path.exists() else None
@@ -148,6 +196,9 @@ class LocalAppService(AppService):
 
     def instance_name(self, index: int) -> str:
         return f"{self.stack}-{self.step}-{index}"
+
+    def production_name(self, index: int) -> str:
+        return f"{self.stack}-{self.step}-prod-{index}"
 
     # --- outputs ----------------------------------------------------------------------------
     def outputs(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -164,6 +215,19 @@ class LocalAppService(AppService):
             "haproxy_backend": BACKEND,
             "haproxy_exporter_url": lb.config.exporter_url,
             "scrape_interval_s": state["config"]["scrape_interval_s"],
+            **self._live_outputs(state),
+        }
+
+    def _live_outputs(self, state: dict[str, Any]) -> dict[str, Any]:
+        """What a traffic-shift ramp needs: the live rate and the backend's two pools (HAProxy server names)."""
+        if "organic" not in state:
+            return {}
+        return {
+            "live_qps": float(state["config"]["organic_qps"]),
+            "stack_servers": [i["name"] for i in state["instances"]],
+            "production_servers": [p["name"] for p in state["production"]],
+            "production_instance_urls": [f"http://{LOOPBACK}:{p['port']}" for p in state["production"]],
+            "organic_url": f"http://{LOOPBACK}:{state['organic']['web_port']}",
         }
 
     # --- what runs --------------------------------------------------------------------------
@@ -176,6 +240,9 @@ class LocalAppService(AppService):
         found = {f"app process {a.name}": a.process for a in self._apps(state)}
         found["haproxy"] = self._lb(state).process
         found["prometheus"] = self._prometheus(state).process
+        organic = self._organic(state)
+        if organic is not None:
+            found.update({process.name: process for process in organic.processes()})
         return {what: process.log_tail() for what, process in found.items() if not process.is_running()}
 
     def _env(self, config: AppConfig) -> dict[str, str]:
@@ -226,6 +293,11 @@ class LocalAppService(AppService):
             "lb": {"port": free_port(), "exporter_port": free_port()},
             "prometheus": {"port": free_port()},
         }
+        if config.live:
+            state["production"] = [
+                {"name": self.production_name(i), "port": free_port()} for i in range(config.production_instances)
+            ]
+            state["organic"] = {"master_port": free_port(), "web_port": free_port()}
         # Saved first: a deploy that fails half-way is still torn down from the state alone.
         self._save_state(state)
         try:
@@ -242,6 +314,15 @@ class LocalAppService(AppService):
             outputs["url"],
             outputs["prometheus_url"],
         )
+        if config.live:
+            log.info(
+                "%s/%s: live traffic: %g QPS organic through %s, all on production's %d processes (weight 0 on the stack's)",
+                self.stack,
+                self.step,
+                config.organic_qps,
+                outputs["url"],
+                config.production_instances,
+            )
         return outputs
 
     def _start(self, state: dict[str, Any], config: AppConfig) -> None:
@@ -261,6 +342,18 @@ class LocalAppService(AppService):
         prometheus.start()
         prometheus.wait_ready()
         prometheus.wait_targets_up(TARGETS_UP_TIMEOUT_S)
+        organic = self._organic(state)
+        if organic is not None:
+            # Last: live users arrive once the proxy has healthy servers to send them to.
+            organic.start()
+            organic.wait_ready(ORGANIC_READY_TIMEOUT_S)
+            try:
+                master_api.set_rate(organic.url, config.organic_qps)
+            except master_api.LocustMasterError as error:
+                raise AppServiceError(
+                    f"the organic traffic generator at {organic.url} refused {config.organic_qps:g} QPS: {error}; "
+                    f"its log is in {self.organic_dir}"
+                ) from None
         log.info("%s/%s: up in %.1f s", self.stack, self.step, time.monotonic() - started)
 
     def _wait_servers_up(self, lb: HAProxyServer) -> None:
@@ -288,17 +381,21 @@ class LocalAppService(AppService):
             shutil.rmtree(self.base_dir, ignore_errors=True)
         self.state_path.unlink(missing_ok=True)
         if existed:
-            log.info("%s/%s: app, HAProxy and Prometheus stopped and removed", self.stack, self.step)
+            log.info("%s/%s: app, HAProxy, Prometheus (and any organic traffic) stopped and removed", self.stack, self.step)
         return existed
 
 
 def stop_deployment(base_dir: Path) -> int:
-    """Stop a deployment's Prometheus, HAProxy and app processes by their PID files; keep its files.
+    """Stop a deployment's organic traffic, Prometheus, HAProxy and app processes by their PID files; keep its files.
 
     What `make down` does to a stack kept up: the next deploy of the same config finds the processes
     dead and starts them again on the same ports. Returns how many processes were running.
     """
-    stopped = int(PrometheusServer(base_dir / "prometheus").stop()) + int(HAProxyServer(base_dir / "lb").stop())
+    stopped = 0
+    if (base_dir / "organic").is_dir():
+        # First: live users stop before the servers they reach do. Known by the run directory alone.
+        stopped += len(LocustCluster(run_dir=base_dir / "organic", target_url="", workers=1).stop())
+    stopped += int(PrometheusServer(base_dir / "prometheus").stop()) + int(HAProxyServer(base_dir / "lb").stop())
     for pid_file in sorted((base_dir / "apps").glob("*.pid")):
         stopped += int(AppProcess(base_dir / "apps", pid_file.stem).process.stop(timeout=20))
     return stopped

@@ -5,6 +5,13 @@ the load balancer, and a private Prometheus scraping both: the real, delayed mon
 aws: the same app runs on the `app_cluster` Terraform module's instances; the step publishes the
 load balancer's address (`load_balancer`) and starts nothing.
 Either way its `url` output is what gates and load use.
+
+`live:` (local) adds live traffic for a traffic-shift ramp: production's pool (more app processes,
+standing for the other data centres, on the same data) in the same HAProxy backend as the stack's
+processes, which start at weight 0, and an organic generator sending a fixed rate through HAProxy.
+Prometheus labels every app process with its pool (`pool="stack"` or `pool="production"`), so a
+ramp's queries can count only the stack's traffic (`metrics.labels: {pool: stack}`). Outputs added:
+`live_qps`, `stack_servers`, `production_servers` (HAProxy server names in `haproxy_backend`).
 """
 
 from __future__ import annotations
@@ -34,6 +41,23 @@ class Faults(BaseModel):
     error_ratio: float = Field(default=0, ge=0, le=1, description="share of requests answered with HTTP 500")
 
 
+class Live(BaseModel):
+    """Live traffic (local profile): production's pool beside the stack's, and organic traffic through both.
+
+    The aws profile starts nothing and ignores this block: there the live traffic is real, and a ramp
+    shifts it with `load.driver: alb_shift` or `route53_shift`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    production_instances: int = Field(
+        ge=1, le=32, description="app processes standing for the other data centres, in the same backend"
+    )
+    organic_qps: float = Field(
+        gt=0, le=5000, description="requests per second the organic generator sends through HAProxy (live users)"
+    )
+
+
 class LoadBalancer(BaseModel):
     """aws: where the `app_cluster` module serves the app (references to its outputs)."""
 
@@ -51,6 +75,7 @@ class AppStep(StepBase):
     scrape_interval_s: float = Field(default=1.0, ge=0.5, le=60, description="Prometheus scrape interval (local)")
     load_balancer: LoadBalancer = Field(default_factory=LoadBalancer)
     prometheus_url: str = Field(default="", description="aws: a Prometheus scraping the instances, if any")
+    live: Live | None = Field(default=None, description="local: production's pool and organic traffic for a shift")
     variants: dict[Variant, AppSize] = Field(default_factory=dict)
 
     reference_fields: ClassVar[tuple[str, ...]] = ("load_balancer", "prometheus_url")

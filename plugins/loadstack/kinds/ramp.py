@@ -1,47 +1,180 @@
 """The `ramp` step kind: gates, then a traffic-shift ramp to a target QPS held in band, then checks and a report.
 
 The step renders as one task group: every gate (a deferrable sensor) must pass before the ramp
-starts; the ramp drives load (Locust) through the controller in `loadstack.ramp`; the checks pass or
+starts; the ramp drives traffic through the controller in `loadstack.ramp`; the checks pass or
 fail the run on what the ramp saw; the report (timeline, charts, one HTML page) is stored in the
 report bucket whatever happened.
+
+The traffic (`load.driver`) is generated load (`locust`) or live traffic shifted onto the stack by
+load-balancer weights (`haproxy_shift`: the app's `live:` pools; `alb_shift`: two weighted target
+groups; `route53_shift`: two weighted records). The metrics (`metrics.source`) come from Prometheus
+(`labels` narrow its queries to the stack's pool), Locust's own counters, or CloudWatch (an ALB).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, ClassVar, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from loadstack.gates.models import GateList, SqlGate
-from loadstack.kinds.base import CheckContext, StepBase, StepKind, Variant, register_kind
+from loadstack.haproxy.config import BACKEND
+from loadstack.kinds.base import VARIANTS, CheckContext, StepBase, StepKind, Variant, register_kind
+from loadstack.metrics.cloudwatch import (
+    DEFAULT_PERIOD_S,
+    DEFAULT_PUBLISH_LAG_S,
+    CloudWatchSourceError,
+    check_period,
+    load_balancer_dimension,
+    target_group_dimension,
+)
 from loadstack.profiles import PROJECT_ROOT
 from loadstack.ramp.checks import Check
 from loadstack.ramp.params import AbortRule, RampParams
+from loadstack.refs import is_whole_reference
+from loadstack.shift import alb, haproxy, route53
+from loadstack.shift.weights import WeightSplit
 
 DEFAULT_LOCUSTFILE = "include/locust/shop.py"
+LoadDriver = Literal["locust", "haproxy_shift", "alb_shift", "route53_shift"]
+SHIFT_DRIVERS = ("haproxy_shift", "alb_shift", "route53_shift")
+#: Each driver's weight scale (its largest weight; production always keeps 1).
+MAX_WEIGHTS = {"haproxy_shift": haproxy.MAX_WEIGHT, "alb_shift": alb.MAX_WEIGHT, "route53_shift": route53.MAX_WEIGHT}
+# A time limit needs a Route 53 record's TTL before it is read: assume up to this much (raise timeout_minutes beyond).
+ASSUMED_RECORD_TTL_S = 300.0
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 class Load(BaseModel):
-    """Where the load comes from: a Locust master the ramp starts (with workers), or one given by URL."""
+    """Where the traffic comes from: generated (Locust) or live traffic shifted onto the stack by weights.
+
+    locust:        a Locust master the ramp starts with `workers` (or an existing one, `master_url`).
+    haproxy_shift: the app's live pools in one HAProxy backend (`live:` on the app step), weights set
+                   through its admin socket.
+    alb_shift:     an ALB listener forwarding to production's and the stack's target groups.
+    route53_shift: two weighted records of one name (production's and the stack's set identifiers).
+    Each shift moves part of `live_qps`, the live traffic the load balancer receives.
+    `DRIVER_FIELDS` says which fields each driver needs and which it may have.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    driver: Literal["locust"] = "locust"
+    driver: LoadDriver = "locust"
+    # locust
     locustfile: str = Field(default=DEFAULT_LOCUSTFILE, description="relative to the project root")
     workers: int = Field(default=1, ge=1, le=32, description="Locust worker processes the ramp starts")
     master_url: str = Field(default="", description="an existing Locust master's web URL; the ramp then starts nothing")
+    # every shift
+    live_qps: float | str | None = Field(
+        default=None, description="the live QPS the load balancer splits, e.g. ${steps.app.outputs.live_qps}"
+    )
+    # haproxy_shift
+    admin_socket: str = Field(default="", description="HAProxy's admin socket, e.g. ${steps.app.outputs.admin_socket}")
+    backend: str = Field(default=BACKEND, description="the HAProxy backend holding both pools")
+    production_servers: list[str] | str | None = Field(
+        default=None, description="production's servers, e.g. ${steps.app.outputs.production_servers}"
+    )
+    stack_servers: list[str] | str | None = Field(
+        default=None, description="the stack's servers, e.g. ${steps.app.outputs.stack_servers}"
+    )
+    # alb_shift
+    listener_arn: str = ""
+    production_target_group_arn: str = ""
+    stack_target_group_arn: str = ""
+    settle_s: float | None = Field(default=None, ge=0, le=3600, description="alb: seconds a weight change takes")
+    # route53_shift
+    hosted_zone_id: str = ""
+    record_name: str = ""
+    record_type: str = "A"
+    production_set_identifier: str = ""
+    stack_set_identifier: str = ""
+    propagation_s: float | None = Field(default=None, ge=0, le=3600, description="route53: seconds to reach every name server")
+    alias_ttl_s: float | None = Field(default=None, ge=0, le=86400, description="route53: the TTL of alias records")
+
+    def settings(self) -> dict[str, Any]:
+        """The driver and its own fields only (what the ramp task gets: the other drivers' defaults are noise)."""
+        needed, allowed = DRIVER_FIELDS[self.driver]
+        return {"driver": self.driver, **{field: getattr(self, field) for field in (*needed, *allowed)}}
+
+    def settle_estimate_s(self) -> float:
+        """Seconds a change takes to reach traffic, as far as the spec tells (Route 53 assumes a TTL)."""
+        if self.driver == "haproxy_shift":
+            return haproxy.SETTLE_S
+        if self.driver == "alb_shift":
+            return alb.SETTLE_S if self.settle_s is None else self.settle_s
+        if self.driver == "route53_shift":
+            propagation = route53.PROPAGATION_S if self.propagation_s is None else self.propagation_s
+            return propagation + ASSUMED_RECORD_TTL_S
+        return 0.0
+
+
+_SHIFT = ("live_qps",)
+#: driver -> (fields it needs, further fields it may have); any other field given is a mistake.
+DRIVER_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "locust": ((), ("locustfile", "workers", "master_url")),
+    "haproxy_shift": ((*_SHIFT, "admin_socket", "production_servers", "stack_servers"), ("backend",)),
+    "alb_shift": ((*_SHIFT, "listener_arn", "production_target_group_arn", "stack_target_group_arn"), ("settle_s",)),
+    "route53_shift": (
+        (*_SHIFT, "hosted_zone_id", "record_name", "production_set_identifier", "stack_set_identifier"),
+        ("record_type", "propagation_s", "alias_ttl_s"),
+    ),
+}
+_LOAD_EXAMPLES = {
+    "live_qps": "${steps.app.outputs.live_qps} (an app step with live:) or the live requests per second it receives",
+    "admin_socket": "${steps.app.outputs.admin_socket}",
+    "production_servers": "${steps.app.outputs.production_servers} (an app step with live:)",
+    "stack_servers": "${steps.app.outputs.stack_servers} (an app step with live:)",
+    "listener_arn": "the listener's ARN, arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/NAME/ID/ID",
+    "production_target_group_arn": "production's target group ARN, arn:aws:elasticloadbalancing:...:targetgroup/NAME/ID",
+    "stack_target_group_arn": "${steps.app.outputs.target_group_arn} or the stack's target group ARN",
+    "hosted_zone_id": "the hosted zone's id, e.g. Z0123456789ABCDEFGHIJ",
+    "record_name": "the weighted records' DNS name, e.g. shop.example.com",
+    "production_set_identifier": "the SetIdentifier of production's weighted record",
+    "stack_set_identifier": "the SetIdentifier of the stack's weighted record",
+}
+RECORD_TYPES = ("A", "AAAA", "CNAME")
 
 
 class Metrics(BaseModel):
-    """Where the ramp reads traffic and health: Prometheus (the stack's monitoring) or Locust's own counters."""
+    """Where the ramp reads traffic and health: Prometheus (the stack's monitoring), Locust's own counters,
+    or CloudWatch (an Application Load Balancer, optionally one target group). `SOURCE_FIELDS` says which
+    fields each source may have."""
 
     model_config = ConfigDict(extra="forbid")
 
-    source: Literal["prometheus", "locust"] = "prometheus"
+    source: Literal["prometheus", "locust", "cloudwatch"] = "prometheus"
     url: str = Field(default="", description="the Prometheus base URL (source: prometheus)")
     window_s: float = Field(default=5, ge=1, le=300, description="the rate() window of the Prometheus queries")
     scrape_interval_s: float = Field(default=1, gt=0, le=300, description="how often that Prometheus scrapes the app")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description='prometheus: labels every series must carry, e.g. {pool: stack} (pool="stack")'
+    )
+    load_balancer: str = Field(default="", description="cloudwatch: the ALB's ARN (or its arn_suffix)")
+    target_group: str = Field(default="", description="cloudwatch: one target group's ARN; empty: the whole ALB")
+    period_s: int = Field(default=DEFAULT_PERIOD_S, ge=1, le=3600, description="cloudwatch: the period of a sample")
+    publish_lag_s: float = Field(
+        default=DEFAULT_PUBLISH_LAG_S, ge=0, lt=3600, description="cloudwatch: how long after a period its data is all in"
+    )
+    percentiles: bool = Field(default=True, description="cloudwatch: ask p50/p95/p99 (False: the Average only)")
+
+    def settings(self) -> dict[str, Any]:
+        """The source and its own fields only (what the ramp task gets)."""
+        return {"source": self.source, **{field: getattr(self, field) for field in SOURCE_FIELDS[self.source]}}
+
+    def lag_s(self) -> float:
+        """How old the freshest sample of this source can be when it is read (its `lag_s`)."""
+        if self.source == "cloudwatch":
+            return 2 * self.period_s + self.publish_lag_s
+        return self.window_s + (self.scrape_interval_s if self.source == "prometheus" else 0.0)
+
+
+SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
+    "prometheus": ("url", "window_s", "scrape_interval_s", "labels"),
+    "locust": ("window_s",),
+    "cloudwatch": ("load_balancer", "target_group", "period_s", "publish_lag_s", "percentiles"),
+}
 
 
 class Abort(BaseModel):
@@ -152,14 +285,17 @@ class RampStep(StepBase, RampSettings):
             },
         }
 
-    def time_limit_s(self, variant: str, *, metric_lag_s: float = 30.0) -> float:
+    def time_limit_s(self, variant: str, *, metric_lag_s: float | None = None) -> float:
         """A generous bound on the ramp's duration (its task's execution_timeout, unless timeout_minutes is larger).
 
-        Every jump and step waits its interval plus the metric lag; the hold may take twice its length
+        Every jump and step waits its interval plus the metric lag (default: the source's lag, at least
+        30 s, plus what a change of the driver takes to reach traffic); the hold may take twice its length
         when traffic leaves the band; plus the no-data limit and ten minutes for start-up and drain.
         A pause counts too (Airflow's execution_timeout keeps running): raise timeout_minutes for long pauses.
         """
         p = self.params_for(variant)
+        if metric_lag_s is None:
+            metric_lag_s = max(30.0, self.metrics.lag_s()) + self.load.settle_estimate_s()
         buckets = math.ceil(p.target_qps / p.bucket_qps)
         before_last = math.ceil(buckets * (p.stages[-2] if len(p.stages) > 1 else 0.0))
         jumps = math.ceil(before_last / p.bucket_group) + len(p.stages)
@@ -192,10 +328,160 @@ def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
             f"a rate window of {window_s:g} s holds fewer than two scrapes {scrape_s:g} s apart: "
             f"make it at least {2 * scrape_s:g} s (4 scrape intervals is steadier)"
         )
-    if not step.load.master_url and not (PROJECT_ROOT / step.load.locustfile).is_file():
+    if step.load.driver == "locust" and not step.load.master_url and not (PROJECT_ROOT / step.load.locustfile).is_file():
         yield "load.locustfile", (
             f"no file {step.load.locustfile} in the project: give a path relative to the project root, e.g. {DEFAULT_LOCUSTFILE}"
         )
+    yield from _load_problems(step.load)
+    yield from _metrics_problems(step)
+    yield from _staleness_problems(step)
+    yield from _live_traffic_problems(step)
+
+
+def _variant_path(step: RampStep, variant: str, field: str) -> str:
+    """Where a variant's value of `field` comes from: its own override, else the step (or the default)."""
+    override = step.variants.get(variant)  # type: ignore[call-overload]
+    return f"variants.{variant}.{field}" if override is not None and getattr(override, field) is not None else field
+
+
+def _is_reference(value: Any) -> bool:
+    return isinstance(value, str) and is_whole_reference(value.strip())
+
+
+def _load_problems(load: Load) -> Iterable[tuple[str, str]]:
+    driver = load.driver
+    needed, allowed = DRIVER_FIELDS[driver]
+    for field in sorted(load.model_fields_set - {"driver"} - set(needed) - set(allowed)):
+        owners = [name for name, (need, may) in DRIVER_FIELDS.items() if field in need or field in may]
+        yield f"load.{field}", (
+            f"is a setting of load.driver {' / '.join(owners)}, not of {driver}: remove it, or set load.driver: {owners[0]}"
+        )
+    for field in needed:
+        value = getattr(load, field)
+        if value in (None, "", []):
+            yield f"load.{field}", f"load.driver {driver} needs {field}: give e.g. {_LOAD_EXAMPLES[field]}"
+    if driver not in SHIFT_DRIVERS:
+        return
+    live = load.live_qps
+    if isinstance(live, str) and live and not _is_reference(live):
+        yield "load.live_qps", f"{live!r} is neither a number nor one reference: give e.g. {_LOAD_EXAMPLES['live_qps']}"
+    elif isinstance(live, (int, float)) and not (math.isfinite(live) and live > 0):
+        yield "load.live_qps", f"{live:g} is not a rate: give the live requests per second (> 0) the load balancer splits"
+    if driver == "haproxy_shift":
+        yield from _server_problems(load)
+    elif driver == "alb_shift":
+        arns = ("listener_arn", "production_target_group_arn", "stack_target_group_arn")
+        for field in arns:
+            value = getattr(load, field)
+            if value and "${" not in value and not value.startswith("arn:"):
+                yield f"load.{field}", f"{value!r} is not an ARN: give {_LOAD_EXAMPLES[field]}"
+        literal = {getattr(load, f) for f in arns[1:] if getattr(load, f) and "${" not in getattr(load, f)}
+        if len(literal) == 1 and all(getattr(load, f) for f in arns[1:]):
+            yield "load.stack_target_group_arn", "is production's target group too: give the stack's own target group"
+    elif driver == "route53_shift":
+        if load.record_type.upper() not in RECORD_TYPES:
+            yield "load.record_type", f"{load.record_type!r} is not a record type a shift moves: use one of {', '.join(RECORD_TYPES)}"
+        ids = (load.production_set_identifier, load.stack_set_identifier)
+        if ids[0] and ids[0] == ids[1]:
+            yield "load.stack_set_identifier", "is production's set identifier too: give the stack's own weighted record"
+
+
+def _server_problems(load: Load) -> Iterable[tuple[str, str]]:
+    lists = {}
+    for field in ("production_servers", "stack_servers"):
+        value = getattr(load, field)
+        if isinstance(value, str) and value and not _is_reference(value):
+            yield f"load.{field}", f"{value!r} is neither a list of HAProxy server names nor one reference: give e.g. {_LOAD_EXAMPLES[field]}"
+        elif isinstance(value, list):
+            lists[field] = value
+    if len(lists) == 2:
+        both = sorted(set(lists["production_servers"]) & set(lists["stack_servers"]))
+        if both:
+            yield "load.stack_servers", f"{', '.join(both)} also in production_servers: a server belongs to one pool"
+    if load.admin_socket and "${" not in load.admin_socket and not load.admin_socket.startswith("/"):
+        yield "load.admin_socket", f"{load.admin_socket!r} is not an absolute path: give {_LOAD_EXAMPLES['admin_socket']}"
+
+
+def _metrics_problems(step: RampStep) -> Iterable[tuple[str, str]]:
+    metrics, driver = step.metrics, step.load.driver
+    for field in sorted(metrics.model_fields_set - {"source"} - set(SOURCE_FIELDS[metrics.source])):
+        owners = [name for name, fields in SOURCE_FIELDS.items() if field in fields]
+        yield f"metrics.{field}", (
+            f"is a setting of metrics.source {' / '.join(owners)}, not of {metrics.source}: remove it, "
+            f"or set metrics.source: {owners[0]}"
+        )
+    for name in metrics.labels:
+        if not _LABEL_NAME.match(name) or name.startswith("__"):
+            yield f"metrics.labels.{name}", "is not a Prometheus label name: letters, digits and _, not starting with a digit or __"
+    if metrics.source == "locust" and driver != "locust":
+        yield "metrics.source", (
+            f"locust reads the ramp's own Locust counters, and load.driver {driver} starts no Locust: "
+            "use prometheus (the stack's pool) or cloudwatch"
+        )
+    if driver == "haproxy_shift" and metrics.source == "prometheus" and not metrics.labels:
+        yield "metrics.labels", (
+            "with load.driver haproxy_shift Prometheus would count production's traffic as the stack's: "
+            "add labels: {pool: stack} (the app's live: deployment labels its processes by pool)"
+        )
+    if metrics.source != "cloudwatch":
+        return
+    if not metrics.load_balancer:
+        yield "metrics.load_balancer", "the cloudwatch source needs the ALB's ARN (or its arn_suffix), e.g. ${steps.lb.outputs.arn}"
+    for field, parse in (("load_balancer", load_balancer_dimension), ("target_group", target_group_dimension)):
+        value = getattr(metrics, field)
+        if value and "${" not in value:
+            try:
+                parse(value)
+            except CloudWatchSourceError as exc:
+                yield f"metrics.{field}", str(exc).removeprefix(f"{field} ")
+    try:
+        check_period(metrics.period_s)
+    except CloudWatchSourceError as exc:
+        yield "metrics.period_s", str(exc).removeprefix("period_s ")
+    if driver == "alb_shift" and not metrics.target_group:
+        yield "metrics.target_group", (
+            "with load.driver alb_shift the whole ALB's metrics count production's traffic as the stack's: "
+            "give the stack's target group (load.stack_target_group_arn)"
+        )
+
+
+def _staleness_problems(step: RampStep) -> Iterable[tuple[str, str]]:
+    """A sample is at least the source's lag old: a staleness limit below it leaves no fresh sample, ever."""
+    if step.metrics.source != "cloudwatch":
+        return
+    lag = step.metrics.lag_s()
+    why = (
+        f"the cloudwatch source's samples are up to {lag:g} s old (2 periods of {step.metrics.period_s} s "
+        f"+ publish_lag_s {step.metrics.publish_lag_s:g} s)"
+    )
+    for variant in VARIANTS:
+        staleness = step.params_for(variant).max_staleness_s
+        if staleness < lag:
+            yield _variant_path(step, variant, "max_staleness_s"), (
+                f"{staleness:g} s is below the lag of its metrics: {why}, so every sample would be too old and the "
+                f"ramp would never move; set max_staleness_s to at least {lag:g}"
+            )
+
+
+def _live_traffic_problems(step: RampStep) -> Iterable[tuple[str, str]]:
+    """With a literal live_qps: the target must be reachable and a bucket must move at least one unit of weight."""
+    driver, live = step.load.driver, step.load.live_qps
+    if driver not in SHIFT_DRIVERS or isinstance(live, str) or live is None or not (math.isfinite(live) and live > 0):
+        return
+    split = WeightSplit(live_qps=float(live), max_weight=MAX_WEIGHTS[driver], target=driver)
+    for variant in VARIANTS:
+        params = step.params_for(variant)
+        if params.target_qps >= split.max_qps:
+            yield _variant_path(step, variant, "target_qps"), (
+                f"{params.target_qps:g} is not below what the live traffic can give: {live:g} live QPS x "
+                f"{split.max_stack_weight}/{split.max_weight} (production keeps 1 unit of weight) = {split.max_qps:.4g} QPS; "
+                "lower target_qps or send more live traffic (load.live_qps)"
+            )
+        if params.bucket_qps < split.qps_per_weight:
+            yield _variant_path(step, variant, "bucket_qps"), (
+                f"{params.bucket_qps:g} moves less than one unit of weight ({split.qps_per_weight:.4g} QPS: {live:g} live "
+                f"QPS over {split.max_weight}); raise bucket_qps to at least {split.qps_per_weight:.4g}"
+            )
 
 
 RAMP = register_kind(StepKind(name="ramp", model=RampStep, outputs_task_id="ramp", check=_check))

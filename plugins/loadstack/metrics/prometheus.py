@@ -16,13 +16,19 @@ error and raises: retrying would not mend it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
 import httpx
 
 from loadstack.prometheus.config import DEFAULT_SCRAPE_INTERVAL_S, duration
-from loadstack.prometheus.query import PrometheusQueryError, QueryResult, instant_query_url, parse_instant
+from loadstack.prometheus.query import (
+    PrometheusQueryError,
+    QueryResult,
+    instant_query_url,
+    label_matchers,
+    parse_instant,
+)
 from loadstack.ramp.samples import MetricSource, Sample
 
 DEFAULT_WINDOW_S = 5.0
@@ -66,14 +72,22 @@ class PrometheusQueries:
         prefix: str = APP_METRIC_PREFIX,
         exclude_routes: Sequence[str] = NOT_LOAD_ROUTES,
         selector: str = "",
+        labels: Mapping[str, str] | None = None,
     ) -> PrometheusQueries:
         """Queries over the app's `<prefix>_requests_total{route,method,status}` and
         `<prefix>_request_duration_seconds` histogram, summed over every process.
 
         `exclude_routes`: routes that are not load (default /health and /metrics); () keeps all.
         `selector`: further label matchers for every series, e.g. 'job="app"'.
+        `labels`: labels every series must carry, e.g. {"pool": "stack"}: only the stack's pool of a live
+        deployment (its `up` too, so "scraped, no requests" is still the stack's own zero).
         """
-        matchers = [m for m in (selector.strip().strip(","),) if m]
+        try:
+            wanted = label_matchers(labels or {})
+        except (TypeError, ValueError) as error:
+            raise PrometheusSourceError(f"PrometheusQueries labels: {error}") from None
+        selector = ",".join(m for m in (selector.strip().strip(","), wanted) if m)
+        matchers = [m for m in (selector,) if m]
         if exclude_routes:
             matchers.append(f'route!~"{_regex(exclude_routes)}"')
         window = duration(window_s)

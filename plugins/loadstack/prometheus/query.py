@@ -9,13 +9,37 @@ as a value: `histogram_quantile` is NaN when there was no traffic.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlencode
+
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 class PrometheusQueryError(RuntimeError):
     """Prometheus refused the query or answered something that is not one number."""
+
+
+def label_matchers(labels: Mapping[str, str]) -> str:
+    """Equality matchers for `labels`, e.g. {"pool": "stack"} -> 'pool="stack"' (comma-separated, sorted).
+
+    Values are quoted as PromQL strings (backslash, double quote and newline escaped), so any value
+    matches itself exactly. A name that is not a Prometheus label name raises ValueError naming it (a
+    value that is not a string, TypeError).
+    """
+    matchers = []
+    for name, value in sorted(labels.items()):
+        if not isinstance(name, str) or not _LABEL_NAME.match(name) or name.startswith("__"):
+            raise ValueError(
+                f"label {name!r} is not a Prometheus label name: letters, digits and _, not starting with a digit or __"
+            )
+        if not isinstance(value, str):
+            raise TypeError(f"label {name}'s value {value!r} is not a string")
+        quoted = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        matchers.append(f'{name}="{quoted}"')
+    return ",".join(matchers)
 
 
 @dataclass(frozen=True)

@@ -144,3 +144,40 @@ def test_an_app_that_cannot_start_is_named_and_nothing_is_left_running(service, 
 def test_a_config_for_another_step_is_refused(service, app_config):
     with pytest.raises(AppServiceError, match="backends.app"):
         service.deploy(dataclasses.replace(app_config, step="other"))
+
+
+def test_live_traffic_flows_on_production_alone_and_make_down_stops_the_organic_users_too(service, app_config):
+    from loadstack.appservice.local import stop_deployment
+
+    live = dataclasses.replace(app_config, instances=1, production_instances=1, organic_qps=RATE)
+    outputs = service.deploy(live)
+    assert outputs["live_qps"] == RATE and outputs["stack_servers"] == [f"{app_config.stack}-app-0"]
+    runtime = HAProxyRuntime(outputs["admin_socket"])
+    [production], [stack] = outputs["production_servers"], outputs["stack_servers"]
+
+    def chosen() -> dict[str, int]:
+        return {row.name: row.selected_total for row in runtime.servers(outputs["haproxy_backend"])}
+
+    def wait_for_traffic(before: dict[str, int]) -> dict[str, int]:
+        deadline = time.monotonic() + 30
+        while chosen()[production] < before.get(production, 0) + 2 * RATE:
+            assert time.monotonic() < deadline, f"no organic traffic through HAProxy: {chosen()}"
+            time.sleep(0.5)
+        return chosen()
+
+    # The organic users reach production only: the stack's server is up at weight 0.
+    counts = wait_for_traffic({})
+    assert counts[stack] == 0 and {r.name: r.weight for r in runtime.servers("app")} == {production: 256, stack: 0}
+    pools = httpx.get(
+        f"{outputs['prometheus_url']}/api/v1/query", params={"query": 'sum by (pool) (up{job="app"})'}, timeout=5
+    ).json()["data"]["result"]
+    assert {series["metric"]["pool"]: series["value"][1] for series in pools} == {"stack": "1", "production": "1"}
+
+    # `make down` stops the organic master and worker with the rest; the next deploy starts them all again.
+    pids = _pids(service)
+    assert {"master", "worker-0"} <= set(pids)
+    # Organic master (its worker quits with it, or is stopped next), Prometheus, HAProxy, two apps.
+    assert stop_deployment(service.base_dir) in (5, 6)
+    assert not any(pid_alive(pid) for pid in pids.values())
+    assert service.deploy(live) == outputs
+    wait_for_traffic(chosen())

@@ -54,3 +54,28 @@ def test_json_round_trip():
 def test_bad_values_are_refused_naming_the_step_and_field(overrides, message):
     with pytest.raises(AppServiceError, match=f"app step shop/app: {message}"):
         _config(**overrides)
+
+
+def test_live_traffic_is_off_unless_both_its_fields_are_set_and_then_round_trips():
+    plain = _config()
+    assert not plain.live
+    # Left out of the JSON when off: a deployment made before live traffic existed keeps its config.
+    assert "production_instances" not in plain.to_json() and "organic_qps" not in plain.to_json()
+    live = _config(production_instances=2, organic_qps=60.0)
+    assert live.live and live.to_json()["production_instances"] == 2 and live.to_json()["organic_qps"] == 60.0
+    assert AppConfig.from_json(live.to_json()) == live
+    assert AppConfig.from_json(plain.to_json()) == plain
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"production_instances": 2}, "live traffic needs both production_instances and organic_qps above 0 .got 2 and 0."),
+        ({"organic_qps": 50.0}, "live traffic needs both production_instances and organic_qps above 0 .got 0 and 50."),
+        ({"production_instances": -1, "organic_qps": 5.0}, "production_instances -1 is not an integer in 0..64"),
+        ({"production_instances": 1, "organic_qps": float("inf")}, "organic_qps inf is not a number in 0..10000"),
+    ],
+)
+def test_bad_live_traffic_is_refused_naming_the_field(overrides, message):
+    with pytest.raises(AppServiceError, match=f"app step shop/app: {message}"):
+        _config(**overrides)

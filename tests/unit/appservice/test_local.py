@@ -106,3 +106,147 @@ def test_teardown_with_nothing_deployed_is_false_and_nothing_is_dead(profile):
 def test_a_config_for_another_step_is_refused(profile):
     with pytest.raises(AppServiceError, match="shop/other"):
         LocalAppService(profile, "shop", "app").deploy(AppConfig(**{**CONFIG.to_json(), "step": "other"}))
+
+
+LIVE_CONFIG = AppConfig(**{**CONFIG.to_json(), "production_instances": 2, "organic_qps": 60.0})
+LIVE_STATE = {
+    **STATE,
+    "config": LIVE_CONFIG.to_json(),
+    "production": [{"name": "shop-app-prod-0", "port": 9200}, {"name": "shop-app-prod-1", "port": 9201}],
+    "organic": {"master_port": 9300, "web_port": 9301},
+}
+
+
+def test_without_live_traffic_every_server_has_the_same_weight_and_no_pool_label(profile):
+    service = LocalAppService(profile, "shop", "app")
+    assert [(s.name, s.weight) for s in service._lb(STATE).config.servers] == [("shop-app-0", 100), ("shop-app-1", 100)]
+    assert service._organic(STATE) is None
+    assert all("pool" not in t.labels for t in service._prometheus(STATE).jobs[0].targets)
+
+
+def test_live_traffic_puts_production_first_with_all_the_weight_in_the_same_backend(profile):
+    servers = LocalAppService(profile, "shop", "app")._lb(LIVE_STATE).config.servers
+    # Production's weights sum to 256 (HAProxy's scale, as a shift keeps it); the stack's servers start at 0.
+    assert [(s.name, s.port, s.weight) for s in servers] == [
+        ("shop-app-prod-0", 9200, 128),
+        ("shop-app-prod-1", 9201, 128),
+        ("shop-app-0", 9100, 0),
+        ("shop-app-1", 9101, 0),
+    ]
+
+
+def test_live_traffic_labels_every_app_process_with_its_pool(profile):
+    app, _ = LocalAppService(profile, "shop", "app")._prometheus(LIVE_STATE).jobs
+    assert [(t.address, dict(t.labels)) for t in app.targets] == [
+        ("127.0.0.1:9100", {"name": "shop-app-0", "pool": "stack"}),
+        ("127.0.0.1:9101", {"name": "shop-app-1", "pool": "stack"}),
+        ("127.0.0.1:9200", {"name": "shop-app-prod-0", "pool": "production"}),
+        ("127.0.0.1:9201", {"name": "shop-app-prod-1", "pool": "production"}),
+    ]
+
+
+def test_live_traffic_adds_what_a_shift_needs_to_the_outputs(profile):
+    service = LocalAppService(profile, "shop", "app")
+    outputs = service.outputs(LIVE_STATE)
+    assert outputs == {
+        **service.outputs(STATE),
+        "live_qps": 60.0,
+        "stack_servers": ["shop-app-0", "shop-app-1"],
+        "production_servers": ["shop-app-prod-0", "shop-app-prod-1"],
+        "production_instance_urls": ["http://127.0.0.1:9200", "http://127.0.0.1:9201"],
+        "organic_url": "http://127.0.0.1:9301",
+    }
+    assert outputs["instances"] == 2  # the stack's own processes, not production's
+    json.dumps(outputs)
+
+
+def test_the_organic_generator_sends_through_haproxy_from_its_own_folder(profile):
+    service = LocalAppService(profile, "shop", "app")
+    organic = service._organic(LIVE_STATE)
+    assert organic.run_dir == (service.base_dir / "organic").resolve() and organic.workers == 1
+    assert organic.target_url == "http://127.0.0.1:9000" and organic.url == "http://127.0.0.1:9301"
+    # Stopping needs the folder only: every process the deployment runs is found from the state.
+    apps = [a.name for a in service._apps(LIVE_STATE)]
+    assert apps == ["shop-app-0", "shop-app-1", "shop-app-prod-0", "shop-app-prod-1"]
+    assert service.production_name(1) == "shop-app-prod-1"
+
+
+def test_stopping_a_deployment_whose_organic_users_are_gone_finds_nothing_running(profile):
+    from loadstack.appservice.local import stop_deployment
+
+    service = LocalAppService(profile, "shop", "app")
+    (service.organic_dir).mkdir(parents=True)
+    (service.organic_dir / "master.pid").write_text("999999\n")  # no such process: nothing is signalled
+    service.apps_dir.mkdir()
+    assert stop_deployment(service.base_dir) == 0
+    assert not (service.organic_dir / "master.pid").exists()
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """Every process of a deployment replaced: the order things start in, and the organic rate asked."""
+    from unittest import mock
+
+    from loadstack.appservice import local
+
+    calls: list[str] = []
+    monkeypatch.setattr(local, "app_dir", lambda: PROJECT_ROOT / "app")
+
+    class FakeApp:
+        def __init__(self, apps_dir, name, port=None):
+            self.name, self.port, self.process = name, port, mock.Mock()
+
+        def start(self, env):
+            calls.append(f"app {self.name}")
+
+        def probe(self):
+            pass
+
+    monkeypatch.setattr(local, "AppProcess", FakeApp)
+
+    class Fake:
+        def __init__(self, what):
+            self.what = what
+
+        def __call__(self, *args, **kwargs):
+            made = mock.MagicMock()
+            made.start.side_effect = lambda: calls.append(f"{self.what} start")
+            made.servers.return_value = []
+            made.url = "http://127.0.0.1:9301"
+            return made
+
+    monkeypatch.setattr(local, "HAProxyServer", Fake("haproxy"))
+    monkeypatch.setattr(local, "PrometheusServer", Fake("prometheus"))
+    monkeypatch.setattr(local, "LocustCluster", Fake("organic"))
+    rates = mock.Mock(side_effect=lambda url, qps: calls.append(f"rate {qps:g} at {url}"))
+    monkeypatch.setattr(local.master_api, "set_rate", rates)
+    return calls, rates
+
+
+def test_a_live_deploy_starts_production_beside_the_stack_and_live_users_last(profile, started):
+    calls, _ = started
+    outputs = LocalAppService(profile, "shop", "app").deploy(LIVE_CONFIG)
+    assert calls == [
+        "app shop-app-0", "app shop-app-1", "app shop-app-prod-0", "app shop-app-prod-1",
+        "haproxy start", "prometheus start", "organic start", "rate 60 at http://127.0.0.1:9301",
+    ]
+    assert outputs["live_qps"] == 60.0 and outputs["production_servers"] == ["shop-app-prod-0", "shop-app-prod-1"]
+    state = json.loads(LocalAppService(profile, "shop", "app").state_path.read_text())
+    assert len({i["port"] for i in (*state["instances"], *state["production"])}) == 4 and set(state["organic"]) == {
+        "master_port", "web_port",
+    }
+
+
+def test_a_deploy_without_live_traffic_starts_no_users(profile, started):
+    calls, rates = started
+    outputs = LocalAppService(profile, "shop", "app").deploy(CONFIG)
+    assert "organic start" not in calls and not rates.called and "live_qps" not in outputs
+
+
+def test_an_organic_rate_the_generator_refuses_fails_the_deploy_naming_it(profile, started):
+    from loadstack.locust import master_api
+
+    _, rates = started
+    rates.side_effect = master_api.LocustMasterError("POST /loadstack/rate: no Locust worker is connected")
+    with pytest.raises(AppServiceError, match="the organic traffic generator at http://127.0.0.1:9301 refused 60 QPS"):
+        LocalAppService(profile, "shop", "app").deploy(LIVE_CONFIG)

@@ -63,6 +63,10 @@ def test_sizes_default_per_variant_and_a_variant_overrides_its_own():
         ({"variants": {"minimal": {"instances": 0}}}, "variants.minimal.instances"),
         ({"variants": {"staging": {"instances": 1}}}, "variants.staging.[key]"),
         ({"scrape_interval_s": 0.1}, "scrape_interval_s"),
+        ({"live": {"production_instances": 0, "organic_qps": 10}}, "live.production_instances"),
+        ({"live": {"production_instances": 1, "organic_qps": 0}}, "live.organic_qps"),
+        ({"live": {"production_instances": 1}}, "live.organic_qps"),
+        ({"live": {"production_instances": 1, "organic_qps": 10, "qps": 1}}, "live.qps"),
     ],
 )
 def test_out_of_range_settings_are_refused_at_their_path(changes, where):
@@ -88,3 +92,24 @@ def test_a_missing_database_is_a_missing_key(tmp_path):
             display="s.yaml",
         )
     assert caught.value.lines() == ["s.yaml: steps.app.database: required key 'database' is missing; add it"]
+
+
+def test_live_traffic_is_off_by_default_and_a_live_block_reaches_the_deploy_task(tmp_path):
+    from loadstack.airflow.render import build_dag
+
+    assert AppStep(kind="app", database="db", cache="cache").live is None
+    app = {"kind": "app", "database": "db", "cache": "cache", "live": {"production_instances": 2, "organic_qps": 60}}
+    stack = load_stack(write_stack(tmp_path, {**DATA_STEPS, "app": app}), modules_dir=FIXTURES / "modules")
+    step = stack.steps["app"]
+    assert step.live is not None and (step.live.production_instances, step.live.organic_qps) == (2, 60.0)
+    assert build_dag(stack).get_task("app.deploy").live == {"production_instances": 2, "organic_qps": 60.0}
+
+
+def test_an_unknown_live_key_is_named_with_its_path(tmp_path):
+    app = {"kind": "app", "database": "db", "cache": "cache", "live": {"production_instance": 2, "organic_qps": 60}}
+    with pytest.raises(SpecError) as caught:
+        load_stack(write_stack(tmp_path, {**DATA_STEPS, "app": app}), modules_dir=FIXTURES / "modules", display="s.yaml")
+    assert caught.value.lines() == [
+        "s.yaml: steps.app.live.production_instance: unknown key 'production_instance' (did you mean 'production_instances'?)",
+        "s.yaml: steps.app.live.production_instances: required key 'production_instances' is missing; add it",
+    ]

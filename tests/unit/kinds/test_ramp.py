@@ -185,3 +185,192 @@ def test_abort_drain_s_reaches_the_controller_and_the_time_limit():
     gradual, at_once = ramp_step(abort_drain_s=90), ramp_step()
     assert gradual.params_for("minimal").abort_drain_s == 90.0 and at_once.params_for("minimal").abort_drain_s == 0.0
     assert gradual.time_limit_s("minimal") == at_once.time_limit_s("minimal") + 90
+
+
+# --- live traffic shifts and the CloudWatch source -------------------------------------------------
+LIVE_APP = {**DATA_STEPS["app"], "live": {"production_instances": 2, "organic_qps": 60}}
+HAPROXY_SHIFT = {
+    "driver": "haproxy_shift",
+    "live_qps": "${steps.app.outputs.live_qps}",
+    "admin_socket": "${steps.app.outputs.admin_socket}",
+    "production_servers": "${steps.app.outputs.production_servers}",
+    "stack_servers": "${steps.app.outputs.stack_servers}",
+}
+STACK_POOL = {"url": "${steps.app.outputs.prometheus_url}", "labels": {"pool": "stack"}}
+ALB_SHIFT = {
+    "driver": "alb_shift",
+    "live_qps": 2000,
+    "listener_arn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2",
+    "production_target_group_arn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/prod/73e2d6bc24d8a067",
+    "stack_target_group_arn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/stack/83e2d6bc24d8a067",
+}
+CLOUDWATCH = {
+    "source": "cloudwatch",
+    "load_balancer": "app/shop/50dc6c495c0c9188",
+    "target_group": "targetgroup/stack/83e2d6bc24d8a067",
+    "period_s": 60,
+    "publish_lag_s": 120,
+}
+
+
+def spec_lines(tmp_path: Path, surge: dict, app: dict | None = None) -> list[str]:
+    """The SpecError lines of a stack with this ramp step (and app step), or [] when it validates."""
+    steps = {**DATA_STEPS, "app": app or LIVE_APP, "surge": surge}
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    try:
+        load_stack(write_stack(tmp_path, steps), modules_dir=FIXTURES / "modules", display="s.yaml")
+    except SpecError as error:
+        return error.lines()
+    return []
+
+
+def shift(**changes) -> dict:
+    return {**copy.deepcopy(RAMP), "load": dict(HAPROXY_SHIFT), "metrics": dict(STACK_POOL), **changes}
+
+
+def test_a_haproxy_shift_on_the_apps_live_pools_validates_and_gets_only_its_own_settings(tmp_path):
+    assert spec_lines(tmp_path, shift()) == []
+    step = ramp_step(load=HAPROXY_SHIFT, metrics=STACK_POOL)
+    assert step.load.settings() == {**HAPROXY_SHIFT, "backend": "app"}
+    assert step.metrics.settings() == {
+        "source": "prometheus", "url": "${steps.app.outputs.prometheus_url}", "window_s": 5, "scrape_interval_s": 1,
+        "labels": {"pool": "stack"},
+    }
+    # A weight change reaches traffic within HAProxy's settle time: each of the 13 waits gets it on top of the lag.
+    assert step.time_limit_s("minimal") == ramp_step().time_limit_s("minimal") + 13 * 0.5
+
+
+def test_settings_of_another_driver_or_source_are_named_with_the_one_they_belong_to(tmp_path):
+    surge = shift(
+        load={**HAPROXY_SHIFT, "workers": 2, "listener_arn": ALB_SHIFT["listener_arn"]},
+        metrics={**STACK_POOL, "period_s": 60},
+    )
+    assert spec_lines(tmp_path, surge) == [
+        ("s.yaml: steps.surge.load.listener_arn: is a setting of load.driver alb_shift, not of haproxy_shift: "
+        "remove it, or set load.driver: alb_shift"),
+        ("s.yaml: steps.surge.load.workers: is a setting of load.driver locust, not of haproxy_shift: "
+        "remove it, or set load.driver: locust"),
+        ("s.yaml: steps.surge.metrics.period_s: is a setting of metrics.source cloudwatch, not of prometheus: "
+        "remove it, or set metrics.source: cloudwatch"),
+    ]
+
+
+def test_a_shift_names_every_setting_it_misses_with_an_example(tmp_path):
+    assert spec_lines(tmp_path, shift(load={"driver": "haproxy_shift"})) == [
+        ("s.yaml: steps.surge.load.admin_socket: load.driver haproxy_shift needs admin_socket: give e.g. "
+        "${steps.app.outputs.admin_socket}"),
+        ("s.yaml: steps.surge.load.live_qps: load.driver haproxy_shift needs live_qps: give e.g. "
+        "${steps.app.outputs.live_qps} (an app step with live:) or the live requests per second it receives"),
+        ("s.yaml: steps.surge.load.production_servers: load.driver haproxy_shift needs production_servers: give e.g. "
+        "${steps.app.outputs.production_servers} (an app step with live:)"),
+        ("s.yaml: steps.surge.load.stack_servers: load.driver haproxy_shift needs stack_servers: give e.g. "
+        "${steps.app.outputs.stack_servers} (an app step with live:)"),
+    ]
+    lines = spec_lines(tmp_path / "r53", shift(load={"driver": "route53_shift", "live_qps": 500, "record_type": "MX"}, variants={}))
+    assert [line.split(":")[1].strip() for line in lines] == [
+        "steps.surge.load.hosted_zone_id",
+        "steps.surge.load.production_set_identifier",
+        "steps.surge.load.record_name",
+        "steps.surge.load.record_type",
+        "steps.surge.load.stack_set_identifier",
+    ]
+    assert "'MX' is not a record type a shift moves: use one of A, AAAA, CNAME" in lines[3]
+
+
+@pytest.mark.parametrize(
+    ("load", "line"),
+    [
+        ({"live_qps": "sixty"}, "load.live_qps: 'sixty' is neither a number nor one reference"),
+        ({"live_qps": -5}, "load.live_qps: -5 is not a rate"),
+        ({"stack_servers": "shop-app-0"}, "load.stack_servers: 'shop-app-0' is neither a list of HAProxy server names"),
+        (
+            {"production_servers": ["a", "b"], "stack_servers": ["b", "c"]},
+            "load.stack_servers: b also in production_servers: a server belongs to one pool",
+        ),
+        ({"admin_socket": "lb/admin.sock"}, "load.admin_socket: 'lb/admin.sock' is not an absolute path"),
+    ],
+)
+def test_bad_haproxy_shift_settings_are_named(tmp_path, load, line):
+    lines = spec_lines(tmp_path, shift(load={**HAPROXY_SHIFT, **load}))
+    assert len(lines) == 1 and lines[0].startswith(f"s.yaml: steps.surge.{line}"), lines
+
+
+def test_prometheus_must_count_only_the_stacks_pool_during_a_haproxy_shift(tmp_path):
+    assert spec_lines(tmp_path, shift(metrics={"url": "${steps.app.outputs.prometheus_url}"})) == [
+        ("s.yaml: steps.surge.metrics.labels: with load.driver haproxy_shift Prometheus would count production's "
+        "traffic as the stack's: add labels: {pool: stack} (the app's live: deployment labels its processes by pool)")
+    ]
+    lines = spec_lines(tmp_path / "bad", shift(metrics={**STACK_POOL, "labels": {"2pool": "stack"}}))
+    assert lines == [
+        ("s.yaml: steps.surge.metrics.labels.2pool: is not a Prometheus label name: letters, digits and _, "
+        "not starting with a digit or __")
+    ]
+
+
+def test_locust_counters_cannot_measure_a_shift(tmp_path):
+    assert spec_lines(tmp_path, shift(metrics={"source": "locust"})) == [
+        ("s.yaml: steps.surge.metrics.source: locust reads the ramp's own Locust counters, and load.driver "
+        "haproxy_shift starts no Locust: use prometheus (the stack's pool) or cloudwatch")
+    ]
+
+
+def test_a_target_the_live_traffic_cannot_give_is_named_per_variant(tmp_path):
+    # 60 live QPS over HAProxy's 256: at most 60 x 255/256 = 59.77 QPS can move; production asks 1000.
+    lines = spec_lines(tmp_path, shift(load={**HAPROXY_SHIFT, "live_qps": 60}, target_qps=50))
+    assert lines == [
+        ("s.yaml: steps.surge.variants.production.target_qps: 1000 is not below what the live traffic can give: "
+        "60 live QPS x 255/256 (production keeps 1 unit of weight) = 59.77 QPS; lower target_qps or send more "
+        "live traffic (load.live_qps)")
+    ]
+    lines = spec_lines(tmp_path / "tiny", shift(load={**HAPROXY_SHIFT, "live_qps": 2000}, variants={}, bucket_qps=5))
+    assert lines == [
+        ("s.yaml: steps.surge.bucket_qps: 5 moves less than one unit of weight (7.812 QPS: 2000 live QPS over 256); "
+        "raise bucket_qps to at least 7.812")
+    ]
+
+
+def test_an_alb_shift_read_from_cloudwatch_validates_and_waits_for_its_lag(tmp_path):
+    surge = {**copy.deepcopy(RAMP), "load": ALB_SHIFT, "metrics": CLOUDWATCH, "max_staleness_s": 240}
+    assert spec_lines(tmp_path, surge) == []
+    step = RampStep.model_validate(surge)
+    assert step.metrics.lag_s() == 240 and step.load.settle_estimate_s() == 10
+    assert step.time_limit_s("minimal") == step.time_limit_s("minimal", metric_lag_s=250)
+
+
+def test_a_staleness_limit_below_the_cloudwatch_lag_is_named_with_the_fix(tmp_path):
+    surge = {
+        **copy.deepcopy(RAMP), "load": ALB_SHIFT, "metrics": {**CLOUDWATCH, "period_s": 10, "publish_lag_s": 30},
+        "max_staleness_s": 60,
+    }
+    surge["variants"]["production"]["max_staleness_s"] = 20
+    assert spec_lines(tmp_path, surge) == [
+        ("s.yaml: steps.surge.variants.production.max_staleness_s: 20 s is below the lag of its metrics: the "
+        "cloudwatch source's samples are up to 50 s old (2 periods of 10 s + publish_lag_s 30 s), so every sample "
+        "would be too old and the ramp would never move; set max_staleness_s to at least 50")
+    ]
+
+
+def test_bad_cloudwatch_settings_are_named(tmp_path):
+    metrics = {"source": "cloudwatch", "load_balancer": "net/shop/50dc6c495c0c9188", "period_s": 45}
+    lines = spec_lines(tmp_path, {**copy.deepcopy(RAMP), "load": ALB_SHIFT, "metrics": metrics, "max_staleness_s": 3600})
+    assert [line.split(": ", 2)[1] for line in lines] == [
+        "steps.surge.metrics.load_balancer", "steps.surge.metrics.period_s", "steps.surge.metrics.target_group",
+    ]
+    assert "is a Network or Gateway Load Balancer" in lines[0] and "use 60 or a multiple of 60" in lines[1]
+    assert "give the stack's target group (load.stack_target_group_arn)" in lines[2]
+    lines = spec_lines(tmp_path / "none", {**copy.deepcopy(RAMP), "metrics": {"source": "cloudwatch"}, "max_staleness_s": 3600})
+    assert lines == [
+        ("s.yaml: steps.surge.metrics.load_balancer: the cloudwatch source needs the ALB's ARN (or its arn_suffix), "
+        "e.g. ${steps.lb.outputs.arn}")
+    ]
+
+
+def test_an_alb_shift_between_one_target_group_is_refused(tmp_path):
+    load = {**ALB_SHIFT, "stack_target_group_arn": ALB_SHIFT["production_target_group_arn"], "listener_arn": "listener"}
+    lines = spec_lines(tmp_path, {**copy.deepcopy(RAMP), "load": load, "metrics": CLOUDWATCH, "max_staleness_s": 240})
+    assert lines == [
+        ("s.yaml: steps.surge.load.listener_arn: 'listener' is not an ARN: give the listener's ARN, "
+        "arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/NAME/ID/ID"),
+        ("s.yaml: steps.surge.load.stack_target_group_arn: is production's target group too: give the stack's own "
+        "target group"),
+    ]

@@ -61,6 +61,23 @@ def test_queries_can_keep_every_route_or_select_more():
     assert selected.qps == 'sum(rate(x_requests_total{job="app",route!~"/p/\\\\{id\\\\}"}[5s])) or 0 * sum(up{job="app"})'
 
 
+def test_labels_narrow_every_query_and_its_up_to_one_pool():
+    q = PrometheusQueries.for_app(4, labels={"pool": "stack"}, selector='job="app"')
+    stack = 'job="app",pool="stack",route!~"/health|/metrics"'
+    assert q.qps == f'sum(rate(shopapp_requests_total{{{stack}}}[4s])) or 0 * sum(up{{job="app",pool="stack"}})'
+    assert q.error_ratio == (
+        f'(sum(rate(shopapp_requests_total{{status=~"5..",{stack}}}[4s])) or vector(0)) / '
+        f"sum(rate(shopapp_requests_total{{{stack}}}[4s]))"
+    )
+    assert f"shopapp_request_duration_seconds_bucket{{{stack}}}[4s]" in q.p99_ms
+    assert PrometheusQueries.for_app(4, labels={}) == PrometheusQueries.for_app(4)
+
+
+def test_a_label_that_is_not_a_label_name_is_refused_naming_it():
+    with pytest.raises(PrometheusSourceError, match="PrometheusQueries labels: label 'pool-name' is not a Prometheus label name"):
+        PrometheusQueries.for_app(4, labels={"pool-name": "stack"})
+
+
 def test_a_sample_is_dated_back_by_window_plus_scrape_interval():
     fake = FakePrometheus(
         {

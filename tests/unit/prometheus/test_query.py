@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from loadstack.prometheus.query import PrometheusQueryError, instant_query_url, parse_instant
+from loadstack.prometheus.query import PrometheusQueryError, instant_query_url, label_matchers, parse_instant
 
 
 def _vector(*values):
@@ -42,3 +42,20 @@ def test_several_series_must_be_aggregated():
 def test_a_refused_query_says_why():
     with pytest.raises(PrometheusQueryError, match="bad_data parse error"):
         parse_instant({"status": "error", "errorType": "bad_data", "error": "parse error"}, "rate(")
+
+
+def test_label_matchers_quote_values_exactly_and_sort_names():
+    assert label_matchers({}) == ""
+    assert label_matchers({"pool": "stack", "job": "app"}) == 'job="app",pool="stack"'
+    assert label_matchers({"name": 'a"b\\c\nd'}) == 'name="a\\"b\\\\c\\nd"'
+
+
+@pytest.mark.parametrize("name", ["2pool", "pool-name", "__name__", ""])
+def test_label_matchers_refuse_what_is_not_a_label_name(name):
+    with pytest.raises(ValueError, match=f"label {name!r} is not a Prometheus label name"):
+        label_matchers({name: "x"})
+
+
+def test_label_matchers_refuse_a_value_that_is_not_text():
+    with pytest.raises(TypeError, match="label pool's value 3 is not a string"):
+        label_matchers({"pool": 3})

@@ -27,9 +27,11 @@ class AppDeployOperator(StackStepOperator):
         load_balancer: dict[str, str],
         prometheus_url: str,
         output_sources: dict[str, str],
+        live: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.live = live or {}
         self.database_task_id = database_task_id
         self.cache_task_id = cache_task_id
         self.instances = instances
@@ -59,6 +61,8 @@ class AppDeployOperator(StackStepOperator):
             load_balancer_url=load_balancer.get("url", ""),
             target_group_arn=load_balancer.get("target_group_arn", ""),
             prometheus_url=prometheus_url,
+            production_instances=self.live.get("production_instances", 0),
+            organic_qps=float(self.live.get("organic_qps", 0.0)),
         )
         outputs = backends_for(self.profile).app(self.stack, self.step).deploy(config)
         self.log.info("%s serves %s (%s instances)", self.step, outputs.get("url"), outputs.get("instances"))

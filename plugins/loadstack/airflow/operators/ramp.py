@@ -140,7 +140,7 @@ class RampOperator(StackStepOperator):
         try:
             self._rig = open_rig(
                 run_dir=self._run_dir(context), project_root=PROJECT_ROOT, target_url=resolved["target_url"],
-                load=resolved["load"], metrics=resolved["metrics"],
+                load=resolved["load"], metrics=resolved["metrics"], profile=self.profile,
             )
         except RampRigError as exc:  # the step's settings are wrong: a retry cannot help
             raise AirflowFailException(f"{self.step}: {exc}") from None

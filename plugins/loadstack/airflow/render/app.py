@@ -21,6 +21,7 @@ def render_app(ctx: StepRenderContext) -> AppDeployOperator:
         scrape_interval_s=step.scrape_interval_s,
         load_balancer=step.load_balancer.model_dump(),
         prometheus_url=step.prometheus_url,
+        live=step.live.model_dump() if step.live else {},
         output_sources=ctx.output_sources,
         **step_operator_args(ctx),
     )

@@ -32,8 +32,8 @@ def render_ramp(ctx: StepRenderContext) -> RampReportOperator:
         params_by_variant={variant: step.params_for(variant).to_json() for variant in VARIANTS},
         overrides={field: "{{ params.%s }}" % name for field, name in step.override_params(ctx.name).items()},
         target_url=step.target_url,
-        load=step.load.model_dump(),
-        metrics=step.metrics.model_dump(),
+        load=step.load.settings(),
+        metrics=step.metrics.settings(),
         output_sources=ctx.output_sources,
         **step_operator_args(replace(ctx, execution_timeout=limit)),
     )

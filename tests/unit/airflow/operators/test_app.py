@@ -130,3 +130,10 @@ def test_teardown_stops_the_app_and_forgets_its_outputs(profile, service, record
     assert op.execute(make_context()) is None
     service.teardown.assert_called_once_with()
     recorded["forget"].assert_called_once_with(profile, "shop", "app")
+
+
+def test_deploy_passes_the_live_block_into_the_config(profile, service, recorded, context):
+    service.deploy.return_value = OUTPUTS
+    deploy_operator(profile, live={"production_instances": 2, "organic_qps": 60}).execute(context)
+    config = service.deploy.call_args.args[0]
+    assert config.live and (config.production_instances, config.organic_qps) == (2, 60.0)

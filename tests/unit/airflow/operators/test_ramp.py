@@ -262,6 +262,7 @@ def test_execute_ramps_to_the_target_checkpoints_and_publishes_its_status(s3_pro
     assert opened["project_root"] == PROJECT_ROOT and opened["load"]["locustfile"] == "include/locust/shop.py"
     digest = hashlib.sha256(f"{RUN_ID}/surge.ramp".encode()).hexdigest()[:10]
     assert opened["run_dir"] == s3_profile.work_dir / "ramps" / f"shop-surge-{digest}-1"
+    assert opened["profile"] is s3_profile  # the AWS clients of a shift or CloudWatch come from the task's profile
     assert rig.closed == 1 and rig.sim.driver.applied_rate() == 0
     saved = store(s3_profile).load()
     assert (saved["stack"], saved["run_id"], saved["step"], saved["params"]) == (

@@ -163,6 +163,7 @@ def test_the_ramp_operator_gets_json_primitives(dag, stack):
         "url": "${steps.app.outputs.prometheus_url}",
         "window_s": 4,
         "scrape_interval_s": 1,
+        "labels": {},
     }
     assert ramp.load["locustfile"] == "include/locust/shop.py" and ramp.output_sources["app"] == "app.deploy"
     assert ramp.template_fields == ("variant", "overrides")
