@@ -1,0 +1,36 @@
+"""loadstack.airflow.ui.plugin: what Airflow loads from the plugins folder, and the link to the page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from airflow._shared.plugins_manager import _load_plugins_from_plugin_directory
+from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse, FastAPIAppResponse
+
+from loadstack.airflow.ui.plugin import LoadstackRampPlugin, RampPageLink
+
+PLUGINS_FOLDER = Path(__file__).resolve().parents[4] / "plugins"
+
+
+def test_airflow_finds_the_plugin_in_the_projects_plugins_folder_and_nothing_else():
+    plugins, errors = _load_plugins_from_plugin_directory(plugins_folder=str(PLUGINS_FOLDER), ignore_file_syntax="glob")
+    assert errors == {}
+    assert [(p.name, str(p.source)) for p in plugins] == [("loadstack_ramp", "$PLUGINS_FOLDER/loadstack_ramp_ui.py")]
+
+
+def test_the_app_is_mounted_at_loadstack_and_the_tab_opens_the_page_of_the_task_instance():
+    (app,) = LoadstackRampPlugin.fastapi_apps
+    FastAPIAppResponse.model_validate({**app, "app": "x"})  # the shape the api-server's /plugins lists
+    assert app["url_prefix"] == "/loadstack"
+    (view,) = LoadstackRampPlugin.external_views
+    ExternalViewResponse.model_validate(view)
+    assert view["destination"] == "task_instance"
+    assert view["href"] == "/loadstack/ramps/{DAG_ID}/{RUN_ID}/{TASK_ID}/page"
+    routes = {route.path for route in app["app"].routes}
+    assert "/ramps/{dag_id}/{run_id}/{task_id}/page" in routes
+
+
+def test_the_extra_link_points_at_the_page():
+    key = SimpleNamespace(dag_id="shop", run_id="manual__1+x", task_id="surge.ramp", map_index=-1, try_number=1)
+    assert RampPageLink().get_link(None, ti_key=key) == "/loadstack/ramps/shop/manual__1%2Bx/surge.ramp/page"
