@@ -19,12 +19,6 @@ from fastapi.testclient import TestClient
 
 from loadstack.airflow.ui.app import create_app
 from loadstack.airflow.ui.sources import NoTaskInstance, RampSources
-from loadstack.ramp.clock import FakeClock
-from loadstack.ramp.control import MemoryControl
-from loadstack.ramp.controller import RampController
-from loadstack.ramp.params import AbortRule, RampParams
-from loadstack.ramp.runner import run_ramp
-from loadstack.ramp.simulator import PlantConfig, SimulatedDriver, SimulatedSource, Simulator
 
 
 class FakeSources(RampSources):
@@ -80,25 +74,3 @@ def sources() -> FakeSources:
 def client(auth_manager, sources) -> TestClient:
     return TestClient(create_app(sources))
 
-
-PARAMS = RampParams(
-    target_qps=600.0, threshold_qps=40.0, bucket_qps=10.0, bucket_group=10, group_interval_s=10.0,
-    bucket_interval_s=4.0, hold_s=30.0, organic_qps=100.0,
-    abort_rules=(AbortRule("error_ratio", 0.05, 5.0), AbortRule("p99_ms", 800.0, 0.0)),
-)
-
-
-@pytest.fixture(scope="session")
-def finished_checkpoint() -> dict[str, Any]:
-    """What the RampOperator checkpoints, for a ramp the simulator took to its end (done), on a fake clock."""
-    clock = FakeClock()
-    sim = Simulator(
-        PlantConfig(seed=3, organic_qps=100.0, organic_swing_qps=0.0, organic_walk_qps=0.0, noise=0.0, window_s=5),
-        clock,
-    )
-    controller = RampController(PARAMS)
-    saved: list[dict[str, Any]] = []
-    outcome = run_ramp(controller, SimulatedDriver(sim), SimulatedSource(sim), MemoryControl(), clock,
-                       saved.append, 1.0, max_ticks=2000)
-    assert outcome.succeeded
-    return {"stack": "shop", "run_id": "manual__1", "step": "surge", "params": PARAMS.to_json(), "state": saved[-1]}

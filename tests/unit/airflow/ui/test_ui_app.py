@@ -17,10 +17,10 @@ BASE = "/ramps/shop/" + RUN.replace("+", "%2B") + "/surge.ramp"
 
 
 @pytest.fixture
-def ramp(sources, finished_checkpoint):
+def ramp(sources, finished_ramp_checkpoint):
     sources.task_instances[("shop", RUN, "surge.ramp")] = "running"
     sources.task_instances[("shop", RUN, "surge.report")] = None
-    sources.checkpoints[("shop", RUN, "surge")] = finished_checkpoint
+    sources.checkpoints[("shop", RUN, "surge")] = finished_ramp_checkpoint
     return sources
 
 
@@ -47,7 +47,7 @@ def test_a_viewer_sees_the_ramp_but_cannot_steer_it(client, ramp, token):
     assert ramp.writes == []
 
 
-def test_live_serves_the_checkpoint_the_control_record_and_the_status(client, ramp, token, finished_checkpoint):
+def test_live_serves_the_checkpoint_the_control_record_and_the_status(client, ramp, token, finished_ramp_checkpoint):
     ramp.store[("shop", RUN, "surge.ramp", CONTROL_KEY)] = {"action": "pause", "seq": 2, "at": 1.0, "by": "ana"}
     ramp.store[("shop", RUN, "surge.ramp", STATUS_KEY)] = {"phase": "paused", "applied_control_seq": 2}
     answer = client.get(BASE + "/live", params={"samples_from": 5, "decisions_from": 1}, headers=bearer(token))
@@ -58,7 +58,7 @@ def test_live_serves_the_checkpoint_the_control_record_and_the_status(client, ra
     assert got["checkpoint"] == f"s3://state/ramps/shop/{RUN}/surge/state.json"
     assert got["control"]["seq"] == 2 and got["status"]["phase"] == "paused"
     assert got["state"]["phase"] == "done" and got["params"]["target_qps"] == 600.0
-    timeline = finished_checkpoint["state"]["timeline"]
+    timeline = finished_ramp_checkpoint["state"]["timeline"]
     assert got["samples"]["from"] == 5 and got["samples"]["items"] == timeline["samples"][5:]
     assert got["decisions"]["items"] == timeline["decisions"][1:]
 
