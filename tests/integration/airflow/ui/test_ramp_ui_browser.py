@@ -120,7 +120,6 @@ def test_watch_pause_resume_and_terminate_a_ramp_from_the_task_instances_ramp_ta
     ramp = LiveRamp(api_server, run_id)
     ramp.thread.start()
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.on("dialog", lambda dialog: dialog.accept())  # Terminate asks for confirmation
     try:
         # Log in through Airflow's form, then open the ramp task instance and its "Ramp" tab.
         task_page = f"{api_server.url}/dags/{STACK}/runs/{run_id}/tasks/{RAMP_TASK}"
@@ -155,6 +154,9 @@ def test_watch_pause_resume_and_terminate_a_ramp_from_the_task_instances_ramp_ta
         later = ramp.state()
         assert later["phase"] == "paused" and later["buckets"] == held["buckets"] > 0
         assert ramp.driver.applied_rate() == held["buckets"] * PARAMS.bucket_qps
+        flat = held["buckets"] * PARAMS.bucket_qps + PLANT.organic_qps
+        measured = [s["qps"] for s in later["timeline"]["samples"][-3:]]
+        assert all(abs(qps - flat) < 0.15 * flat for qps in measured), (flat, measured)
         sync_api.expect(frame.locator("#resume")).to_be_enabled()
         sync_api.expect(frame.locator("#pause")).to_be_disabled()
 
@@ -165,6 +167,10 @@ def test_watch_pause_resume_and_terminate_a_ramp_from_the_task_instances_ramp_ta
 
         # Terminate: drained, ended with the reason given on the page.
         frame.locator("#command-reason").fill("db CPU at 95 %")
+        frame.locator("#terminate").click()
+        sync_api.expect(frame.locator("#terminate")).to_have_text("Confirm terminate")
+        with api_server.client() as client:  # one click only asks
+            assert client.task_state(STACK, run_id, RAMP_TASK, CONTROL_KEY)["action"] == "resume"
         frame.locator("#terminate").click()
         sync_api.expect(frame.locator("#phase")).to_have_text("terminated", timeout=30_000)
         ramp.thread.join(30)

@@ -127,9 +127,28 @@
     $("terminate").disabled = !live;
   }
 
+  // Terminate takes a second click within a few seconds. Not window.confirm(): the Airflow UI shows the
+  // page in a sandboxed iframe without allow-modals, where confirm() returns false without asking.
+  let terminateArmedUntil = 0;
+  const TERMINATE_LABEL = "Terminate";
+
+  function armTerminate() {
+    terminateArmedUntil = Date.now() + 5000;
+    $("terminate").textContent = "Confirm terminate";
+    $("command-result").textContent = "Terminate drains the ramp's traffic and fails the task: click again to confirm";
+    setTimeout(() => {
+      if (Date.now() >= terminateArmedUntil) $("terminate").textContent = TERMINATE_LABEL;
+    }, 5100);
+  }
+
   async function send(action) {
-    if (action === "terminate" && !window.confirm("Terminate the ramp? It drains its traffic and fails the task.")) {
-      return;
+    if (action === "terminate") {
+      if (Date.now() >= terminateArmedUntil) {
+        armTerminate();
+        return;
+      }
+      terminateArmedUntil = 0;
+      $("terminate").textContent = TERMINATE_LABEL;
     }
     $("command-result").textContent = `sending ${action}...`;
     try {
