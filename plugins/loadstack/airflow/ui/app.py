@@ -82,16 +82,23 @@ def create_app(sources: RampSources) -> FastAPI:
         where = address(dag_id, run_id, task_id)
         state = task_state(where)
         location, checkpoint = sources.checkpoint(dag_id, run_id, where.step)
-        return live_view(
-            where,
-            task_state=state,
-            checkpoint_location=location,
-            checkpoint=checkpoint,
-            control=sources.task_state(dag_id, run_id, task_id, CONTROL_KEY),
-            status=sources.task_state(dag_id, run_id, task_id, STATUS_KEY),
-            samples_from=samples_from,
-            decisions_from=decisions_from,
-        )
+        try:
+            return live_view(
+                where,
+                task_state=state,
+                checkpoint_location=location,
+                checkpoint=checkpoint,
+                control=sources.task_state(dag_id, run_id, task_id, CONTROL_KEY),
+                status=sources.task_state(dag_id, run_id, task_id, STATUS_KEY),
+                samples_from=samples_from,
+                decisions_from=decisions_from,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise HTTPException(
+                status.HTTP_500_INTERNAL_SERVER_ERROR,
+                f"the ramp checkpoint {location} cannot be read ({type(exc).__name__}: {exc}); was it written by "
+                "another loadstack version? Upgrade the api-server's loadstack to the workers' version",
+            ) from None
 
     @app.post(RAMP_ROUTE + "/{action}")
     def command(

@@ -137,3 +137,12 @@ def test_the_page_path_is_url_encoded():
 def test_the_app_publishes_no_schema_or_docs(client):
     assert client.get("/openapi.json").status_code == 404 and client.get("/docs").status_code == 404
 
+
+
+def test_a_checkpoint_this_version_cannot_read_is_named_in_the_error(client, ramp, token, finished_ramp_checkpoint):
+    ramp.checkpoints[("shop", RUN, "surge")] = {**finished_ramp_checkpoint,
+                                                "state": {**finished_ramp_checkpoint["state"], "warp": 1}}
+    answer = client.get(BASE + "/live", headers=bearer(token))
+    assert answer.status_code == 500
+    assert answer.json()["detail"].startswith(f"the ramp checkpoint s3://state/ramps/shop/{RUN}/surge/state.json cannot be read")
+    assert "unknown field(s) warp" in answer.json()["detail"]
