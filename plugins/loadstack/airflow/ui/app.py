@@ -17,7 +17,6 @@ import json
 import time
 from importlib import resources
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 from fastapi import Depends, FastAPI, HTTPException, Query, status
@@ -26,11 +25,10 @@ from pydantic import BaseModel, Field
 
 from loadstack.airflow.ui.auth import ramp_user
 from loadstack.airflow.ui.live_view import NotARampTask, RampAddress, live_view, ramp_step
+from loadstack.airflow.ui.paths import RAMP_ROUTE, URL_PREFIX
 from loadstack.airflow.ui.sources import NoTaskInstance, RampSources
 from loadstack.ramp.control import CONTROL_KEY, STATUS_KEY, ControlAction, command_after
 
-URL_PREFIX = "/loadstack"
-RAMP_ROUTE = "/ramps/{dag_id}/{run_id}/{task_id}"
 # How often the page polls, seconds: a ramp checkpoints every few seconds and after every action.
 POLL_S = 2.0
 MAX_REASON = 500
@@ -41,12 +39,6 @@ Steerer = Annotated[BaseUser, Depends(ramp_user("PUT"))]
 
 class Command(BaseModel):
     reason: str = Field(default="", max_length=MAX_REASON)
-
-
-def ramp_page_path(dag_id: str, run_id: str, task_id: str) -> str:
-    """The page's path on the api-server (each part URL-encoded)."""
-    parts = (quote(part, safe="") for part in (dag_id, run_id, task_id))
-    return f"{URL_PREFIX}/ramps/" + "/".join(parts) + "/page"
 
 
 def create_app(sources: RampSources) -> FastAPI:

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from loadstack.airflow.ui.app import ramp_page_path, render_page
+from loadstack.airflow.ui.app import render_page
+from loadstack.airflow.ui.paths import ramp_page_path
 from loadstack.airflow.ui.live_view import RampAddress
 from loadstack.ramp.control import CONTROL_KEY, STATUS_KEY, ControlRecord
 
