@@ -10,7 +10,7 @@
   const MARKS = {
     start: "#555555", step_up: "#2a9d3f", step_down: "#e08a00", stage_reached: "#1f5fbf",
     hold_started: "#1b7f3a", done: "#111111", pause: "#7a5195", resume: "#7a5195",
-    terminate: "#8b0000", abort: "#d62728", drain: "#d62728",
+    terminate: "#8b0000", abort: "#d62728", drain: "#d62728", drain_step: "#d62728",
   };
   const PHASE_LINES = ["stage_reached", "hold_started", "pause", "resume", "done", "terminate", "abort"];
   const QUANTILES = [["p50_ms", "p50", "#6baed6"], ["p95_ms", "p95", "#3182bd"], ["p99_ms", "p99", "#08519c"]];
