@@ -22,6 +22,13 @@ from typing import Any
 
 import pytest
 
+from loadstack.ramp.clock import FakeClock
+from loadstack.ramp.control import MemoryControl
+from loadstack.ramp.controller import RampController
+from loadstack.ramp.params import AbortRule, RampParams
+from loadstack.ramp.runner import run_ramp
+from loadstack.ramp.simulator import PlantConfig, SimulatedDriver, SimulatedSource, Simulator
+
 ROOT = Path(__file__).resolve().parents[1]
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="loadstack-tests-"))
 atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
@@ -136,3 +143,22 @@ def run_dag(airflow_db, tmp_path, monkeypatch):
         return dag.test(**kwargs)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def finished_ramp_checkpoint() -> dict[str, Any]:
+    """What the RampOperator checkpoints (stack, run, step, params, state) for a ramp the simulator took to
+    its end ("done": target 600 QPS, band 560..640, three stages), on a fake clock: for the ramp page."""
+    params = RampParams(
+        target_qps=600.0, threshold_qps=40.0, bucket_qps=10.0, bucket_group=10, group_interval_s=10.0,
+        bucket_interval_s=4.0, hold_s=30.0, organic_qps=100.0,
+        abort_rules=(AbortRule("error_ratio", 0.05, 5.0), AbortRule("p99_ms", 800.0, 0.0)),
+    )
+    clock = FakeClock()
+    plant = PlantConfig(seed=3, organic_qps=100.0, organic_swing_qps=0.0, organic_walk_qps=0.0, noise=0.0, window_s=5)
+    sim = Simulator(plant, clock)
+    saved: list[dict[str, Any]] = []
+    outcome = run_ramp(RampController(params), SimulatedDriver(sim), SimulatedSource(sim), MemoryControl(), clock,
+                       saved.append, 1.0, max_ticks=2000)
+    assert outcome.succeeded, outcome
+    return {"stack": "shop", "run_id": "manual__1", "step": "surge", "params": params.to_json(), "state": saved[-1]}

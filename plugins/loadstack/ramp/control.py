@@ -80,6 +80,26 @@ class ControlRecord:
         )
 
 
+def command_after(
+    stored_record: Any, stored_status: Any, action: ControlAction, *, at: float, by: str, reason: str
+) -> ControlRecord:
+    """The record a human's command writes (`loadstack ramp ...`, the UI's buttons), given what the ramp's
+    task state store holds under CONTROL_KEY and STATUS_KEY (raw JSON values, None when absent).
+
+    It is numbered after the record in force and after the last one the ramp applied (its status says
+    which): the ramp ignores a number it has already used, as it would after the record was deleted or
+    garbled in the UI's Task State Store tab.
+    """
+    last_seq = max(_stored_seq(stored_record, "seq"), _stored_seq(stored_status, "applied_control_seq"))
+    return ControlRecord(action=action, seq=last_seq + 1, at=at, by=by, reason=reason)
+
+
+def _stored_seq(value: Any, key: str) -> int:
+    """A sequence number in a stored record or status, 0 when there is none (or it is not a number)."""
+    seq = value.get(key) if isinstance(value, Mapping) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) and seq > 0 else 0
+
+
 class ControlSource(ABC):
     """Where a ramp reads the current control record (an Airflow Variable, an object in the state bucket)."""
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from loadstack.ramp.control import CONTROL_KEY, STATUS_KEY, ControlRecord
+from loadstack.ramp.control import CONTROL_KEY, STATUS_KEY, ControlRecord, command_after
 from loadstack.rest_client.client import AirflowRestClient
 from loadstack.rest_client.run import state_of
 
@@ -57,27 +57,16 @@ def find_ramp(client: AirflowRestClient, stack: str, *, run_id: str | None = Non
 
 
 def send_control(client: AirflowRestClient, ramp: RampTask, action: str, *, reason: str = "", by: str | None = None) -> ControlRecord:
-    """Write the control record the ramp reads at its next tick; returns what was written.
-
-    It is numbered after the record in force and after the last one the ramp applied (its status says
-    which): the ramp ignores a number it has already used, as it would after the record was deleted or
-    garbled in the UI's Task State Store tab.
-    """
+    """Write the control record the ramp reads at its next tick; returns what was written (numbered by
+    `command_after`, as the UI's buttons number theirs)."""
     current = client.task_state(ramp.dag_id, ramp.run_id, ramp.task_id, CONTROL_KEY)
     status = client.task_state(ramp.dag_id, ramp.run_id, ramp.task_id, STATUS_KEY)
-    last_seq = max(_seq(current, "seq"), _seq(status, "applied_control_seq"))
-    record = ControlRecord(
-        action=action,  # type: ignore[arg-type]
-        seq=last_seq + 1, at=time.time(), by=by or getpass.getuser(), reason=reason or f"{action} from the command line",
+    record = command_after(
+        current, status, action,  # type: ignore[arg-type]
+        at=time.time(), by=by or getpass.getuser(), reason=reason or f"{action} from the command line",
     )
     client.set_task_state(ramp.dag_id, ramp.run_id, ramp.task_id, CONTROL_KEY, record.to_json())
     return record
-
-
-def _seq(value: Any, key: str) -> int:
-    """A sequence number in a stored record or status, 0 when there is none (or it is not a number)."""
-    seq = value.get(key) if isinstance(value, dict) else None
-    return seq if isinstance(seq, int) and not isinstance(seq, bool) and seq > 0 else 0
 
 
 def read_status(client: AirflowRestClient, ramp: RampTask) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

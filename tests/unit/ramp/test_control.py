@@ -48,3 +48,14 @@ def test_memory_control_keeps_the_current_record():
     control.set("pause", at=1.0, by="ana")
     record = control.set("resume", at=2.0, by="ana")
     assert control.read() == record and record.seq == 2
+
+
+def test_a_command_is_numbered_after_the_record_in_force_and_the_last_one_applied():
+    from loadstack.ramp.control import command_after
+
+    first = command_after(None, None, "pause", at=5.0, by="ana", reason="alert")
+    assert (first.action, first.seq, first.by, first.reason) == ("pause", 1, "ana", "alert")
+    assert command_after(first.to_json(), {"applied_control_seq": 0}, "resume", at=6.0, by="bo", reason="").seq == 2
+    # The record was deleted (or garbled) after the ramp applied #3: the next one is #4, not #1.
+    assert command_after(None, {"applied_control_seq": 3}, "resume", at=7.0, by="bo", reason="").seq == 4
+    assert command_after({"seq": "7"}, {"applied_control_seq": True}, "pause", at=8.0, by="bo", reason="").seq == 1
