@@ -16,13 +16,14 @@ TERRAFORM_VERSION="1.11.4"
 TF_MIRROR="${LOADSTACK_TF_PLUGIN_MIRROR:-/opt/tf-plugins}"
 
 # Debian packages: mysqlclient's build needs the first three; the services need the rest
-# (zookeeper pulls in a JRE).
+# (zookeeper pulls in a JRE); the browser tests drive chromium through Playwright.
 APT_PACKAGES=(
     default-libmysqlclient-dev pkg-config build-essential
     zookeeper
     mariadb-server mariadb-backup zstd
     redis-server
     haproxy prometheus
+    chromium
 )
 
 log() { printf '[bootstrap] %s\n' "$*"; }

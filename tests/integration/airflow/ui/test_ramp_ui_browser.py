@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api
 
 from loadstack.airflow.operators.ramp import TaskStateControl
 from loadstack.ramp.clock import SystemClock
@@ -26,9 +27,6 @@ from loadstack.ramp.runner import RampOutcome, run_ramp
 from loadstack.ramp.simulator import PlantConfig, SimulatedDriver, SimulatedSource, Simulator
 from loadstack.ramp_store import RampStore
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="the playwright package is not installed in this venv (pip install playwright)"
-)
 
 pytestmark = pytest.mark.integration
 
