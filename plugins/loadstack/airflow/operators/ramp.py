@@ -138,10 +138,7 @@ class RampOperator(StackStepOperator):
             params.target_qps, params.low_watermark, params.high_watermark, list(params.stages), store.location, self.stack,
         )
         try:
-            self._rig = open_rig(
-                run_dir=self._run_dir(context), project_root=PROJECT_ROOT, target_url=resolved["target_url"],
-                load=resolved["load"], metrics=resolved["metrics"], profile=self.profile,
-            )
+            self._rig = self.open_rig(context, resolved)
         except RampRigError as exc:  # the step's settings are wrong: a retry cannot help
             raise AirflowFailException(f"{self.step}: {exc}") from None
         try:
@@ -159,6 +156,13 @@ class RampOperator(StackStepOperator):
         if not outcome.succeeded:
             raise AirflowFailException(f"ramp {outcome.phase} at stage {outcome.stage}: {outcome.reason}")
         return result
+
+    def open_rig(self, context, resolved: dict[str, Any]) -> RampRig:
+        """The traffic driver and metric source of this try, from the step's resolved settings."""
+        return open_rig(
+            run_dir=self._run_dir(context), project_root=PROJECT_ROOT, target_url=resolved["target_url"],
+            load=resolved["load"], metrics=resolved["metrics"], profile=self.profile,
+        )
 
     def run_params(self) -> RampParams:
         """The variant's parameters with this run's overrides (rendered Params: "None" means not given)."""
