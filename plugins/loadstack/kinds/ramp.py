@@ -31,6 +31,7 @@ from loadstack.metrics.cloudwatch import (
     target_group_dimension,
 )
 from loadstack.profiles import PROJECT_ROOT
+from loadstack.ramp.approval import point_problem
 from loadstack.ramp.checks import Check
 from loadstack.ramp.params import AbortRule, RampParams
 from loadstack.refs import is_whole_reference
@@ -190,6 +191,17 @@ class Abort(BaseModel):
         return AbortRule(metric=self.metric, limit=self.above, window_s=self.for_s)
 
 
+class RampApproval(BaseModel):
+    """A human's approval before a point of the ramp (Airflow's human-in-the-loop approval task beside it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    before: str = Field(description='"stage_N" (e.g. stage_3, the full target) or "hold"')
+    timeout_minutes: float = Field(
+        default=60, gt=0, le=24 * 60, description="unanswered this long, the ramp is terminated (traffic drained)"
+    )
+
+
 class RampSettings(BaseModel):
     """The ramp's numbers (LinkedIn's vocabulary); a variant may override any of them."""
 
@@ -232,6 +244,7 @@ class RampStep(StepBase, RampSettings):
     metrics: Metrics = Field(default_factory=Metrics)
     abort: list[Abort] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list, description='post-ramp checks, e.g. "p99_ms < 800"; any failing fails the run')
+    approval: RampApproval | None = Field(default=None, description="stop for a human's approval before a stage or the hold")
     variants: dict[Variant, RampSettings] = Field(default_factory=dict)
 
     reference_fields: ClassVar[tuple[str, ...]] = ("target_url", "gates", "load", "metrics")
@@ -259,6 +272,10 @@ class RampStep(StepBase, RampSettings):
 
     def _params_from(self, merged: dict[str, Any]) -> RampParams:
         values = dict(merged, stages=tuple(merged["stages"]), abort_rules=tuple(a.rule() for a in self.abort))
+        approval = self.approval
+        # A point this variant's stages do not have is reported by _check, on approval.before.
+        if approval is not None and point_problem(approval.before, len(values["stages"])) is None:
+            values.update(approve_before=approval.before, approval_timeout_s=approval.timeout_minutes * 60)
         return RampParams(**values)
 
     def params_for(self, variant: str) -> RampParams:
@@ -292,6 +309,7 @@ class RampStep(StepBase, RampSettings):
         30 s, plus what a change of the driver takes to reach traffic); the hold may take twice its length
         when traffic leaves the band; plus the no-data limit and ten minutes for start-up and drain.
         A pause counts too (Airflow's execution_timeout keeps running): raise timeout_minutes for long pauses.
+        A wait for approval counts for its whole timeout.
         """
         p = self.params_for(variant)
         if metric_lag_s is None:
@@ -306,6 +324,7 @@ class RampStep(StepBase, RampSettings):
             + 2 * p.hold_s
             + p.no_data_limit_s
             + p.abort_drain_s
+            + (p.approval_timeout_s if p.approve_before else 0.0)
             + 600
         )
 
@@ -336,6 +355,18 @@ def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
     yield from _metrics_problems(step)
     yield from _staleness_problems(step)
     yield from _live_traffic_problems(step)
+    yield from _approval_problems(step)
+
+
+def _approval_problems(step: RampStep) -> Iterable[tuple[str, str]]:
+    if step.approval is None:
+        return
+    for variant in VARIANTS:
+        stages = len(step._merged(variant)["stages"])
+        problem = point_problem(step.approval.before, stages)
+        if problem is not None:
+            yield "approval.before", f"{problem.removeprefix('approve_before ')} (variant {variant}); e.g. before: stage_{stages} or before: hold"
+            return
 
 
 def _variant_path(step: RampStep, variant: str, field: str) -> str:

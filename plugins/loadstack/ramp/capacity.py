@@ -396,7 +396,12 @@ class CapacitySearch:
             )
 
     # --- the tick --------------------------------------------------------------------------------------------
-    def tick(self, now: float, sample: Sample | None, control: ControlRecord | None = None) -> TickResult:
+    # A capacity search has no approval point: `approval` is never set (the runner asks only while awaiting one).
+    awaiting_approval = False
+
+    def tick(
+        self, now: float, sample: Sample | None, control: ControlRecord | None = None, approval: object = None
+    ) -> TickResult:
         s, p = self.state, self.params
         self._new = []
         self._now = now

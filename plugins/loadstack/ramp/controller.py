@@ -39,6 +39,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from loadstack.ramp.approval import HOLD, Approval, describe_point, stage_point
 from loadstack.ramp.control import ControlRecord
 from loadstack.ramp.estimate import OrganicEstimate, estimate_organic, mean_rate
 from loadstack.ramp.params import AbortRule, RampParams
@@ -128,7 +129,9 @@ class RampController:
             )
 
     # --- the tick --------------------------------------------------------------------------------------------
-    def tick(self, now: float, sample: Sample | None, control: ControlRecord | None = None) -> TickResult:
+    def tick(
+        self, now: float, sample: Sample | None, control: ControlRecord | None = None, approval: Approval | None = None
+    ) -> TickResult:
         s, p = self.state, self.params
         self._new = []
         if not self._begun:
@@ -136,6 +139,10 @@ class RampController:
             self._begin(now)
         if s.finished:
             return self._result()
+        if approval is not None:
+            self._answer_approval(now, approval)
+            if s.finished:
+                return self._result()
 
         if control is not None and control.seq > s.applied_control_seq:
             if control.is_pending(s.applied_control_seq, s.started_at):
@@ -232,6 +239,9 @@ class RampController:
         if s.phase == "paused":
             self._wait(now, "paused", "paused: traffic held, no steps, hold time not counting", sample)
             return self._result()
+        if s.phase == "awaiting_approval":
+            self._wait_for_approval(now, sample)
+            return self._result()
         if sample is None:
             self._wait(now, "no_data", "no data: the source returned no sample; holding traffic", sample)
             return self._result()
@@ -323,6 +333,8 @@ class RampController:
                     values=stage_values,
                 )
                 s.stage += 1
+                if self._stop_for_approval(now, stage_point(s.stage), sample, stage_values):
+                    return
                 continue
             wanted = math.ceil((stage_target - level) / b)
             room = math.floor((p.high_watermark - margin - level) / b)
@@ -337,6 +349,8 @@ class RampController:
                     values=stage_values,
                 )
                 s.stage += 1
+                if self._stop_for_approval(now, stage_point(s.stage), sample, stage_values):
+                    return
                 continue
             self._step(
                 now,
@@ -354,6 +368,8 @@ class RampController:
         # The hold starts once the ramp has settled in the band (no further step wanted or possible), not
         # at the first noisy sample over the low watermark: time spent climbing through it is not the hold.
         if s.phase == "ramping" and in_band and level >= p.low_watermark and not (wants_more and can_add):
+            if self._stop_for_approval(now, HOLD, sample, values):
+                return
             s.phase = "holding"
             if s.hold_started_at is None:
                 s.hold_started_at = sample.at
@@ -560,6 +576,77 @@ class RampController:
             thresholds={"limit": rule.limit, "window_s": rule.window_s},
         )
 
+    # --- approval ---------------------------------------------------------------------------------------------
+    @property
+    def awaiting_approval(self) -> bool:
+        """Whether the ramp waits for a human's answer (the runner then reads its ApprovalSource)."""
+        s = self.state
+        return s.phase == "awaiting_approval" or (s.phase == "paused" and s.paused_phase == "awaiting_approval")
+
+    def _answer_approval(self, now: float, answer: Approval) -> None:
+        """Act on a human's answer at the approval point; an answer given before the ramp asked is stale."""
+        s, p = self.state, self.params
+        if not self.awaiting_approval or s.approval_requested_at is None:
+            return
+        if answer.at is not None and answer.at < s.approval_requested_at:
+            return
+        point = describe_point(p.approve_before or HOLD)
+        values = {"approval_by": answer.by, "approval_at": answer.at, "approval_comment": answer.comment}
+        if not answer.approved:
+            self._end(now, "terminated", "terminate", f"{answer.describe()} at the approval before {point}", None,
+                      values=values)
+            return
+        s.approval = answer.to_json()
+        if s.phase == "paused":
+            s.paused_phase = "ramping"
+        else:
+            s.phase = "ramping"
+        # The traffic stood still while the human looked: the next step waits its interval from now.
+        s.last_action_at = now
+        self._decide(now, "approved", f"{answer.describe()}: going on to {point}", None, values=values)
+
+    def _stop_for_approval(self, now: float, point: str, sample: Sample, values: dict[str, Any]) -> bool:
+        """At the approval point without an approval: hold the traffic and ask (True: stopped here)."""
+        s, p = self.state, self.params
+        if p.approve_before != point or s.approval is not None:
+            return False
+        s.phase = "awaiting_approval"
+        s.approval_requested_at = now
+        s.prev_usable_at = None
+        self._decide(
+            now,
+            "approval_requested",
+            f"waiting for a human's approval before {describe_point(point)}: traffic held at "
+            f"{s.buckets * p.bucket_qps:g} QPS generated (measured {sample.qps:.1f}); terminated if not approved "
+            f"within {p.approval_timeout_s:g} s",
+            sample,
+            values=values,
+            thresholds={"approval_timeout_s": p.approval_timeout_s},
+        )
+        return True
+
+    def _wait_for_approval(self, now: float, sample: Sample | None) -> None:
+        s, p = self.state, self.params
+        asked = s.approval_requested_at if s.approval_requested_at is not None else now
+        if now - asked > p.approval_timeout_s:
+            self._end(
+                now,
+                "terminated",
+                "terminate",
+                f"no approval before {describe_point(p.approve_before or HOLD)} within approval_timeout_s "
+                f"{p.approval_timeout_s:g} s",
+                sample,
+                thresholds={"approval_timeout_s": p.approval_timeout_s},
+            )
+            return
+        self._wait(
+            now,
+            "awaiting_approval",
+            f"awaiting approval before {describe_point(p.approve_before or HOLD)} "
+            f"({now - asked:.0f} of {p.approval_timeout_s:g} s): traffic held, no steps",
+            sample,
+        )
+
     # --- control ----------------------------------------------------------------------------------------------
     def _apply_control(self, now: float, record: ControlRecord, sample: Sample | None) -> None:
         s = self.state
@@ -621,6 +708,7 @@ class RampController:
         if s.phase in ("aborted", "terminated"):
             base, why = s.drained_from, f"cleared after it {s.phase} ({s.end_reason}); starting again (try {s.tries})"
             s.phase, s.end_reason, s.ended_at = "ramping", "", None
+            s.approval_requested_at = None
         if s.phase == "holding":
             s.phase = "ramping"  # holding again once a settled sample is back in band
         if s.paused_phase == "holding":

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Mapping
 
+from loadstack.ramp.approval import point_problem
+
 Metric = Literal["error_ratio", "p50_ms", "p95_ms", "p99_ms"]
 
 
@@ -55,6 +57,10 @@ class RampParams:
     # dropping it at once (a real surge ends gradually; caches and autoscalers see no cliff). A hard limit,
     # a terminate and max_duration_s still drain at once. 0: always at once.
     abort_drain_s: float = 0.0
+    # A human's approval before this point ("stage_N" or "hold", see loadstack.ramp.approval): the ramp holds its
+    # traffic there until approved; rejected or unanswered for approval_timeout_s, it is terminated.
+    approve_before: str | None = None
+    approval_timeout_s: float = 3600.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -72,6 +78,10 @@ class RampParams:
             problems.append("abort_drain_s must be >= 0")
         if self.organic_qps < 0 or self.organic_qps >= self.target_qps:
             problems.append("organic_qps must be >= 0 and below target_qps")
+        if self.approve_before is not None and (problem := point_problem(self.approve_before, len(self.stages))):
+            problems.append(problem)
+        if self.approval_timeout_s <= 0:
+            problems.append("approval_timeout_s must be > 0")
         if problems:
             raise ValueError("; ".join(problems))
 

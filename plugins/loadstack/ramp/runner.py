@@ -4,9 +4,10 @@
 tick it reads the current control record and the newest sample, lets the controller decide, applies
 the generated rate through the driver and reads back what the driver really applied. It hands the
 state (JSON) to `checkpoint` after every action and at least every `checkpoint_every_s`, so a retry
-resumes where this try was. It stops when the ramp is done, aborted or terminated, draining the
-traffic; on any exception (the driver failed, the checkpoint store failed, the task was killed) it
-drains first and then re-raises, so no load is ever left behind by a failed ramp.
+resumes where this try was. While the ramp waits at its approval point, each tick also asks `approval`
+for a human's answer. It stops when the ramp is done, aborted or terminated, draining the traffic; on
+any exception (the driver failed, the checkpoint store failed, the task was killed) it drains first and
+then re-raises, so no load is ever left behind by a failed ramp.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from loadstack.ramp.approval import ApprovalSource
 from loadstack.ramp.clock import Clock
 from loadstack.ramp.control import ControlSource
 from loadstack.ramp.controller import RampController
@@ -76,6 +78,7 @@ def run_ramp(
     checkpoint_every_s: float = 5.0,
     log: Callable[[str], None] | None = None,
     max_ticks: int | None = None,
+    approval: ApprovalSource | None = None,
 ) -> RampOutcome:
     if tick_s <= 0:
         raise ValueError(f"run_ramp: tick_s must be > 0, got {tick_s}")
@@ -96,8 +99,10 @@ def run_ramp(
             ticks += 1
             now = clock.now()
             record = control.read() if control is not None else None
+            # Asked only while the ramp waits at its approval point (one call to Airflow per tick, then).
+            answer = approval.read() if approval is not None and controller.awaiting_approval else None
             sample = source.read(now)
-            result = controller.tick(now, sample, record)
+            result = controller.tick(now, sample, record, answer)
             if result.finished:
                 driver.drain()
                 applied = driver.applied_rate()

@@ -79,6 +79,10 @@ class RampState:
     residual_n: int = 0
     # Buckets in effect before the ramp drained (terminate, abort): where a cleared task starts again from.
     drained_from: int = 0
+    # The approval point (params.approve_before): since when the ramp has waited there, and the answer that
+    # let it go on ({"approved", "by", "at", "comment"}), kept so a retry does not ask again.
+    approval_requested_at: float | None = None
+    approval: dict[str, Any] | None = None
     # A gradual drain after an abort: when it began and from how many buckets (see params.abort_drain_s).
     drain_started_at: float | None = None
     drain_start_buckets: int = 0

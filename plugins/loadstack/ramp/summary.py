@@ -38,6 +38,8 @@ _PHASES = {
     "hold_started": "holding",
     "pause": "paused",
     "resume": "ramping",
+    "approval_requested": "awaiting_approval",
+    "approved": "ramping",
 }
 
 

@@ -15,12 +15,13 @@ from loadstack.ramp.samples import Sample
 # (stale sample, interval not over, paused); the rest change the ramp's phase.
 Action = Literal[
     "start", "step_up", "step_down", "wait", "stage_reached", "hold_started", "done",
-    "pause", "resume", "terminate", "abort", "drain", "drain_step",
+    "pause", "resume", "terminate", "abort", "drain", "drain_step", "approval_requested", "approved",
 ]
 
 # Where the ramp is. `stage` (1-based index into params.stages) refines `ramping`.
 # `draining`: an abort is ramping the traffic down over params.abort_drain_s (`drain_step`s), then `aborted`.
-Phase = Literal["ramping", "holding", "paused", "draining", "done", "aborted", "terminated"]
+# `awaiting_approval`: traffic held at params.approve_before until a human approves (loadstack.ramp.approval).
+Phase = Literal["ramping", "holding", "paused", "awaiting_approval", "draining", "done", "aborted", "terminated"]
 
 
 @dataclass(frozen=True)

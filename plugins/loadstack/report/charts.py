@@ -102,12 +102,15 @@ def _figure(title: str) -> tuple[Figure, Axes]:
     return figure, axes
 
 
-def _pauses(decisions: list[Decision], end: float | None) -> list[tuple[float, float]]:
+def _pauses(
+    decisions: list[Decision], end: float | None, opens: str = "pause", closes: tuple[str, ...] = ("resume",)
+) -> list[tuple[float, float]]:
+    """Spans from an `opens` decision to the next `closes` one (or the ramp's end): pauses, approval waits."""
     spans_, paused_at = [], None
     for d in decisions:
-        if d.action == "pause" and paused_at is None:
+        if d.action == opens and paused_at is None:
             paused_at = d.at
-        elif d.action in ("resume", "terminate", "abort", "done") and paused_at is not None:
+        elif d.action in (*closes, "terminate", "abort", "done") and paused_at is not None:
             spans_.append((paused_at, d.at))
             paused_at = None
     if paused_at is not None:
@@ -116,12 +119,17 @@ def _pauses(decisions: list[Decision], end: float | None) -> list[tuple[float, f
 
 
 def _phase_marks(axes: Axes, clock: _Clock, ramp: Spans, decisions: list[Decision]) -> None:
-    """What all three charts share: the hold shaded, pauses shaded, stage/hold/ending lines."""
+    """What all three charts share: the hold shaded, pauses and approval waits shaded, stage/hold/ending lines."""
     if ramp.hold_start is not None and ramp.end is not None:
         axes.axvspan(clock.x(ramp.hold_start), clock.x(ramp.end), color="#2a9d3f", alpha=0.06, label="hold", lw=0)
     for i, (paused, resumed) in enumerate(_pauses(decisions, ramp.end)):
         axes.axvspan(
             clock.x(paused), clock.x(resumed), color="#7a5195", alpha=0.12, lw=0, label="paused" if i == 0 else None
+        )
+    for i, (asked, answered) in enumerate(_pauses(decisions, ramp.end, "approval_requested", ("approved",))):
+        axes.axvspan(
+            clock.x(asked), clock.x(answered), color="#e9c46a", alpha=0.18, lw=0,
+            label="awaiting approval" if i == 0 else None,
         )
     labelled: set[str] = set()
     for d in decisions:

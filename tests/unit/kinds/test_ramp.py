@@ -374,3 +374,28 @@ def test_an_alb_shift_between_one_target_group_is_refused(tmp_path):
         ("s.yaml: steps.surge.load.stack_target_group_arn: is production's target group too: give the stack's own "
         "target group"),
     ]
+
+
+# --- approval ------------------------------------------------------------------------------------------
+def test_an_approval_point_reaches_the_controller_and_its_timeout_the_time_limit():
+    approved = ramp_step(approval={"before": "stage_3", "timeout_minutes": 20})
+    params = approved.params_for("production")
+    assert (params.approve_before, params.approval_timeout_s) == ("stage_3", 1200.0)
+    assert approved.time_limit_s("minimal") == ramp_step().time_limit_s("minimal") + 1200
+    assert ramp_step().params_for("minimal").approve_before is None
+    assert ramp_step(approval={"before": "hold"}).params_for("minimal").approval_timeout_s == 3600.0
+
+
+@pytest.mark.parametrize(
+    ("approval", "line"),
+    [
+        ({"before": "stage_4"}, "s.yaml: steps.surge.approval.before: 'stage_4': this ramp has stages 1..3"),
+        ({"before": "stage_1"}, "s.yaml: steps.surge.approval.before: 'stage_1': this ramp has stages 1..3"),
+        ({"before": "the hold"}, "s.yaml: steps.surge.approval.before: 'the hold' is neither 'hold' nor 'stage_N'"),
+        ({"before": "hold", "timeout_minutes": 0}, "s.yaml: steps.surge.approval.timeout_minutes:"),
+        ({"before": "hold", "users": ["ana"]}, "s.yaml: steps.surge.approval.users:"),
+    ],
+)
+def test_a_bad_approval_is_named_with_its_path_and_fix(tmp_path, approval, line):
+    lines = spec_lines(tmp_path, {**copy.deepcopy(RAMP), "approval": approval}, app=DATA_STEPS["app"])
+    assert len(lines) == 1 and lines[0].startswith(line), lines

@@ -11,6 +11,9 @@ second. Two stores make it durable and steerable:
 Terminate and abort drain the traffic and fail the task without retries (AirflowFailException): a
 human or a rule said stop. A lost worker or an error retries and resumes. Clearing a terminated task
 runs it again: the controller does not re-apply a control record it already applied.
+
+With an approval point, the ramp holds its traffic there and reads the approval task's answer
+(`ramp_approval.XComApproval`) at every tick until a human answers in Airflow's Required Actions.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from loadstack.airflow.operators.base import StackStepOperator
+from loadstack.airflow.operators.ramp_approval import XComApproval
 from loadstack.profiles import PROJECT_ROOT
 from loadstack.ramp.clock import SystemClock
 from loadstack.ramp.control import CONTROL_KEY, STATUS_KEY, ControlRecord, ControlSource
@@ -101,6 +105,7 @@ class RampOperator(StackStepOperator):
         metrics: dict[str, Any],
         output_sources: dict[str, str],
         tick_s: float = 1.0,
+        approval_task_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -111,6 +116,7 @@ class RampOperator(StackStepOperator):
         self.metrics = metrics
         self.output_sources = output_sources
         self.tick_s = tick_s
+        self.approval_task_id = approval_task_id
         self._rig: RampRig | None = None
 
     def execute(self, context) -> dict[str, Any]:
@@ -145,6 +151,7 @@ class RampOperator(StackStepOperator):
             outcome = run_ramp(
                 controller, self._rig.driver, self._rig.source, TaskStateControl(task_store, self.log),
                 SystemClock(), checkpoint, self.tick_s, log=self.log.info,
+                approval=XComApproval(context["ti"], self.approval_task_id, self.log) if self.approval_task_id else None,
             )
             usage = self._rig.usage()
         finally:

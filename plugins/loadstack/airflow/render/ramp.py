@@ -2,6 +2,8 @@
 
 The report runs whatever happened before it (`all_done`): an aborted or terminated ramp is when a
 report matters most. The ramp's time limit is sized for its stages and hold (`RampStep.time_limit_s`).
+With `approval:`, an approval task runs beside the ramp (after the gates) and asks a human once the ramp
+waits at its point (`operators.ramp_approval`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import timedelta
 
 from loadstack.airflow.operators.gates import GateSensor
 from loadstack.airflow.operators.ramp import RampOperator
+from loadstack.airflow.operators.ramp_approval import RampApprovalOperator
 from loadstack.airflow.operators.ramp_report import RampChecksOperator, RampReportOperator, report_asset
 from loadstack.airflow.render.context import StepRenderContext, step_operator_args
 from loadstack.airflow.render.registry import KindRenderer, register_renderer
@@ -27,6 +30,13 @@ def render_ramp(ctx: StepRenderContext) -> RampReportOperator:
         for gate in step.gates
     ]
     limit = max(ctx.execution_timeout, max(timedelta(seconds=step.time_limit_s(v)) for v in VARIANTS))
+    approval = None
+    if step.approval is not None:
+        # Beside the ramp, not before it: the ramp keeps its traffic up while the human decides.
+        approval = RampApprovalOperator(
+            task_id=f"approve_{step.approval.before}", stack=ctx.stack.name, step=ctx.name, point=step.approval.before,
+            reach_timeout_s=limit.total_seconds(), response_timeout_s=step.approval.timeout_minutes * 60,
+        )
     ramp = RampOperator(
         task_id="ramp",
         params_by_variant={variant: step.params_for(variant).to_json() for variant in VARIANTS},
@@ -35,6 +45,7 @@ def render_ramp(ctx: StepRenderContext) -> RampReportOperator:
         load=step.load.settings(),
         metrics=step.metrics.settings(),
         output_sources=ctx.output_sources,
+        approval_task_id=approval.task_id if approval is not None else None,
         **step_operator_args(replace(ctx, execution_timeout=limit)),
     )
     checks = [check.model_dump(mode="json") for check in step.checks]
@@ -47,6 +58,8 @@ def render_ramp(ctx: StepRenderContext) -> RampReportOperator:
     # (checks upstream_failed) or a failed check fails the run even though the report, which runs
     # whatever happened, succeeds.
     gates >> ramp >> [judged, report]
+    if approval is not None:
+        gates >> approval
     return report
 
 

@@ -4,6 +4,8 @@ it publishes, and how a ramp ends (done, aborted, terminated, a rig that cannot 
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 from typing import Any
@@ -98,9 +100,15 @@ class Rig:
 
 
 def build(
-    profile, *, params: RampParams = PARAMS, overrides: dict[str, str] | None = None, variant: str = "minimal"
+    profile,
+    *,
+    params: RampParams = PARAMS,
+    overrides: dict[str, str] | None = None,
+    variant: str = "minimal",
+    approval_task_id: str | None = None,
 ) -> RampOperator:
     op = RampOperator(
+        approval_task_id=approval_task_id,
         task_id="ramp",
         stack="shop",
         step="surge",
@@ -305,6 +313,29 @@ def test_an_abort_drains_and_fails_without_retry(s3_profile, context, monkeypatc
     assert rig.closed == 1 and rig.sim.driver.applied_rate() == 0
     assert store(s3_profile).load()["state"]["phase"] == "aborted"
     assert context["task_state_store"].values[STATUS_KEY]["phase"] == "aborted"
+
+
+def test_at_its_approval_point_the_ramp_waits_for_the_approval_tasks_answer(s3_profile, context, monkeypatch):
+    rig = Rig(monkeypatch)
+    params = dataclasses.replace(PARAMS, approve_before="stage_3")
+    answered_after = 40.0
+    asked: list[float] = []
+
+    def pull(task_ids: str) -> Any:
+        if task_ids == "surge.approve_stage_3":
+            asked.append(rig.clock.now())
+            if rig.clock.now() - asked[0] < answered_after:
+                return None
+            return {"chosen_options": ["Approve"], "params_input": {"comment": ""}, "responded_at": rig.clock.now(),
+                    "responded_by_user": {"id": "ana", "name": "ana"}}
+        return {"app.deploy": APP_OUTPUTS}[task_ids]
+
+    context["ti"].xcom_pull.side_effect = pull
+    result = build(s3_profile, params=params, approval_task_id="surge.approve_stage_3").execute(context)
+    assert result["succeeded"]
+    decisions = store(s3_profile).load()["state"]["timeline"]["decisions"]
+    approved = next(d for d in decisions if d["action"] == "approved")
+    assert approved["reason"] == "approved by ana: going on to stage 3" and approved["at"] - asked[0] >= answered_after
 
 
 def test_terminate_from_the_task_state_store_drains_and_fails(s3_profile, context, monkeypatch):

@@ -186,3 +186,33 @@ def test_a_ramp_has_nothing_to_tear_down(stack):
     from loadstack.airflow.render import build_teardown_dag
 
     assert not any(t.task_id.startswith("surge.") for t in build_teardown_dag(stack).tasks)
+
+
+def test_an_approval_task_runs_beside_the_ramp_after_the_gates_and_the_ramp_reads_its_answer(tmp_path):
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from loadstack.airflow.operators.ramp_approval import RampApprovalOperator
+    from loadstack.airflow.render import build_dag
+
+    steps = copy.deepcopy(STEPS)
+    steps["surge"]["approval"] = {"before": "stage_3", "timeout_minutes": 15}
+    dag = build_dag(stack_of(tmp_path, steps))
+    gates = ["surge.gate_app_healthy", "surge.gate_app_scraped", "surge.gate_rows"]
+    assert group(dag, "surge")["surge.approve_stage_3"] == gates
+    approval, ramp = dag.get_task("surge.approve_stage_3"), dag.get_task("surge.ramp")
+    assert isinstance(approval, RampApprovalOperator) and isinstance(approval, ApprovalOperator)
+    assert (approval.stack, approval.step, approval.point) == ("ramped", "surge", "stage_3")
+    assert approval.response_timeout == timedelta(minutes=15)
+    assert approval.subject == "ramped: approve stage 3 of the ramp surge?"
+    # The approval waits for the ramp as long as the ramp may take to get there.
+    assert approval.reach_timeout_s == ramp.execution_timeout.total_seconds()
+    assert ramp.approval_task_id == "surge.approve_stage_3"
+    assert "surge.approve_stage_3" not in ramp.upstream_task_ids | ramp.downstream_task_ids
+    back = DagSerialization.from_dict(json.loads(json.dumps(DagSerialization.to_dict(dag))))
+    assert back.get_task("surge.approve_stage_3").upstream_task_ids == set(gates)
+
+
+def test_without_approval_the_ramp_asks_nobody(dag):
+    assert dag.get_task("surge.ramp").approval_task_id is None
+    assert not any("approve" in task_id for task_id in dag.task_dict)
