@@ -27,6 +27,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from loadstack.airflow.operators.base import StackStepOperator
 from loadstack.airflow.operators.ramp_approval import XComApproval
+from loadstack.airflow.ui.plugin import RampPageLink
 from loadstack.profiles import PROJECT_ROOT
 from loadstack.ramp.clock import SystemClock
 from loadstack.ramp.control import CONTROL_KEY, STATUS_KEY, ControlRecord, ControlSource
@@ -94,6 +95,7 @@ class RampOperator(StackStepOperator):
 
     template_fields = ("variant", "overrides")
     ui_color = "#fff0e0"
+    operator_extra_links = (RampPageLink(),)
 
     def __init__(
         self,
@@ -121,6 +123,7 @@ class RampOperator(StackStepOperator):
 
     def execute(self, context) -> dict[str, Any]:
         self.check_account()
+        self._publish_page_link(context)
         resolved = self.resolve_references(
             {"target_url": self.target_url, "load": self.load, "metrics": self.metrics},
             context, output_sources=self.output_sources,
@@ -163,6 +166,14 @@ class RampOperator(StackStepOperator):
         if not outcome.succeeded:
             raise AirflowFailException(f"ramp {outcome.phase} at stage {outcome.stage}: {outcome.reason}")
         return result
+
+    def _publish_page_link(self, context) -> None:
+        # Airflow stores extra links when a task ends; the live page matters while the ramp runs.
+        link = RampPageLink()
+        try:
+            context["ti"].xcom_push(key=link.xcom_key, value=link.get_link(self, ti_key=context["ti"]))
+        except Exception as exc:  # noqa: BLE001 - a missing link must not stop a ramp
+            self.log.warning("publishing the ramp page link failed: %s", exc)
 
     def open_rig(self, context, resolved: dict[str, Any]) -> RampRig:
         """The traffic driver and metric source of this try, from the step's resolved settings."""

@@ -5,11 +5,11 @@ it publishes, and how a ramp ends (done, aborted, terminated, a rig that cannot 
 from __future__ import annotations
 
 import dataclasses
-
 import hashlib
 import json
 from typing import Any
 from unittest import mock
+from urllib.parse import quote
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
@@ -70,6 +70,7 @@ def context(make_context):
     context = make_context()
     context["ti"].xcom_pull.side_effect = lambda task_ids: {"app.deploy": APP_OUTPUTS}[task_ids]
     context["ti"].task_id = "surge.ramp"
+    context["ti"].dag_id, context["ti"].run_id = "shop", RUN_ID
     context["run_id"] = RUN_ID
     context["task_state_store"] = FakeTaskStore()
     return context
@@ -272,6 +273,9 @@ def test_execute_ramps_to_the_target_checkpoints_and_publishes_its_status(s3_pro
     assert opened["run_dir"] == s3_profile.work_dir / "ramps" / f"shop-surge-{digest}-1"
     assert opened["profile"] is s3_profile  # the AWS clients of a shift or CloudWatch come from the task's profile
     assert rig.closed == 1 and rig.sim.driver.applied_rate() == 0
+    # The live page's link is there from the start (Airflow would store it only when the task ends).
+    context["ti"].xcom_push.assert_any_call(
+        key="_link_RampPageLink", value=f"/loadstack/ramps/shop/{quote(RUN_ID, safe='')}/surge.ramp/page")
     saved = store(s3_profile).load()
     assert (saved["stack"], saved["run_id"], saved["step"], saved["params"]) == (
         "shop",
