@@ -106,7 +106,8 @@ class RunningAirflow:
             return client.trigger(dag_id, conf).dag_run_id
 
     def task_page(self, dag_id: str, run_id: str, task_id: str) -> str:
-        return f"{self.url}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}/tasks/{quote(task_id, safe='')}"
+        """The task instance's page in the UI."""
+        return self.client().task_url(dag_id, run_id, task_id)
 
     def ramp_url(self, dag_id: str, run_id: str, task_id: str, tail: str) -> str:
         """An address of the project's ramp app (plugins/loadstack_ramp_ui.py) for one task instance."""
@@ -171,7 +172,7 @@ def state_name(state: Any) -> str | None:
 
 
 def _run_airflow(command: list[str], env: Mapping[str, str], home: Path) -> None:
-    done = subprocess.run([AIRFLOW, *command], env=dict(env), cwd=home, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([AIRFLOW, *command], check=False, env=dict(env), cwd=home, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"airflow {' '.join(command)}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
 
 
