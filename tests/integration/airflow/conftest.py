@@ -144,6 +144,20 @@ class RunningAirflow:
                             f"{state} (try {ti.try_number}); scheduler log tail:\n{self.component_log('scheduler')}")
             time.sleep(0.5)
 
+    def wait_for_run(self, dag_id: str, run_id: str, states: Iterable[str], *, timeout: float) -> Any:
+        """The DAG run once it is in one of `states` (the scheduler sets it a loop after its last task ends)."""
+        wanted = set(states)
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.client() as client:
+                run = client.run(dag_id, run_id)
+            if state_name(run.state) in wanted:
+                return run
+            if time.monotonic() > deadline:
+                pytest.fail(f"waited {timeout:.0f} s for run {run_id} to be {sorted(wanted)}; it is "
+                            f"{state_name(run.state)}; scheduler log tail:\n{self.component_log('scheduler')}")
+            time.sleep(0.5)
+
     def log_tail(self, dag_id: str, run_id: str, task_id: str, try_number: int, lines: int = 40) -> str:
         """The last lines of one try's task log, through the REST API (what the log tab shows)."""
         if try_number < 1:
