@@ -244,14 +244,17 @@ def migrated_airflow_db(local_env, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def start_airflow(local_env, migrated_airflow_db, tmp_path_factory):
-    """Factory: `start_airflow(dags={dag_id: source}, components=ALL_COMPONENTS) -> RunningAirflow`.
+    """Factory: `start_airflow(dags={dag_id: source}, components=ALL_COMPONENTS, settings={}) -> RunningAirflow`.
 
+    `settings`: more environment for every component, such as `AIRFLOW__STATE_STORE__CLEAR_ON_SUCCESS`.
     Without a dag-processor the DAGs are serialized once before the start (`airflow dags reserialize`).
     Everything started is stopped when the module's tests are done.
     """
     started: list[SupervisedProcess] = []
 
-    def start(dags: Mapping[str, str], *, components: Iterable[str] = ALL_COMPONENTS) -> RunningAirflow:
+    def start(
+        dags: Mapping[str, str], *, components: Iterable[str] = ALL_COMPONENTS, settings: Mapping[str, str] = {},
+    ) -> RunningAirflow:
         components = tuple(components)
         unknown = set(components) - set(ALL_COMPONENTS)
         assert not unknown and "api-server" in components, f"components: api-server plus any of {ALL_COMPONENTS}"
@@ -263,11 +266,11 @@ def start_airflow(local_env, migrated_airflow_db, tmp_path_factory):
         passwords = {user: secrets.token_urlsafe(16) for user in USERS}
         (home / "passwords.json").write_text(json.dumps(passwords))
         port = free_port()
-        env = airflow_env(home, port, local_env)
+        env = {**airflow_env(home, port, local_env), **settings}
         shutil.copyfile(migrated_airflow_db, home / "airflow.db")
         if "dag-processor" not in components:
             _run_airflow(["dags", "reserialize"], env, home)
-        prepared = time.monotonic()  # the session's first call includes the migration
+        prepared = time.monotonic()
         url = f"http://127.0.0.1:{port}"
         processes = {}
         for name in components:
@@ -288,7 +291,7 @@ def start_airflow(local_env, migrated_airflow_db, tmp_path_factory):
         )
         _wait_for_dags(airflow, dags, deadline)
         airflow = replace(airflow, started_in_s=round(time.monotonic() - began, 1))
-        print(f"airflow ({', '.join(components)}) at {url} ready in {airflow.started_in_s} s: DB (and DAGs) "
+        print(f"airflow ({', '.join(components)}) at {url} ready in {airflow.started_in_s} s: DB copy (and reserialize) "
               f"{prepared - began:.1f} s, components healthy {healthy - prepared:.1f} s, DAGs parsed "
               f"{time.monotonic() - healthy:.1f} s")
         return airflow
