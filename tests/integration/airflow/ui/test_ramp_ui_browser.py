@@ -160,6 +160,8 @@ def test_watch_pause_resume_terminate_and_clear_a_ramp_task_from_the_airflow_ui(
         frame.locator("#command-reason").fill("checking an alert")
         frame.locator("#pause").click()
         sync_api.expect(frame.locator("#phase")).to_have_text("paused", timeout=30_000)
+        sync_api.expect(frame.locator("#control")).to_have_text("pause #1 by admin: checking an alert (applied)")
+        sync_api.expect(frame.locator("#command-result")).to_have_text("")  # "sent" only until applied
         record = control_record()
         assert (record["action"], record["seq"], record["by"], record["reason"]) == (
             "pause", 1, "admin", "checking an alert")
@@ -222,6 +224,8 @@ def test_watch_pause_resume_terminate_and_clear_a_ramp_task_from_the_airflow_ui(
         airflow.wait_for_task(STACK, run_id, RAMP_TASK, {"running", "success"}, timeout=90, try_number=2)
         sync_api.expect(frame.locator("#task-state")).to_have_text("running", timeout=30_000)
         sync_api.expect(frame.locator("#phase")).to_have_text("ramping", timeout=30_000)
+        # The cleared try does not apply the terminate again: the page says it is history.
+        sync_api.expect(frame.locator("#control")).to_have_text(f"{reason} (applied)")
         airflow.wait_for_task(STACK, run_id, RAMP_TASK, {"success"}, timeout=150, try_number=2)
         done = checkpoint()
         assert done["phase"] == "done" and done["tries"] == 2 and done["applied_control_seq"] == 3

@@ -21,6 +21,7 @@
   let decisions = [];
   let last = null;
   let polling = false;
+  let sentSeq = null;
 
   const $ = (id) => document.getElementById(id);
   const fmt = (v, digits = 1) => (v === null || v === undefined ? "no data" : Number(v).toFixed(digits));
@@ -89,9 +90,16 @@
     if (!view) return;
     $("task-state").textContent = view.task_state || "not started";
     const control = view.control;
+    const applied = control && view.found && control.seq <= view.state.applied_control_seq;
     $("control").textContent = control
-      ? `${control.action} #${control.seq}` + (control.by ? ` by ${control.by}` : "") + (control.reason ? `: ${control.reason}` : "")
+      ? `${control.action} #${control.seq}` + (control.by ? ` by ${control.by}` : "") + (control.reason ? `: ${control.reason}` : "") +
+        (applied ? " (applied)" : view.found ? " (not applied yet)" : "")
       : "none";
+    // The note of the last command sent stays only until the ramp has applied it.
+    if (sentSeq !== null && applied && control.seq >= sentSeq) {
+      $("command-result").textContent = "";
+      sentSeq = null;
+    }
     if (!view.found) {
       $("phase").textContent = "no checkpoint yet";
       $("phase").className = "phase";
@@ -164,6 +172,7 @@
       }
       const record = await response.json();
       $("command-result").textContent = `${record.action} #${record.seq} sent; the ramp applies it at its next tick`;
+      sentSeq = record.seq;
       $("command-reason").value = "";
       poll();
     } catch (e) {
