@@ -9,8 +9,9 @@ names of changed attributes always, and their values only when neither side is s
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 # Actions that change nothing in the account: no drift.
 QUIET_ACTIONS = (("no-op",), ("read",))
@@ -67,7 +68,7 @@ class ResourceDrift:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "ResourceDrift":
+    def from_json(cls, data: Mapping[str, Any]) -> ResourceDrift:
         return cls(
             address=data["address"],
             type=data["type"],
@@ -147,7 +148,9 @@ def _path_text(path: Any) -> str:
 def planned_changes(plan: Mapping[str, Any]) -> PlannedChanges:
     """The resources a plan would change (actions other than no-op and read), and changed output names."""
     if not isinstance(plan, Mapping) or "format_version" not in plan:
-        raise PlanFormatError("not a Terraform JSON plan (no format_version): expected `terraform show -json <planfile>`")
+        raise PlanFormatError(
+            "not a Terraform JSON plan (no format_version): expected the output of `terraform show -json <planfile>`"
+        )
     resources = []
     for item in plan.get("resource_changes") or ():
         change = item.get("change") or {}

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadstack.drift.changes import PlannedChanges, PlanFormatError, planned_changes
+from loadstack.drift.changes import PlanFormatError, PlannedChanges, planned_changes
 from loadstack.drift.live import DriftTarget
 from loadstack.drift.report import StepDrift
 from loadstack.kinds.base import VARIANTS

@@ -9,9 +9,10 @@ also knows the variant each stack was brought up with (until then: the spec's de
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -48,7 +49,7 @@ class DriftTarget:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "DriftTarget":
+    def from_json(cls, data: Mapping[str, Any]) -> DriftTarget:
         return cls(**data)
 
 
@@ -141,7 +142,9 @@ def find_live_stacks(profile: Profile, stacks_dir: Path, *, modules_dir: Path | 
     return LiveStacks(stacks=tuple(live), unreadable=unreadable)
 
 
-def live_targets(profile: Profile, stacks_dir: Path, *, modules_dir: Path | None = None) -> tuple[list[DriftTarget], dict[str, str]]:
+def live_targets(
+    profile: Profile, stacks_dir: Path, *, modules_dir: Path | None = None
+) -> tuple[list[DriftTarget], dict[str, str]]:
     """Every Terraform step of every live stack, and the spec files that could not be read."""
     found = find_live_stacks(profile, stacks_dir, modules_dir=modules_dir)
     return [t for live in found.stacks for t in stack_targets(profile, live)], found.unreadable

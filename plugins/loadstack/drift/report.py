@@ -12,8 +12,9 @@ import html
 import json
 import re
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -26,18 +27,19 @@ STATUSES = ("clean", "drifted", "error")
 JSON_FILE, MARKDOWN_FILE, HTML_FILE = "drift.json", "drift.md", "index.html"
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text)[:200]
+def run_slug(run_id: str) -> str:
+    """A run id as one path segment (S3 key, working copy folder)."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", run_id)[:200]
 
 
 def result_key(run_id: str, stack: str, step: str) -> str:
     """Where a plan task leaves its step's result for the run's report task (state bucket)."""
-    return f"loadstack/drift/{_slug(run_id)}/{stack}/{step}.json"
+    return f"loadstack/drift/{run_slug(run_id)}/{stack}/{step}.json"
 
 
 def report_prefix(run_id: str) -> str:
     """Where a drift run's report lives in the report bucket."""
-    return f"drift/{_slug(run_id)}/"
+    return f"drift/{run_slug(run_id)}/"
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class StepDrift:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "StepDrift":
+    def from_json(cls, data: Mapping[str, Any]) -> StepDrift:
         return cls(
             **{k: data[k] for k in ("stack", "step", "workspace", "variant", "status")},
             resources=tuple(ResourceDrift.from_json(r) for r in data.get("resources", ())),
@@ -149,7 +151,8 @@ class DriftReport:
 
     def markdown(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.generated_at))
-        lines = [f"# Drift report — profile `{self.profile}`", "", f"Run `{self.run_id}`, {when}. {self._headline()}.", ""]
+        lines = [f"# Drift report — profile `{self.profile}`", "",
+                 f"Run `{self.run_id}`, {when}. {self._headline()}.", ""]
         if not self.steps:
             lines += ["No live stack: no Terraform step holds resources in the state bucket.", ""]
         for step in self.steps:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from loadstack.drift.report import JSON_FILE, MARKDOWN_FILE, HTML_FILE, report_prefix
+from loadstack.drift.report import HTML_FILE, JSON_FILE, MARKDOWN_FILE, report_prefix
 from loadstack.spec import load_stack
 
 pytestmark = pytest.mark.integration

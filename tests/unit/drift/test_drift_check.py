@@ -4,6 +4,7 @@ each outcome: clean, drifted, re-applied, error."""
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 import pytest
 
@@ -64,9 +65,9 @@ def test_show_reads_the_saved_plan_as_json_and_never_streams_it():
 class FakeRunner:
     """Stands in for TerraformRunner: records the calls, answers with the given plans."""
 
-    plans: list[bool] = []
-    fail_at: str | None = None
-    instances: list["FakeRunner"] = []
+    plans: ClassVar[list[bool]] = []
+    fail_at: ClassVar[str | None] = None
+    instances: ClassVar[list[FakeRunner]] = []
 
     def __init__(self, *, profile, working_dir, logger):
         self.working_dir = working_dir
@@ -149,7 +150,8 @@ def test_reapply_applies_the_saved_plan_and_plans_again(fake_runner, target, pro
     fake_runner.plans = [True, False]
     result = check_step(profile, target, working_dir=tmp_path / "w", reapply=True)
     assert result.status == "drifted" and result.reapplied and result.clean_after_reapply is True
-    assert [c[0] for c in fake_runner.instances[0].calls] == ["prepare", "init", "plan", "show", "apply", "plan", "cleanup"]
+    calls = [c[0] for c in fake_runner.instances[0].calls]
+    assert calls == ["prepare", "init", "plan", "show", "apply", "plan", "cleanup"]
 
 
 def test_reapply_of_a_clean_step_applies_nothing(fake_runner, target, profile, tmp_path):

@@ -17,6 +17,7 @@ from loadstack.drift.report import (
     load_step_result,
     report_prefix,
     result_key,
+    run_slug,
     save_step_result,
 )
 
@@ -36,7 +37,8 @@ def clean(step="mail") -> StepDrift:
 
 
 def test_keys_are_per_run_and_safe():
-    assert result_key(RUN, "shop", "network") == "loadstack/drift/scheduled__2026-11-30T03_00_00_00_00/shop/network.json"
+    assert run_slug(RUN) == "scheduled__2026-11-30T03_00_00_00_00"
+    assert result_key(RUN, "shop", "network") == f"loadstack/drift/{run_slug(RUN)}/shop/network.json"
     assert report_prefix(RUN) == "drift/scheduled__2026-11-30T03_00_00_00_00/"
 
 
@@ -84,7 +86,8 @@ def test_files_say_the_same_thing_and_escape_values():
     assert document["summary"]["drifted"] == ["shop/network"]
     assert document["steps"][0]["resources"][0]["attributes"][1] == VALUE.to_json()
     markdown = files[MARKDOWN_FILE].decode()
-    assert "## shop/network — drifted" in markdown and "`aws_security_group.app` (aws_security_group): **update**" in markdown
+    assert "## shop/network — drifted" in markdown
+    assert "`aws_security_group.app` (aws_security_group): **update**" in markdown
     assert "`value`: (sensitive) → (sensitive)" in markdown and "outputs that change: sg_id" in markdown
     page = files[HTML_FILE].decode()
     assert "&lt;mallory&gt;" in page and "<mallory>" not in page

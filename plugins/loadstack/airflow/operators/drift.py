@@ -7,9 +7,8 @@ whatever host it runs, and stores the report in the report bucket. The logic is 
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -19,7 +18,7 @@ from loadstack.airflow.profile import task_profile
 from loadstack.artifacts import ensure_bucket
 from loadstack.drift.check import check_step
 from loadstack.drift.live import DriftTarget, live_targets
-from loadstack.drift.report import collect_report, report_prefix, save_step_result
+from loadstack.drift.report import collect_report, report_prefix, run_slug, save_step_result
 from loadstack.profiles import Profile
 from loadstack.report.bundle import store_report
 
@@ -78,7 +77,7 @@ class DriftPlanOperator(_DriftOperator):
     def execute(self, context) -> dict[str, Any]:
         target = DriftTarget.from_json(self.target)
         run_id = context["run_id"]
-        work = self.profile.work_dir / "drift" / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)[:120] / target.stack / target.step
+        work = self.profile.work_dir / "drift" / run_slug(run_id) / target.stack / target.step
         result = check_step(self.profile, target, working_dir=work, reapply=as_bool(self.reapply), logger=self.log)
         key = save_step_result(self.profile, run_id, result)
         self.log.info("%s/%s: %s (%d resources would change); result at s3://%s/%s", target.stack, target.step,

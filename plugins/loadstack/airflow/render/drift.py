@@ -37,7 +37,8 @@ def build_drift_dag(
                 False,
                 type="boolean",
                 title="Re-apply drifted steps",
-                description="Apply the saved plan of every drifted step, bringing it back to its spec. Off: report only.",
+                description="Apply the saved plan of every drifted step, bringing it back to its spec. "
+                "Off: report only.",
             )
         },
         doc_md=(

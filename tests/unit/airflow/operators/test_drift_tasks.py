@@ -74,7 +74,8 @@ def test_a_plan_task_records_its_result_in_the_state_bucket(s3_profile, context,
     result = op.execute(context)
     assert result["status"] == "clean"
     assert seen["target"] == TARGET and seen["reapply"] is True
-    assert seen["working_dir"] == s3_profile.work_dir / "drift" / "manual__2026-11-30T03_00_00_00_00" / "it_drift" / "param"
+    run_dir = s3_profile.work_dir / "drift" / "manual__2026-11-30T03_00_00_00_00"
+    assert seen["working_dir"] == run_dir / "it_drift" / "param"
     assert load_step_result(s3_profile, RUN_ID, "it_drift", "param").status == "clean"
 
 
