@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from loadstack.drift.live import live_targets
 from loadstack.drift.report import HTML_FILE, JSON_FILE, MARKDOWN_FILE, report_prefix
 from loadstack.spec import load_stack
 
@@ -38,7 +39,7 @@ def stacks_dir(tmp_path) -> Path:
 def test_a_change_behind_terraforms_back_is_reported_and_reapplied(stacks_dir, run_dag, loadstack_env, local_profile):
     from airflow.utils.state import DagRunState
 
-    from loadstack.airflow.render import build_dag
+    from loadstack.airflow.render import build_dag, build_teardown_dag
     from loadstack.airflow.render.drift import build_drift_dag
 
     modules = FIXTURES / "tf_modules"
@@ -96,3 +97,8 @@ def test_a_change_behind_terraforms_back_is_reported_and_reapplied(stacks_dir, r
     after = run_dag(drift_dag)
     assert after.state == DagRunState.SUCCESS
     assert task_value(after, "report")[0]["drifted"] == []
+    assert task_value(after, "report", key="report_url")[0].startswith(local_profile.endpoint_url)
+
+    # Torn down, the stack's states are empty: nothing of it is live any more.
+    assert run_dag(build_teardown_dag(stack)).state == DagRunState.SUCCESS
+    assert live_targets(local_profile, stacks_dir, modules_dir=modules) == ([], {})

@@ -11,8 +11,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.execution_time.xcom import XCom
 
 from loadstack.airflow.profile import task_profile
 from loadstack.artifacts import ensure_bucket
@@ -23,11 +24,21 @@ from loadstack.profiles import Profile
 from loadstack.report.bundle import store_report
 
 UNREADABLE_SPECS_KEY = "unreadable_specs"
+REPORT_URL_KEY = "report_url"
 
 
 def as_bool(value: Any) -> bool:
     """A rendered `{{ params.x }}` is text ("True"), a native render or a test gives a bool."""
     return value is True or str(value).strip().lower() in ("true", "1", "yes")
+
+
+class DriftReportLink(BaseOperatorLink):
+    """'Drift report' on the report task: the stored index.html of that run."""
+
+    name = "Drift report"
+
+    def get_link(self, operator, *, ti_key) -> str:
+        return XCom.get_value(key=REPORT_URL_KEY, ti_key=ti_key) or ""
 
 
 class _DriftOperator(BaseOperator):
@@ -94,6 +105,7 @@ class DriftReportOperator(_DriftOperator):
 
     template_fields = ("reapply",)
     ui_color = "#f0ecff"
+    operator_extra_links = (DriftReportLink(),)
 
     def __init__(self, *, targets_task_id: str, reapply: Any = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -115,6 +127,7 @@ class DriftReportOperator(_DriftOperator):
         ensure_bucket(self.profile, bucket, "report")
         stored = store_report(self.profile.client("s3"), bucket, report_prefix(context["run_id"]), report.files())
         url = self.profile.object_url(bucket, stored.index_key)
+        ti.xcom_push(key=REPORT_URL_KEY, value=url)
         self.log.info("drift report: %s\n%s", url, report.markdown())
         summary = {**report.summary(), "url": url, "location": stored.uri()}
         if summary["errors"]:

@@ -11,6 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from loadstack.airflow.operators import drift as drift_operators
 from loadstack.airflow.operators.drift import (
+    REPORT_URL_KEY,
     UNREADABLE_SPECS_KEY,
     DriftPlanOperator,
     DriftReportOperator,
@@ -18,7 +19,7 @@ from loadstack.airflow.operators.drift import (
     as_bool,
 )
 from loadstack.drift.live import DriftTarget
-from loadstack.drift.report import HTML_FILE, JSON_FILE, StepDrift, load_step_result, report_prefix, save_step_result
+from loadstack.drift.report import HTML_FILE, JSON_FILE, MARKDOWN_FILE, StepDrift, load_step_result, report_prefix, save_step_result
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 RUN_ID = "manual__2026-11-30T03:00:00+00:00"
@@ -96,6 +97,10 @@ def test_the_report_is_stored_and_summarised(s3_profile, context):
     assert summary["location"] == f"s3://reports/{report_prefix(RUN_ID)}{HTML_FILE}"
     stored = json.loads(s3.get_object(Bucket="reports", Key=report_prefix(RUN_ID) + JSON_FILE)["Body"].read())
     assert stored["summary"]["drifted"] == ["it_drift/param"] and stored["reapply"] is False
+    markdown = s3.head_object(Bucket="reports", Key=report_prefix(RUN_ID) + MARKDOWN_FILE)
+    assert markdown["ContentType"] == "text/markdown; charset=utf-8"
+    context["ti"].xcom_push.assert_called_once_with(key=REPORT_URL_KEY, value=summary["url"])
+    assert DriftReportOperator.operator_extra_links[0].name == "Drift report"
 
 
 def test_a_step_that_could_not_be_planned_fails_the_report_after_storing_it(s3_profile, context):
