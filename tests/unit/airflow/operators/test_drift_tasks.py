@@ -19,7 +19,15 @@ from loadstack.airflow.operators.drift import (
     as_bool,
 )
 from loadstack.drift.live import DriftTarget
-from loadstack.drift.report import HTML_FILE, JSON_FILE, MARKDOWN_FILE, StepDrift, load_step_result, report_prefix, save_step_result
+from loadstack.drift.report import (
+    HTML_FILE,
+    JSON_FILE,
+    MARKDOWN_FILE,
+    StepDrift,
+    load_step_result,
+    report_prefix,
+    save_step_result,
+)
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 RUN_ID = "manual__2026-11-30T03:00:00+00:00"
