@@ -41,10 +41,6 @@ class DriftTarget:
     state_objects: dict[str, str] = field(default_factory=dict)
     resources: int = 0
 
-    @property
-    def state_object(self) -> str:
-        return f"env:/{self.workspace}/{self.state_key}"
-
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
