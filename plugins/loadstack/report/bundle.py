@@ -27,7 +27,8 @@ from loadstack.report.page import render_page
 REPORT_FORMAT = 1
 INDEX = "index.html"
 TIMELINE = "timeline.json"
-CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".png": "image/png", ".json": "application/json"}
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".png": "image/png", ".json": "application/json",
+                 ".md": "text/markdown; charset=utf-8"}
 
 
 class ReportStoreError(RuntimeError):

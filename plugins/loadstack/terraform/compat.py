@@ -119,6 +119,14 @@ class Terraform111(Terraform):
         # Upstream apply() always appends -auto-approve=<bool>; a saved plan needs no approval flag.
         self.cmd("apply", plan_file, input=False, no_color=IsFlagged, json=IsFlagged, lock_timeout=lock_timeout)
 
+    def show_plan(self, plan_file: str) -> dict:
+        """A saved plan as Terraform's JSON plan representation (`show -json <planfile>`).
+
+        The document carries every planned value, sensitive ones included: it is returned, never
+        streamed to the line callback (a log)."""
+        _, out, _ = self.cmd("show", plan_file, json=IsFlagged, no_color=IsFlagged)
+        return json.loads(out or "{}")
+
     def apply(self, *args, **kwargs):  # type: ignore[override]
         raise NotImplementedError("loadstack always plans to a file first: use plan(out=...) then apply_plan()")
 

@@ -146,6 +146,10 @@ class TerraformRunner:
                     progress=progress)
         return progress.applied
 
+    def show_plan(self) -> dict[str, Any]:
+        """The saved plan (from plan()) as Terraform's JSON plan document; it holds sensitive values."""
+        return self._timed("show", self._terraform().show_plan, PLAN_FILE)
+
     def outputs(self) -> dict[str, dict[str, Any]]:
         return self._timed("output", self._terraform().outputs)
 
