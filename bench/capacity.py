@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
-from collections.abc import Callable
 from typing import Any
 
 from bench.ramp import DELAYS_S
@@ -32,8 +31,7 @@ from loadstack.ramp.capacity import CapacityParams, CapacitySearch
 from loadstack.ramp.clock import FakeClock
 from loadstack.ramp.control import MemoryControl
 from loadstack.ramp.runner import run_ramp
-from loadstack.ramp.samples import Sample
-from loadstack.ramp.simulator import PlantConfig, Simulator
+from loadstack.ramp.simulator import PlantConfig, Simulator, sustainable_demand
 
 MAX_TICKS = 20_000
 TICK_S = 1.0
@@ -58,37 +56,12 @@ def params() -> CapacityParams:
     )
 
 
-def plant_metrics(plant: PlantConfig, demand_qps: float) -> Sample:
-    """The plant's steady metrics at a total demand: the simulator itself, without noise, drift or lag."""
-    quiet = dataclasses.replace(
-        plant, organic_qps=0.0, organic_swing_qps=0.0, organic_walk_qps=0.0, noise=0.0, delay_s=0.0, settle_s=0.0
-    )
-    clock = FakeClock()
-    sim = Simulator(quiet, clock)
-    sim.driver.set_rate(demand_qps)
-    clock.advance(quiet.window_s + quiet.period_s)
-    sample = sim.source.read(clock.now())
-    assert sample is not None
-    return sample
-
-
-def highest_demand(plant: PlantConfig, ok: Callable[[Sample], bool]) -> float:
-    """The highest total demand at which `ok(plant metrics)` holds (metrics worsen with demand), to 0.01 QPS."""
-    low, high = 0.0, plant.knee_qps
-    while ok(plant_metrics(plant, high)):
-        low, high = high, 2 * high
-    while high - low > 0.01:
-        mid = (low + high) / 2
-        low, high = (mid, high) if ok(plant_metrics(plant, mid)) else (low, mid)
-    return low
-
-
 def known_capacity(plant: PlantConfig, p: CapacityParams) -> float:
-    return highest_demand(plant, lambda m: all(getattr(m, rule.metric) <= p.trip(rule) for rule in p.abort_rules))
+    return sustainable_demand(plant, p.abort_rules, p.trip_fraction)
 
 
 def limit_demand(plant: PlantConfig, p: CapacityParams) -> float:
-    return highest_demand(plant, lambda m: all(getattr(m, rule.metric) <= rule.limit for rule in p.abort_rules))
+    return sustainable_demand(plant, p.abort_rules)
 
 
 def _search(plant: PlantConfig, p: CapacityParams) -> tuple[CapacitySearch, Simulator, Any]:

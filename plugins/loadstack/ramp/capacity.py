@@ -69,10 +69,9 @@ from loadstack.ramp.controller import TickResult
 from loadstack.ramp.estimate import estimate_organic, mean_rate
 from loadstack.ramp.params import AbortRule
 from loadstack.ramp.samples import Sample
-from loadstack.ramp.state import TERMINAL_PHASES, RuleWindow, _timeline_json
-from loadstack.ramp.timeline import Action, Decision, Phase, Timeline
+from loadstack.ramp.state import TERMINAL_PHASES, RuleWindow, points_json, state_from_json, state_to_json
+from loadstack.ramp.timeline import Action, Decision, Phase, Timeline, record_decision, record_wait
 
-SAMPLE_VALUES = ("qps", "error_ratio", "p50_ms", "p95_ms", "p99_ms")
 LEVEL_METRICS = ("error_ratio", "p50_ms", "p95_ms", "p99_ms")
 KNEE_LATENCIES = ("p95_ms", "p99_ms")
 GROWTH, BISECTION, CONFIRM = 1, 2, 3
@@ -334,36 +333,17 @@ class CapacityState:
         return 0.0
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "timeline":
-                value = _timeline_json(value)  # the ramp's fast path: a checkpoint every few seconds
-            elif f.name == "levels":
-                value = [level.to_json() for level in value]
-            elif f.name == "metric_seen_at":
-                value = dict(value)
-            elif f.name in ("rates", "organic"):
-                value = [list(point) for point in value]
-            data[f.name] = value
-        return data
+        convert = {"levels": lambda levels: [level.to_json() for level in levels], "metric_seen_at": dict,
+                   "rates": points_json, "organic": points_json}  # fmt: skip
+        return state_to_json(self, convert)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CapacityState:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(
-                f"capacity state: unknown field(s) {', '.join(unknown)}; is it a ramp's checkpoint, or was it "
-                "written by a newer loadstack? Clear the checkpoint to start the search from zero"
-            )
-        values = dict(data)
-        values["timeline"] = Timeline.from_json(values.get("timeline") or {})
-        values["levels"] = [Level.from_json(level) for level in values.get("levels") or ()]
-        values["metric_seen_at"] = dict(values.get("metric_seen_at") or {})
-        values["rates"] = [list(point) for point in values.get("rates") or ()]
-        values["organic"] = [list(point) for point in values.get("organic") or ()]
-        return cls(**values)
+        parse = {"levels": lambda levels: [Level.from_json(level) for level in levels or ()],
+                 "metric_seen_at": lambda seen: dict(seen or {}), "rates": points_json, "organic": points_json}  # fmt: skip
+        hint = ("is it a ramp's checkpoint, or was it written by a newer loadstack? Clear the checkpoint to start the "
+                "search from zero")  # fmt: skip
+        return state_from_json(cls, data, parse, what="capacity state", hint=hint)
 
 
 class CapacitySearch:
@@ -1103,25 +1083,10 @@ class CapacitySearch:
         values: dict[str, Any] | None = None,
         thresholds: dict[str, Any] | None = None,
     ) -> None:
-        s = self.state
-        seen = {k: getattr(sample, k) for k in SAMPLE_VALUES} if sample is not None else {}
-        decision = Decision(
-            at=now,
-            action=action,
-            reason=reason,
-            stage=s.stage,
-            buckets_before=s.buckets if buckets_before is None else buckets_before,
-            buckets_after=s.buckets,
-            rate_qps=self._rate(s.buckets),
-            values={**seen, **(values or {})},
-            thresholds=dict(thresholds or {}),
-            sample_at=sample.at if sample is not None else None,
-            sample_age_s=round(sample.age(now), 3) if sample is not None else None,
-        )
-        s.timeline.decisions.append(decision)
-        self._new.append(decision)
-        if action != "wait":
-            s.last_wait_kind, s.last_wait_at = None, None
+        record_decision(
+            self.state, self._new, now, action, reason, sample, bucket_qps=self.params.bucket_qps,
+            buckets_before=buckets_before, values=values, thresholds=thresholds,
+        )  # fmt: skip
 
     def _wait(
         self,
@@ -1133,11 +1098,10 @@ class CapacitySearch:
         values: dict[str, Any] | None = None,
         thresholds: dict[str, Any] | None = None,
     ) -> None:
-        s = self.state
-        if s.last_wait_kind == kind and s.last_wait_at is not None and now - s.last_wait_at < self.wait_log_s:
-            return
-        self._decide(now, "wait", reason, sample, values={"wait": kind, **(values or {})}, thresholds=thresholds)
-        s.last_wait_kind, s.last_wait_at = kind, now
+        record_wait(
+            self.state, self._new, now, kind, reason, sample, bucket_qps=self.params.bucket_qps,
+            wait_log_s=self.wait_log_s, values=values, thresholds=thresholds,
+        )  # fmt: skip
 
     def _result(self) -> TickResult:
         s = self.state

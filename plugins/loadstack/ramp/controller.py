@@ -44,9 +44,8 @@ from loadstack.ramp.estimate import OrganicEstimate, estimate_organic, mean_rate
 from loadstack.ramp.params import AbortRule, RampParams
 from loadstack.ramp.samples import Sample
 from loadstack.ramp.state import RampState, RuleWindow
-from loadstack.ramp.timeline import Action, Decision, Phase
+from loadstack.ramp.timeline import Action, Decision, Phase, record_decision, record_wait
 
-SAMPLE_VALUES = ("qps", "error_ratio", "p50_ms", "p95_ms", "p99_ms")
 BREACH_VALUES_KEPT = 5
 # In the hold, a level this many sigmas above the low watermark is left alone: a few samples under the band
 # cost a little of the hold's share, a step up on a low reading risks the high watermark.
@@ -769,25 +768,10 @@ class RampController:
         values: dict[str, Any] | None = None,
         thresholds: dict[str, Any] | None = None,
     ) -> None:
-        s, p = self.state, self.params
-        seen = {k: getattr(sample, k) for k in SAMPLE_VALUES} if sample is not None else {}
-        decision = Decision(
-            at=now,
-            action=action,
-            reason=reason,
-            stage=s.stage,
-            buckets_before=s.buckets if buckets_before is None else buckets_before,
-            buckets_after=s.buckets,
-            rate_qps=s.buckets * p.bucket_qps,
-            values={**seen, **(values or {})},
-            thresholds={**self._thresholds(), **(thresholds or {})},
-            sample_at=sample.at if sample is not None else None,
-            sample_age_s=round(sample.age(now), 3) if sample is not None else None,
-        )
-        s.timeline.decisions.append(decision)
-        self._new.append(decision)
-        if action != "wait":
-            s.last_wait_kind, s.last_wait_at = None, None
+        record_decision(
+            self.state, self._new, now, action, reason, sample, bucket_qps=self.params.bucket_qps,
+            buckets_before=buckets_before, values=values, thresholds={**self._thresholds(), **(thresholds or {})},
+        )  # fmt: skip
 
     def _wait(
         self,
@@ -799,11 +783,10 @@ class RampController:
         values: dict[str, Any] | None = None,
         thresholds: dict[str, Any] | None = None,
     ) -> None:
-        s = self.state
-        if s.last_wait_kind == kind and s.last_wait_at is not None and now - s.last_wait_at < self.wait_log_s:
-            return
-        self._decide(now, "wait", reason, sample, values={"wait": kind, **(values or {})}, thresholds=thresholds)
-        s.last_wait_kind, s.last_wait_at = kind, now
+        record_wait(
+            self.state, self._new, now, kind, reason, sample, bucket_qps=self.params.bucket_qps,
+            wait_log_s=self.wait_log_s, values=values, thresholds={**self._thresholds(), **(thresholds or {})},
+        )  # fmt: skip
 
     def _result(self) -> TickResult:
         s, p = self.state, self.params

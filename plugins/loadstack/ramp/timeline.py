@@ -7,9 +7,12 @@ where the ramp was, and the report draws its charts and its decision log from it
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Protocol
 
 from loadstack.ramp.samples import Sample
+
+# The sample's values every decision records (what it judged).
+SAMPLE_VALUES = ("qps", "error_ratio", "p50_ms", "p95_ms", "p99_ms")
 
 # What a decision did. `step_up`/`step_down`: buckets added or removed; `wait`: nothing, and why
 # (stale sample, interval not over, paused); the rest change the ramp's phase.
@@ -69,3 +72,69 @@ class Timeline:
             samples=[Sample.from_json(s) for s in data.get("samples", ())],
             decisions=[Decision.from_json(d) for d in data.get("decisions", ())],
         )
+
+
+class DecisionLogState(Protocol):
+    """What a controller's state must carry to record its decisions (`RampState`, `CapacityState`)."""
+
+    stage: int
+    buckets: int
+    timeline: Timeline
+    last_wait_kind: str | None
+    last_wait_at: float | None
+
+
+def record_decision(
+    state: DecisionLogState,
+    new: list[Decision],
+    now: float,
+    action: Action,
+    reason: str,
+    sample: Sample | None,
+    *,
+    bucket_qps: float,
+    buckets_before: int | None = None,
+    values: dict[str, Any] | None = None,
+    thresholds: dict[str, Any] | None = None,
+) -> Decision:
+    """Append a decision (with the sample's values and age) to the state's timeline and to this tick's `new`."""
+    seen = {k: getattr(sample, k) for k in SAMPLE_VALUES} if sample is not None else {}
+    decision = Decision(
+        at=now,
+        action=action,
+        reason=reason,
+        stage=state.stage,
+        buckets_before=state.buckets if buckets_before is None else buckets_before,
+        buckets_after=state.buckets,
+        rate_qps=state.buckets * bucket_qps,
+        values={**seen, **(values or {})},
+        thresholds=dict(thresholds or {}),
+        sample_at=sample.at if sample is not None else None,
+        sample_age_s=round(sample.age(now), 3) if sample is not None else None,
+    )
+    state.timeline.decisions.append(decision)
+    new.append(decision)
+    if action != "wait":
+        state.last_wait_kind, state.last_wait_at = None, None
+    return decision
+
+
+def record_wait(
+    state: DecisionLogState,
+    new: list[Decision],
+    now: float,
+    kind: str,
+    reason: str,
+    sample: Sample | None,
+    *,
+    bucket_qps: float,
+    wait_log_s: float,
+    values: dict[str, Any] | None = None,
+    thresholds: dict[str, Any] | None = None,
+) -> None:
+    """Record a wait when its kind changes, else at most every `wait_log_s` (a ramp waits at nearly every tick)."""
+    if state.last_wait_kind == kind and state.last_wait_at is not None and now - state.last_wait_at < wait_log_s:
+        return
+    values = {"wait": kind, **(values or {})}
+    record_decision(state, new, now, "wait", reason, sample, bucket_qps=bucket_qps, values=values, thresholds=thresholds)
+    state.last_wait_kind, state.last_wait_at = kind, now
