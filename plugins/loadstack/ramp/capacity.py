@@ -74,7 +74,9 @@ from loadstack.ramp.timeline import Action, Decision, Phase, Timeline, record_de
 
 LEVEL_METRICS = ("error_ratio", "p50_ms", "p95_ms", "p99_ms")
 KNEE_LATENCIES = ("p95_ms", "p99_ms")
+MODE = "capacity"
 GROWTH, BISECTION, CONFIRM = 1, 2, 3
+STAGE_NAMES = {GROWTH: "growth", BISECTION: "bisection", CONFIRM: "confirmation"}
 # A confirmation that lands further under the lowest unhealthy total than the precision (organic traffic moved
 # between the estimate and the level) is tried again, this many times in all before the search ends anyway.
 CONFIRM_TRIES = 3
@@ -175,19 +177,22 @@ class CapacityParams:
         return max(bounds)
 
     def to_json(self) -> dict[str, Any]:
+        """The params as JSON, tagged `"mode": "capacity"`: a checkpoint's params say which mode wrote it."""
         data = asdict(self)
         data["abort_rules"] = [asdict(rule) for rule in self.abort_rules]
-        return data
+        return {"mode": MODE, **data}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CapacityParams:
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - known - {"mode"})
         if unknown:
             raise ValueError(
                 f"capacity params: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
-        values = dict(data)
+        if data.get("mode", MODE) != MODE:
+            raise ValueError(f"capacity params: mode {data['mode']!r} is not {MODE!r}: these are another mode's params")
+        values = {k: v for k, v in data.items() if k != "mode"}
         values["abort_rules"] = tuple(
             rule if isinstance(rule, AbortRule) else AbortRule(**rule) for rule in values.get("abort_rules", ())
         )
@@ -1163,3 +1168,13 @@ def _summary_values(result: CapacityResult) -> dict[str, Any]:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
+
+
+def result_of(params: CapacityParams, state: CapacityState) -> CapacityResult:
+    """A checkpoint's result: the one stored when the search ended, else what it had found by its last sample or
+    decision (a try that died mid-search)."""
+    if state.result is not None:
+        return CapacityResult.from_json(state.result)
+    moments = [d.at for d in state.timeline.decisions] + [s.taken_at for s in state.timeline.samples]
+    now = max(moments) if moments else (state.started_at or 0.0)
+    return CapacitySearch(params, state).result(now)
