@@ -15,6 +15,11 @@ not written down. Found: the total QPS measured at the highest healthy level. Fo
 - longest time above an abort limit: on the same plant without noise or drift (so the limit is a known
   rate), the longest a generated rate stayed above the rate at which some rule's metric reaches its
   limit, against one interval (settle + rate window + delay + a tick).
+
+On the real app (`real_app_measures`, run by `python -m bench capacity_real` through the scheduler: the
+shop_capacity demo stack): the capacity found, its bracket (the precision), the knee, how long the search
+took and the levels it tried. The app's capacity is not known in advance: the numbers are what this machine
+sustains.
 """
 
 from __future__ import annotations
@@ -203,3 +208,50 @@ def table_rows(result: dict[str, Any]) -> list[str]:
             ),
         ]
     return rows
+
+
+CAPACITY_STEP = "capacity"
+
+
+def real_app_measures(client: Any, dag_id: str, run_id: str, step: str = CAPACITY_STEP) -> dict[str, Any] | None:
+    """A capacity search's numbers from a run's XComs (the ramp task's result, the report's URL)."""
+    outcome = client.xcom(dag_id, run_id, f"{step}.ramp")
+    report = client.xcom(dag_id, run_id, f"{step}.report")
+    if not outcome or "capacity" not in outcome:
+        return None
+    found = outcome["capacity"]
+    return {
+        "outcome": outcome["phase"],
+        "reason": outcome["reason"],
+        "found": found["found"],
+        "capacity_qps": _rounded(found["capacity_qps"]),
+        "capacity_rate_qps": found["capacity_rate_qps"],
+        "bracket_qps": [_rounded(v) for v in found["bracket_qps"]] if found["bracket_qps"] else None,
+        "precision_qps": _rounded(found["precision_qps"]),
+        "limited_by": found["limited_by"],
+        "knee_qps": _rounded(found["knee_qps"]),
+        "knee_below_qps": _rounded(found["knee_below_qps"]),
+        "knee_metric": found["knee_metric"],
+        "search_s": _rounded(found["duration_s"]),
+        "levels": len(found["steps"]),
+        "requests_per_cpu_s": (outcome.get("load_generator") or {}).get("requests_per_cpu_s"),
+        "report_url": report["url"] if report else None,
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def real_table_rows(r: dict[str, Any]) -> list[str]:
+    """Markdown rows for the real app's search (no header: they join bench.__main__'s table)."""
+    if r.get("capacity_qps") is None:
+        return [f"| capacity search on the real app (shop_capacity) | **nothing found** ({r.get('reason', '')}) | |"]
+    bracket = f"{r['bracket_qps'][0]:g}–{r['bracket_qps'][1]:g}" if r.get("bracket_qps") else "no upper side"
+    knee = f"{r['knee_qps']:g} QPS ({r['knee_metric']}), none at {r['knee_below_qps']}" if r["knee_qps"] else "no rise"
+    return [
+        f"| capacity search on the real app (shop_capacity, Locust on this machine): highest sustainable QPS | "
+        f"**{r['capacity_qps']:g}** (bracket {bracket}, precision {r['precision_qps']} QPS, limited by "
+        f"{r['limited_by']}) | found |",
+        f"| real app: search time, levels; knee | **{r['search_s']:g} s**, {r['levels']} levels; {knee} | |",
+    ]
