@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import operator as operators
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -140,29 +140,35 @@ def evaluate_checks(
         metrics = by_window[check.window] if check.window else None
         observed = getattr(metrics if metrics is not None else summary, check.metric)
         where = _WINDOW_NAMES[check.window] if check.window else "the ramp"
-        if observed is None:
-            passed = False
-            why = _why_no_data(check, ramp, metrics, where)
-            message = f"{check.metric} over {where}: no data ({why}); a check without data fails"
-        else:
-            passed = _COMPARE[check.operator](observed, check.value)
-            message = (
-                f"{check.metric} over {where} was {observed:.4g}, {'' if passed else 'not '}{check.operator} "
-                f"{check.value:g}: {'passed' if passed else 'failed'}"
-            )
         results.append(
-            CheckResult(
-                name=check.name,
-                metric=check.metric,
-                operator=check.operator,
-                window=check.window,
-                passed=passed,
-                observed=None if observed is None else float(observed),
-                limit=check.value,
-                message=message,
-            )
+            _judged(check, observed, f"over {where}", lambda: _why_no_data(check, ramp, metrics, where), check.window)
         )
     return results
+
+
+def _judged(
+    check: Check, observed: float | None, where: str, why_no_data: Callable[[], str], window: str | None
+) -> CheckResult:
+    """The verdict on one observed value (None: no data, and the check fails saying why)."""
+    if observed is None:
+        passed = False
+        message = f"{check.metric} {where}: no data ({why_no_data()}); a check without data fails"
+    else:
+        passed = _COMPARE[check.operator](observed, check.value)
+        message = (
+            f"{check.metric} {where} was {observed:.4g}, {'' if passed else 'not '}{check.operator} "
+            f"{check.value:g}: {'passed' if passed else 'failed'}"
+        )
+    return CheckResult(
+        name=check.name,
+        metric=check.metric,
+        operator=check.operator,
+        window=window,
+        passed=passed,
+        observed=None if observed is None else float(observed),
+        limit=check.value,
+        message=message,
+    )
 
 
 def failures(results: Sequence[CheckResult]) -> str | None:
@@ -177,30 +183,14 @@ def _capacity_check(check: Check, result: CapacityResult | None) -> CheckResult:
     """A check of a capacity search's result; a metric of the hold mode has no data there (the spec refuses it)."""
     field = _CAPACITY_RESULT_FIELDS.get(check.metric)
     observed = getattr(result, field) if result is not None and field is not None else None
-    if observed is None:
-        passed = False
+
+    def why() -> str:
         if field is None:
-            why = "a capacity search has no hold or band; check capacity_qps, precision_qps, search_s or knee_qps"
-        elif result is None:
-            why = "the search left no result"
-        elif check.metric == "knee_qps":
-            why = "no level showed a rise of error ratio or latency"
-        else:
-            why = f"the search found none (limited by {result.limited_by or 'nothing yet'})"
-        message = f"{check.metric} of the capacity search: no data ({why}); a check without data fails"
-    else:
-        passed = _COMPARE[check.operator](observed, check.value)
-        message = (
-            f"{check.metric} of the capacity search was {observed:.4g}, {'' if passed else 'not '}{check.operator} "
-            f"{check.value:g}: {'passed' if passed else 'failed'}"
-        )
-    return CheckResult(
-        name=check.name,
-        metric=check.metric,
-        operator=check.operator,
-        window=None,
-        passed=passed,
-        observed=None if observed is None else float(observed),
-        limit=check.value,
-        message=message,
-    )
+            return "a capacity search has no hold or band; check capacity_qps, precision_qps, search_s or knee_qps"
+        if result is None:
+            return "the search left no result"
+        if check.metric == "knee_qps":
+            return "no level showed a rise of error ratio or latency"
+        return f"the search found none (limited by {result.limited_by or 'nothing yet'})"
+
+    return _judged(check, observed, "of the capacity search", why, None)

@@ -17,11 +17,9 @@ import httpx
 import pytest
 
 from loadstack.ramp_store import RampStore
-from loadstack.spec import load_stack
 from loadstack.supervisor import pid_alive
 
 pytestmark = pytest.mark.integration
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 STACK = "it_shift"
 LIVE_QPS = 40.0
 
@@ -51,30 +49,9 @@ def prometheus_number(url: str, promql: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
-@pytest.fixture(scope="module")
-def snapshots(local_env):
-    from loadstack.profiles import load_profile
-    from loadstack.snapshots.build_local import build_mariadb_snapshot, build_redis_snapshot
-    from loadstack.snapshots.catalog import load_definitions
-
-    profile = load_profile(local_env)
-    definitions = load_definitions(FIXTURES / "snapshots")
-    build_mariadb_snapshot(profile, "fx-seeded", definitions["fx-seeded"])
-    build_redis_snapshot(profile, "fx-cache-seeded", definitions["fx-cache-seeded"])
-
-
 @pytest.fixture
-def shift_dag(snapshots, loadstack_env, local_profile):
-    from loadstack.airflow.render import build_dag
-    from loadstack.backends import backends_for
-
-    stack = load_stack(FIXTURES / "it_stacks" / "it_shift.yaml", modules_dir=FIXTURES / "tf_modules")
-    yield build_dag(stack)
-    # Stop the organic users, the app's pools, HAProxy, Prometheus, MariaDB and Redis by PID, whatever happened.
-    backends = backends_for(local_profile)
-    backends.app(STACK, "app").teardown()
-    backends.cache(STACK, "cache").teardown()
-    backends.database(STACK, "db").teardown()
+def shift_dag(stack_dag):
+    return stack_dag(STACK)
 
 
 def test_a_live_shift_moves_weight_onto_the_stack_until_it_holds_its_band_then_gives_it_back(

@@ -18,10 +18,8 @@ from pathlib import Path
 import pytest
 
 from loadstack.ramp_store import RampStore
-from loadstack.spec import load_stack
 
 pytestmark = pytest.mark.integration
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 STACK = "it_ramp"
 
 
@@ -55,30 +53,9 @@ def locust_processes() -> list[int]:
     return found
 
 
-@pytest.fixture(scope="module")
-def snapshots(local_env):
-    from loadstack.profiles import load_profile
-    from loadstack.snapshots.build_local import build_mariadb_snapshot, build_redis_snapshot
-    from loadstack.snapshots.catalog import load_definitions
-
-    profile = load_profile(local_env)
-    definitions = load_definitions(FIXTURES / "snapshots")
-    build_mariadb_snapshot(profile, "fx-seeded", definitions["fx-seeded"])
-    build_redis_snapshot(profile, "fx-cache-seeded", definitions["fx-cache-seeded"])
-
-
 @pytest.fixture
-def ramp_dag(snapshots, loadstack_env, local_profile):
-    from loadstack.airflow.render import build_dag
-    from loadstack.backends import backends_for
-
-    stack = load_stack(FIXTURES / "it_stacks" / "it_ramp.yaml", modules_dir=FIXTURES / "tf_modules")
-    yield build_dag(stack)
-    # Stop the app, HAProxy, Prometheus, MariaDB and Redis by PID, whatever the test did.
-    backends = backends_for(local_profile)
-    backends.app(STACK, "app").teardown()
-    backends.cache(STACK, "cache").teardown()
-    backends.database(STACK, "db").teardown()
+def ramp_dag(stack_dag):
+    return stack_dag(STACK)
 
 
 def watch(store: RampStore, until, action, timeout: float = 600.0) -> threading.Thread:
