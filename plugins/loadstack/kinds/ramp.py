@@ -375,14 +375,18 @@ class RampStep(StepBase, RampSettings):
 
     def run_params(self, step: str) -> dict[str, dict[str, Any]]:
         if self.mode == "capacity":
-            return {
-                self.override_params(step)["max_qps"]: {
-                    "default": None, "type": ["null", "number"], "exclusiveMinimum": 0,
-                    "title": f"{step}: max QPS",
-                    "description": "The highest load the capacity search tries (requests per second, generated); "
-                                   "empty: the variant's.",
-                },
+            ceilings = [self.capacity_settings(variant).get("max_qps") for variant in VARIANTS]
+            param = {
+                "default": None, "type": ["null", "number"], "exclusiveMinimum": 0,
+                "title": f"{step}: max QPS",
+                "description": "The highest load the capacity search tries (requests per second, generated); "
+                               "empty: the variant's.",
             }  # fmt: skip
+            if all(ceiling is not None for ceiling in ceilings):
+                # The task's time limit is sized for the variants' ceilings: a run may lower one, not raise it.
+                param["maximum"] = max(ceilings)
+                param["description"] += f" At most {max(ceilings):g}, which the task's time limit is sized for."
+            return {self.override_params(step)["max_qps"]: param}
         longest_hold = max(self.hold_params_for(variant).hold_s for variant in ("minimal", "production"))
         names = self.override_params(step)
         return {
@@ -400,7 +404,8 @@ class RampStep(StepBase, RampSettings):
         }
 
     def time_limit_s(self, variant: str, *, metric_lag_s: float | None = None) -> float:
-        """A generous bound on the ramp's duration (its task's execution_timeout, unless timeout_minutes is larger).
+        """A generous bound on the ramp's duration (its task's execution_timeout, unless timeout_minutes is larger);
+        a capacity search's is `_search_time_limit_s`.
 
         Every jump and step waits its interval plus the metric lag (default: the source's lag, at least
         30 s, plus what a change of the driver takes to reach traffic); the hold may take twice its length

@@ -417,7 +417,9 @@ def test_a_capacity_step_needs_no_target_and_merges_its_search_settings_per_vari
     assert (production.growth, production.trip_fraction, production.precision_ratio) == (2.0, 0.8, 0.01)
     assert step.override_params("surge") == {"max_qps": "surge_max_qps"}
     assert list(step.run_params("surge")) == ["surge_max_qps"]
-    assert step.run_params("surge")["surge_max_qps"]["type"] == ["null", "number"]
+    max_qps = step.run_params("surge")["surge_max_qps"]
+    assert max_qps["type"] == ["null", "number"] and max_qps["maximum"] == 4000 and "At most 4000" in max_qps["description"]
+    assert "maximum" not in capacity_step(capacity={"start_qps": 20}).run_params("surge")["surge_max_qps"]
 
 
 def test_an_absolute_precision_alone_drops_the_relative_default():

@@ -1,7 +1,8 @@
 """Renders the ramp kind: every gate (a deferrable sensor) → ramp → checks and report, in the step's group.
 
 The report runs whatever happened before it (`all_done`): an aborted or terminated ramp is when a
-report matters most. The ramp's time limit is sized for its stages and hold (`RampStep.time_limit_s`).
+report matters most. The ramp's time limit is sized for its stages and hold, or for a capacity search's levels
+(`RampStep.time_limit_s`).
 """
 
 from __future__ import annotations
