@@ -315,7 +315,7 @@ class RampStep(StepBase, RampSettings):
     @model_validator(mode="after")
     def _every_variant_has_the_essentials(self) -> "RampStep":
         if self.mode == "capacity":
-            return self  # its problems are listed one a line, with their paths, by _capacity_problems
+            return self  # its problems are listed one a line, with their paths, by _mode_problems
         for variant in ("minimal", "production"):
             merged = self._merged(variant)
             missing = [name for name in ("target_qps", "threshold_qps", "bucket_qps") if merged.get(name) is None]
