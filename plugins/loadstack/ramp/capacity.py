@@ -70,7 +70,7 @@ from loadstack.ramp.estimate import estimate_organic, mean_rate
 from loadstack.ramp.params import AbortRule
 from loadstack.ramp.samples import Sample
 from loadstack.ramp.state import TERMINAL_PHASES, RuleWindow, points_json, state_from_json, state_to_json
-from loadstack.ramp.timeline import Action, Decision, Phase, Timeline, record_decision, record_wait
+from loadstack.ramp.timeline import Action, Decision, DecisionLog, Phase, Timeline
 
 LEVEL_METRICS = ("error_ratio", "p50_ms", "p95_ms", "p99_ms")
 KNEE_LATENCIES = ("p95_ms", "p99_ms")
@@ -351,7 +351,7 @@ class CapacityState:
         return state_from_json(cls, data, parse, what="capacity state", hint=hint)
 
 
-class CapacitySearch:
+class CapacitySearch(DecisionLog):
     """One capacity search. Build it on a checkpointed `CapacityState` to resume a search.
 
     settle_s:   the driver's settle time (the runner raises it to its driver's `settle_s`).
@@ -1077,49 +1077,8 @@ class CapacitySearch:
             thresholds["bracket_high_qps"] = _round(self.total_qps(high))
         return thresholds
 
-    def _decide(
-        self,
-        now: float,
-        action: Action,
-        reason: str,
-        sample: Sample | None,
-        *,
-        buckets_before: int | None = None,
-        values: dict[str, Any] | None = None,
-        thresholds: dict[str, Any] | None = None,
-    ) -> None:
-        record_decision(
-            self.state, self._new, now, action, reason, sample, bucket_qps=self.params.bucket_qps,
-            buckets_before=buckets_before, values=values, thresholds=thresholds,
-        )  # fmt: skip
-
-    def _wait(
-        self,
-        now: float,
-        kind: str,
-        reason: str,
-        sample: Sample | None,
-        *,
-        values: dict[str, Any] | None = None,
-        thresholds: dict[str, Any] | None = None,
-    ) -> None:
-        record_wait(
-            self.state, self._new, now, kind, reason, sample, bucket_qps=self.params.bucket_qps,
-            wait_log_s=self.wait_log_s, values=values, thresholds=thresholds,
-        )  # fmt: skip
-
     def _result(self) -> TickResult:
-        s = self.state
-        return TickResult(
-            rate_qps=self._rate(s.buckets),
-            buckets=s.buckets,
-            phase=s.phase,
-            stage=s.stage,
-            decisions=tuple(self._new),
-            finished=s.finished,
-            succeeded=(s.phase == "done") if s.finished else None,
-            reason=s.end_reason,
-        )
+        return TickResult.of(self.state, self._rate(self.state.buckets), self._new)
 
 
 def find_knee(

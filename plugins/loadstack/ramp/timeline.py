@@ -84,57 +84,67 @@ class DecisionLogState(Protocol):
     last_wait_at: float | None
 
 
-def record_decision(
-    state: DecisionLogState,
-    new: list[Decision],
-    now: float,
-    action: Action,
-    reason: str,
-    sample: Sample | None,
-    *,
-    bucket_qps: float,
-    buckets_before: int | None = None,
-    values: dict[str, Any] | None = None,
-    thresholds: dict[str, Any] | None = None,
-) -> Decision:
-    """Append a decision (with the sample's values and age) to the state's timeline and to this tick's `new`."""
-    seen = {k: getattr(sample, k) for k in SAMPLE_VALUES} if sample is not None else {}
-    decision = Decision(
-        at=now,
-        action=action,
-        reason=reason,
-        stage=state.stage,
-        buckets_before=state.buckets if buckets_before is None else buckets_before,
-        buckets_after=state.buckets,
-        rate_qps=state.buckets * bucket_qps,
-        values={**seen, **(values or {})},
-        thresholds=dict(thresholds or {}),
-        sample_at=sample.at if sample is not None else None,
-        sample_age_s=round(sample.age(now), 3) if sample is not None else None,
-    )
-    state.timeline.decisions.append(decision)
-    new.append(decision)
-    if action != "wait":
-        state.last_wait_kind, state.last_wait_at = None, None
-    return decision
+class DecisionLog:
+    """What a controller records its decisions with (`RampController`, `CapacitySearch` inherit it).
 
+    It appends to `self.state.timeline` (a `DecisionLogState`) and to this tick's `self._new`, at the rate
+    `self.params.bucket_qps` prices a bucket; a wait is recorded when its kind changes, else at most every
+    `self.wait_log_s`. `_standing_thresholds()` adds what every decision carries (none unless overridden).
+    """
 
-def record_wait(
-    state: DecisionLogState,
-    new: list[Decision],
-    now: float,
-    kind: str,
-    reason: str,
-    sample: Sample | None,
-    *,
-    bucket_qps: float,
-    wait_log_s: float,
-    values: dict[str, Any] | None = None,
-    thresholds: dict[str, Any] | None = None,
-) -> None:
-    """Record a wait when its kind changes, else at most every `wait_log_s` (a ramp waits at nearly every tick)."""
-    if state.last_wait_kind == kind and state.last_wait_at is not None and now - state.last_wait_at < wait_log_s:
-        return
-    values = {"wait": kind, **(values or {})}
-    record_decision(state, new, now, "wait", reason, sample, bucket_qps=bucket_qps, values=values, thresholds=thresholds)
-    state.last_wait_kind, state.last_wait_at = kind, now
+    state: DecisionLogState
+    params: Any
+    wait_log_s: float
+    _new: list[Decision]
+
+    def _standing_thresholds(self) -> dict[str, Any]:
+        return {}
+
+    def _decide(
+        self,
+        now: float,
+        action: Action,
+        reason: str,
+        sample: Sample | None,
+        *,
+        buckets_before: int | None = None,
+        values: dict[str, Any] | None = None,
+        thresholds: dict[str, Any] | None = None,
+    ) -> None:
+        """Append a decision, with the sample's values and age and the thresholds it was judged by."""
+        s = self.state
+        seen = {k: getattr(sample, k) for k in SAMPLE_VALUES} if sample is not None else {}
+        decision = Decision(
+            at=now,
+            action=action,
+            reason=reason,
+            stage=s.stage,
+            buckets_before=s.buckets if buckets_before is None else buckets_before,
+            buckets_after=s.buckets,
+            rate_qps=s.buckets * self.params.bucket_qps,
+            values={**seen, **(values or {})},
+            thresholds={**self._standing_thresholds(), **(thresholds or {})},
+            sample_at=sample.at if sample is not None else None,
+            sample_age_s=round(sample.age(now), 3) if sample is not None else None,
+        )
+        s.timeline.decisions.append(decision)
+        self._new.append(decision)
+        if action != "wait":
+            s.last_wait_kind, s.last_wait_at = None, None
+
+    def _wait(
+        self,
+        now: float,
+        kind: str,
+        reason: str,
+        sample: Sample | None,
+        *,
+        values: dict[str, Any] | None = None,
+        thresholds: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a wait when its kind changes, else at most every `wait_log_s` (a ramp waits at nearly every tick)."""
+        s = self.state
+        if s.last_wait_kind == kind and s.last_wait_at is not None and now - s.last_wait_at < self.wait_log_s:
+            return
+        self._decide(now, "wait", reason, sample, values={"wait": kind, **(values or {})}, thresholds=thresholds)
+        s.last_wait_kind, s.last_wait_at = kind, now
