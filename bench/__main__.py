@@ -15,6 +15,9 @@
    plus the delay.
 6. Capacity search on the simulator (bench/capacity.py, no services: `python -m bench capacity`): found vs
    known capacity, precision, search time, knee, time above an abort limit, at delays 0, 10 and 30 s.
+7. Capacity search on the real app through the scheduler (`python -m bench capacity_real`, services up):
+   the shop_capacity stack's highest sustainable QPS, its precision, the knee and how long the search took;
+   the stack is torn down after.
 """
 
 from __future__ import annotations
@@ -167,6 +170,26 @@ def bench_demo_stack(timeout: float) -> dict:
     }
 
 
+# --- 7. capacity search on the real app -----------------------------------------------------------------
+def bench_capacity_real(timeout: float) -> dict:
+    from bench.capacity import real_app_measures
+
+    client = AirflowRestClient(ApiSettings.from_environment())
+    client.login()
+    _run(client, "loadstack_snapshots", timeout)  # the stack restores from them; no-op when current
+    narrator = Narrator()
+    if wait_for_dag(client, "shop_capacity", timeout=120, narrator=narrator) is None:
+        raise SystemExit("DAG shop_capacity is not available")
+    client.unpause("shop_capacity")
+    run_id = client.trigger("shop_capacity", {}).dag_run_id
+    log(f"shop_capacity: run {run_id}")
+    # A search that gives up fails its run: the numbers it found so far are measured all the same.
+    state, _ = follow_run(client, "shop_capacity", run_id, timeout=timeout, poll=1.0, narrator=narrator)
+    measures = real_app_measures(client, "shop_capacity", run_id)
+    _run(client, "shop_capacity__teardown", timeout)
+    return {"run_id": run_id, "run_state": state, **(measures or {"capacity_qps": None, "reason": "no ramp XCom"})}
+
+
 # --- output ------------------------------------------------------------------------------------------
 def table(results: dict) -> str:
     rows = ["| measure | result | target |", "|---|---|---|"]
@@ -211,6 +234,11 @@ def table(results: dict) -> str:
         from bench.capacity import table_rows as capacity_rows
 
         rows += capacity_rows(capacity)
+    capacity_real = results.get("capacity_real")
+    if capacity_real:
+        from bench.capacity import real_table_rows
+
+        rows += real_table_rows(capacity_real)
     machine = results["machine"]
     rows.append("")
     rows.append(f"Measured {results['measured_at']} on {machine['cpus']} cores, Python {machine['python']}; "
@@ -231,7 +259,7 @@ def update_readme(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    every = ["demo", "fixed", "parse", "data", "ramp", "capacity"]
+    every = ["demo", "fixed", "parse", "data", "ramp", "capacity", "capacity_real"]
     parser.add_argument("parts", nargs="*", metavar="PART", help=f"parts to run ({', '.join(every)}); same as --only")
     parser.add_argument("--only", choices=every, action="append",
                         help="run only these parts (repeatable); default: all")
@@ -274,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
         log(f"capacity search on the simulator: {args.ramp_seeds} seeds x delays 0, 10, 30 s")
         results["capacity"] = bench_capacity(args.ramp_seeds)
         log(json.dumps(results["capacity"]["delays"])[:2000])
+    if "capacity_real" in parts:
+        log("capacity search on the real app through the scheduler (shop_capacity; a few minutes)")
+        results["capacity_real"] = bench_capacity_real(args.timeout)
+        log(json.dumps(results["capacity_real"]))
     if "demo" in parts:
         log("demo stack through the scheduler (takes a few minutes)")
         results["demo_stack"] = bench_demo_stack(args.timeout)

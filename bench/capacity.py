@@ -15,6 +15,11 @@ not written down. Found: the total QPS measured at the highest healthy level. Fo
 - longest time above an abort limit: on the same plant without noise or drift (so the limit is a known
   rate), the longest a generated rate stayed above the rate at which some rule's metric reaches its
   limit, against one interval (settle + rate window + delay + a tick).
+
+On the real app (`real_app_measures`, run by `python -m bench capacity_real` through the scheduler: the
+shop_capacity demo stack): the capacity found, its bracket (the precision), the knee, how long the search
+took and the levels it tried. The app's capacity is not known in advance: the numbers are what this machine
+sustains.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
-from collections.abc import Callable
 from typing import Any
 
 from bench.ramp import DELAYS_S
@@ -32,8 +36,7 @@ from loadstack.ramp.capacity import CapacityParams, CapacitySearch
 from loadstack.ramp.clock import FakeClock
 from loadstack.ramp.control import MemoryControl
 from loadstack.ramp.runner import run_ramp
-from loadstack.ramp.samples import Sample
-from loadstack.ramp.simulator import PlantConfig, Simulator
+from loadstack.ramp.simulator import PlantConfig, Simulator, sustainable_demand
 
 MAX_TICKS = 20_000
 TICK_S = 1.0
@@ -58,37 +61,12 @@ def params() -> CapacityParams:
     )
 
 
-def plant_metrics(plant: PlantConfig, demand_qps: float) -> Sample:
-    """The plant's steady metrics at a total demand: the simulator itself, without noise, drift or lag."""
-    quiet = dataclasses.replace(
-        plant, organic_qps=0.0, organic_swing_qps=0.0, organic_walk_qps=0.0, noise=0.0, delay_s=0.0, settle_s=0.0
-    )
-    clock = FakeClock()
-    sim = Simulator(quiet, clock)
-    sim.driver.set_rate(demand_qps)
-    clock.advance(quiet.window_s + quiet.period_s)
-    sample = sim.source.read(clock.now())
-    assert sample is not None
-    return sample
-
-
-def highest_demand(plant: PlantConfig, ok: Callable[[Sample], bool]) -> float:
-    """The highest total demand at which `ok(plant metrics)` holds (metrics worsen with demand), to 0.01 QPS."""
-    low, high = 0.0, plant.knee_qps
-    while ok(plant_metrics(plant, high)):
-        low, high = high, 2 * high
-    while high - low > 0.01:
-        mid = (low + high) / 2
-        low, high = (mid, high) if ok(plant_metrics(plant, mid)) else (low, mid)
-    return low
-
-
 def known_capacity(plant: PlantConfig, p: CapacityParams) -> float:
-    return highest_demand(plant, lambda m: all(getattr(m, rule.metric) <= p.trip(rule) for rule in p.abort_rules))
+    return sustainable_demand(plant, p.abort_rules, p.trip_fraction)
 
 
 def limit_demand(plant: PlantConfig, p: CapacityParams) -> float:
-    return highest_demand(plant, lambda m: all(getattr(m, rule.metric) <= rule.limit for rule in p.abort_rules))
+    return sustainable_demand(plant, p.abort_rules)
 
 
 def _search(plant: PlantConfig, p: CapacityParams) -> tuple[CapacitySearch, Simulator, Any]:
@@ -230,3 +208,50 @@ def table_rows(result: dict[str, Any]) -> list[str]:
             ),
         ]
     return rows
+
+
+CAPACITY_STEP = "capacity"
+
+
+def real_app_measures(client: Any, dag_id: str, run_id: str, step: str = CAPACITY_STEP) -> dict[str, Any] | None:
+    """A capacity search's numbers from a run's XComs (the ramp task's result, the report's URL)."""
+    outcome = client.xcom(dag_id, run_id, f"{step}.ramp")
+    report = client.xcom(dag_id, run_id, f"{step}.report")
+    if not outcome or "capacity" not in outcome:
+        return None
+    found = outcome["capacity"]
+    return {
+        "outcome": outcome["phase"],
+        "reason": outcome["reason"],
+        "found": found["found"],
+        "capacity_qps": _rounded(found["capacity_qps"]),
+        "capacity_rate_qps": found["capacity_rate_qps"],
+        "bracket_qps": [_rounded(v) for v in found["bracket_qps"]] if found["bracket_qps"] else None,
+        "precision_qps": _rounded(found["precision_qps"]),
+        "limited_by": found["limited_by"],
+        "knee_qps": _rounded(found["knee_qps"]),
+        "knee_below_qps": _rounded(found["knee_below_qps"]),
+        "knee_metric": found["knee_metric"],
+        "search_s": _rounded(found["duration_s"]),
+        "levels": len(found["steps"]),
+        "requests_per_cpu_s": (outcome.get("load_generator") or {}).get("requests_per_cpu_s"),
+        "report_url": report["url"] if report else None,
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def real_table_rows(r: dict[str, Any]) -> list[str]:
+    """Markdown rows for the real app's search (no header: they join bench.__main__'s table)."""
+    if r.get("capacity_qps") is None:
+        return [f"| capacity search on the real app (shop_capacity) | **nothing found** ({r.get('reason', '')}) | |"]
+    bracket = f"{r['bracket_qps'][0]:g}–{r['bracket_qps'][1]:g}" if r.get("bracket_qps") else "no upper side"
+    knee = f"{r['knee_qps']:g} QPS ({r['knee_metric']}), none at {r['knee_below_qps']}" if r["knee_qps"] else "no rise"
+    return [
+        f"| capacity search on the real app (shop_capacity, Locust on this machine): highest sustainable QPS | "
+        f"**{r['capacity_qps']:g}** (bracket {bracket}, precision {r['precision_qps']} QPS, limited by "
+        f"{r['limited_by']}) | found |",
+        f"| real app: search time, levels; knee | **{r['search_s']:g} s**, {r['levels']} levels; {knee} | |",
+    ]

@@ -15,10 +15,17 @@ import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+
+from loadstack.ramp.capacity import CapacityParams, CapacitySearch
+from loadstack.ramp.clock import FakeClock
+from loadstack.ramp.params import AbortRule
+from loadstack.ramp.runner import run_ramp
+from loadstack.ramp.simulator import PlantConfig, Simulator
 
 STAMP = "2026-01-02T03:04:05.123456Z"
 
@@ -324,3 +331,26 @@ def make_source_snapshot(rds, snapshot_id: str = "shop-snap", source_cluster: st
 def source_snapshot():
     """`source_snapshot(rds, snapshot_id, source_cluster)` -> snapshot id (see make_source_snapshot)."""
     return make_source_snapshot
+
+
+@pytest.fixture(scope="session")
+def capacity_run():
+    """A finished capacity search on a small quiet simulated plant (knee 100 QPS; capacity ~102 QPS at 0.8 x the
+    error-ratio limit): its params, state, result and the checkpoints the runner handed over (for the ramp kind's
+    mode wiring, checks, report and live view)."""
+    plant = PlantConfig(
+        organic_qps=0.0, organic_swing_qps=0.0, organic_walk_qps=0.0, noise=0.0, knee_qps=100.0, window_s=2, settle_s=1.0
+    )
+    params = CapacityParams(
+        start_qps=10.0, abort_rules=(AbortRule("error_ratio", 0.05, 2.0), AbortRule("p99_ms", 1000.0, 0.0)),
+        precision_ratio=0.05, dwell_s=4.0, confirm_s=6.0, max_qps=400.0, max_staleness_s=15.0, no_data_limit_s=30.0,
+    )  # fmt: skip
+    clock = FakeClock()
+    sim = Simulator(plant, clock)
+    search = CapacitySearch(params)
+    checkpoints: list[dict] = []
+    outcome = run_ramp(search, sim.driver, sim.source, None, clock, checkpoints.append, max_ticks=2000)
+    return SimpleNamespace(
+        plant=plant, params=params, state=search.state, result=search.result(clock.now()), outcome=outcome,
+        checkpoints=checkpoints, clock=clock,
+    )  # fmt: skip

@@ -1,5 +1,10 @@
 """The `ramp` step kind: gates, then a traffic-shift ramp to a target QPS held in band, then checks and a report.
 
+`mode: capacity` searches instead for the highest QPS the stack sustains (`loadstack.ramp.capacity`): the load
+grows, then bisects, until an abort rule is about to trip; its `capacity:` block says how, and its checks
+judge what it found (`capacity_qps >= 300`). The hold's own settings (target, band, stages, hold) do not
+apply there, and a spec giving them is told so.
+
 The step renders as one task group: every gate (a deferrable sensor) must pass before the ramp
 starts; the ramp drives traffic through the controller in `loadstack.ramp`; the checks pass or
 fail the run on what the ramp saw; the report (timeline, charts, one HTML page) is stored in the
@@ -33,6 +38,8 @@ from loadstack.metrics.cloudwatch import (
 from loadstack.profiles import PROJECT_ROOT
 from loadstack.ramp.approval import point_problem
 from loadstack.ramp.checks import Check
+from loadstack.ramp.capacity import CONFIRM_TRIES, CapacityParams
+from loadstack.ramp.checks import CAPACITY_METRICS, Check
 from loadstack.ramp.params import AbortRule, RampParams
 from loadstack.refs import is_whole_reference
 from loadstack.shift import alb, haproxy, route53
@@ -202,6 +209,72 @@ class RampApproval(BaseModel):
     )
 
 
+class CapacitySettings(BaseModel):
+    """How a capacity search runs (`mode: capacity`); a variant may override any of them (`variants.X.capacity`).
+
+    Load is generated QPS in multiples of the step's `bucket_qps` (default 1); health is judged on the step's
+    `abort:` rules; `max_staleness_s` and `no_data_limit_s` are the step's too.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_qps: float | None = Field(default=None, gt=0, description="the first level of generated load, QPS (default 10)")
+    growth: float | None = Field(
+        default=None, gt=1, le=10, description="each healthy level multiplies the load by this until one is not (default 2)"
+    )
+    max_qps: float | None = Field(
+        default=None, gt=0, description="the highest load tried; healthy there, the search ends there (default: no ceiling)"
+    )
+    precision_qps: float | None = Field(
+        default=None, gt=0, description="the search ends once the capacity is bracketed this narrowly (QPS)"
+    )
+    precision_ratio: float | None = Field(
+        default=None, gt=0, lt=1,
+        description="the same as a fraction of the capacity (default 0.01, i.e. 1 %, unless precision_qps is given; "
+                    "both given: the looser one ends it)",
+    )  # fmt: skip
+    dwell_s: float | None = Field(
+        default=None, ge=0, le=3600,
+        description="seconds of settled samples before a level is called healthy (default 10; at least every abort for_s)",
+    )  # fmt: skip
+    confirm_s: float | None = Field(
+        default=None, ge=0, le=3600,
+        description="the best level is held this long at the end to show it is sustained (default 60; 0: no confirmation)",
+    )  # fmt: skip
+    trip_fraction: float | None = Field(
+        default=None, gt=0, le=1,
+        description="a level is unhealthy once a metric stays above this fraction of an abort limit (default 0.8)",
+    )  # fmt: skip
+    max_duration_s: float | None = Field(
+        default=None, gt=0, le=24 * 3600, description="the search gives up (and fails) after this long (default 3600)"
+    )
+    knee_error_rise: float | None = Field(
+        default=None, gt=0, le=1, description="the knee: error ratio this much above the first level's (default 0.005)"
+    )
+    knee_latency_rise: float | None = Field(
+        default=None, gt=0, description="the knee: p95 or p99 this fraction above the first level's (default 0.5)"
+    )
+
+
+_CAPACITY_DEFAULTS: dict[str, Any] = {
+    "start_qps": 10.0,
+    "growth": 2.0,
+    "precision_ratio": 0.01,
+    "dwell_s": 10.0,
+    "confirm_s": 60.0,
+    "trip_fraction": 0.8,
+    "max_duration_s": 3600.0,
+    "knee_error_rise": 0.005,
+    "knee_latency_rise": 0.5,
+}
+Mode = Literal["hold", "capacity"]
+# The settings only the hold mode uses: a capacity search has no target, band, stages or hold.
+HOLD_ONLY_FIELDS = (
+    "target_qps", "threshold_qps", "stages", "bucket_group", "group_interval_s", "bucket_interval_s", "hold_s",
+    "organic_qps", "abort_drain_s",
+)  # fmt: skip
+
+
 class RampSettings(BaseModel):
     """The ramp's numbers (LinkedIn's vocabulary); a variant may override any of them."""
 
@@ -221,6 +294,7 @@ class RampSettings(BaseModel):
     abort_drain_s: float | None = Field(
         default=None, ge=0, le=3600, description="an abort on a sustained rule ramps down over this long (0: at once)"
     )
+    capacity: CapacitySettings | None = Field(default=None, description="mode: capacity only: how the search runs")
 
 
 _RAMP_DEFAULTS: dict[str, Any] = {
@@ -238,6 +312,9 @@ _RAMP_DEFAULTS: dict[str, Any] = {
 
 class RampStep(StepBase, RampSettings):
     kind: Literal["ramp"]
+    mode: Mode = Field(
+        default="hold", description="hold: ramp to target_qps and hold it in band; capacity: search for the highest sustainable QPS"
+    )
     target_url: str = Field(description="the stack's entry point, e.g. ${steps.app.outputs.url}")
     gates: GateList = Field(default_factory=list, description="every gate must pass before the ramp starts")
     load: Load = Field(default_factory=Load)
@@ -251,6 +328,8 @@ class RampStep(StepBase, RampSettings):
 
     @model_validator(mode="after")
     def _every_variant_has_the_essentials(self) -> "RampStep":
+        if self.mode == "capacity":
+            return self  # its problems are listed one a line, with their paths, by _mode_problems
         for variant in ("minimal", "production"):
             merged = self._merged(variant)
             missing = [name for name in ("target_qps", "threshold_qps", "bucket_qps") if merged.get(name) is None]
@@ -267,7 +346,25 @@ class RampStep(StepBase, RampSettings):
         own = RampSettings.model_validate(self.model_dump(include=set(RampSettings.model_fields)))
         for source in (own, self.variants.get(variant)):  # type: ignore[call-overload]
             if source is not None:
-                merged.update({k: v for k, v in source.model_dump().items() if v is not None})
+                merged.update({k: v for k, v in source.model_dump(exclude={"capacity"}).items() if v is not None})
+        return merged
+
+    def capacity_settings(self, variant: str) -> dict[str, Any]:
+        """The capacity search's settings for a variant: defaults, the step's `capacity:`, the variant's."""
+        given: dict[str, Any] = {}
+        for source in (self, self.variants.get(variant)):  # type: ignore[call-overload]
+            if source is not None and source.capacity is not None:
+                given.update({k: v for k, v in source.capacity.model_dump().items() if v is not None})
+        merged = dict(_CAPACITY_DEFAULTS)
+        if "precision_qps" in given and "precision_ratio" not in given:
+            merged["precision_ratio"] = None  # an absolute precision asked for: no relative one besides
+        merged.update(given)
+        ramp = self._merged(variant)
+        merged.update(
+            bucket_qps=ramp.get("bucket_qps") or 1.0,
+            max_staleness_s=ramp["max_staleness_s"],
+            no_data_limit_s=ramp["no_data_limit_s"],
+        )
         return merged
 
     def _params_from(self, merged: dict[str, Any]) -> RampParams:
@@ -278,15 +375,37 @@ class RampStep(StepBase, RampSettings):
             values.update(approve_before=approval.before, approval_timeout_s=approval.timeout_minutes * 60)
         return RampParams(**values)
 
-    def params_for(self, variant: str) -> RampParams:
+    def params_for(self, variant: str) -> RampParams | CapacityParams:
+        if self.mode == "capacity":
+            return CapacityParams(**self.capacity_settings(variant), abort_rules=tuple(a.rule() for a in self.abort))
         return self._params_from(self._merged(variant))
 
+    def hold_params_for(self, variant: str) -> RampParams:
+        params = self.params_for(variant)
+        assert isinstance(params, RampParams), "a capacity step has no hold params"
+        return params
+
     def override_params(self, step: str) -> dict[str, str]:
-        """{RampParams field: the DAG Param that overrides it for one run} (see `run_params`)."""
+        """{params field: the DAG Param that overrides it for one run} (see `run_params`)."""
+        if self.mode == "capacity":
+            return {"max_qps": f"{step}_max_qps"}
         return {"target_qps": f"{step}_target_qps", "hold_s": f"{step}_hold_s"}
 
     def run_params(self, step: str) -> dict[str, dict[str, Any]]:
-        longest_hold = max(self.params_for(variant).hold_s for variant in ("minimal", "production"))
+        if self.mode == "capacity":
+            ceilings = [self.capacity_settings(variant).get("max_qps") for variant in VARIANTS]
+            param = {
+                "default": None, "type": ["null", "number"], "exclusiveMinimum": 0,
+                "title": f"{step}: max QPS",
+                "description": "The highest load the capacity search tries (requests per second, generated); "
+                               "empty: the variant's.",
+            }  # fmt: skip
+            if all(ceiling is not None for ceiling in ceilings):
+                # The task's time limit is sized for the variants' ceilings: a run may lower one, not raise it.
+                param["maximum"] = max(ceilings)
+                param["description"] += f" At most {max(ceilings):g}, which the task's time limit is sized for."
+            return {self.override_params(step)["max_qps"]: param}
+        longest_hold = max(self.hold_params_for(variant).hold_s for variant in ("minimal", "production"))
         names = self.override_params(step)
         return {
             names["target_qps"]: {
@@ -303,7 +422,8 @@ class RampStep(StepBase, RampSettings):
         }
 
     def time_limit_s(self, variant: str, *, metric_lag_s: float | None = None) -> float:
-        """A generous bound on the ramp's duration (its task's execution_timeout, unless timeout_minutes is larger).
+        """A generous bound on the ramp's duration (its task's execution_timeout, unless timeout_minutes is larger);
+        a capacity search's is `_search_time_limit_s`.
 
         Every jump and step waits its interval plus the metric lag (default: the source's lag, at least
         30 s, plus what a change of the driver takes to reach traffic); the hold may take twice its length
@@ -311,9 +431,11 @@ class RampStep(StepBase, RampSettings):
         A pause counts too (Airflow's execution_timeout keeps running): raise timeout_minutes for long pauses.
         A wait for approval counts for its whole timeout.
         """
-        p = self.params_for(variant)
         if metric_lag_s is None:
             metric_lag_s = max(30.0, self.metrics.lag_s()) + self.load.settle_estimate_s()
+        if self.mode == "capacity":
+            return self._search_time_limit_s(variant, metric_lag_s)
+        p = self.hold_params_for(variant)
         buckets = math.ceil(p.target_qps / p.bucket_qps)
         before_last = math.ceil(buckets * (p.stages[-2] if len(p.stages) > 1 else 0.0))
         jumps = math.ceil(before_last / p.bucket_group) + len(p.stages)
@@ -327,6 +449,26 @@ class RampStep(StepBase, RampSettings):
             + (p.approval_timeout_s if p.approve_before else 0.0)
             + 600
         )
+
+    def _search_time_limit_s(self, variant: str, metric_lag_s: float) -> float:
+        """A capacity search's bound: its max_duration_s, or less when a max_qps bounds the levels it can try.
+
+        Each level waits the metric lag and its dwell (at least every rule's window) plus a few ticks; the growth
+        reaches max_qps in log_growth(max / start) levels, the bisection halves the bracket from max_qps down to
+        the precision (or a bucket), and the confirmation may be tried CONFIRM_TRIES times; plus the no-data
+        limit and ten minutes for start-up and drain.
+        """
+        p = self.params_for(variant)
+        assert isinstance(p, CapacityParams)
+        search_s = p.max_duration_s or math.inf
+        if p.max_qps is not None:
+            level_s = metric_lag_s + p.judged_span_s + 5
+            growth = math.ceil(math.log(p.max_qps / p.start_qps) / math.log(p.growth)) + 1
+            finest = max(p.precision_for(p.start_qps), p.bucket_qps)
+            bisection = math.ceil(math.log2(max(p.max_qps / finest, 2))) + 2
+            confirm = CONFIRM_TRIES * (p.confirm_s + metric_lag_s + 5)
+            search_s = min(search_s, (growth + bisection) * level_s + confirm)
+        return search_s + p.no_data_limit_s + 600
 
     def step_links(self) -> list[tuple[str, str]]:
         return [(f"gates[{i}].{path}", step) for i, gate in enumerate(self.gates) for path, step in gate.step_links()]
@@ -351,6 +493,7 @@ def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
         yield "load.locustfile", (
             f"no file {step.load.locustfile} in the project: give a path relative to the project root, e.g. {DEFAULT_LOCUSTFILE}"
         )
+    yield from _mode_problems(step)
     yield from _load_problems(step.load)
     yield from _metrics_problems(step)
     yield from _staleness_problems(step)
@@ -359,7 +502,7 @@ def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
 
 
 def _approval_problems(step: RampStep) -> Iterable[tuple[str, str]]:
-    if step.approval is None:
+    if step.approval is None or step.mode == "capacity":  # refused there altogether (_mode_problems)
         return
     for variant in VARIANTS:
         stages = len(step._merged(variant)["stages"])
@@ -486,7 +629,7 @@ def _staleness_problems(step: RampStep) -> Iterable[tuple[str, str]]:
         f"+ publish_lag_s {step.metrics.publish_lag_s:g} s)"
     )
     for variant in VARIANTS:
-        staleness = step.params_for(variant).max_staleness_s
+        staleness = step._merged(variant)["max_staleness_s"]
         if staleness < lag:
             yield _variant_path(step, variant, "max_staleness_s"), (
                 f"{staleness:g} s is below the lag of its metrics: {why}, so every sample would be too old and the "
@@ -500,8 +643,15 @@ def _live_traffic_problems(step: RampStep) -> Iterable[tuple[str, str]]:
     if driver not in SHIFT_DRIVERS or isinstance(live, str) or live is None or not (math.isfinite(live) and live > 0):
         return
     split = WeightSplit(live_qps=float(live), max_weight=MAX_WEIGHTS[driver], target=driver)
+    said: set[tuple[str, str]] = set()
     for variant in VARIANTS:
-        params = step.params_for(variant)
+        if step.mode == "capacity":
+            for problem in _capacity_shift_problems(step, variant, split, float(live)):
+                if problem not in said:
+                    said.add(problem)
+                    yield problem
+            continue
+        params = step.hold_params_for(variant)
         if params.target_qps >= split.max_qps:
             yield _variant_path(step, variant, "target_qps"), (
                 f"{params.target_qps:g} is not below what the live traffic can give: {live:g} live QPS x "
@@ -516,3 +666,97 @@ def _live_traffic_problems(step: RampStep) -> Iterable[tuple[str, str]]:
 
 
 RAMP = register_kind(StepKind(name="ramp", model=RampStep, outputs_task_id="ramp", check=_check))
+
+
+def _capacity_shift_problems(step: RampStep, variant: str, split: WeightSplit, live: float) -> Iterable[tuple[str, str]]:
+    """A search over shifted live traffic can go no higher than what the live traffic gives."""
+    settings = step.capacity_settings(variant)
+    max_qps, bucket_qps = settings.get("max_qps"), settings["bucket_qps"]
+    can_give = (
+        f"{live:g} live QPS x {split.max_stack_weight}/{split.max_weight} (production keeps 1 unit of weight) = "
+        f"{split.max_qps:.4g} QPS"
+    )
+    if max_qps is None or max_qps > split.max_qps:
+        shown = "not given" if max_qps is None else f"{max_qps:g}"
+        yield _capacity_path(step, variant, "max_qps"), (
+            f"{shown}: a shift moves at most {can_give}; set max_qps to at most {split.max_qps:.4g}"
+        )
+    if bucket_qps < split.qps_per_weight:
+        yield _variant_path(step, variant, "bucket_qps"), (
+            f"{bucket_qps:g} moves less than one unit of weight ({split.qps_per_weight:.4g} QPS: {live:g} live "
+            f"QPS over {split.max_weight}); raise bucket_qps to at least {split.qps_per_weight:.4g}"
+        )
+
+
+def _capacity_path(step: RampStep, variant: str, field: str) -> str:
+    """Where a variant's capacity setting comes from: its own override, else the step's capacity: block."""
+    override = step.variants.get(variant)  # type: ignore[call-overload]
+    if override is not None and override.capacity is not None and getattr(override.capacity, field) is not None:
+        return f"variants.{variant}.capacity.{field}"
+    return f"capacity.{field}"
+
+
+def _mode_problems(step: RampStep) -> Iterable[tuple[str, str]]:
+    """Each mode's settings and checks only where they apply; a capacity search's settings that hold together."""
+    sources = [("", step), *((f"variants.{name}.", settings) for name, settings in step.variants.items())]
+    if step.mode == "hold":
+        for prefix, settings in sources:
+            if settings.capacity is not None:
+                yield f"{prefix}capacity", "is the capacity search's settings, and mode is hold: remove it, or set mode: capacity"
+        for i, check in enumerate(step.checks):
+            if check.metric in CAPACITY_METRICS:
+                yield f"checks[{i}]", (
+                    f"{check.metric} is a capacity search's result, and mode is hold: remove the check, or set mode: capacity"
+                )
+        return
+    for prefix, settings in sources:
+        for field in HOLD_ONLY_FIELDS:
+            if field in settings.model_fields_set:
+                yield f"{prefix}{field}", (
+                    "is a setting of mode: hold (a target held in band), not of mode: capacity: remove it "
+                    "(the search's settings go under capacity:)"
+                )
+    if step.approval is not None:
+        yield "approval", (
+            "is a human's go-ahead before a stage or the hold of mode: hold; a capacity search has neither: "
+            "remove it (pause or terminate the search from the Ramp page or `loadstack ramp` instead)"
+        )
+    if not step.abort:
+        yield "abort", (
+            "mode: capacity judges health on the abort rules' metrics and has none: add at least one, "
+            "e.g. {metric: error_ratio, above: 0.05, for_s: 10}"
+        )
+    for i, check in enumerate(step.checks):
+        if check.metric not in CAPACITY_METRICS:
+            yield f"checks[{i}]", (
+                f"'{check.name}' measures a ramp's hold or its way to the band, and a capacity search has neither: "
+                f"check what it found instead, one of {', '.join(CAPACITY_METRICS)} (e.g. 'capacity_qps >= 100')"
+            )
+    said: set[tuple[str, str]] = set()  # a problem of the step's own capacity: block shows in both variants
+    for variant in VARIANTS:
+        for problem in _capacity_settings_problems(step, variant):
+            if problem not in said:
+                said.add(problem)
+                yield problem
+
+
+def _capacity_settings_problems(step: RampStep, variant: str) -> Iterable[tuple[str, str]]:
+    settings = step.capacity_settings(variant)
+    start, bucket, top = settings["start_qps"], settings["bucket_qps"], settings.get("max_qps")
+    found = False
+    if start < bucket:
+        found = True
+        yield _capacity_path(step, variant, "start_qps"), (
+            f"{start:g} is below one bucket ({bucket:g} QPS, bucket_qps): start at {bucket:g} QPS or more"
+        )
+    if top is not None and top < start:
+        found = True
+        yield _capacity_path(step, variant, "max_qps"), (
+            f"{top:g} is below start_qps {start:g}: raise max_qps, or start lower"
+        )
+    if found or not step.abort:
+        return
+    try:
+        step.params_for(variant)
+    except ValueError as exc:
+        yield "capacity", f"variant {variant}: {exc}"

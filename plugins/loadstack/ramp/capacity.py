@@ -69,13 +69,14 @@ from loadstack.ramp.controller import TickResult
 from loadstack.ramp.estimate import estimate_organic, mean_rate
 from loadstack.ramp.params import AbortRule
 from loadstack.ramp.samples import Sample
-from loadstack.ramp.state import TERMINAL_PHASES, RuleWindow, _timeline_json
-from loadstack.ramp.timeline import Action, Decision, Phase, Timeline
+from loadstack.ramp.state import TERMINAL_PHASES, RuleWindow, points_json, state_from_json, state_to_json
+from loadstack.ramp.timeline import Action, Decision, DecisionLog, Phase, Timeline
 
-SAMPLE_VALUES = ("qps", "error_ratio", "p50_ms", "p95_ms", "p99_ms")
 LEVEL_METRICS = ("error_ratio", "p50_ms", "p95_ms", "p99_ms")
 KNEE_LATENCIES = ("p95_ms", "p99_ms")
+MODE = "capacity"
 GROWTH, BISECTION, CONFIRM = 1, 2, 3
+STAGE_NAMES = {GROWTH: "growth", BISECTION: "bisection", CONFIRM: "confirmation"}
 # A confirmation that lands further under the lowest unhealthy total than the precision (organic traffic moved
 # between the estimate and the level) is tried again, this many times in all before the search ends anyway.
 CONFIRM_TRIES = 3
@@ -176,19 +177,22 @@ class CapacityParams:
         return max(bounds)
 
     def to_json(self) -> dict[str, Any]:
+        """The params as JSON, tagged `"mode": "capacity"`: a checkpoint's params say which mode wrote it."""
         data = asdict(self)
         data["abort_rules"] = [asdict(rule) for rule in self.abort_rules]
-        return data
+        return {"mode": MODE, **data}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CapacityParams:
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - known - {"mode"})
         if unknown:
             raise ValueError(
                 f"capacity params: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
-        values = dict(data)
+        if data.get("mode", MODE) != MODE:
+            raise ValueError(f"capacity params: mode {data['mode']!r} is not {MODE!r}: these are another mode's params")
+        values = {k: v for k, v in data.items() if k != "mode"}
         values["abort_rules"] = tuple(
             rule if isinstance(rule, AbortRule) else AbortRule(**rule) for rule in values.get("abort_rules", ())
         )
@@ -334,39 +338,20 @@ class CapacityState:
         return 0.0
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "timeline":
-                value = _timeline_json(value)  # the ramp's fast path: a checkpoint every few seconds
-            elif f.name == "levels":
-                value = [level.to_json() for level in value]
-            elif f.name == "metric_seen_at":
-                value = dict(value)
-            elif f.name in ("rates", "organic"):
-                value = [list(point) for point in value]
-            data[f.name] = value
-        return data
+        convert = {"levels": lambda levels: [level.to_json() for level in levels], "metric_seen_at": dict,
+                   "rates": points_json, "organic": points_json}  # fmt: skip
+        return state_to_json(self, convert)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CapacityState:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(
-                f"capacity state: unknown field(s) {', '.join(unknown)}; is it a ramp's checkpoint, or was it "
-                "written by a newer loadstack? Clear the checkpoint to start the search from zero"
-            )
-        values = dict(data)
-        values["timeline"] = Timeline.from_json(values.get("timeline") or {})
-        values["levels"] = [Level.from_json(level) for level in values.get("levels") or ()]
-        values["metric_seen_at"] = dict(values.get("metric_seen_at") or {})
-        values["rates"] = [list(point) for point in values.get("rates") or ()]
-        values["organic"] = [list(point) for point in values.get("organic") or ()]
-        return cls(**values)
+        parse = {"levels": lambda levels: [Level.from_json(level) for level in levels or ()],
+                 "metric_seen_at": lambda seen: dict(seen or {}), "rates": points_json, "organic": points_json}  # fmt: skip
+        hint = ("is it a ramp's checkpoint, or was it written by a newer loadstack? Clear the checkpoint to start the "
+                "search from zero")  # fmt: skip
+        return state_from_json(cls, data, parse, what="capacity state", hint=hint)
 
 
-class CapacitySearch:
+class CapacitySearch(DecisionLog):
     """One capacity search. Build it on a checkpointed `CapacityState` to resume a search.
 
     settle_s:   the driver's settle time (the runner raises it to its driver's `settle_s`).
@@ -1097,65 +1082,8 @@ class CapacitySearch:
             thresholds["bracket_high_qps"] = _round(self.total_qps(high))
         return thresholds
 
-    def _decide(
-        self,
-        now: float,
-        action: Action,
-        reason: str,
-        sample: Sample | None,
-        *,
-        buckets_before: int | None = None,
-        values: dict[str, Any] | None = None,
-        thresholds: dict[str, Any] | None = None,
-    ) -> None:
-        s = self.state
-        seen = {k: getattr(sample, k) for k in SAMPLE_VALUES} if sample is not None else {}
-        decision = Decision(
-            at=now,
-            action=action,
-            reason=reason,
-            stage=s.stage,
-            buckets_before=s.buckets if buckets_before is None else buckets_before,
-            buckets_after=s.buckets,
-            rate_qps=self._rate(s.buckets),
-            values={**seen, **(values or {})},
-            thresholds=dict(thresholds or {}),
-            sample_at=sample.at if sample is not None else None,
-            sample_age_s=round(sample.age(now), 3) if sample is not None else None,
-        )
-        s.timeline.decisions.append(decision)
-        self._new.append(decision)
-        if action != "wait":
-            s.last_wait_kind, s.last_wait_at = None, None
-
-    def _wait(
-        self,
-        now: float,
-        kind: str,
-        reason: str,
-        sample: Sample | None,
-        *,
-        values: dict[str, Any] | None = None,
-        thresholds: dict[str, Any] | None = None,
-    ) -> None:
-        s = self.state
-        if s.last_wait_kind == kind and s.last_wait_at is not None and now - s.last_wait_at < self.wait_log_s:
-            return
-        self._decide(now, "wait", reason, sample, values={"wait": kind, **(values or {})}, thresholds=thresholds)
-        s.last_wait_kind, s.last_wait_at = kind, now
-
     def _result(self) -> TickResult:
-        s = self.state
-        return TickResult(
-            rate_qps=self._rate(s.buckets),
-            buckets=s.buckets,
-            phase=s.phase,
-            stage=s.stage,
-            decisions=tuple(self._new),
-            finished=s.finished,
-            succeeded=(s.phase == "done") if s.finished else None,
-            reason=s.end_reason,
-        )
+        return TickResult.of(self.state, self._rate(self.state.buckets), self._new)
 
 
 def find_knee(
@@ -1204,3 +1132,13 @@ def _summary_values(result: CapacityResult) -> dict[str, Any]:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
+
+
+def result_of(params: CapacityParams, state: CapacityState) -> CapacityResult:
+    """A checkpoint's result: the one stored when the search ended, else what it had found by its last sample or
+    decision (a try that died mid-search)."""
+    if state.result is not None:
+        return CapacityResult.from_json(state.result)
+    moments = [d.at for d in state.timeline.decisions] + [s.taken_at for s in state.timeline.samples]
+    now = max(moments) if moments else (state.started_at or 0.0)
+    return CapacitySearch(params, state).result(now)

@@ -6,18 +6,23 @@ the window it is measured over (the hold unless `over` says otherwise), e.g. ``p
 
 A metric without data in its window (the hold never started, no sample carried it) FAILS with
 "no data": a ramp that measured nothing has not shown it is healthy.
+
+A capacity search (`mode: capacity`) has no target, band or hold: its checks judge what it found
+(`CAPACITY_METRICS`, from its `CapacityResult`), e.g. ``capacity_qps >= 300``; the spec refuses the others
+there, and these in the hold mode.
 """
 
 from __future__ import annotations
 
 import operator as operators
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from loadstack.ramp.capacity import CapacityParams, CapacityResult
 from loadstack.ramp.params import RampParams
 from loadstack.ramp.summary import Spans, Window, WindowMetrics, spans, summarize, window_metrics
 from loadstack.ramp.timeline import Timeline
@@ -29,9 +34,16 @@ WINDOW_METRICS = (
 )  # fmt: skip
 # Measured over the whole ramp; `over` does not apply.
 RAMP_METRICS = ("time_to_band_s",)
+# A capacity search's result (`CapacityResult`): the highest sustainable QPS, the width of the bracket it lies in,
+# how long the search took, the knee; `over` does not apply.
+CAPACITY_METRICS = ("capacity_qps", "precision_qps", "search_s", "knee_qps")
+_CAPACITY_RESULT_FIELDS = {
+    "capacity_qps": "capacity_qps", "precision_qps": "precision_qps", "search_s": "duration_s", "knee_qps": "knee_qps",
+}  # fmt: skip
 CheckMetric = Literal[
     "achieved_qps_mean", "achieved_qps_min", "achieved_qps_max", "achieved_ratio", "in_band_share",
     "samples_above_high", "error_ratio", "error_ratio_max", "p50_ms", "p95_ms", "p99_ms", "time_to_band_s",
+    "capacity_qps", "precision_qps", "search_s", "knee_qps",
 ]  # fmt: skip
 Operator = Literal["<", "<=", ">", ">="]
 _COMPARE = {"<": operators.lt, "<=": operators.le, ">": operators.gt, ">=": operators.ge}
@@ -65,14 +77,14 @@ class Check(BaseModel):
 
     @model_validator(mode="after")
     def _over_fits_the_metric(self) -> Check:
-        if self.metric in RAMP_METRICS and self.over is not None:
+        if self.metric in (*RAMP_METRICS, *CAPACITY_METRICS) and self.over is not None:
             raise ValueError(f"{self.metric} is measured over the whole ramp: remove 'over: {self.over}'")
         return self
 
     @property
     def window(self) -> Window | None:
-        """The window measured over; None for a metric of the whole ramp."""
-        return None if self.metric in RAMP_METRICS else (self.over or "hold")
+        """The window measured over; None for a metric of the whole ramp (or of a capacity search)."""
+        return None if self.metric in (*RAMP_METRICS, *CAPACITY_METRICS) else (self.over or "hold")
 
     @property
     def name(self) -> str:
@@ -108,11 +120,18 @@ def _why_no_data(check: Check, ramp: Spans, metrics: WindowMetrics | None, where
     return f"no sample in {where} carried {check.metric}"
 
 
-def evaluate_checks(checks: Iterable[Check], params: RampParams, timeline: Timeline) -> list[CheckResult]:
-    """Judge every check against the timeline, in the order given."""
+def evaluate_checks(
+    checks: Iterable[Check],
+    params: RampParams | CapacityParams,
+    timeline: Timeline,
+    capacity: CapacityResult | None = None,
+) -> list[CheckResult]:
+    """Judge every check against the timeline (a capacity search's: against its result), in the order given."""
     checks = list(checks)
     if not checks:
         return []
+    if isinstance(params, CapacityParams):
+        return [_capacity_check(check, capacity) for check in checks]
     ramp = spans(timeline)
     by_window = {w: window_metrics(params, timeline, w) for w in {c.window for c in checks} if w is not None}
     summary = summarize(params, timeline) if any(c.window is None for c in checks) else None
@@ -121,29 +140,35 @@ def evaluate_checks(checks: Iterable[Check], params: RampParams, timeline: Timel
         metrics = by_window[check.window] if check.window else None
         observed = getattr(metrics if metrics is not None else summary, check.metric)
         where = _WINDOW_NAMES[check.window] if check.window else "the ramp"
-        if observed is None:
-            passed = False
-            why = _why_no_data(check, ramp, metrics, where)
-            message = f"{check.metric} over {where}: no data ({why}); a check without data fails"
-        else:
-            passed = _COMPARE[check.operator](observed, check.value)
-            message = (
-                f"{check.metric} over {where} was {observed:.4g}, {'' if passed else 'not '}{check.operator} "
-                f"{check.value:g}: {'passed' if passed else 'failed'}"
-            )
         results.append(
-            CheckResult(
-                name=check.name,
-                metric=check.metric,
-                operator=check.operator,
-                window=check.window,
-                passed=passed,
-                observed=None if observed is None else float(observed),
-                limit=check.value,
-                message=message,
-            )
+            _judged(check, observed, f"over {where}", lambda: _why_no_data(check, ramp, metrics, where), check.window)
         )
     return results
+
+
+def _judged(
+    check: Check, observed: float | None, where: str, why_no_data: Callable[[], str], window: str | None
+) -> CheckResult:
+    """The verdict on one observed value (None: no data, and the check fails saying why)."""
+    if observed is None:
+        passed = False
+        message = f"{check.metric} {where}: no data ({why_no_data()}); a check without data fails"
+    else:
+        passed = _COMPARE[check.operator](observed, check.value)
+        message = (
+            f"{check.metric} {where} was {observed:.4g}, {'' if passed else 'not '}{check.operator} "
+            f"{check.value:g}: {'passed' if passed else 'failed'}"
+        )
+    return CheckResult(
+        name=check.name,
+        metric=check.metric,
+        operator=check.operator,
+        window=window,
+        passed=passed,
+        observed=None if observed is None else float(observed),
+        limit=check.value,
+        message=message,
+    )
 
 
 def failures(results: Sequence[CheckResult]) -> str | None:
@@ -152,3 +177,20 @@ def failures(results: Sequence[CheckResult]) -> str | None:
     if not failed:
         return None
     return f"{len(failed)} of {len(results)} post-ramp checks failed: " + "; ".join(r.message for r in failed)
+
+
+def _capacity_check(check: Check, result: CapacityResult | None) -> CheckResult:
+    """A check of a capacity search's result; a metric of the hold mode has no data there (the spec refuses it)."""
+    field = _CAPACITY_RESULT_FIELDS.get(check.metric)
+    observed = getattr(result, field) if result is not None and field is not None else None
+
+    def why() -> str:
+        if field is None:
+            return "a capacity search has no hold or band; check capacity_qps, precision_qps, search_s or knee_qps"
+        if result is None:
+            return "the search left no result"
+        if check.metric == "knee_qps":
+            return "no level showed a rise of error ratio or latency"
+        return f"the search found none (limited by {result.limited_by or 'nothing yet'})"
+
+    return _judged(check, observed, "of the capacity search", why, None)

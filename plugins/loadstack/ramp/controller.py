@@ -45,9 +45,8 @@ from loadstack.ramp.estimate import OrganicEstimate, estimate_organic, mean_rate
 from loadstack.ramp.params import AbortRule, RampParams
 from loadstack.ramp.samples import Sample
 from loadstack.ramp.state import RampState, RuleWindow
-from loadstack.ramp.timeline import Action, Decision, Phase
+from loadstack.ramp.timeline import Action, Decision, DecisionLog, Phase
 
-SAMPLE_VALUES = ("qps", "error_ratio", "p50_ms", "p95_ms", "p99_ms")
 BREACH_VALUES_KEPT = 5
 # In the hold, a level this many sigmas above the low watermark is left alone: a few samples under the band
 # cost a little of the hold's share, a step up on a low reading risks the high watermark.
@@ -83,13 +82,27 @@ class TickResult:
     succeeded: bool | None = None
     reason: str = ""
 
+    @classmethod
+    def of(cls, state: Any, rate_qps: float, decisions: list[Decision]) -> TickResult:
+        """Where a controller's state (`RampState`, `CapacityState`) is after a tick that decided `decisions`."""
+        return cls(
+            rate_qps=rate_qps,
+            buckets=state.buckets,
+            phase=state.phase,
+            stage=state.stage,
+            decisions=tuple(decisions),
+            finished=state.finished,
+            succeeded=(state.phase == "done") if state.finished else None,
+            reason=state.end_reason,
+        )
+
     @property
     def acted(self) -> bool:
         """Whether anything but a wait was decided (the runner checkpoints after every action)."""
         return any(d.action != "wait" for d in self.decisions)
 
 
-class RampController:
+class RampController(DecisionLog):
     """One ramp. Build it on a checkpointed `RampState` to resume a ramp where an earlier try left it.
 
     settle_s:     the driver's settle time (the runner raises it to its driver's `settle_s`).
@@ -846,65 +859,11 @@ class RampController:
         p = self.params
         return {"target_qps": p.target_qps, "low_watermark": p.low_watermark, "high_watermark": p.high_watermark}
 
-    def _decide(
-        self,
-        now: float,
-        action: Action,
-        reason: str,
-        sample: Sample | None,
-        *,
-        buckets_before: int | None = None,
-        values: dict[str, Any] | None = None,
-        thresholds: dict[str, Any] | None = None,
-    ) -> None:
-        s, p = self.state, self.params
-        seen = {k: getattr(sample, k) for k in SAMPLE_VALUES} if sample is not None else {}
-        decision = Decision(
-            at=now,
-            action=action,
-            reason=reason,
-            stage=s.stage,
-            buckets_before=s.buckets if buckets_before is None else buckets_before,
-            buckets_after=s.buckets,
-            rate_qps=s.buckets * p.bucket_qps,
-            values={**seen, **(values or {})},
-            thresholds={**self._thresholds(), **(thresholds or {})},
-            sample_at=sample.at if sample is not None else None,
-            sample_age_s=round(sample.age(now), 3) if sample is not None else None,
-        )
-        s.timeline.decisions.append(decision)
-        self._new.append(decision)
-        if action != "wait":
-            s.last_wait_kind, s.last_wait_at = None, None
-
-    def _wait(
-        self,
-        now: float,
-        kind: str,
-        reason: str,
-        sample: Sample | None,
-        *,
-        values: dict[str, Any] | None = None,
-        thresholds: dict[str, Any] | None = None,
-    ) -> None:
-        s = self.state
-        if s.last_wait_kind == kind and s.last_wait_at is not None and now - s.last_wait_at < self.wait_log_s:
-            return
-        self._decide(now, "wait", reason, sample, values={"wait": kind, **(values or {})}, thresholds=thresholds)
-        s.last_wait_kind, s.last_wait_at = kind, now
+    def _standing_thresholds(self) -> dict[str, Any]:
+        return self._thresholds()  # every decision carries the target and the watermarks
 
     def _result(self) -> TickResult:
-        s, p = self.state, self.params
-        return TickResult(
-            rate_qps=s.buckets * p.bucket_qps,
-            buckets=s.buckets,
-            phase=s.phase,
-            stage=s.stage,
-            decisions=tuple(self._new),
-            finished=s.finished,
-            succeeded=(s.phase == "done") if s.finished else None,
-            reason=s.end_reason,
-        )
+        return TickResult.of(self.state, self.state.buckets * self.params.bucket_qps, self._new)
 
 
 def _normal_cdf(z: float) -> float:

@@ -10,6 +10,10 @@ knee, errors and latency rise. Its `MetricSource` publishes, every `period_s`, r
 window (the earliest traffic it reflects). Faults for tests: an error (and latency) burst from a time
 on, a sudden shift of organic traffic, a stalled pipeline (nothing new arrives for a while, so samples
 age), and a blackout (the source answers nothing, or a sample without data).
+
+What a plant can sustain is known from the plant itself (`plant_metrics`, `sustainable_demand`): its steady
+metrics without noise, drift or lag, so tests and the benchmark judge a capacity search against a number
+they did not write down.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from __future__ import annotations
 import bisect
 import math
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from loadstack.ramp.clock import Clock
+from loadstack.ramp.clock import Clock, FakeClock
+from loadstack.ramp.params import AbortRule
 from loadstack.ramp.samples import MetricSource, Sample
 from loadstack.ramp.traffic import TrafficDriver, TrafficDriverError
 
@@ -243,3 +249,35 @@ class SimulatedSource(MetricSource):
 
     def read(self, now: float) -> Sample | None:
         return self.sim._read(now)
+
+
+def plant_metrics(plant: PlantConfig, demand_qps: float) -> Sample:
+    """The plant's steady metrics at a total demand: the simulator itself, without noise, drift or lag."""
+    quiet = replace(
+        plant, organic_qps=0.0, organic_swing_qps=0.0, organic_walk_qps=0.0, noise=0.0, delay_s=0.0, settle_s=0.0
+    )
+    clock = FakeClock()
+    sim = Simulator(quiet, clock)
+    sim.driver.set_rate(demand_qps)
+    clock.advance(quiet.window_s + quiet.period_s)
+    sample = sim.source.read(clock.now())
+    assert sample is not None
+    return sample
+
+
+def highest_demand(plant: PlantConfig, ok: Callable[[Sample], bool]) -> float:
+    """The highest total demand at which `ok(plant metrics)` holds (metrics worsen with demand), to 0.01 QPS."""
+    low, high = 0.0, plant.knee_qps
+    while ok(plant_metrics(plant, high)):
+        low, high = high, 2 * high
+    while high - low > 0.01:
+        mid = (low + high) / 2
+        low, high = (mid, high) if ok(plant_metrics(plant, mid)) else (low, mid)
+    return low
+
+
+def sustainable_demand(plant: PlantConfig, rules: Iterable[AbortRule], fraction: float = 1.0) -> float:
+    """The highest total demand at which every rule's metric stays at or under `fraction` x its limit: with a
+    capacity search's trip_fraction, the capacity it should find; with 1, where the abort limits begin."""
+    rules = tuple(rules)
+    return highest_demand(plant, lambda m: all(getattr(m, rule.metric) <= fraction * rule.limit for rule in rules))

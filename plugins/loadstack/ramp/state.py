@@ -8,9 +8,9 @@ zero. The JSON holds only JSON types, so a round trip through `json` gives back 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from loadstack.ramp.timeline import Phase, Timeline
 
@@ -97,30 +97,60 @@ class RampState:
         return self.phase in TERMINAL_PHASES
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "timeline":
-                value = _timeline_json(value)
-            elif f.name == "rule_windows":
-                value = {name: window.to_json() for name, window in value.items()}
-            elif f.name in ("organic", "rates"):
-                value = [list(point) for point in value]
-            data[f.name] = value
-        return data
+        return state_to_json(self, {"rule_windows": lambda windows: {k: w.to_json() for k, w in windows.items()},
+                                    "organic": points_json, "rates": points_json})  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RampState:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - set(RETIRED_FIELDS))
-        if unknown:
-            raise ValueError(f"ramp state: unknown field(s) {', '.join(unknown)}; was it written by a newer loadstack?")
-        values = {k: v for k, v in data.items() if k not in RETIRED_FIELDS}
-        values["timeline"] = Timeline.from_json(values.get("timeline") or {})
-        values["rule_windows"] = {k: RuleWindow.from_json(v) for k, v in (values.get("rule_windows") or {}).items()}
-        values["organic"] = [list(point) for point in values.get("organic") or ()]
-        values["rates"] = [list(point) for point in values.get("rates") or ()]
-        return cls(**values)
+        parse = {"rule_windows": lambda windows: {k: RuleWindow.from_json(w) for k, w in (windows or {}).items()},
+                 "organic": points_json, "rates": points_json}  # fmt: skip
+        return state_from_json(
+            cls, data, parse, what="ramp state", hint="was it written by a newer loadstack?", retired=RETIRED_FIELDS
+        )
+
+
+State = TypeVar("State")
+
+
+def state_to_json(state: Any, convert: Mapping[str, Callable[[Any], Any]]) -> dict[str, Any]:
+    """A state dataclass as JSON types: its timeline by the fast path, the fields in `convert` through it, the
+    rest as they are (numbers, strings, flat dicts)."""
+    data: dict[str, Any] = {}
+    for f in fields(state):
+        value = getattr(state, f.name)
+        if f.name == "timeline":
+            value = _timeline_json(value)
+        elif f.name in convert:
+            value = convert[f.name](value)
+        data[f.name] = value
+    return data
+
+
+def state_from_json(
+    cls: type[State],
+    data: Mapping[str, Any],
+    parse: Mapping[str, Callable[[Any], Any]],
+    *,
+    what: str,
+    hint: str,
+    retired: tuple[str, ...] = (),
+) -> State:
+    """The state dataclass `cls` from `state_to_json`'s output: each field in `parse` through it (given None when
+    absent), an unknown field refused (`what`: unknown field(s) ...; `hint`), a `retired` one dropped."""
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - known - set(retired))
+    if unknown:
+        raise ValueError(f"{what}: unknown field(s) {', '.join(unknown)}; {hint}")
+    values = {k: v for k, v in data.items() if k not in retired}
+    values["timeline"] = Timeline.from_json(values.get("timeline") or {})
+    for name, convert in parse.items():
+        values[name] = convert(values.get(name))
+    return cls(**values)
+
+
+def points_json(points: Any) -> list[list[float]]:
+    """A series of [time, value] points as lists (JSON has no tuples); None is an empty series."""
+    return [list(point) for point in points or ()]
 
 
 def _timeline_json(timeline: Timeline) -> dict[str, Any]:

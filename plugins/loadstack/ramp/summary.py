@@ -15,6 +15,10 @@ in band. Hence:
 - p50 / p95 / p99: the *highest* sample in the window, not a mean (a mean of quantiles is not a
   quantile, and it hides a bad minute).
 A metric no sample in the window carries is None ("no data"), never 0.
+
+A capacity search (`summarize_capacity`) has no band or hold: its summary is the outcome and reason (the
+same ending rules), when it ran, and its `CapacityResult`: the highest sustainable QPS, the bracket, the
+knee and every level it tried.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from loadstack.ramp.capacity import CapacityResult
 from loadstack.ramp.params import RampParams
 from loadstack.ramp.samples import Sample
 from loadstack.ramp.timeline import Decision, Timeline
@@ -297,12 +302,7 @@ def summarize(params: RampParams, timeline: Timeline) -> RampSummary:
             hold=WindowMetrics(window="hold"),
             actions=actions,
         )
-    if ramp.ending is not None:
-        outcome, reason = _ENDINGS[ramp.ending.action], ramp.ending.reason
-    else:
-        phased = [d for d in decisions if d.action in _PHASES]
-        outcome = _PHASES[phased[-1].action] if phased else "ramping"
-        reason = decisions[-1].reason if decisions else "no decision recorded"
+    outcome, reason = _outcome(ramp, decisions)
     return RampSummary(
         outcome=outcome,
         reason=reason,
@@ -316,3 +316,48 @@ def summarize(params: RampParams, timeline: Timeline) -> RampSummary:
         hold=_window_metrics(params, samples, ramp, "hold"),
         actions=actions,
     )
+
+
+def _outcome(ramp: Spans, decisions: list[Decision]) -> tuple[str, str]:
+    """(outcome, reason): the ending's, or for a ramp that has not ended the phase it was left in and why."""
+    if ramp.ending is not None:
+        return _ENDINGS[ramp.ending.action], ramp.ending.reason
+    phased = [d for d in decisions if d.action in _PHASES]
+    outcome = _PHASES[phased[-1].action] if phased else "ramping"
+    return outcome, decisions[-1].reason if decisions else "no decision recorded"
+
+
+@dataclass(frozen=True)
+class CapacitySummary:
+    """A capacity search in numbers: how it ended (as `RampSummary` says it) and what it found (`result`)."""
+
+    outcome: str
+    reason: str
+    started_at: float | None
+    ended_at: float | None
+    duration_s: float | None
+    result: CapacityResult | None
+    actions: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": "capacity",
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration_s": self.duration_s,
+            "actions": dict(self.actions),
+            "capacity": self.result.to_json() if self.result is not None else None,
+        }
+
+
+def summarize_capacity(timeline: Timeline, result: CapacityResult | None) -> CapacitySummary:
+    ramp = spans(timeline)
+    actions: dict[str, int] = {}
+    for d in timeline.decisions:
+        actions[d.action] = actions.get(d.action, 0) + 1
+    if ramp.start is None or ramp.end is None:
+        return CapacitySummary("not started", "the timeline is empty", None, None, None, result, actions)
+    outcome, reason = _outcome(ramp, timeline.decisions)
+    return CapacitySummary(outcome, reason, ramp.start, ramp.end, ramp.end - ramp.start, result, actions)

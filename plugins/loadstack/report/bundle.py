@@ -4,7 +4,7 @@
 files go; `store_report` puts them in a bucket (by convention `report_prefix`: reports/<stack>/<run_id>/[<step>/])
 with the Content-Type a browser needs to show them, index.html last so the page never points at
 pieces not yet there. timeline.json holds everything the page was drawn from (params, timeline,
-summary, check results), enough to draw it again.
+summary, check results; for a capacity search its result too), enough to draw it again.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from loadstack.ramp.capacity import CapacityParams, CapacityResult
 from loadstack.ramp.checks import Check, evaluate_checks
 from loadstack.ramp.params import RampParams
-from loadstack.ramp.summary import summarize
+from loadstack.ramp.summary import CapacitySummary, RampSummary, summarize, summarize_capacity
 from loadstack.ramp.timeline import Timeline
 from loadstack.report.page import render_page
 
@@ -50,20 +51,22 @@ def build_report(
     *,
     stack: str,
     run_id: str,
-    params: RampParams,
+    params: RampParams | CapacityParams,
     timeline: Timeline,
     checks: Iterable[Check] = (),
+    capacity: CapacityResult | None = None,
     generated_at: float | None = None,
 ) -> dict[str, bytes]:
-    """Every file of the report by name: timeline.json, qps.png, latency.png, errors.png, index.html."""
+    """Every file of the report by name: timeline.json, the charts (qps.png, or levels.png for a capacity search,
+    latency.png, errors.png), index.html. `capacity`: a capacity search's result."""
     generated_at = time.time() if generated_at is None else generated_at
-    summary = summarize(params, timeline)
+    summary = report_summary(params, timeline, capacity)
     checks = list(checks)
-    results = evaluate_checks(checks, params, timeline)
+    results = evaluate_checks(checks, params, timeline, capacity)
     # matplotlib costs 1-2 s to import here; the operator module importing this one is loaded by every DAG parse.
     from loadstack.report.charts import render_charts
 
-    charts = render_charts(params, timeline)
+    charts = render_charts(params, timeline, capacity)
     document = {
         "format": REPORT_FORMAT,
         "stack": stack,
@@ -76,6 +79,9 @@ def build_report(
         "summary": summary.to_json(),
         "timeline": timeline.to_json(),
     }
+    if isinstance(params, CapacityParams):
+        document["mode"] = "capacity"
+        document["capacity"] = capacity.to_json() if capacity is not None else None
     page = render_page(
         stack=stack,
         run_id=run_id,
@@ -89,6 +95,15 @@ def build_report(
     # default=str: a decision's values are free-form; a value JSON cannot carry is kept as its text.
     data = json.dumps(_finite(document), allow_nan=False, default=str, separators=(",", ":")).encode()
     return {TIMELINE: data, **charts, INDEX: page.encode("utf-8")}
+
+
+def report_summary(
+    params: RampParams | CapacityParams, timeline: Timeline, capacity: CapacityResult | None = None
+) -> RampSummary | CapacitySummary:
+    """The summary the report shows: a ramp's (`summarize`), or a capacity search's with its result."""
+    if isinstance(params, CapacityParams):
+        return summarize_capacity(timeline, capacity)
+    return summarize(params, timeline)
 
 
 def report_prefix(stack: str, run_id: str, step: str | None = None) -> str:

@@ -7,6 +7,10 @@ minutes for ramps longer than ten minutes. Samples are drawn at the traffic mome
 controller only saw it a sample age later (the decision log says how late).
 
 `wait` decisions are not marked (a ramp waits at nearly every tick); every other action is.
+
+A capacity search (`CapacityParams`) has no band: its QPS chart is the levels it held (each at the total QPS
+it put on the stack, coloured by verdict), the bracket the capacity lies in, the capacity found and the
+knee; its latency and error charts add each rule's trip level (trip_fraction x the limit) to the limits.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from loadstack.ramp.params import RampParams
+from loadstack.ramp.capacity import CapacityParams, CapacityResult
+from loadstack.ramp.params import AbortRule, RampParams
 from loadstack.ramp.samples import Sample
 from loadstack.ramp.summary import Spans, ordered_samples, spans
 from loadstack.ramp.timeline import Decision, Timeline
@@ -54,6 +59,13 @@ _PHASE_LINES = {
     "abort": (ACTION_MARKS["abort"][1], "-", 1.6, "abort"),
 }
 _QUANTILES = (("p50_ms", "p50", "#6baed6"), ("p95_ms", "p95", "#3182bd"), ("p99_ms", "p99", "#08519c"))
+# A capacity search's level, by its verdict: (colour, legend label).
+_VERDICTS = {
+    "healthy": ("#2a9d3f", "healthy level"),
+    "unhealthy": ("#d62728", "unhealthy level"),
+    "interrupted": ("#999999", "level without a verdict"),
+}
+Params = RampParams | CapacityParams
 
 
 @dataclass(frozen=True)
@@ -183,6 +195,14 @@ def qps_figure(params: RampParams, timeline: Timeline) -> Figure:
     if params.organic_qps:
         axes.axhline(params.organic_qps, color="#8c564b", lw=0.8, ls="-.", label="organic baseline")
     _phase_marks(axes, clock, ramp, decisions)
+    _traffic(axes, clock, samples, decisions)
+    axes.set_ylabel("requests / s")
+    axes.set_ylim(bottom=0)
+    return _finish(figure, axes, clock)
+
+
+def _traffic(axes: Axes, clock: _Clock, samples: list[Sample], decisions: list[Decision]) -> None:
+    """Achieved QPS per sample, the driver's rate, and every action the controller took (waits aside)."""
     if samples:
         axes.step(
             clock.xs([s.at for s in samples]),
@@ -219,12 +239,53 @@ def qps_figure(params: RampParams, timeline: Timeline) -> Figure:
                 zorder=5,
                 label=f"{action.replace('_', ' ')} ({len(marked)})",
             )
-    axes.set_ylabel("requests / s")
+
+
+def levels_figure(params: CapacityParams, timeline: Timeline, result: CapacityResult | None) -> Figure:
+    """A capacity search's levels over time at the total QPS each put on the stack, coloured by verdict; the
+    bracket the capacity lies in, the capacity found, the knee; the traffic and every action beneath."""
+    ramp, samples, decisions = spans(timeline), ordered_samples(timeline.samples), timeline.decisions
+    clock = _clock(ramp, samples, decisions)
+    found = "nothing found" if result is None or result.capacity_qps is None else f"{result.capacity_qps:.1f} QPS"
+    figure, axes = _figure(f"Capacity search — highest sustainable {found}")
+    steps = list(result.steps) if result is not None else []
+    if result is not None and result.bracket_qps is not None:
+        low, high = result.bracket_qps
+        axes.axhspan(low, high, color="#1f5fbf", alpha=0.15, lw=0, label="bracket (precision)")
+    if result is not None and result.capacity_qps is not None:
+        axes.axhline(result.capacity_qps, color="#1b7f3a", lw=1.2, label="highest sustainable")
+    if result is not None and result.knee_qps is not None:
+        axes.axhline(result.knee_qps, color="#7a5195", lw=1.0, ls=":", label=f"knee ({result.knee_metric})")
+    _phase_marks(axes, clock, ramp, decisions)
+    _traffic(axes, clock, samples, decisions)
+    end = ramp.end if ramp.end is not None else (max(d.at for d in decisions) if decisions else 0.0)
+    labelled: set[str] = set()
+    for i, step in enumerate(steps):
+        if step.get("total_qps") is None:
+            continue
+        until = steps[i + 1]["began_at"] if i + 1 < len(steps) else end
+        colour, label = _VERDICTS.get(step.get("verdict") or "interrupted", _VERDICTS["interrupted"])
+        axes.hlines(
+            step["total_qps"], clock.x(step["began_at"]), clock.x(max(until, step["began_at"])),
+            colors=colour, lw=3.0, alpha=0.8, label=None if label in labelled else label,
+        )  # fmt: skip
+        labelled.add(label)
+    axes.set_ylabel("requests / s (levels: total, organic included)")
     axes.set_ylim(bottom=0)
     return _finish(figure, axes, clock)
 
 
-def latency_figure(params: RampParams, timeline: Timeline) -> Figure:
+def _limit_lines(axes: Axes, params: Params, rule: AbortRule, colour: str) -> None:
+    """A rule's abort limit; for a capacity search also its trip level, where a level turns unhealthy."""
+    axes.axhline(rule.limit, color=colour, lw=1.2, ls=":" if rule.window_s == 0 else "--", label=f"abort: {rule.name}")
+    if isinstance(params, CapacityParams):
+        axes.axhline(
+            params.trip(rule), color=colour, lw=0.8, ls="-.", alpha=0.7,
+            label=f"trip: {params.trip_fraction:g} x {rule.metric} {rule.limit:g}",
+        )  # fmt: skip
+
+
+def latency_figure(params: Params, timeline: Timeline) -> Figure:
     """p50 / p95 / p99 per sample, with every latency abort rule's limit."""
     ramp, samples, decisions = spans(timeline), ordered_samples(timeline.samples), timeline.decisions
     clock = _clock(ramp, samples, decisions)
@@ -238,13 +299,7 @@ def latency_figure(params: RampParams, timeline: Timeline) -> Figure:
             axes.plot(xs, _values(samples, field), color=colour, lw=1.0, label=label)
     for rule in params.abort_rules:
         if rule.metric in colours:
-            axes.axhline(
-                rule.limit,
-                color=colours[rule.metric],
-                lw=1.2,
-                ls=":" if rule.window_s == 0 else "--",
-                label=f"abort: {rule.name}",
-            )
+            _limit_lines(axes, params, rule, colours[rule.metric])
     if not any(s.p50_ms is not None or s.p95_ms is not None or s.p99_ms is not None for s in samples):
         _no_data(axes, "latency")
     axes.set_ylabel("milliseconds")
@@ -252,7 +307,7 @@ def latency_figure(params: RampParams, timeline: Timeline) -> Figure:
     return _finish(figure, axes, clock)
 
 
-def error_figure(params: RampParams, timeline: Timeline) -> Figure:
+def error_figure(params: Params, timeline: Timeline) -> Figure:
     """Error ratio per sample, with every error-ratio abort rule's limit."""
     ramp, samples, decisions = spans(timeline), ordered_samples(timeline.samples), timeline.decisions
     clock = _clock(ramp, samples, decisions)
@@ -268,9 +323,7 @@ def error_figure(params: RampParams, timeline: Timeline) -> Figure:
         )
     for rule in params.abort_rules:
         if rule.metric == "error_ratio":
-            axes.axhline(
-                rule.limit, color="#8b0000", lw=1.2, ls=":" if rule.window_s == 0 else "--", label=f"abort: {rule.name}"
-            )
+            _limit_lines(axes, params, rule, "#8b0000")
     if not any(s.error_ratio is not None for s in samples):
         _no_data(axes, "error ratio")
     axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
@@ -279,10 +332,14 @@ def error_figure(params: RampParams, timeline: Timeline) -> Figure:
     return _finish(figure, axes, clock)
 
 
-# Each chart file and the function drawing it.
+# Each chart file and the function drawing it (a capacity search draws levels.png instead of qps.png).
 CHARTS = {"qps.png": qps_figure, "latency.png": latency_figure, "errors.png": error_figure}
+LEVELS_CHART = "levels.png"
 
 
-def render_charts(params: RampParams, timeline: Timeline) -> dict[str, bytes]:
-    """Every chart as PNG bytes, by file name (`CHARTS`)."""
+def render_charts(params: Params, timeline: Timeline, capacity: CapacityResult | None = None) -> dict[str, bytes]:
+    """Every chart as PNG bytes, by file name (`CHARTS`; for a capacity search `LEVELS_CHART` first)."""
+    if isinstance(params, CapacityParams):
+        charts = {LEVELS_CHART: to_png(levels_figure(params, timeline, capacity))}
+        return charts | {name: to_png(CHARTS[name](params, timeline)) for name in ("latency.png", "errors.png")}
     return {name: to_png(draw(params, timeline)) for name, draw in CHARTS.items()}

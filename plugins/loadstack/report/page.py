@@ -3,7 +3,8 @@
 Self-contained so it can be opened from a bucket, an e-mail or a laptop with no network: the charts
 are embedded as data: URIs, the style is inline, and there is no script and no external reference.
 Every piece of text is escaped: stack names, run ids, reasons and decision values come from users,
-specs and services.
+specs and services. A capacity search's page (a `CapacitySummary`) shows what it found and every level it
+held in place of the hold's numbers and stages.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, get_args
 
+from loadstack.ramp.capacity import STAGE_NAMES, CapacityParams
 from loadstack.ramp.checks import CheckResult
 from loadstack.ramp.params import RampParams
-from loadstack.ramp.summary import RampSummary, WindowMetrics
+from loadstack.ramp.summary import CapacitySummary, RampSummary, WindowMetrics
 from loadstack.ramp.timeline import Action, Decision, Timeline
 
 # What each chart file shows, in page order.
@@ -24,6 +26,13 @@ CHART_CAPTIONS = {
     "qps.png": "Achieved QPS against the target and its band; every action the controller took is marked.",
     "latency.png": "p50, p95 and p99 latency per sample, with the latency abort rules' limits.",
     "errors.png": "Error ratio per sample, with the error-ratio abort rules' limits.",
+    "levels.png": "Every level the capacity search held, at the total QPS it put on the stack (green healthy, red "
+    "unhealthy), the bracket the capacity lies in, the capacity found and the knee; achieved QPS and every action.",
+}
+# A capacity search's report: the trip levels are drawn too.
+CAPACITY_CAPTIONS = {
+    "latency.png": "p50, p95 and p99 latency per sample, with the latency abort rules' limits and trip levels.",
+    "errors.png": "Error ratio per sample, with the error-ratio abort rules' limits and trip levels.",
 }
 # A decision row's class is its action (the style colours waits, aborts...); an unknown action is "other".
 _ROW_CLASSES = frozenset(get_args(Action))
@@ -46,7 +55,7 @@ td.kv { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; 
 figure { margin: 12px 0 20px; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 13px; }
 #decisions table { font-size: 12.5px; } tr.wait td { color: #777; }
-tr.abort td, tr.terminate td { background: #fdecec; } tr.hold_started td, tr.done td { background: #eef8f0; }
+tr.abort td, tr.terminate td, tr.unhealthy td { background: #fdecec; } tr.hold_started td, tr.done td, tr.healthy td { background: #eef8f0; }
 #hide-waits:checked ~ table tr.wait { display: none; }
 """
 
@@ -157,21 +166,88 @@ def _checks(results: Sequence[CheckResult]) -> str:
     )
 
 
-def _params(params: RampParams) -> str:
+def _capacity_summary(summary: CapacitySummary) -> str:
+    result = summary.result
+    rows = [
+        ("Outcome", _e(summary.outcome)),
+        ("Reason", _e(summary.reason)),
+        ("Started", _e(_utc(summary.started_at))),
+        ("Ended", _e(_utc(summary.ended_at))),
+        ("Search took", _e(_clock(result.duration_s if result is not None else summary.duration_s))),
+    ]
+    if result is not None:
+        bracket = result.bracket_qps
+        knee = (
+            f"{_num(result.knee_qps)} QPS ({result.knee_metric} rose {result.knee_rise:g}; none at "
+            f"{_num(result.knee_below_qps)} QPS)"
+            if result.knee_qps is not None
+            else "no level showed a rise"
+        )
+        rows += [
+            ("Highest sustainable QPS (total, organic included)", _e(_num(result.capacity_qps, digits=6))),
+            ("Its generated rate", _e(_num(result.capacity_rate_qps, " QPS", digits=6))),
+            (
+                "Precision: the bracket the capacity lies in (healthy / unhealthy level)",
+                _e(
+                    f"{_num(result.precision_qps, ' QPS')}: {bracket[0]:.1f} – {bracket[1]:.1f} QPS"
+                    if bracket is not None
+                    else "no unhealthy level: no upper side"
+                ),
+            ),
+            ("Found", _e(f"{'yes' if result.found else 'no'} (limited by {result.limited_by or 'nothing yet'})")),
+            ("Knee", _e(knee)),
+            ("Levels", _e(len(result.steps))),
+        ]
+    rows.append(("Actions", _e(", ".join(f"{k} {v}" for k, v in sorted(summary.actions.items())) or "none")))
+    return f"<table>{_rows(rows)}</table><h3>Levels</h3>{_levels(summary)}"
+
+
+def _level_row(number: int, step: Mapping[str, Any], origin: float) -> str:
+    verdict = step.get("verdict") or "interrupted"
+    cells = [
+        _num(number),
+        _clock(step["began_at"] - origin),
+        STAGE_NAMES.get(step["stage"], str(step["stage"])),
+        f"{step['rate_qps']:g}",
+        _num(step.get("total_qps"), digits=6),
+        step.get("verdict") or "—",
+        step.get("samples"),
+        f"{_share(step.get('error_ratio_mean'))} / {_share(step.get('error_ratio_max'))}",
+        f"{_num(step.get('p95_ms_mean'), ' ms')} / {_num(step.get('p99_ms_mean'), ' ms')} / "
+        f"{_num(step.get('p99_ms_max'), ' ms')}",
+        step.get("reason") or "",
+    ]
+    return f'<tr class="{_e(verdict)}">' + "".join(f"<td>{_e(cell)}</td>" for cell in cells) + "</tr>"
+
+
+def _levels(summary: CapacitySummary) -> str:
+    if summary.result is None or not summary.result.steps:
+        return "<p>No level was held.</p>"
+    origin = summary.started_at or 0.0
+    rows = "".join(_level_row(i, step, origin) for i, step in enumerate(summary.result.steps, start=1))
+    return (
+        "<table><tr><th>#</th><th>began</th><th>stage</th><th>rate QPS</th><th>total QPS</th><th>verdict</th>"
+        "<th>samples</th><th>error ratio mean / max</th><th>p95 mean / p99 mean / p99 max</th><th>why</th></tr>"
+        f"{rows}</table>"
+    )
+
+
+def _params(params: RampParams | CapacityParams) -> str:
     data = params.to_json()
     data.pop("abort_rules")  # shown by name below
     rows = [(key, _e(value)) for key, value in data.items()]
-    rows += [("low / high watermark", _e(f"{params.low_watermark:g} / {params.high_watermark:g}"))]
+    if isinstance(params, RampParams):
+        rows += [("low / high watermark", _e(f"{params.low_watermark:g} / {params.high_watermark:g}"))]
     rows += [("abort rules", "<br>".join(_e(rule.name) for rule in params.abort_rules) or "none")]
     return f"<table>{_rows(rows)}</table>"
 
 
-def _charts(charts: Mapping[str, bytes]) -> str:
-    names = [n for n in CHART_CAPTIONS if n in charts] + [n for n in charts if n not in CHART_CAPTIONS]
+def _charts(charts: Mapping[str, bytes], captions: Mapping[str, str] = CHART_CAPTIONS) -> str:
+    names = list(charts)
     figures = []
     for name in names:
         data = base64.b64encode(charts[name]).decode("ascii")
-        caption = CHART_CAPTIONS.get(name, name)
+        caption = captions.get(name, CHART_CAPTIONS.get(name, name))
         figures.append(
             f'<figure><img src="data:image/png;base64,{data}" alt="{_e(caption)}">'
             f"<figcaption>{_e(caption)}</figcaption></figure>"
@@ -205,31 +281,36 @@ def render_page(
     *,
     stack: str,
     run_id: str,
-    params: RampParams,
+    params: RampParams | CapacityParams,
     timeline: Timeline,
-    summary: RampSummary,
+    summary: RampSummary | CapacitySummary,
     results: Sequence[CheckResult],
     charts: Mapping[str, bytes],
     generated_at: float,
 ) -> str:
-    """The report page as one HTML document (str); `charts` maps file names to PNG bytes."""
+    """The report page as one HTML document (str); `charts` maps file names to PNG bytes (in page order)."""
     origin = summary.started_at if summary.started_at is not None else 0.0
     failed = sum(not r.passed for r in results)
     checks_line = f"checks: {len(results) - failed} of {len(results)} passed" if results else "no checks declared"
+    if isinstance(summary, CapacitySummary):
+        title, summary_html, captions = "Capacity search report", _capacity_summary(summary), CAPACITY_CAPTIONS
+    else:
+        assert isinstance(params, RampParams)
+        title, summary_html, captions = "Ramp report", _summary(summary, params), CHART_CAPTIONS
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Ramp report — {_e(stack)} — {_e(run_id)}</title><style>{_STYLE}</style></head>
+<title>{title} — {_e(stack)} — {_e(run_id)}</title><style>{_STYLE}</style></head>
 <body>
-<header><h1>Ramp report: {_e(stack)}</h1>
+<header><h1>{title}: {_e(stack)}</h1>
 <p class="meta">run {_e(run_id)} · generated {_e(_utc(generated_at))} · times are since the ramp's start
 ({_e(_utc(summary.started_at))})</p>
 <p><span class="outcome {_OUTCOME_CLASS.get(summary.outcome, "")}">{_e(summary.outcome)}</span>
 <span class="{"fail" if failed else "pass" if results else ""}">{_e(checks_line)}</span></p>
 <p class="reason">{_e(summary.reason)}</p></header>
-<section id="summary"><h2>Summary</h2>{_summary(summary, params)}</section>
+<section id="summary"><h2>Summary</h2>{summary_html}</section>
 <section id="checks"><h2>Checks</h2>{_checks(results)}</section>
 <section id="params"><h2>Parameters</h2>{_params(params)}</section>
-<section id="charts"><h2>Charts</h2>{_charts(charts)}</section>
+<section id="charts"><h2>Charts</h2>{_charts(charts, captions)}</section>
 <section id="decisions"><h2>Decisions ({len(timeline.decisions)})</h2>{_decisions(timeline, origin)}</section>
 </body></html>
 """

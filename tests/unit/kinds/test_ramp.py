@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from loadstack.kinds.ramp import RampStep
+from loadstack.ramp.capacity import CapacityParams
 from loadstack.ramp.params import AbortRule, RampParams
 from loadstack.spec import SpecError, load_stack
 
@@ -399,3 +400,124 @@ def test_an_approval_point_reaches_the_controller_and_its_timeout_the_time_limit
 def test_a_bad_approval_is_named_with_its_path_and_fix(tmp_path, approval, line):
     lines = spec_lines(tmp_path, {**copy.deepcopy(RAMP), "approval": approval}, app=DATA_STEPS["app"])
     assert len(lines) == 1 and lines[0].startswith(line), lines
+
+
+# --- mode: capacity ---------------------------------------------------------------------------------
+CAPACITY = {
+    "kind": "ramp",
+    "mode": "capacity",
+    "target_url": "${steps.app.outputs.url}",
+    "metrics": {"url": "${steps.app.outputs.prometheus_url}"},
+    "bucket_qps": 2,
+    "abort": [{"metric": "error_ratio", "above": 0.05, "for_s": 8}, {"metric": "p99_ms", "above": 2000}],
+    "capacity": {"start_qps": 20, "max_qps": 400, "confirm_s": 30},
+    "checks": ["capacity_qps >= 50", "precision_qps < 20"],
+    "variants": {"production": {"bucket_qps": 10, "capacity": {"start_qps": 100, "max_qps": 4000}}},
+}
+
+
+def capacity_step(**changes) -> RampStep:
+    return RampStep.model_validate({**copy.deepcopy(CAPACITY), **changes})
+
+
+def capacity_lines(tmp_path: Path, **changes) -> list[str]:
+    surge = {**copy.deepcopy(CAPACITY), **changes}
+    with pytest.raises(SpecError) as caught:
+        load_stack(write_stack(tmp_path, {**DATA_STEPS, "surge": surge}), modules_dir=FIXTURES / "modules", display="s.yaml")
+    return caught.value.lines()
+
+
+def test_a_capacity_step_needs_no_target_and_merges_its_search_settings_per_variant(tmp_path):
+    stack = load_stack(write_stack(tmp_path, {**DATA_STEPS, "surge": CAPACITY}), modules_dir=FIXTURES / "modules")
+    step = stack.steps["surge"]
+    assert isinstance(step, RampStep) and step.mode == "capacity" and step.target_qps is None
+    minimal, production = step.params_for("minimal"), step.params_for("production")
+    rules = (AbortRule("error_ratio", 0.05, 8.0), AbortRule("p99_ms", 2000.0, 0.0))
+    assert minimal == CapacityParams(
+        start_qps=20, abort_rules=rules, bucket_qps=2, max_qps=400, confirm_s=30, max_staleness_s=30.0,
+        no_data_limit_s=90.0, max_duration_s=3600.0,
+    )  # fmt: skip
+    # The variant overrides what it names, inherits the rest of the step's capacity: block and the defaults.
+    assert (production.start_qps, production.max_qps, production.bucket_qps, production.confirm_s) == (100, 4000, 10, 30)
+    assert (production.growth, production.trip_fraction, production.precision_ratio) == (2.0, 0.8, 0.01)
+    assert step.override_params("surge") == {"max_qps": "surge_max_qps"}
+    assert list(step.run_params("surge")) == ["surge_max_qps"]
+    max_qps = step.run_params("surge")["surge_max_qps"]
+    assert max_qps["type"] == ["null", "number"] and max_qps["maximum"] == 4000 and "At most 4000" in max_qps["description"]
+    assert "maximum" not in capacity_step(capacity={"start_qps": 20}).run_params("surge")["surge_max_qps"]
+
+
+def test_an_absolute_precision_alone_drops_the_relative_default():
+    step = capacity_step(capacity={"start_qps": 20, "precision_qps": 5})
+    params = step.params_for("minimal")
+    assert (params.precision_qps, params.precision_ratio) == (5, None)
+    both = capacity_step(capacity={"precision_qps": 5, "precision_ratio": 0.02}).params_for("minimal")
+    assert (both.precision_qps, both.precision_ratio) == (5, 0.02)
+
+
+def test_the_time_limit_of_a_search_is_bounded_by_its_levels_or_its_max_duration():
+    step = capacity_step()
+    p = step.params_for("minimal")
+    # 20 -> 400: 6 growth levels (20, 40, ..., 640 capped at 400); bisection from 400 QPS to 1 % of 20 (a bucket,
+    # 2 QPS): log2(200) -> 8, + 2; each level: lag 30 + dwell 10 + 5 ticks; 3 confirmations of 30 s + lag + 5.
+    level_s = 30 + 10 + 5
+    expected = (6 + 10) * level_s + 3 * (30 + 30 + 5) + 90 + 600
+    assert step.time_limit_s("minimal") == expected and p.judged_span_s == 10
+    unbounded = capacity_step(capacity={"start_qps": 20, "max_duration_s": 900})
+    assert unbounded.time_limit_s("minimal") == 900 + 90 + 600
+
+
+def test_capacity_mode_names_each_setting_of_the_hold_mode_and_the_checks_that_do_not_apply(tmp_path):
+    lines = capacity_lines(
+        tmp_path, target_qps=100, hold_s=60, checks=["p99_ms < 800", "capacity_qps > 10"],
+        variants={"production": {"threshold_qps": 5}},
+    )  # fmt: skip
+    hold = "is a setting of mode: hold (a target held in band), not of mode: capacity: remove it (the search's settings go under capacity:)"
+    assert lines == [
+        "s.yaml: steps.surge.checks[0]: 'p99_ms < 800 over hold' measures a ramp's hold or its way to the band, and a "
+        "capacity search has neither: check what it found instead, one of capacity_qps, precision_qps, search_s, "
+        "knee_qps (e.g. 'capacity_qps >= 100')",
+        f"s.yaml: steps.surge.hold_s: {hold}",
+        f"s.yaml: steps.surge.target_qps: {hold}",
+        f"s.yaml: steps.surge.variants.production.threshold_qps: {hold}",
+    ]
+
+
+def test_capacity_mode_needs_an_abort_rule_and_settings_that_hold_together(tmp_path):
+    lines = capacity_lines(
+        tmp_path, abort=[], capacity={"start_qps": 1, "max_qps": 400},
+        variants={"production": {"capacity": {"max_qps": 0.5}}},
+    )  # fmt: skip
+    assert lines == [
+        "s.yaml: steps.surge.abort: mode: capacity judges health on the abort rules' metrics and has none: add at "
+        "least one, e.g. {metric: error_ratio, above: 0.05, for_s: 10}",
+        "s.yaml: steps.surge.capacity.start_qps: 1 is below one bucket (2 QPS, bucket_qps): start at 2 QPS or more",
+        "s.yaml: steps.surge.variants.production.capacity.max_qps: 0.5 is below start_qps 1: raise max_qps, or start lower",
+    ]
+
+
+def test_a_capacity_block_or_check_under_the_hold_mode_is_named_with_the_fix(tmp_path):
+    surge = {**copy.deepcopy(RAMP), "capacity": {"start_qps": 10}, "checks": ["capacity_qps > 1"]}
+    surge["variants"]["production"]["capacity"] = {"max_qps": 50}
+    with pytest.raises(SpecError) as caught:
+        load_stack(write_stack(tmp_path, {**DATA_STEPS, "surge": surge}), modules_dir=FIXTURES / "modules", display="s.yaml")
+    fix = "is the capacity search's settings, and mode is hold: remove it, or set mode: capacity"
+    assert caught.value.lines() == [
+        f"s.yaml: steps.surge.capacity: {fix}",
+        "s.yaml: steps.surge.checks[0]: capacity_qps is a capacity search's result, and mode is hold: remove the "
+        "check, or set mode: capacity",
+        f"s.yaml: steps.surge.variants.production.capacity: {fix}",
+    ]
+
+
+def test_a_search_over_shifted_live_traffic_needs_a_max_qps_the_live_traffic_can_give(tmp_path):
+    load = {
+        "driver": "haproxy_shift", "live_qps": 100, "admin_socket": "${steps.app.outputs.admin_socket}",
+        "production_servers": "${steps.app.outputs.production_servers}",
+        "stack_servers": "${steps.app.outputs.stack_servers}",
+    }  # fmt: skip
+    metrics = {"url": "${steps.app.outputs.prometheus_url}", "labels": {"pool": "stack"}}
+    lines = capacity_lines(tmp_path, load=load, metrics=metrics, capacity={"start_qps": 20}, variants={})
+    assert len(lines) == 1 and lines[0].startswith(
+        "s.yaml: steps.surge.capacity.max_qps: not given: a shift moves at most 100 live QPS x 255/256"
+    ), lines

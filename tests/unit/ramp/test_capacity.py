@@ -13,48 +13,21 @@ from loadstack.ramp.clock import FakeClock
 from loadstack.ramp.params import AbortRule
 from loadstack.ramp.runner import run_ramp
 from loadstack.ramp.samples import MetricSource, Sample
-from loadstack.ramp.simulator import PlantConfig, Simulator
+from loadstack.ramp.simulator import PlantConfig, Simulator, highest_demand, plant_metrics, sustainable_demand
 
 RULES = (AbortRule("error_ratio", 0.05, 5.0), AbortRule("error_ratio", 0.5, 0.0), AbortRule("p99_ms", 1000.0, 10.0))
 PARAMS = CapacityParams(start_qps=50.0, abort_rules=RULES, bucket_qps=1.0, precision_ratio=0.01, max_qps=5000.0)
 TICK_S = 1.0
 
 
-def plant_metrics(plant: PlantConfig, demand_qps: float) -> Sample:
-    """The plant's steady metrics at a total demand: the simulator itself, without noise, drift or lag."""
-    quiet = dataclasses.replace(
-        plant, organic_qps=0.0, organic_swing_qps=0.0, organic_walk_qps=0.0, noise=0.0, delay_s=0.0, settle_s=0.0
-    )
-    clock = FakeClock()
-    sim = Simulator(quiet, clock)
-    sim.driver.set_rate(demand_qps)
-    clock.advance(quiet.window_s + quiet.period_s)
-    sample = sim.source.read(clock.now())
-    assert sample is not None
-    return sample
-
-
-def highest_demand(plant: PlantConfig, ok) -> float:
-    """The highest total demand at which `ok(plant metrics)` holds (metrics worsen with demand), to 0.01 QPS."""
-    low, high = 0.0, plant.knee_qps
-    while ok(plant_metrics(plant, high)):
-        low, high = high, 2 * high
-    while high - low > 0.01:
-        mid = (low + high) / 2
-        low, high = (mid, high) if ok(plant_metrics(plant, mid)) else (low, mid)
-    return low
-
-
 def known_capacity(plant: PlantConfig, params: CapacityParams) -> float:
     """The highest total QPS the plant serves with every rule's metric at or under its trip level."""
-    return highest_demand(
-        plant, lambda m: all(getattr(m, rule.metric) <= params.trip(rule) for rule in params.abort_rules)
-    )
+    return sustainable_demand(plant, params.abort_rules, params.trip_fraction)
 
 
 def hard_limit_demand(plant: PlantConfig, params: CapacityParams) -> float:
     """The lowest total QPS at which some rule's metric reaches its abort limit itself."""
-    return highest_demand(plant, lambda m: all(getattr(m, rule.metric) <= rule.limit for rule in params.abort_rules))
+    return sustainable_demand(plant, params.abort_rules)
 
 
 class Search:

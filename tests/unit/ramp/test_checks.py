@@ -3,7 +3,8 @@ import json
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from loadstack.ramp.checks import Check, evaluate_checks, failures
+from loadstack.ramp.capacity import CapacityResult
+from loadstack.ramp.checks import CAPACITY_METRICS, Check, evaluate_checks, failures
 from loadstack.ramp.params import RampParams
 from loadstack.ramp.samples import Sample
 from loadstack.ramp.timeline import Decision, Timeline
@@ -154,3 +155,36 @@ def test_failures_name_every_failed_check_and_results_are_json():
     assert failures(results[:1]) is None
     assert json.loads(json.dumps([r.to_json() for r in results]))[0]["observed"] == 300.0
     assert evaluate_checks([], PARAMS, LINE) == []
+
+
+# --- a capacity search's checks ------------------------------------------------------------------
+def test_capacity_checks_judge_the_search_result(capacity_run):
+    checks = [Check.model_validate(text) for text in ("capacity_qps >= 95", "precision_qps <= 10", "search_s < 30")]
+    results = evaluate_checks(checks, capacity_run.params, capacity_run.state.timeline, capacity_run.result)
+    assert [r.passed for r in results] == [True, True, False]
+    assert results[0].observed == pytest.approx(capacity_run.result.capacity_qps) and results[0].window is None
+    assert results[2].message == (
+        f"search_s of the capacity search was {capacity_run.result.duration_s:.4g}, not < 30: failed"
+    )
+    assert failures(results).startswith("1 of 3 post-ramp checks failed: search_s")
+
+
+def test_a_capacity_check_without_data_fails_saying_why(capacity_run):
+    knee, found = Check.model_validate("knee_qps > 0"), Check.model_validate("capacity_qps > 0")
+    hold_metric = Check.model_validate("in_band_share >= 0.9")
+    results = evaluate_checks([knee, found, hold_metric], capacity_run.params, capacity_run.state.timeline, None)
+    assert not any(r.passed for r in results) and all(r.observed is None for r in results)
+    assert "no data (the search left no result)" in results[1].message
+    assert "a capacity search has no hold or band" in results[2].message
+    nothing = CapacityResult.from_json({**capacity_run.result.to_json(), "capacity_qps": None, "knee_qps": None,
+                                        "limited_by": "nothing_sustainable"})  # fmt: skip
+    results = evaluate_checks([knee, found], capacity_run.params, capacity_run.state.timeline, nothing)
+    assert "no level showed a rise" in results[0].message
+    assert "the search found none (limited by nothing_sustainable)" in results[1].message
+
+
+@pytest.mark.parametrize("metric", CAPACITY_METRICS)
+def test_a_capacity_metric_has_no_window(metric):
+    assert Check.model_validate(f"{metric} > 1").window is None
+    with pytest.raises(ValidationError, match=f"{metric} is measured over the whole ramp: remove 'over: hold'"):
+        Check.model_validate(f"{metric} > 1 over hold")

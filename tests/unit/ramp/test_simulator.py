@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 
 from loadstack.ramp.clock import FakeClock
-from loadstack.ramp.simulator import PlantConfig, Simulator
+from loadstack.ramp.params import AbortRule
+from loadstack.ramp.simulator import PlantConfig, Simulator, plant_metrics, sustainable_demand
 from loadstack.ramp.traffic import TrafficDriverError
 
 QUIET = PlantConfig(organic_qps=100.0, organic_swing_qps=0.0, organic_walk_qps=0.0, noise=0.0, window_s=5, settle_s=1.0)
@@ -128,3 +129,13 @@ def test_the_driver_refuses_a_negative_rate_and_caps_at_its_ceiling():
 def test_a_plant_needs_whole_second_windows():
     with pytest.raises(ValueError, match="whole seconds"):
         PlantConfig(window_s=2.5)
+
+
+def test_sustainable_demand_is_where_the_plant_metrics_cross_the_limits():
+    plant = PlantConfig(seed=1, knee_qps=1000.0)
+    rules = (AbortRule("error_ratio", 0.05, 5.0),)
+    # Errors grow 2 % per 1 % of overload from a base of 0.001: 0.05 at 1 + 0.049 / 2 of the knee.
+    assert sustainable_demand(plant, rules) == pytest.approx(1000.0 * (1 + 0.049 / 2), abs=0.05)
+    assert sustainable_demand(plant, rules, 0.8) < sustainable_demand(plant, rules)
+    steady = plant_metrics(plant, 500.0)
+    assert steady.qps == pytest.approx(500.0) and steady.error_ratio == pytest.approx(plant.base_error_ratio)

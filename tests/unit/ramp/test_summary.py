@@ -4,7 +4,7 @@ import pytest
 
 from loadstack.ramp.params import RampParams
 from loadstack.ramp.samples import Sample
-from loadstack.ramp.summary import ordered_samples, spans, summarize, window_metrics
+from loadstack.ramp.summary import ordered_samples, spans, summarize, summarize_capacity, window_metrics
 from loadstack.ramp.timeline import Decision, Timeline
 
 T0 = 1_767_225_600.0
@@ -219,3 +219,15 @@ def test_the_summary_is_json():
     assert data["outcome"] == "done"
     assert data["hold"]["in_band_share"] == 1.0 and data["hold"]["duration_s"] == 30
     assert data["stages"][2]["reached"] is True
+
+
+def test_a_capacity_search_is_summarized_by_its_ending_and_its_result(capacity_run):
+    timeline = capacity_run.state.timeline
+    summary = summarize_capacity(timeline, capacity_run.result)
+    assert summary.outcome == "done" and "QPS sustainable" in summary.reason
+    assert summary.duration_s == pytest.approx(capacity_run.result.duration_s)
+    data = json.loads(json.dumps(summary.to_json()))
+    assert data["mode"] == "capacity" and data["capacity"]["capacity_qps"] == capacity_run.result.capacity_qps
+    assert data["actions"]["done"] == 1 and data["actions"]["step_up"] >= 4
+    empty = summarize_capacity(Timeline(), None)
+    assert (empty.outcome, empty.result, empty.to_json()["capacity"]) == ("not started", None, None)

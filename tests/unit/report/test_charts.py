@@ -3,6 +3,7 @@ import struct
 
 import numpy as np
 import pytest
+from matplotlib.collections import LineCollection
 from matplotlib.image import imread
 
 from loadstack.ramp.samples import Sample
@@ -10,10 +11,13 @@ from loadstack.ramp.timeline import Decision, Timeline
 from loadstack.report.charts import (
     CHARTS,
     DPI,
+    LEVELS_CHART,
     SIZE_IN,
     error_figure,
     latency_figure,
+    levels_figure,
     qps_figure,
+    render_charts,
     to_png,
 )
 
@@ -122,3 +126,22 @@ def test_an_empty_timeline_still_draws_and_says_so(params):
         figure = draw(params, Timeline())
         assert f"no {what} recorded" in [t.get_text() for t in figure.axes[0].texts]
     assert png_size(to_png(qps_figure(params, Timeline()))) == (1200, 440)
+
+
+def test_a_capacity_search_draws_its_levels_bracket_and_trip_levels(capacity_run):
+    params, timeline, result = capacity_run.params, capacity_run.state.timeline, capacity_run.result
+    charts = render_charts(params, timeline, result)
+    assert list(charts) == [LEVELS_CHART, "latency.png", "errors.png"]
+    assert all(png_size(data) == (int(SIZE_IN[0] * DPI), int(SIZE_IN[1] * DPI)) for data in charts.values())
+    figure = levels_figure(params, timeline, result)
+    labels = legend(figure)
+    assert {"bracket (precision)", "highest sustainable", "healthy level", "unhealthy level", "achieved QPS"} <= set(labels)
+    assert f"{result.capacity_qps:.1f} QPS" in figure.axes[0].get_title(loc="left")
+    # One segment per level, at the total QPS it put on the stack.
+    segments = [c for c in figure.axes[0].collections if isinstance(c, LineCollection)]
+    heights = sorted(seg[0][1] for c in segments for seg in c.get_segments())
+    assert heights == sorted(step["total_qps"] for step in result.steps)
+    errors = legend(error_figure(params, timeline))
+    assert "abort: error_ratio > 0.05 for 2 s" in errors and "trip: 0.8 x error_ratio 0.05" in errors
+    nothing = levels_figure(params, type(timeline)(), None)
+    assert "nothing found" in nothing.axes[0].get_title(loc="left")

@@ -5,7 +5,7 @@ from html.parser import HTMLParser
 from pydantic import TypeAdapter
 
 from loadstack.ramp.checks import Check, evaluate_checks
-from loadstack.ramp.summary import summarize
+from loadstack.ramp.summary import summarize, summarize_capacity
 from loadstack.ramp.timeline import Timeline
 from loadstack.report.page import render_page
 
@@ -135,3 +135,19 @@ def test_a_page_without_checks_or_samples_still_renders(params):
     )
     assert "not started" in parsed.text and "No post-ramp checks were declared." in parsed.text
     assert parsed.rows() == []
+
+
+def test_a_capacity_search_page_shows_what_it_found_and_every_level(capacity_run):
+    result = capacity_run.result
+    results = evaluate_checks([Check.model_validate("capacity_qps > 50")], capacity_run.params,
+                              capacity_run.state.timeline, result)  # fmt: skip
+    page = render_page(
+        stack="shop", run_id="r1", params=capacity_run.params, timeline=capacity_run.state.timeline,
+        summary=summarize_capacity(capacity_run.state.timeline, result), results=results,
+        charts={"levels.png": b"\x89PNG"}, generated_at=0.0,
+    )  # fmt: skip
+    assert "<h1>Capacity search report: shop</h1>" in page and "checks: 1 of 1 passed" in page
+    assert f"{result.bracket_qps[0]:.1f} – {result.bracket_qps[1]:.1f} QPS" in page
+    assert "limited by precision" in page and "start_qps" in page and "low / high watermark" not in page
+    assert page.count('<tr class="healthy">') + page.count('<tr class="unhealthy">') == len(result.steps)
+    assert "Every level the capacity search held" in page

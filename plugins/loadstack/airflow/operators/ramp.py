@@ -31,8 +31,10 @@ from loadstack.airflow.ui.plugin import RampPageLink
 from loadstack.profiles import PROJECT_ROOT
 from loadstack.ramp.clock import SystemClock
 from loadstack.ramp.control import CONTROL_KEY, STATUS_KEY, ControlRecord, ControlSource
-from loadstack.ramp.controller import RampController
-from loadstack.ramp.params import RampParams
+from loadstack.ramp.capacity import CapacityParams, CapacityState
+from loadstack.ramp.modes import (
+    Params, State, build_controller, capacity_status, describe_plan, outcome_extras, params_from_json, state_from_json,
+)  # fmt: skip
 from loadstack.ramp.runner import describe, run_ramp
 from loadstack.ramp.state import RampState
 from loadstack.ramp_rig import RampRig, RampRigError, open_rig
@@ -67,8 +69,12 @@ class TaskStateControl(ControlSource):
         return self._last
 
 
-def status_of(state: RampState, params: RampParams) -> dict[str, Any]:
+def status_of(state: State, params: Params) -> dict[str, Any]:
     """The few numbers `loadstack ramp status` shows (the task state store keeps small values)."""
+    if isinstance(params, CapacityParams):
+        assert isinstance(state, CapacityState)
+        return capacity_status(state, params)
+    assert isinstance(state, RampState)
     last = state.timeline.decisions[-1] if state.timeline.decisions else None
     sample = state.timeline.samples[-1] if state.timeline.samples else None
     return {
@@ -91,7 +97,8 @@ def status_of(state: RampState, params: RampParams) -> dict[str, Any]:
 
 
 class RampOperator(StackStepOperator):
-    """Ramp to the variant's target QPS in stages and hold it in band; returns the outcome."""
+    """Ramp to the variant's target QPS in stages and hold it in band, or search for the highest sustainable
+    QPS (the step's mode, `loadstack.ramp.modes`); returns the outcome (and the search's result)."""
 
     template_fields = ("variant", "overrides")
     ui_color = "#fff0e0"
@@ -131,7 +138,7 @@ class RampOperator(StackStepOperator):
         params = self.run_params()
         store = RampStore(self.profile, self.stack, context["run_id"], self.step)
         state = self._resumed_state(store, params)
-        controller = RampController(params, state)
+        controller = build_controller(params, state)
         task_store = context["task_state_store"]
 
         def checkpoint(state_json: dict[str, Any]) -> None:
@@ -143,8 +150,8 @@ class RampOperator(StackStepOperator):
                 self.log.warning("publishing the ramp's status failed: %s", exc)
 
         self.log.info(
-            "ramp to %g QPS (band %g..%g) in stages %s; checkpoint %s; control: loadstack ramp pause|resume|terminate %s",
-            params.target_qps, params.low_watermark, params.high_watermark, list(params.stages), store.location, self.stack,
+            "%s; checkpoint %s; control: loadstack ramp pause|resume|terminate %s",
+            describe_plan(params), store.location, self.stack,
         )
         try:
             self._rig = self.open_rig(context, resolved)
@@ -161,7 +168,7 @@ class RampOperator(StackStepOperator):
             self._rig.close()
             self._rig = None
         self.log.info("load generator: %s", usage)
-        result = {**outcome.to_json(), "checkpoint": store.location, "target_qps": params.target_qps,
+        result = {**outcome.to_json(), "checkpoint": store.location, **outcome_extras(controller),
                   "load_generator": usage}
         if not outcome.succeeded:
             raise AirflowFailException(f"ramp {outcome.phase} at stage {outcome.stage}: {outcome.reason}")
@@ -182,7 +189,7 @@ class RampOperator(StackStepOperator):
             load=resolved["load"], metrics=resolved["metrics"], profile=self.profile,
         )
 
-    def run_params(self) -> RampParams:
+    def run_params(self) -> Params:
         """The variant's parameters with this run's overrides (rendered Params: "None" means not given)."""
         values = dict(self.params_by_variant[self.variant])
         for field, rendered in self.overrides.items():
@@ -196,7 +203,7 @@ class RampOperator(StackStepOperator):
                     raise AirflowFailException(f"{self.step}: {field} {rendered!r} is not a number >= 0")
                 values[field] = number
         try:
-            return RampParams.from_json(values)
+            return params_from_json(values)
         except ValueError as exc:
             raise AirflowFailException(f"{self.step}: this run's ramp parameters do not hold together: {exc}") from None
 
@@ -205,14 +212,14 @@ class RampOperator(StackStepOperator):
         if self._rig is not None:
             self._rig.close()
 
-    def _resumed_state(self, store: RampStore, params: RampParams) -> RampState | None:
+    def _resumed_state(self, store: RampStore, params: Params) -> State | None:
         saved = store.load()
         if saved is None:
             return None
         if saved.get("params") != params.to_json():
             self.log.warning("the checkpoint at %s was made with other parameters: starting from zero", store.location)
             return None
-        state = RampState.from_json(saved["state"])
+        state = state_from_json(params, saved["state"])
         self.log.info("resuming the ramp from its checkpoint: phase %s, stage %s, %s buckets",
                       state.phase, state.stage, state.buckets)
         return state

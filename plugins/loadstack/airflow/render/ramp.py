@@ -1,9 +1,9 @@
 """Renders the ramp kind: every gate (a deferrable sensor) → ramp → checks and report, in the step's group.
 
 The report runs whatever happened before it (`all_done`): an aborted or terminated ramp is when a
-report matters most. The ramp's time limit is sized for its stages and hold (`RampStep.time_limit_s`).
-With `approval:`, an approval task runs beside the ramp (after the gates) and asks a human once the ramp
-waits at its point (`operators.ramp_approval`).
+report matters most. The ramp's time limit is sized for its stages and hold, or for a capacity search's levels
+(`RampStep.time_limit_s`). With `approval:`, an approval task runs beside the ramp (after the gates) and asks a
+human once the ramp waits at its point (`operators.ramp_approval`).
 """
 
 from __future__ import annotations

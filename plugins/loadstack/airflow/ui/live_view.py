@@ -4,7 +4,8 @@ The page asks for the samples and decisions it has not seen yet (`samples_from`,
 many it holds) so a two-hour ramp (thousands of samples) is sent once, not at every poll. `epoch` (the
 ramp's first start) tells the page when the checkpoint was started again from zero: it then asks for
 everything again. Everything comes from the checkpoint as the ramp wrote it; nothing is recomputed but
-the summary (loadstack.ramp.summary, the same numbers the report shows).
+the summary (loadstack.ramp.summary, the same numbers the report shows). A capacity search's checkpoint
+fills the same fields (its target: the capacity found so far; its band: the bracket) and adds its levels.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from loadstack.ramp.params import RampParams
-from loadstack.ramp.state import RampState
-from loadstack.ramp.summary import summarize
+from loadstack.ramp.capacity import CapacityParams, CapacityState, result_of
+from loadstack.ramp.modes import params_from_json, state_from_json
+from loadstack.ramp.params import AbortRule, RampParams
+from loadstack.ramp.summary import summarize, summarize_capacity
 from loadstack.rest_client.ramp import RAMP_TASK_SUFFIX
 
 
@@ -73,8 +75,8 @@ def live_view(
     }
     if checkpoint is None:
         return view
-    params = RampParams.from_json(checkpoint["params"])
-    state = RampState.from_json(checkpoint["state"])
+    params = params_from_json(checkpoint["params"])
+    state = state_from_json(params, checkpoint["state"])
     samples = state.timeline.samples
     decisions = state.timeline.decisions
     epoch = state.started_at
@@ -82,18 +84,26 @@ def live_view(
     if samples_from > len(samples) or decisions_from > len(decisions):
         samples_from = decisions_from = 0
     latest = samples[-1] if samples else None
+    if isinstance(params, CapacityParams):
+        assert isinstance(state, CapacityState)
+        result = result_of(params, state)
+        mode = {"params": _capacity_params_view(params, result.capacity_qps, result.bracket_qps),
+                "stages": 3, "hold_s": params.confirm_s, "summary": summarize_capacity(state.timeline, result)}  # fmt: skip
+    else:
+        mode = {"params": _params_view(params), "stages": len(params.stages), "hold_s": params.hold_s,
+                "summary": summarize(params, state.timeline)}  # fmt: skip
     view.update(
         {
             "epoch": epoch,
-            "params": _params_view(params),
+            "params": mode["params"],
             "state": {
                 "phase": state.phase,
                 "stage": state.stage,
-                "stages": len(params.stages),
+                "stages": mode["stages"],
                 "buckets": state.buckets,
                 "generated_qps": state.buckets * params.bucket_qps,
                 "in_band_s": state.in_band_s,
-                "hold_s": params.hold_s,
+                "hold_s": mode["hold_s"],
                 "started_at": state.started_at,
                 "ended_at": state.ended_at,
                 "end_reason": state.end_reason,
@@ -102,7 +112,7 @@ def live_view(
                 "tries": state.tries,
             },
             "latest": None if latest is None else {**latest.to_json(), "age_s": latest.age(now)},
-            "summary": summarize(params, state.timeline).to_json(),
+            "summary": mode["summary"].to_json(),
             "samples": {
                 "from": samples_from,
                 "total": len(samples),
@@ -130,8 +140,33 @@ def _params_view(params: RampParams) -> dict[str, Any]:
         "hold_s": params.hold_s,
         "organic_qps": params.organic_qps,
         "max_staleness_s": params.max_staleness_s,
-        "abort_rules": [
-            {"name": rule.name, "metric": rule.metric, "limit": rule.limit, "window_s": rule.window_s}
-            for rule in params.abort_rules
-        ],
+        "abort_rules": _rules_view(params.abort_rules),
     }
+
+
+def _capacity_params_view(
+    params: CapacityParams, capacity_qps: float | None, bracket_qps: tuple[float, float] | None
+) -> dict[str, Any]:
+    """A capacity search in the fields the page draws: its target is the capacity found so far, its band the
+    bracket the capacity lies in (None: not known yet)."""
+    low, high = bracket_qps if bracket_qps is not None else (None, None)
+    return {
+        "mode": "capacity",
+        "target_qps": capacity_qps,
+        "low_watermark": low,
+        "high_watermark": high,
+        "stages": [],
+        "stage_targets_qps": [],
+        "bucket_qps": params.bucket_qps,
+        "start_qps": params.start_qps,
+        "max_qps": params.max_qps,
+        "hold_s": params.confirm_s,
+        "organic_qps": 0.0,
+        "max_staleness_s": params.max_staleness_s,
+        "trip_fraction": params.trip_fraction,
+        "abort_rules": _rules_view(params.abort_rules),
+    }
+
+
+def _rules_view(rules: tuple[AbortRule, ...]) -> list[dict[str, Any]]:
+    return [{"name": rule.name, "metric": rule.metric, "limit": rule.limit, "window_s": rule.window_s} for rule in rules]

@@ -385,3 +385,45 @@ def test_on_kill_closes_the_rig_it_has_open(profile):
     op._rig = mock.Mock(spec=RampRig)
     op.on_kill()
     op._rig.close.assert_called_once_with()
+
+
+# --- mode: capacity ------------------------------------------------------------------------------
+def test_execute_in_capacity_mode_searches_checkpoints_and_returns_what_it_found(s3_profile, context, monkeypatch,
+                                                                                 capacity_run):  # fmt: skip
+    rig = Rig(monkeypatch, capacity_run.plant)
+    result = build(s3_profile, params=capacity_run.params, overrides={"max_qps": "None"}).execute(context)
+    assert result["succeeded"] and result["mode"] == "capacity" and "target_qps" not in result
+    found = result["capacity"]
+    assert found["found"] and found["capacity_qps"] == pytest.approx(capacity_run.result.capacity_qps)
+    assert found["bracket_qps"] == list(capacity_run.result.bracket_qps) and found["limited_by"] == "precision"
+    assert rig.closed == 1 and rig.sim.driver.applied_rate() == 0
+    saved = store(s3_profile).load()
+    assert saved["params"] == capacity_run.params.to_json() and saved["state"]["result"] == found
+    status = context["task_state_store"].values[STATUS_KEY]
+    assert status["mode"] == "capacity" and status["phase"] == "done" and status["capacity_qps"] == pytest.approx(
+        found["capacity_qps"], abs=0.01
+    )
+
+
+def test_a_capacity_search_retried_resumes_its_levels_and_a_run_may_lower_its_ceiling(s3_profile, context,
+                                                                                     monkeypatch, capacity_run):  # fmt: skip
+    Rig(monkeypatch, capacity_run.plant)
+    op = build(s3_profile, params=capacity_run.params, overrides={"max_qps": "None"})
+    monkeypatch.setattr(operators, "run_ramp", lambda *args, **kwargs: run_ramp(*args, **kwargs, max_ticks=30))
+    with pytest.raises(RampTickLimit):
+        op.execute(context)
+    first = store(s3_profile).load()["state"]
+    assert first["phase"] == "ramping" and len(first["levels"]) >= 3
+    monkeypatch.undo()
+    rig = Rig(monkeypatch, capacity_run.plant)
+    rig.clock.advance(60)  # the retry starts later than the first try's last sample
+    result = build(s3_profile, params=capacity_run.params, overrides={"max_qps": "None"}).execute(context)
+    final = store(s3_profile).load()["state"]
+    assert result["succeeded"] and final["tries"] == 2 and final["started_at"] == first["started_at"]
+    assert final["levels"][: len(first["levels"]) - 1] == first["levels"][:-1]  # judged levels are not judged again
+    starts = [d for d in final["timeline"]["decisions"] if d["action"] == "start"]
+    assert len(starts) == 2 and "resumed from a checkpoint (try 2)" in starts[1]["reason"]
+    lowered = build(s3_profile, params=capacity_run.params, overrides={"max_qps": "50"}).run_params()
+    assert lowered.max_qps == 50 and lowered.start_qps == capacity_run.params.start_qps
+    with pytest.raises(AirflowFailException, match="max_qps 5.0 must be >= start_qps 10.0"):
+        build(s3_profile, params=capacity_run.params, overrides={"max_qps": "5"}).run_params()

@@ -181,3 +181,37 @@ def test_one_asset_per_stack_and_step():
     assert report_asset("shop", "surge") == report_asset("shop", "surge")
     assert report_asset("shop", "surge").name == "loadstack-report.shop.surge"
     assert report_asset("shop", "surge") != report_asset("shop", "other")
+
+
+# --- a capacity search ---------------------------------------------------------------------------
+def save_capacity(profile: Profile, run) -> None:
+    RampStore(profile, "shop", RUN_ID, "surge").save({"params": run.params.to_json(), "state": run.checkpoints[-1]})
+
+
+def test_a_capacity_search_is_checked_on_what_it_found(s3_profile, context, capacity_run):
+    save_capacity(s3_profile, capacity_run)
+    checks = [{"metric": "capacity_qps", "operator": ">=", "value": 90, "over": None}]
+    results = build(RampChecksOperator, s3_profile, checks=checks).execute(context)
+    assert results[0]["passed"] and results[0]["observed"] == pytest.approx(capacity_run.result.capacity_qps)
+    too_much = [{"metric": "capacity_qps", "operator": ">=", "value": 500, "over": None}]
+    with pytest.raises(AirflowFailException, match="capacity_qps of the capacity search was 100, not >= 500"):
+        build(RampChecksOperator, s3_profile, checks=too_much).execute(context)
+
+
+def test_a_capacity_search_report_shows_its_levels_and_its_asset_event_what_it_found(s3_profile, context, capacity_run):
+    save_capacity(s3_profile, capacity_run)
+    s3 = s3_profile.client("s3")
+    s3.create_bucket(Bucket="reports")
+    result = build(RampReportOperator, s3_profile, checks=[]).execute(context)
+    prefix = f"reports/shop/{RUN_ID}/surge/"
+    stored = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="reports", Prefix=prefix)["Contents"])
+    assert stored == [prefix + name for name in ("errors.png", "index.html", "latency.png", "levels.png", "timeline.json")]
+    document = json.loads(s3.get_object(Bucket="reports", Key=prefix + "timeline.json")["Body"].read())
+    assert document["mode"] == "capacity" and document["capacity"] == capacity_run.result.to_json()
+    page = s3.get_object(Bucket="reports", Key=prefix + "index.html")["Body"].read().decode()
+    assert "Capacity search report: shop" in page and "Highest sustainable QPS" in page
+    extra = context["outlet_events"][report_asset("shop", "surge")].extra
+    assert extra["outcome"] == "done" and extra["capacity_qps"] == capacity_run.result.capacity_qps
+    assert extra["bracket_qps"] == list(capacity_run.result.bracket_qps) and extra["limited_by"] == "precision"
+    assert json.loads(json.dumps(extra)) == extra
+    assert result["summary"]["capacity"]["capacity_qps"] == capacity_run.result.capacity_qps

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from loadstack.ramp.capacity import CapacityParams
+from loadstack.ramp.modes import params_from_json
 from loadstack.ramp.params import RampParams
 from loadstack.spec import load_stack
 
@@ -216,3 +218,21 @@ def test_an_approval_task_runs_beside_the_ramp_after_the_gates_and_the_ramp_read
 def test_without_approval_the_ramp_asks_nobody(dag):
     assert dag.get_task("surge.ramp").approval_task_id is None
     assert not any("approve" in task_id for task_id in dag.task_dict)
+
+
+def test_a_capacity_step_renders_its_search_params_max_qps_param_and_time_limit(tmp_path):
+    from loadstack.airflow.render import build_dag
+
+    surge = {k: v for k, v in copy.deepcopy(STEPS["surge"]).items() if k not in ("target_qps", "threshold_qps", "variants")}
+    surge.update(mode="capacity", capacity={"start_qps": 10, "max_qps": 200}, checks=["capacity_qps > 50"])
+    stack = stack_of(tmp_path, {**STEPS, "surge": surge}, name="searched")
+    dag = build_dag(stack)
+    ramp = dag.get_task("surge.ramp")
+    params = params_from_json(ramp.params_by_variant["minimal"])
+    assert isinstance(params, CapacityParams) and params == stack.steps["surge"].params_for("minimal")
+    assert ramp.overrides == {"max_qps": "{{ params.surge_max_qps }}"} and "surge_max_qps" in dag.params
+    assert "surge_target_qps" not in dag.params
+    # Sized for the search (growth to 200 QPS, bisection, confirmations), at least the stack's default hour.
+    assert 1000 < stack.steps["surge"].time_limit_s("minimal") < 3600 == ramp.execution_timeout.total_seconds()
+    assert dag.get_task("surge.checks").checks == [{"metric": "capacity_qps", "operator": ">", "value": 50.0, "over": None}]
+    json.dumps(ramp.params_by_variant)  # JSON primitives only

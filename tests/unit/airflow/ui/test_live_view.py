@@ -62,3 +62,20 @@ def test_counts_beyond_the_checkpoint_mean_another_checkpoint_and_everything_is_
     got = view(finished_ramp_checkpoint, samples_from=len(samples) + 10, decisions_from=2)
     assert got["samples"]["from"] == 0 and len(got["samples"]["items"]) == len(samples)
     assert got["decisions"]["from"] == 0
+
+
+def test_a_capacity_search_fills_the_same_fields_its_target_the_capacity_its_band_the_bracket(capacity_run):
+    checkpoint = {"params": capacity_run.params.to_json(), "state": capacity_run.checkpoints[-1]}
+    got = view(checkpoint)
+    params, state, result = got["params"], got["state"], capacity_run.result
+    assert params["mode"] == "capacity" and params["target_qps"] == result.capacity_qps
+    assert (params["low_watermark"], params["high_watermark"]) == result.bracket_qps
+    assert params["stage_targets_qps"] == [] and [rule["metric"] for rule in params["abort_rules"]] == ["error_ratio", "p99_ms"]
+    assert state["phase"] == "done" and state["stages"] == 3 and state["hold_s"] == capacity_run.params.confirm_s
+    assert got["summary"]["mode"] == "capacity" and len(got["summary"]["capacity"]["steps"]) == len(result.steps)
+    assert got["samples"]["total"] == len(capacity_run.state.timeline.samples)
+    # While it runs: no bracket yet after the first level.
+    early = {"params": capacity_run.params.to_json(), "state": capacity_run.checkpoints[1]}
+    got = live_view(WHERE, task_state="running", checkpoint_location="s3://state/x", checkpoint=early, control=None,
+                    status=None, now=capacity_run.clock.now())  # fmt: skip
+    assert got["params"]["low_watermark"] is None and got["state"]["phase"] == "ramping"
