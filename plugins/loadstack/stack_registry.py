@@ -195,11 +195,15 @@ class StackRegistry:
         return written
 
     def mark_tearing_down(self, stack: str, *, reason: str, teardown_run: str) -> StackEntry | None:
-        """A teardown started; None when the stack is not listed (never registered, or already removed)."""
+        """A teardown started; None when the stack is not listed (never registered, or already removed).
+
+        Marking again for the same teardown run changes nothing: the reaper marks a stack before it
+        triggers the teardown run, whose first task marks it again; a retried task does too.
+        """
 
         def change(current: StackEntry | None) -> StackEntry | None:
-            if current is None:
-                return None
+            if current is None or (current.status == "tearing_down" and current.teardown_run == teardown_run):
+                return current
             return replace(current, status="tearing_down", reason=reason, teardown_run=teardown_run,
                            teardown_attempts=current.teardown_attempts + 1)
 

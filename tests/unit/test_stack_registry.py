@@ -89,6 +89,8 @@ def test_teardown_lifecycle(registry):
     down = registry.mark_tearing_down("shop", reason="expired 10m ago", teardown_run="reaped__1")
     assert (down.status, down.reason, down.teardown_run, down.teardown_attempts) == (
         "tearing_down", "expired 10m ago", "reaped__1", 1)
+    # The teardown run's own first task (or its retry) marks it again: nothing changes.
+    assert registry.mark_tearing_down("shop", reason="manual teardown", teardown_run="reaped__1") == down
     failed = registry.mark_teardown_failed("shop", reason="network.destroy failed")
     assert (failed.status, failed.reason, failed.teardown_run) == ("teardown_failed", "network.destroy failed", "reaped__1")
     assert registry.remove("shop", teardown_run="reaped__2") is True
