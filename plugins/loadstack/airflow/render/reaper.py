@@ -46,6 +46,9 @@ def build_reaper_dag() -> DAG:
             # The run id comes from the reaper's run: a retry finds its own earlier run and moves on.
             skip_when_already_exists=True,
             wait_for_completion=False,
+            # A teardown DAG that is paused or missing stays so for minutes: the next reaper run, 15
+            # minutes on, is the retry (and settles the stack as teardown_failed if it never started).
+            retries=0,
             map_index_template="{{ task.trigger_dag_id }}",
             execution_timeout=timedelta(minutes=2),
         ).expand_kwargs(select.output)

@@ -29,14 +29,17 @@ def stack_dags(name: str):
 
 
 def publish_unpaused(dag) -> None:
-    """Write a DAG to the metadata DB, as the dag processor would, and unpause it: the reaper starts
-    only teardown DAGs that exist and are not paused."""
+    """Write a DAG to the metadata DB, as the dag processor would (and as the run_dag fixture does), and
+    unpause it: the reaper starts only teardown DAGs that exist and are not paused."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.collection import update_dag_parsing_results_in_db
     from airflow.models.dag import DagModel
     from airflow.serialization.serialized_objects import LazyDeserializedDAG
     from airflow.utils.session import create_session
 
     with create_session() as session:
+        DagBundlesManager().sync_bundles_to_db(session=session)
+        session.flush()
         update_dag_parsing_results_in_db(BUNDLE, None, [LazyDeserializedDAG.from_dag(dag)], {}, None, set(),
                                          session=session)
         session.flush()
@@ -126,3 +129,41 @@ def test_a_failed_teardown_stays_listed_with_the_reason_and_is_retried(run_dag, 
     entry = registry.get("it_unreapable")
     assert entry.status == "tearing_down" and entry.teardown_run == f"reaped__{retry_run.run_id}"
     assert f"the last failed: teardown run {failed_run.run_id}" in entry.reason
+
+
+def test_a_paused_teardown_dag_is_reported_not_waited_for(run_dag, loadstack_env, local_profile):
+    """The trigger refuses a paused teardown DAG (a queued run would wait forever); the next reaper run
+    records that the teardown never started, and tries again."""
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+
+    from loadstack.airflow.render import build_teardown_dag
+    from loadstack.airflow.render.reaper import build_reaper_dag
+
+    reaped = load_stack(FIXTURES / "it_stacks" / "it_reaped.yaml", modules_dir=FIXTURES / "tf_modules")
+    stack = dataclasses.replace(reaped, model=reaped.model.model_copy(update={"name": "it_paused"}))
+    teardown = build_teardown_dag(stack)
+    publish_unpaused(teardown)
+    with create_session() as session:
+        session.get(DagModel, teardown.dag_id).is_paused = True
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    StackRegistry(local_profile, clock=lambda: yesterday).register(
+        stack="it_paused", variant="minimal", run_id="manual__old", owner="sre-test", ttl=timedelta(hours=8),
+        teardown_dag=teardown.dag_id)
+    registry = StackRegistry(local_profile)
+
+    first = run_dag(build_reaper_dag())
+    assert first.state == DagRunState.FAILED  # its tear_down task refused the paused DAG
+    assert queued_runs(teardown.dag_id) == []
+    assert registry.get("it_paused").status == "tearing_down"
+
+    second = run_dag(build_reaper_dag())
+    assert second.state == DagRunState.FAILED
+    entry = registry.get("it_paused")
+    assert (entry.status, entry.teardown_run, entry.teardown_attempts) == ("tearing_down", f"reaped__{second.run_id}", 2)
+    assert (f"attempt 2 of 3, the last failed: teardown run reaped__{first.run_id} of it_paused__teardown never "
+            "started (is the DAG missing or paused?)") in entry.reason

@@ -28,4 +28,5 @@ def test_select_then_one_mapped_trigger_per_stack():
     assert kwargs["fail_when_dag_is_paused"] is True
     assert kwargs["skip_when_already_exists"] is True
     assert kwargs["wait_for_completion"] is False
+    assert kwargs["retries"] == 0
     assert teardown.map_index_template == "{{ task.trigger_dag_id }}"
