@@ -15,6 +15,7 @@ No Airflow here: the stack DAG, the teardown DAG, the reaper and `loadstack ls` 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -86,7 +87,9 @@ class StackEntry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "StackEntry":
-        fields = dict(data)
+        # Fields a newer loadstack added are ignored, so an older worker or CLI still reads the entry.
+        known = {f.name for f in dataclasses.fields(cls)}
+        fields = {name: value for name, value in data.items() if name in known}
         for name in ("created_at", "expires_at", "updated_at"):
             fields[name] = datetime.fromisoformat(fields[name]) if fields.get(name) else None
         if fields.get("status") not in STATUSES:

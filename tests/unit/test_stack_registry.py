@@ -189,6 +189,14 @@ def test_a_create_race_is_guarded_too(profile, clock):
     assert entry.run_id == "mine" and entry.revision == 2
 
 
+def test_fields_a_newer_version_added_are_ignored(registry, profile):
+    register(registry)
+    s3 = profile.client("s3")
+    body = json.loads(s3.get_object(Bucket="state", Key=entry_key("shop"))["Body"].read())
+    s3.put_object(Bucket="state", Key=entry_key("shop"), Body=json.dumps({**body, "keep_up": True}).encode())
+    assert registry.get("shop").run_id == "manual__1"
+
+
 def test_an_unknown_status_is_refused(registry, profile):
     register(registry)
     s3 = profile.client("s3")

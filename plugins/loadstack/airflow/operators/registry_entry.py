@@ -89,10 +89,9 @@ class MarkTeardownFailedOperator(StackRegistryOperator):
     def execute(self, context) -> None:
         ti, run_id = context["ti"], context["dag_run"].run_id
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
-        failed = sorted(task for task, state in states.items() if state in ("failed", "upstream_failed")
-                        and task != self.task_id)
-        first_failures = sorted(task for task in failed if states[task] == "failed") or failed
-        reason = (f"teardown run {run_id} of {ti.dag_id} failed at {', '.join(first_failures) or 'an unknown task'}"
+        # The tasks that failed themselves, not those that failed because an upstream task did.
+        failed = sorted(task for task, state in states.items() if state == "failed")
+        reason = (f"teardown run {run_id} of {ti.dag_id} failed at {', '.join(failed) or 'an unknown task'}"
                   " (see that task's log)")
         if self.registry.mark_teardown_failed(self.stack, reason=reason) is None:
             self.log.warning("%s is not in the registry; its teardown failed: %s", self.stack, reason)

@@ -51,12 +51,17 @@ def add_registration(dag: DAG, stack: Stack, *, stood_up_by: list[TaskGroup], te
     return register
 
 
-def add_teardown_bookkeeping(dag: DAG, stack: Stack) -> tuple[BaseOperator, BaseOperator, BaseOperator]:
+def add_teardown_bookkeeping(dag: DAG, stack: Stack, *, reason: str = REASON_TEMPLATE
+                             ) -> tuple[BaseOperator, BaseOperator, BaseOperator]:
     """Around a teardown DAG's destroy tasks: mark tearing_down first, then remove the entry when all
-    succeeded, or flag it teardown_failed with the failed tasks (the one_failed path)."""
+    succeeded, or flag it teardown_failed with the failed tasks (the one_failed path).
+
+    `reason` (a template) is what the entry says while the teardown runs: the teardown DAG's `reason`
+    Param by default; a DAG without that Param passes its own.
+    """
     roots, tasks = _roots(dag), list(dag.tasks)
     mark = MarkTearingDownOperator(task_id=MARK_TEARING_DOWN_TASK_ID, dag=dag, stack=stack.name,
-                                   reason=REASON_TEMPLATE, **_TASK_ARGS)
+                                   reason=reason, **_TASK_ARGS)
     remove = RemoveFromRegistryOperator(task_id=REMOVE_TASK_ID, dag=dag, stack=stack.name, **_TASK_ARGS)
     failed = MarkTeardownFailedOperator(task_id=MARK_FAILED_TASK_ID, dag=dag, stack=stack.name,
                                         trigger_rule=TriggerRule.ONE_FAILED, **_TASK_ARGS)

@@ -76,3 +76,13 @@ def test_registry_tasks_retry_quickly_and_never_wait_long(storefront):
     for task in tasks:
         assert task.retries == 2 and task.execution_timeout.total_seconds() == 120
         assert task.owner == "sre-load"
+
+
+def test_a_teardown_without_the_reason_param_passes_its_own(storefront):
+    from airflow.sdk import DAG
+
+    from loadstack.airflow.render.registry_tasks import add_teardown_bookkeeping
+
+    with DAG(dag_id="storefront_inline", schedule=None) as dag:
+        mark, _remove, _failed = add_teardown_bookkeeping(dag, storefront, reason="end of the nightly run")
+    assert mark.reason == "end of the nightly run"
