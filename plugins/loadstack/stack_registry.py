@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
@@ -119,13 +120,14 @@ class StackRegistry:
     def bucket(self) -> str:
         return self.profile.state_bucket
 
+    @cached_property
     def _s3(self):
         return self.profile.client("s3")
 
     # --- reading -----------------------------------------------------------------------------
     def _read(self, stack: str) -> tuple[StackEntry | None, str | None]:
         try:
-            answer = self._s3().get_object(Bucket=self.bucket, Key=entry_key(stack))
+            answer = self._s3.get_object(Bucket=self.bucket, Key=entry_key(stack))
         except ClientError as exc:
             if is_missing_object(exc):
                 return None, None
@@ -138,7 +140,7 @@ class StackRegistry:
     def list(self) -> list[StackEntry]:
         """Every entry, by stack name."""
         entries = []
-        paginator = self._s3().get_paginator("list_objects_v2")
+        paginator = self._s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=REGISTRY_PREFIX):
             for item in page.get("Contents", []):
                 name = item["Key"][len(REGISTRY_PREFIX):]
@@ -159,7 +161,7 @@ class StackRegistry:
         `change` returns the new entry, or None to delete it; returning the entry it was given
         unchanged writes nothing.
         """
-        s3 = self._s3()
+        s3 = self._s3
         for _ in range(self.attempts):
             current, etag = self._read(stack)
             wanted = change(current)
