@@ -1,4 +1,5 @@
-"""`loadstack` command line: validate specs, show their step graph, run DAGs and steer ramps through Airflow's REST API."""
+"""`loadstack` command line: validate specs, show their step graph, list the stacks that are up, run DAGs and
+steer ramps through Airflow's REST API."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ import argparse
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from loadstack.profiles import ProfileError, load_profile
 from loadstack.spec import SpecError, load_stack
+from loadstack.stack_registry import REGISTRY_PREFIX, StackEntry, StackRegistry, describe_expiry
 
 
 def _spec_files(paths: list[str]) -> list[Path]:
@@ -76,6 +82,37 @@ def cmd_graph(args: argparse.Namespace) -> int:
             return 1
         total = sum(durations[n] for n in graph.nodes)
         print(f"critical path: {' -> '.join(path.steps)} ({path.duration:g}s; all steps in sequence: {total:g}s)")
+    return 0
+
+
+LS_COLUMNS = ("stack", "profile", "variant", "owner", "created", "expires", "status")
+
+
+def registry_rows(entries: list[StackEntry], now: datetime) -> list[tuple[str, ...]]:
+    """One row per entry, in LS_COLUMNS order; times in UTC."""
+    rows = []
+    for entry in entries:
+        expires = f"{entry.expires_at:%Y-%m-%d %H:%M} ({describe_expiry(entry, now)})"
+        status = f"{entry.status}: {entry.reason}" if entry.status != "up" and entry.reason else entry.status
+        rows.append((entry.stack, entry.profile, entry.variant, entry.owner, f"{entry.created_at:%Y-%m-%d %H:%M}",
+                     expires, status))
+    return rows
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    try:
+        profile = load_profile()
+        entries = StackRegistry(profile).list()
+    except (ProfileError, ClientError, BotoCoreError, ValueError) as exc:
+        print(f"loadstack ls: {exc}", file=sys.stderr)
+        return 1
+    if not entries:
+        print(f"no stacks are up (registry: s3://{profile.state_bucket}/{REGISTRY_PREFIX})")
+        return 0
+    rows = registry_rows(entries, datetime.now(UTC))
+    widths = [max(len(column), *(len(row[i]) for row in rows)) for i, column in enumerate(LS_COLUMNS)]
+    for row in [tuple(c.upper() for c in LS_COLUMNS), *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     return 0
 
 
@@ -187,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("path")
     graph.add_argument("--durations", help="step=seconds,... or a JSON file; prints the critical path")
     graph.set_defaults(func=cmd_graph)
+    ls = sub.add_parser("ls", help="list the stacks that are up (the stack registry in the profile's state bucket)")
+    ls.set_defaults(func=cmd_ls)
     run = sub.add_parser("run", help="trigger a DAG run through the REST API and follow it; exit 0 only on success")
     run.add_argument("dag_id")
     run.add_argument("--conf", default="{}", help="JSON object passed as the run's conf (DAG params)")

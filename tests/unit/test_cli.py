@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from loadstack.cli import main, parse_durations
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,3 +193,63 @@ def test_ramp_commands_exit_1_with_a_clear_message(fake_airflow, capsys, tmp_pat
     assert main(["ramp", "resume", "shop", "--api-url", fake.url, "--password-file", str(missing)]) == 1
     assert f"loadstack ramp resume: password file {missing}: cannot read the password" in capsys.readouterr().err
     assert fake.task_state == {}
+
+
+# --- loadstack ls ----------------------------------------------------------------------------------
+@pytest.fixture
+def registry_env(mocked_aws, monkeypatch, tmp_path):
+    """The aws profile on moto's in-process S3, its state bucket made: what `loadstack ls` reads."""
+    from loadstack.profiles import load_profile
+
+    for name, value in {"LOADSTACK_PROFILE": "aws", "LOADSTACK_STATE_BUCKET": "ls-state",
+                        "LOADSTACK_HOME": str(tmp_path)}.items():
+        monkeypatch.setenv(name, value)
+    profile = load_profile()
+    profile.client("s3").create_bucket(Bucket="ls-state")
+    return profile
+
+
+def test_ls_tabulates_the_registry(registry_env, capsys):
+    from datetime import UTC, datetime, timedelta
+
+    from loadstack.stack_registry import StackRegistry
+
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    registry = StackRegistry(registry_env, clock=lambda: started)
+    registry.register(stack="shop", variant="minimal", run_id="manual__1", owner="sre-load", ttl=timedelta(hours=8),
+                      teardown_dag="shop__teardown")
+    registry.register(stack="web", variant="production", run_id="manual__2", owner="web-team",
+                      ttl=timedelta(hours=1), teardown_dag="web__teardown")
+    registry.mark_tearing_down("web", reason="expired", teardown_run="r1")
+    registry.mark_teardown_failed("web", reason="web.destroy failed")
+
+    assert main(["ls"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["STACK", "PROFILE", "VARIANT", "OWNER", "CREATED", "EXPIRES", "STATUS"]
+    assert lines[1].split()[:4] == ["shop", "aws", "minimal", "sre-load"]
+    assert f"{started:%Y-%m-%d %H:%M}" in lines[1]
+    assert f"{started + timedelta(hours=8):%Y-%m-%d %H:%M} (expires in 5h59m)" in lines[1] or "(expires in 6h00m)" in lines[1]
+    assert lines[1].rstrip().endswith("up")
+    assert lines[2].split()[:4] == ["web", "aws", "production", "web-team"]
+    assert "(expired 1h00m ago)" in lines[2] or "(expired 1h01m ago)" in lines[2]
+    assert lines[2].rstrip().endswith("teardown_failed: web.destroy failed")
+    assert len(lines) == 3
+
+
+def test_ls_says_when_nothing_is_up(registry_env, capsys):
+    assert main(["ls"]) == 0
+    assert capsys.readouterr().out == "no stacks are up (registry: s3://ls-state/loadstack/registry/)\n"
+
+
+def test_ls_reports_an_unreachable_registry(registry_env, monkeypatch, capsys):
+    monkeypatch.setenv("LOADSTACK_STATE_BUCKET", "no-such-bucket")
+    assert main(["ls"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("loadstack ls: ") and "NoSuchBucket" in err
+
+
+def test_ls_names_a_bad_profile(monkeypatch, capsys):
+    monkeypatch.setenv("LOADSTACK_PROFILE", "aws")
+    monkeypatch.delenv("LOADSTACK_STATE_BUCKET", raising=False)
+    assert main(["ls"]) == 1
+    assert "LOADSTACK_PROFILE=aws needs LOADSTACK_STATE_BUCKET" in capsys.readouterr().err

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[3]
 STACKS = ROOT / "include" / "stacks"
 DAGS = ROOT / "dags"
 # DAG files named loadstack_* are the platform's own (snapshots, ...), not stacks.
-PLATFORM_DAGS = ["loadstack_drift", "loadstack_snapshots"]
+PLATFORM_DAGS = ["loadstack_drift", "loadstack_reaper", "loadstack_snapshots"]
 
 
 def dagbag(folder: Path):

@@ -16,6 +16,7 @@ from loadstack.airflow.render.context import (
     TeardownRenderContext,
 )
 from loadstack.airflow.render.registry import renderer_for
+from loadstack.airflow.render.registry_tasks import add_registration, add_teardown_bookkeeping
 from loadstack.kinds import STEP_KINDS, VARIANTS
 from loadstack.profiles import PROJECT_ROOT
 from loadstack.spec import Stack, load_stack
@@ -43,6 +44,16 @@ def _variant_param(stack: Stack) -> Param:
         enum=list(VARIANTS),
         title="Variant",
         description="minimal: small and fast to iterate; production: production-sized.",
+    )
+
+
+def _reason_param() -> Param:
+    return Param(
+        "manual teardown",
+        type="string",
+        minLength=1,
+        title="Reason",
+        description="Why the stack is torn down: kept in the stack registry (`loadstack ls`) while it runs.",
     )
 
 
@@ -103,6 +114,8 @@ def build_dag(stack: Stack) -> DAG:
             groups[name] = group
         for upstream, downstream in stack.graph.edges:
             groups[upstream] >> groups[downstream]
+        stood_up_by = [groups[n] for n in groups if renderer_for(stack.steps[n].kind).render_teardown is not None]
+        add_registration(dag, stack, stood_up_by=stood_up_by, teardown_dag_id=stack.name + TEARDOWN_SUFFIX)
     return dag
 
 
@@ -119,7 +132,7 @@ def build_teardown_dag(stack: Stack) -> DAG:
         tags=sorted({"loadstack", "teardown", *model.tags}),
         doc_md=f"Tears down the `{stack.name}` stack. " + _doc(stack),
         default_args={"owner": model.owner, "retries": model.retries, "retry_delay": timedelta(seconds=20)},
-        params={"variant": _variant_param(stack)},
+        params={"variant": _variant_param(stack), "reason": _reason_param()},
     ) as dag:
         groups: dict[str, TaskGroup] = {}
         for name in stack.graph.topological_order():
@@ -144,6 +157,7 @@ def build_teardown_dag(stack: Stack) -> DAG:
         for upstream, downstream in stack.graph.edges:
             if upstream in groups and downstream in groups:
                 groups[downstream] >> groups[upstream]
+        add_teardown_bookkeeping(dag, stack)
     return dag
 
 

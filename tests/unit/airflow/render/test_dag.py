@@ -30,8 +30,11 @@ def test_golden_structure(dag):
         "app.apply": ["network.publish_ssm_parameter", "network.publish_ssm_parameter_2"],
         "app.publish_airflow_variable": ["app.apply"],
         "mail.apply": ["network.publish_ssm_parameter", "network.publish_ssm_parameter_2"],
+        # Once every step is up (tests/unit/airflow/render/test_registry_tasks.py).
+        "registry-register": ["app.publish_airflow_variable", "mail.apply", "network.publish_ssm_parameter",
+                              "network.publish_ssm_parameter_2"],
     }
-    assert sorted(dag.task_group.children) == ["app", "mail", "network"]
+    assert sorted(dag.task_group.children) == ["app", "mail", "network", "registry-register"]
 
 
 def test_rendering_is_deterministic():
@@ -85,7 +88,9 @@ def test_teardown_dag_reverses_the_graph():
     spec = load_stack(FIXTURES / "good_specs" / "storefront.yaml", modules_dir=FIXTURES / "modules")
     teardown = build_teardown_dag(spec)
     assert teardown.dag_id == "storefront__teardown"
-    assert structure(teardown) == {"network.destroy": ["app.destroy", "mail.destroy"], "app.destroy": [], "mail.destroy": []}
+    destroys = {task: deps for task, deps in structure(teardown).items() if not task.startswith("registry-")}
+    assert destroys == {"network.destroy": ["app.destroy", "mail.destroy"], "app.destroy": ["registry-tearing-down"],
+                        "mail.destroy": ["registry-tearing-down"]}
     app = teardown.get_task("app.destroy")
     assert app.state_objects == {"network": "env:/storefront-network/loadstack/network.tfstate"}
     assert teardown.get_task("network.destroy").state_objects == {}

@@ -1,0 +1,88 @@
+"""The stack registry's tasks in a stack's DAGs: where they sit, their trigger rules and arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadstack.spec import load_stack
+
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def storefront():
+    return load_stack(FIXTURES / "good_specs" / "storefront.yaml", modules_dir=FIXTURES / "modules")
+
+
+def test_the_stack_dag_registers_once_every_step_is_up(storefront):
+    from airflow.sdk import TriggerRule
+
+    from loadstack.airflow.render import build_dag
+
+    dag = build_dag(storefront)
+    register = dag.get_task("registry-register")
+    # After every step's last task (handlers included), so only a run that stood the whole stack up registers.
+    assert register.upstream_task_ids == {"network.publish_ssm_parameter", "network.publish_ssm_parameter_2",
+                                          "app.publish_airflow_variable", "mail.apply"}
+    assert register.downstream_task_ids == set()
+    assert register.trigger_rule == TriggerRule.ALL_SUCCESS
+    assert (register.stack, register.stack_owner, register.ttl, register.teardown_dag) == (
+        "storefront", "sre-load", "2h", "storefront__teardown")
+    assert register.variant == "{{ params.variant }}"
+    assert set(register.template_fields) == {"variant", "ttl"}
+
+
+def test_steps_with_nothing_to_destroy_do_not_hold_up_registration():
+    """A ramp (or its checks) failing later leaves the stack up all the same: it is listed before the ramp."""
+    from loadstack.airflow.render import build_dag
+
+    shop = load_stack(FIXTURES.parent.parent / "include" / "stacks" / "shop.yaml")
+    dag = build_dag(shop)
+    register = dag.get_task("registry-register")
+    upstream_steps = {task_id.split(".")[0] for task_id in register.get_flat_relative_ids(upstream=True)}
+    assert upstream_steps == set(shop.steps) - {"surge"}  # surge is the ramp
+    assert shop.steps["surge"].kind == "ramp"
+
+
+def test_the_teardown_dag_marks_first_then_removes_or_flags(storefront):
+    from airflow.sdk import TriggerRule
+
+    from loadstack.airflow.render import build_teardown_dag
+
+    dag = build_teardown_dag(storefront)
+    destroys = {"network.destroy", "app.destroy", "mail.destroy"}
+    mark, remove, failed = (dag.get_task(t) for t in ("registry-tearing-down", "registry-remove",
+                                                        "registry-teardown-failed"))
+    assert mark.upstream_task_ids == set() and mark.downstream_task_ids == {"app.destroy", "mail.destroy",
+                                                                              "registry-remove",
+                                                                              "registry-teardown-failed"}
+    assert remove.upstream_task_ids == failed.upstream_task_ids == destroys | {"registry-tearing-down"}
+    assert remove.trigger_rule == TriggerRule.ALL_SUCCESS
+    assert failed.trigger_rule == TriggerRule.ONE_FAILED
+    assert {t.task_id for t in dag.tasks if not t.downstream_task_ids} == {"registry-remove", "registry-teardown-failed"}
+    assert mark.reason == "{{ params.reason }}"
+    assert dag.params["reason"] == "manual teardown"
+    assert all(t.stack == "storefront" for t in (mark, remove, failed))
+
+
+def test_registry_tasks_retry_quickly_and_never_wait_long(storefront):
+    from loadstack.airflow.render import build_dag, build_teardown_dag
+
+    tasks = [build_dag(storefront).get_task("registry-register"),
+             *(t for t in build_teardown_dag(storefront).tasks if t.task_id.startswith("registry-"))]
+    assert len(tasks) == 4
+    for task in tasks:
+        assert task.retries == 2 and task.execution_timeout.total_seconds() == 120
+        assert task.owner == "sre-load"
+
+
+def test_a_teardown_without_the_reason_param_passes_its_own(storefront):
+    from airflow.sdk import DAG
+
+    from loadstack.airflow.render.registry_tasks import add_teardown_bookkeeping
+
+    with DAG(dag_id="storefront_inline", schedule=None) as dag:
+        mark, _remove, _failed = add_teardown_bookkeeping(dag, storefront, reason="end of the nightly run")
+    assert mark.reason == "end of the nightly run"
