@@ -1,9 +1,10 @@
 """Which stacks are live, and which of their Terraform steps a drift run plans.
 
 A stack is live when at least one of its Terraform steps has managed resources in its remote state
-in the profile's state bucket (a torn-down step keeps its state object, empty). `find_live_stacks`
-reads the specs under include/stacks; it is the one function to swap for the stack registry, which
-also knows the variant each stack was brought up with (until then: the spec's default variant).
+in the profile's state bucket (a torn-down step keeps its state object, empty): the state itself is the
+truth about what exists. `find_live_stacks` reads the specs under include/stacks; the variant planned is
+the one the stack registry says the stack was stood up with (`loadstack.stack_registry`), else the spec's
+default variant.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from loadstack.artifacts import is_missing_object
 from loadstack.kinds.terraform import TerraformStep
 from loadstack.profiles import Profile
 from loadstack.spec import SpecError, Stack, load_stack
+from loadstack.stack_registry import StackRegistry
 
 
 @dataclass(frozen=True)
@@ -122,13 +124,17 @@ def stack_targets(profile: Profile, live: LiveStack) -> list[DriftTarget]:
 def find_live_stacks(profile: Profile, stacks_dir: Path, *, modules_dir: Path | None = None) -> LiveStacks:
     """Every spec in `stacks_dir` with at least one Terraform step holding resources in the state bucket."""
     live, unreadable = [], {}
+    # A registered stack is planned with the variant it was stood up with; one stood up before the registry
+    # existed (or by hand) with its spec's default variant.
+    registered = {entry.stack: entry for entry in StackRegistry(profile).list()}
     for path in sorted(Path(stacks_dir).glob("*.yaml")):
         try:
             stack = load_stack(path, modules_dir=None if modules_dir is None else Path(modules_dir), display=path.name)
         except SpecError as exc:
             unreadable[path.name] = str(exc)
             continue
-        candidate = LiveStack(stack=stack, variant=stack.model.default_variant)
+        entry = registered.get(stack.name)
+        candidate = LiveStack(stack=stack, variant=entry.variant if entry is not None else stack.model.default_variant)
         if any(
             managed_resources(profile, step.state_object(stack.name, name))
             for name, step in stack.steps.items()

@@ -80,3 +80,16 @@ def test_a_spec_that_does_not_load_is_skipped_and_named(drift_profile, stacks):
     found = find_live_stacks(drift_profile, stacks, modules_dir=MODULES)
     assert [live.stack.name for live in found.stacks] == ["it_drift"]
     assert list(found.unreadable) == ["broken.yaml"] and "broken.yaml" in found.unreadable["broken.yaml"]
+
+
+def test_a_registered_stack_is_planned_with_the_variant_it_was_stood_up_with(drift_profile, stacks):
+    from datetime import timedelta
+
+    from loadstack.stack_registry import StackRegistry
+
+    put_state(drift_profile, "env:/it_drift-param/loadstack/param.tfstate", [MANAGED])
+    put_state(drift_profile, "env:/it_chain-first/loadstack/param.tfstate", [MANAGED])
+    StackRegistry(drift_profile).register(stack="it_drift", variant="production", run_id="manual__1", owner="sre-test",
+                                          ttl=timedelta(hours=8), teardown_dag="it_drift__teardown")
+    found = {live.stack.name: live.variant for live in find_live_stacks(drift_profile, stacks, modules_dir=MODULES).stacks}
+    assert found == {"it_drift": "production", "it_chain": "minimal"}  # it_chain: not registered, its default
