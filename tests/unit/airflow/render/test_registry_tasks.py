@@ -86,3 +86,18 @@ def test_a_teardown_without_the_reason_param_passes_its_own(storefront):
     with DAG(dag_id="storefront_inline", schedule=None) as dag:
         mark, _remove, _failed = add_teardown_bookkeeping(dag, storefront, reason="end of the nightly run")
     assert mark.reason == "end of the nightly run"
+
+
+def test_a_stack_with_nothing_to_destroy_registers_after_the_whole_run(tmp_path):
+    import yaml
+
+    from loadstack.airflow.render import build_dag
+
+    spec = {"name": "probe", "description": "d", "owner": "sre", "steps": {"surge": {
+        "kind": "ramp", "target_url": "http://127.0.0.1:9/", "metrics": {"source": "locust"},
+        "target_qps": 100, "threshold_qps": 10, "bucket_qps": 5}}}
+    (tmp_path / "probe.yaml").write_text(yaml.safe_dump(spec))
+    dag = build_dag(load_stack(tmp_path / "probe.yaml"))
+    register = dag.get_task("registry-register")
+    assert register.upstream_task_ids == {"surge.checks", "surge.report"}  # not itself: that was a cycle
+    dag.validate()
