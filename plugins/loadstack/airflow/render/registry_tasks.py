@@ -29,28 +29,24 @@ REASON_TEMPLATE = "{{ params.reason }}"
 _TASK_ARGS = dict(retries=2, retry_delay=timedelta(seconds=5), execution_timeout=timedelta(minutes=2))
 
 
-def _leaves(dag: DAG) -> list[BaseOperator]:
-    return [task for task in dag.tasks if not task.downstream_task_ids]
-
-
 def _roots(dag: DAG) -> list[BaseOperator]:
     return [task for task in dag.tasks if not task.upstream_task_ids]
 
 
 def add_registration(dag: DAG, stack: Stack, *, stood_up_by: list[TaskGroup], teardown_dag_id: str
-                     ) -> RegisterStackOperator:
+                     ) -> RegisterStackOperator | None:
     """List the stack as up once every step that leaves something running (`stood_up_by`: the groups of the
     steps the teardown DAG destroys) succeeded: as soon as the stack is up, not after a two-hour ramp, and
-    also when a later ramp or check fails, since the stack is up all the same."""
-    # Without a step that leaves something running, after the whole run; taken before `register` joins the DAG
-    # (it would be a leaf itself, and its own upstream).
-    upstream = stood_up_by or _leaves(dag)
+    also when a later ramp or check fails, since the stack is up all the same. A stack none of whose steps
+    leaves anything running (a ramp alone against an existing system) has nothing to list, reap or tear down."""
+    if not stood_up_by:
+        return None
     register = RegisterStackOperator(
         task_id=REGISTER_TASK_ID, dag=dag, stack=stack.name, variant=VARIANT_TEMPLATE, ttl=stack.model.ttl,
         stack_owner=stack.model.owner, teardown_dag=teardown_dag_id, doc_md="Lists the stack in the registry "
         "(`loadstack ls`) as up until its TTL runs out; the reaper tears it down then.", **_TASK_ARGS,
     )
-    register.set_upstream(upstream)
+    register.set_upstream(stood_up_by)
     return register
 
 

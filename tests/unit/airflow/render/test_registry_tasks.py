@@ -88,16 +88,17 @@ def test_a_teardown_without_the_reason_param_passes_its_own(storefront):
     assert mark.reason == "end of the nightly run"
 
 
-def test_a_stack_with_nothing_to_destroy_registers_after_the_whole_run(tmp_path):
+def test_a_stack_with_nothing_to_destroy_is_not_registered(tmp_path):
+    """Nothing of it stays up (a ramp alone against an existing system): nothing to list, reap or tear down."""
     import yaml
 
     from loadstack.airflow.render import build_dag
 
     spec = {"name": "probe", "description": "d", "owner": "sre", "steps": {"surge": {
         "kind": "ramp", "target_url": "http://127.0.0.1:9/", "metrics": {"source": "locust"},
-        "target_qps": 100, "threshold_qps": 10, "bucket_qps": 5}}}
+        "target_qps": 100, "threshold_qps": 10, "bucket_qps": 5, "approval": {"before": "hold"}}}}
     (tmp_path / "probe.yaml").write_text(yaml.safe_dump(spec))
     dag = build_dag(load_stack(tmp_path / "probe.yaml"))
-    register = dag.get_task("registry-register")
-    assert register.upstream_task_ids == {"surge.checks", "surge.report"}  # not itself: that was a cycle
-    dag.validate()
+    assert "registry-register" not in dag.task_dict
+    # The approval task stays a leaf: a rejection skips only what follows it.
+    assert dag.get_task("surge.approve_hold").downstream_task_ids == set()
