@@ -47,6 +47,17 @@ class StepGraph:
     def downstream(self, node: str) -> list[str]:
         return sorted(self._down[node])
 
+    def ancestors(self, node: str) -> list[str]:
+        """Every node `node` depends on, directly or not (sorted)."""
+        seen: set[str] = set()
+        todo = list(self._up[node])
+        while todo:
+            up = todo.pop()
+            if up not in seen:
+                seen.add(up)
+                todo.extend(self._up[up])
+        return sorted(seen)
+
     def find_cycle(self) -> list[str] | None:
         """The first cycle met in name order, closed (`[a, b, a]`), or None."""
         state: dict[str, int] = {}  # 1 = on the current path, 2 = finished

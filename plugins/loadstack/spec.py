@@ -114,6 +114,13 @@ class Stack:
         own = self.steps[step].retries
         return self.model.retries if own is None else own
 
+    def upstream_state_objects(self, step: str) -> dict[str, str]:
+        """{upstream step: the state bucket object holding its outputs}: where a step's references are answered
+        when the steps it depends on are not part of the run (a teardown, a drift plan)."""
+        return {
+            up: obj for up in self.graph.ancestors(step) if (obj := self.steps[up].state_object(self.name, up))
+        }
+
 
 # --- loading ---------------------------------------------------------------------------------------
 

@@ -77,17 +77,6 @@ def managed_resources(profile: Profile, state_object: str) -> int:
     return sum(1 for r in resources if r.get("mode") == "managed" and r.get("instances"))
 
 
-def _ancestors(stack: Stack, name: str) -> set[str]:
-    seen: set[str] = set()
-    todo = list(stack.graph.upstream(name))
-    while todo:
-        step = todo.pop()
-        if step not in seen:
-            seen.add(step)
-            todo.extend(stack.graph.upstream(step))
-    return seen
-
-
 def stack_targets(profile: Profile, live: LiveStack) -> list[DriftTarget]:
     """The stack's Terraform steps that hold resources, in dependency order."""
     stack = live.stack
@@ -100,9 +89,7 @@ def stack_targets(profile: Profile, live: LiveStack) -> list[DriftTarget]:
         count = managed_resources(profile, step.state_object(stack.name, name))
         if not count:
             continue
-        state_objects = {
-            up: obj for up in sorted(_ancestors(stack, name)) if (obj := stack.steps[up].state_object(stack.name, up))
-        }
+        state_objects = stack.upstream_state_objects(name)
         targets.append(
             DriftTarget(
                 stack=stack.name,

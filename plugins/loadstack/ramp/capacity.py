@@ -69,7 +69,14 @@ from loadstack.ramp.controller import TickResult
 from loadstack.ramp.estimate import estimate_organic, mean_rate
 from loadstack.ramp.params import AbortRule
 from loadstack.ramp.samples import Sample
-from loadstack.ramp.state import TERMINAL_PHASES, RuleWindow, points_json, state_from_json, state_to_json
+from loadstack.ramp.state import (
+    TERMINAL_PHASES,
+    RuleWindow,
+    extend_run,
+    points_json,
+    state_from_json,
+    state_to_json,
+)
 from loadstack.ramp.timeline import Action, Decision, DecisionLog, Phase, Timeline
 
 LEVEL_METRICS = ("error_ratio", "p50_ms", "p95_ms", "p99_ms")
@@ -83,7 +90,6 @@ CONFIRM_TRIES = 3
 # Seconds (sample time) of organic traffic whose trend carries its level forward to when a new rate lands
 # (the controller's trend span): with a metric lag, the newest points are that far behind.
 TREND_SPAN_S = 240.0
-BREACH_VALUES_KEPT = 5
 
 
 @dataclass(frozen=True)
@@ -532,13 +538,7 @@ class CapacitySearch(DecisionLog):
             if value <= trip:
                 level.runs.pop(rule.name, None)
                 continue
-            run = level.runs.get(rule.name)
-            # Two samples above further apart than max_staleness_s are not one sustained run.
-            if run is None or sample.at - run.last_at > p.max_staleness_s:
-                run = level.runs[rule.name] = RuleWindow(since=sample.at, last_at=sample.at)
-            run.last_at = sample.at
-            run.values = (run.values + [value])[-BREACH_VALUES_KEPT:]
-            run.ages_s = (run.ages_s + [round(sample.age(now), 3)])[-BREACH_VALUES_KEPT:]
+            run = extend_run(level.runs, rule.name, sample.at, value, sample.age(now), p.max_staleness_s)
             if sample.at - run.since >= rule.window_s:
                 shown = ", ".join(f"{v:g}" for v in run.values)
                 self._verdict(

@@ -44,10 +44,9 @@ from loadstack.ramp.control import ControlRecord
 from loadstack.ramp.estimate import OrganicEstimate, estimate_organic, mean_rate
 from loadstack.ramp.params import AbortRule, RampParams
 from loadstack.ramp.samples import Sample
-from loadstack.ramp.state import RampState, RuleWindow
+from loadstack.ramp.state import RampState, RuleWindow, extend_run
 from loadstack.ramp.timeline import Action, Decision, DecisionLog, Phase
 
-BREACH_VALUES_KEPT = 5
 # In the hold, a level this many sigmas above the low watermark is left alone: a few samples under the band
 # cost a little of the hold's share, a step up on a low reading risks the high watermark.
 LOW_SIGMAS = 2.0
@@ -554,13 +553,7 @@ class RampController(DecisionLog):
             if value <= rule.limit:
                 s.rule_windows.pop(rule.name, None)
                 continue
-            window = s.rule_windows.get(rule.name)
-            # Two breaching samples further apart than max_staleness_s are not one sustained breach.
-            if window is None or sample.at - window.last_at > p.max_staleness_s:
-                window = s.rule_windows[rule.name] = RuleWindow(since=sample.at, last_at=sample.at)
-            window.last_at = sample.at
-            window.values = (window.values + [value])[-BREACH_VALUES_KEPT:]
-            window.ages_s = (window.ages_s + [round(sample.age(now), 3)])[-BREACH_VALUES_KEPT:]
+            window = extend_run(s.rule_windows, rule.name, sample.at, value, sample.age(now), p.max_staleness_s)
             if sample.at - window.since >= rule.window_s:
                 return rule, window
         return None

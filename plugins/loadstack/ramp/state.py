@@ -39,6 +39,24 @@ class RuleWindow:
         )
 
 
+# A run's newest values kept for the decision that ends it.
+BREACH_VALUES_KEPT = 5
+
+
+def extend_run(
+    runs: dict[str, RuleWindow], name: str, at: float, value: float, age_s: float, max_gap_s: float
+) -> RuleWindow:
+    """Add a sample above its limit to rule `name`'s run, starting a new run when there is none or the last
+    sample above is more than `max_gap_s` older (two such samples are not one sustained breach)."""
+    run = runs.get(name)
+    if run is None or at - run.last_at > max_gap_s:
+        run = runs[name] = RuleWindow(since=at, last_at=at)
+    run.last_at = at
+    run.values = (run.values + [value])[-BREACH_VALUES_KEPT:]
+    run.ages_s = (run.ages_s + [round(age_s, 3)])[-BREACH_VALUES_KEPT:]
+    return run
+
+
 @dataclass
 class RampState:
     phase: Phase = "ramping"

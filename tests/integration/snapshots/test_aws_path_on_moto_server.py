@@ -400,8 +400,7 @@ def test_stack_and_teardown_dags_restore_and_remove_aws_data_resources(run_dag, 
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
 
-    from loadstack.airflow.operators import registry_entry
-    from loadstack.airflow.operators.base import StackStepOperator
+    from loadstack.airflow.operators.base import TaskProfile
     from loadstack.airflow.render import build_dag, build_teardown_dag
     from loadstack.aws.elasticache import describe_replication_group
     from loadstack.aws.rds import describe_cluster
@@ -429,8 +428,7 @@ def test_stack_and_teardown_dags_restore_and_remove_aws_data_resources(run_dag, 
                   "cache": {"kind": "redis_restore", "snapshot": names.cache}},
     }))
     stack = load_stack(stacks / f"{names.stack}.yaml")
-    monkeypatch.setattr(StackStepOperator, "profile", property(lambda self: aws_profile))
-    monkeypatch.setattr(registry_entry, "task_profile", lambda: aws_profile)  # the registry tasks' profile
+    monkeypatch.setattr(TaskProfile, "profile", property(lambda self: aws_profile))  # every task's profile
 
     run = run_dag(build_dag(stack))
     assert run.state == DagRunState.SUCCESS

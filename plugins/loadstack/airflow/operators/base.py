@@ -15,7 +15,18 @@ from loadstack.refs import resolve
 from loadstack.terraform.state import forget_outputs, record_outputs
 
 
-class StackStepOperator(BaseOperator):
+class TaskProfile:
+    """The profile a task works in: from the environment, with sessions from the Airflow connection on aws.
+
+    Every loadstack operator gets it here (tests give an operator its own by setting `profile`). List it after
+    BaseOperator among the bases: first, it made Airflow unmap a mapped task with `inlets` None."""
+
+    @cached_property
+    def profile(self) -> Profile:
+        return task_profile()
+
+
+class StackStepOperator(BaseOperator, TaskProfile):
     """Base for tasks of one step. `variant` is a template (the run's `variant` Param)."""
 
     template_fields: tuple[str, ...] = ("variant",)
@@ -26,10 +37,6 @@ class StackStepOperator(BaseOperator):
         self.step = step
         self.variant = variant
         self.stack_owner = stack_owner
-
-    @cached_property
-    def profile(self) -> Profile:
-        return task_profile()
 
     def record_outputs(self, outputs: dict[str, Any]) -> dict[str, Any]:
         """Keep a succeeded step's (secret-free) outputs in the state bucket, as Terraform would."""

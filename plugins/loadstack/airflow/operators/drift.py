@@ -7,7 +7,6 @@ whatever host it runs, and stores the report in the report bucket. The logic is 
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,11 @@ from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.execution_time.xcom import XCom
 
-from loadstack.airflow.profile import task_profile
+from loadstack.airflow.operators.base import TaskProfile
 from loadstack.artifacts import ensure_bucket
 from loadstack.drift.check import check_step
 from loadstack.drift.live import DriftTarget, live_targets
 from loadstack.drift.report import collect_report, report_prefix, run_slug, save_step_result
-from loadstack.profiles import Profile
 from loadstack.report.bundle import store_report
 
 UNREADABLE_SPECS_KEY = "unreadable_specs"
@@ -41,10 +39,8 @@ class DriftReportLink(BaseOperatorLink):
         return XCom.get_value(key=REPORT_URL_KEY, ti_key=ti_key) or ""
 
 
-class _DriftOperator(BaseOperator):
-    @cached_property
-    def profile(self) -> Profile:
-        return task_profile()
+class _DriftOperator(BaseOperator, TaskProfile):
+    pass
 
 
 class DriftTargetsOperator(_DriftOperator):

@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from loadstack.airflow.profile import task_profile
+from loadstack.airflow.operators.base import TaskProfile
 from loadstack.stack_registry import MAX_REAP_ATTEMPTS, StackEntry, StackRegistry, describe_expiry, format_duration
 
 
@@ -28,7 +28,7 @@ def teardown_run_id(reaper_run: str) -> str:
     return f"reaped__{reaper_run}"
 
 
-class SelectExpiredStacksOperator(BaseOperator):
+class SelectExpiredStacksOperator(BaseOperator, TaskProfile):
     """Marks every stack past its expiry tearing_down, logs why, and returns the arguments of its teardown
     trigger (`TriggerDagRunOperator.expand_kwargs`).
 
@@ -40,7 +40,7 @@ class SelectExpiredStacksOperator(BaseOperator):
 
     @cached_property
     def registry(self) -> StackRegistry:
-        return StackRegistry(task_profile())
+        return StackRegistry(self.profile)
 
     def execute(self, context) -> list[dict[str, Any]]:
         ti, reaper_run = context["ti"], context["dag_run"].run_id

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from loadstack.airflow.profile import task_profile
+from loadstack.airflow.operators.base import TaskProfile
 from loadstack.airflow.triggers.ramp import RampPhaseTrigger
-from loadstack.profiles import Profile
 from loadstack.ramp.approval import Approval, ApprovalSource, describe_point
 from loadstack.ramp.state import TERMINAL_PHASES
 from loadstack.ramp_store import RampStore
@@ -41,7 +39,7 @@ def is_awaiting(state: dict[str, Any]) -> bool:
     return state.get("phase") == AWAITING or state.get("paused_phase") == AWAITING
 
 
-class RampApprovalOperator(ApprovalOperator):
+class RampApprovalOperator(ApprovalOperator, TaskProfile):
     """Ask a human to approve `point` ("stage_N" or "hold") of the ramp step `step`, once the ramp is there."""
 
     ui_color = "#fff7c2"
@@ -69,10 +67,6 @@ class RampApprovalOperator(ApprovalOperator):
         self.stack, self.step, self.point = stack, step, point
         self.reach_timeout_s = reach_timeout_s
         self.poll_s = poll_s
-
-    @cached_property
-    def profile(self) -> Profile:
-        return task_profile()
 
     def execute(self, context, event: dict[str, Any] | None = None):
         if event is not None and event.get("status") != "reached":

@@ -11,12 +11,12 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from loadstack.airflow.profile import task_profile
+from loadstack.airflow.operators.base import TaskProfile
 from loadstack.spec import parse_duration
 from loadstack.stack_registry import StackRegistry
 
 
-class StackRegistryOperator(BaseOperator):
+class StackRegistryOperator(BaseOperator, TaskProfile):
     """Base: the stack whose entry the task changes, and the registry in the profile's state bucket."""
 
     ui_color = "#eef7e4"
@@ -27,7 +27,7 @@ class StackRegistryOperator(BaseOperator):
 
     @cached_property
     def registry(self) -> StackRegistry:
-        return StackRegistry(task_profile())
+        return StackRegistry(self.profile)
 
 
 class RegisterStackOperator(StackRegistryOperator):

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from datetime import timedelta
-from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from loadstack.airflow.profile import task_profile
+from loadstack.airflow.operators.base import TaskProfile
 from loadstack.airflow.waits import result_or_defer
 from loadstack.backends import backends_for
 from loadstack.data.migrate import schema_hash
-from loadstack.profiles import Profile
 from loadstack.snapshots.builder import SnapshotBuilder
 from loadstack.snapshots.catalog import Catalog, SnapshotDefinition
 from loadstack.waits import WaitEvent
@@ -28,7 +26,7 @@ from loadstack.waits import WaitEvent
 BUILD_WAIT_TIMEOUT = timedelta(hours=3)
 
 
-class SnapshotBuildOperator(BaseOperator):
+class SnapshotBuildOperator(BaseOperator, TaskProfile):
     template_fields = ("rebuild",)
     ui_color = "#e8f6e8"
 
@@ -37,10 +35,6 @@ class SnapshotBuildOperator(BaseOperator):
         self.snapshot = snapshot
         self.definition = definition
         self.rebuild = rebuild
-
-    @cached_property
-    def profile(self) -> Profile:
-        return task_profile()
 
     @property
     def typed_definition(self) -> SnapshotDefinition:

@@ -85,7 +85,7 @@ def build_dag(stack: Stack) -> DAG:
         groups: dict[str, TaskGroup] = {}
         for name in stack.graph.topological_order():
             step = stack.steps[name]
-            upstream = _all_upstream(stack, name)
+            upstream = stack.graph.ancestors(name)
             sources = {up: outputs_task_id(stack, up) for up in upstream}
             sources[name] = outputs_task_id(stack, name)
             ctx = StepRenderContext(
@@ -140,9 +140,7 @@ def build_teardown_dag(stack: Stack) -> DAG:
             renderer = renderer_for(step.kind).render_teardown
             if renderer is None:
                 continue
-            state_objects = {
-                up: obj for up in _all_upstream(stack, name) if (obj := stack.steps[up].state_object(stack.name, up))
-            }
+            state_objects = stack.upstream_state_objects(name)
             ctx = TeardownRenderContext(
                 stack=stack,
                 name=name,
@@ -159,17 +157,6 @@ def build_teardown_dag(stack: Stack) -> DAG:
                 groups[downstream] >> groups[upstream]
         add_teardown_bookkeeping(dag, stack)
     return dag
-
-
-def _all_upstream(stack: Stack, name: str) -> set[str]:
-    seen: set[str] = set()
-    todo = list(stack.graph.upstream(name))
-    while todo:
-        step = todo.pop()
-        if step not in seen:
-            seen.add(step)
-            todo.extend(stack.graph.upstream(step))
-    return seen
 
 
 def stacks_dir() -> Path:
