@@ -57,12 +57,19 @@ def queued_runs(dag_id: str):
         return [(run.run_id, run.logical_date, dict(run.conf or {})) for run in runs]
 
 
-def reap(run_dag, teardown_dag):
-    """Run the reaper; then, as the scheduler would, the one teardown run it queued. Returns both runs."""
+def wait_until_expired(entry) -> None:
+    """The stack registers before its run's last tasks: on a busy machine its 1 s TTL may not be over yet."""
+    time.sleep(max(0.0, (entry.expires_at - datetime.now(UTC)).total_seconds()) + 0.2)
+
+
+def reap(run_dag, teardown_dag, registry):
+    """Run the reaper once the stack has expired; then, as the scheduler would, the one teardown run it
+    queued. Returns both runs."""
     from airflow.utils.state import DagRunState
 
     from loadstack.airflow.render.reaper import build_reaper_dag
 
+    wait_until_expired(registry.get(teardown_dag.dag_id.removesuffix("__teardown")))
     publish_unpaused(teardown_dag)
     reaper_run = run_dag(build_reaper_dag())
     assert reaper_run.state == DagRunState.SUCCESS
@@ -89,12 +96,11 @@ def test_an_expired_stack_is_reaped_and_forgotten(run_dag, loadstack_env, local_
         "up", run.run_id, "minimal", "sre-test", "local")
     assert (entry.expires_at - entry.created_at).total_seconds() == 1  # the spec's ttl: 1s
     assert entry.teardown_dag == "it_reaped__teardown"
-    # Registered before the run's last tasks: the 1 s may not be over yet on a busy machine.
-    time.sleep(max(0.0, (entry.expires_at - datetime.now(UTC)).total_seconds()) + 0.2)
+    wait_until_expired(entry)
     listed = [line for line in ls(capsys).splitlines() if line.startswith("it_reaped ")]
     assert len(listed) == 1 and "expired" in listed[0] and listed[0].split()[1:4] == ["local", "minimal", "sre-test"]
 
-    reaper_run, conf, run_teardown = reap(run_dag, teardown)
+    reaper_run, conf, run_teardown = reap(run_dag, teardown, registry)
     entry = registry.get("it_reaped")
     assert entry.status == "tearing_down" and entry.teardown_run == f"reaped__{reaper_run.run_id}"
     assert entry.reason.startswith("expired ") and f"reaped by loadstack_reaper run {reaper_run.run_id}" in entry.reason
@@ -117,7 +123,7 @@ def test_a_failed_teardown_stays_listed_with_the_reason_and_is_retried(run_dag, 
     assert run_dag(dag).state == DagRunState.SUCCESS
     assert registry.get("it_unreapable").status == "up"
 
-    reaper_run, _conf, run_teardown = reap(run_dag, teardown)
+    reaper_run, _conf, run_teardown = reap(run_dag, teardown, registry)
     failed_run = run_teardown()
     assert failed_run.state == DagRunState.FAILED
     entry = registry.get("it_unreapable")
@@ -129,7 +135,7 @@ def test_a_failed_teardown_stays_listed_with_the_reason_and_is_retried(run_dag, 
     assert len(listed) == 1 and listed[0].endswith(f"teardown_failed: {entry.reason}")
 
     # The next reaper run tries again, and says it is a retry of a failed teardown.
-    retry_run, conf, _ = reap(run_dag, teardown)
+    retry_run, conf, _ = reap(run_dag, teardown, registry)
     entry = registry.get("it_unreapable")
     assert entry.status == "tearing_down" and entry.teardown_run == f"reaped__{retry_run.run_id}"
     assert f"the last failed: teardown run {failed_run.run_id}" in entry.reason
