@@ -44,12 +44,14 @@ def add_registration(dag: DAG, stack: Stack, *, stood_up_by: list[TaskGroup], te
     """List the stack as up once every step that leaves something running (`stood_up_by`: the groups of the
     steps the teardown DAG destroys) succeeded: as soon as the stack is up, not after a two-hour ramp, and
     also when a later ramp or check fails, since the stack is up all the same."""
+    # The leaves before the register task exists: it would be one itself.
+    upstream = stood_up_by or _leaves(dag)
     register = RegisterStackOperator(
         task_id=REGISTER_TASK_ID, dag=dag, stack=stack.name, variant=VARIANT_TEMPLATE, ttl=TTL_TEMPLATE,
         stack_owner=stack.model.owner, teardown_dag=teardown_dag_id, doc_md="Lists the stack in the registry "
         "(`loadstack ls`) as up until its TTL runs out; the reaper tears it down then.", **_TASK_ARGS,
     )
-    register.set_upstream(stood_up_by or _leaves(dag))
+    register.set_upstream(upstream)
     return register
 
 

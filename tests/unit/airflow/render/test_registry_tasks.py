@@ -89,3 +89,14 @@ def test_a_teardown_without_the_reason_param_passes_its_own(storefront):
     with DAG(dag_id="storefront_inline", schedule=None) as dag:
         mark, _remove, _failed = add_teardown_bookkeeping(dag, storefront, reason="end of the nightly run")
     assert mark.reason == "end of the nightly run"
+
+
+def test_a_stack_with_nothing_to_destroy_registers_after_its_last_tasks():
+    """No step leaves anything running (a ramp alone): the register task follows the DAG's leaves, not itself."""
+    from loadstack.airflow.render import build_dag
+
+    stack = load_stack(FIXTURES / "it_stacks" / "it_form.yaml")
+    dag = build_dag(stack)
+    dag.validate()  # no cycle
+    register = dag.get_task("registry-register")
+    assert register.upstream_task_ids == {"surge.checks", "surge.report"}
