@@ -17,11 +17,13 @@ from loadstack.airflow.render.context import (
 )
 from loadstack.airflow.render.registry import renderer_for
 from loadstack.airflow.render.registry_tasks import add_registration, add_teardown_bookkeeping
+from loadstack.airflow.render.snapshots_current import add_snapshots_current
 from loadstack.kinds import STEP_KINDS, VARIANTS
 from loadstack.profiles import PROJECT_ROOT
-from loadstack.spec import Stack, load_stack
+from loadstack.spec import DURATION_PATTERN, Stack, load_stack
 
 TEARDOWN_SUFFIX = "__teardown"
+STACK_SECTION = "Stack"
 
 
 def outputs_task_id(stack: Stack, step: str) -> str:
@@ -42,8 +44,10 @@ def _variant_param(stack: Stack) -> Param:
         stack.model.default_variant,
         type="string",
         enum=list(VARIANTS),
+        values_display={"minimal": "minimal: small and fast to iterate", "production": "production: production-sized"},
         title="Variant",
         description="minimal: small and fast to iterate; production: production-sized.",
+        section=STACK_SECTION,
     )
 
 
@@ -57,12 +61,27 @@ def _reason_param() -> Param:
     )
 
 
-def _step_params(stack: Stack) -> dict[str, Param]:
-    params: dict[str, Param] = {}
+def _run_params(stack: Stack) -> dict[str, Param]:
+    """The Trigger form: the stack's own settings, then a section per step with the Params its kind adds
+    (`StepBase.run_params`). Each is typed and bounded, so the form, the REST API and the CLI refuse a bad value."""
+    params = {
+        "variant": _variant_param(stack),
+        "ttl": Param(
+            stack.model.ttl, type="string", pattern=DURATION_PATTERN, title="TTL", section=STACK_SECTION,
+            description=f"How long the stack stays listed as up before the reaper tears it down; e.g. 30m, 8h, 2d, "
+                        f"1h30m (default: the spec's ttl, {stack.model.ttl}).",
+            description_md=f"How long the stack stays listed as up (`loadstack ls`) before the `loadstack_reaper` DAG "
+                           f"tears it down: `30m`, `8h`, `2d`, `1h30m`... Default: the spec's `ttl` (`{stack.model.ttl}`).",
+        ),
+        "keep_up": Param(
+            None, type=["null", "boolean"], title="Keep up", section=STACK_SECTION,
+            description="keep the stack up after the run; empty: manual runs keep it, scheduled runs tear it down",
+        ),
+    }
     for name in stack.graph.topological_order():
-        for key, spec in stack.steps[name].run_params(name).items():
-            spec = dict(spec)
-            spec.setdefault("type", "string")
+        step = stack.steps[name]
+        for key, spec in step.run_params(name).items():
+            spec = {"type": "string", "section": f"Step {name} ({step.kind})", **spec}
             params[key] = Param(spec.pop("default"), **spec)
     return params
 
@@ -80,7 +99,7 @@ def build_dag(stack: Stack) -> DAG:
         tags=sorted({"loadstack", *model.tags}),
         doc_md=_doc(stack),
         default_args={"owner": model.owner, "retries": model.retries, "retry_delay": timedelta(seconds=20)},
-        params={"variant": _variant_param(stack), **_step_params(stack)},
+        params=_run_params(stack),
     ) as dag:
         groups: dict[str, TaskGroup] = {}
         for name in stack.graph.topological_order():
@@ -114,6 +133,7 @@ def build_dag(stack: Stack) -> DAG:
             groups[name] = group
         for upstream, downstream in stack.graph.edges:
             groups[upstream] >> groups[downstream]
+        add_snapshots_current(dag, stack)
         stood_up_by = [groups[n] for n in groups if renderer_for(stack.steps[n].kind).render_teardown is not None]
         add_registration(dag, stack, stood_up_by=stood_up_by, teardown_dag_id=stack.name + TEARDOWN_SUFFIX)
     return dag

@@ -25,6 +25,8 @@ MARK_TEARING_DOWN_TASK_ID = "registry-tearing-down"
 REMOVE_TASK_ID = "registry-remove"
 MARK_FAILED_TASK_ID = "registry-teardown-failed"
 REASON_TEMPLATE = "{{ params.reason }}"
+# The stack DAG's `ttl` Param (render.dag): the spec's ttl unless the run asks for another.
+TTL_TEMPLATE = "{{ params.ttl }}"
 # Registry calls are a few S3 requests: retry a flaky one, never wait long.
 _TASK_ARGS = dict(retries=2, retry_delay=timedelta(seconds=5), execution_timeout=timedelta(minutes=2))
 
@@ -42,7 +44,7 @@ def add_registration(dag: DAG, stack: Stack, *, stood_up_by: list[TaskGroup], te
     if not stood_up_by:
         return None
     register = RegisterStackOperator(
-        task_id=REGISTER_TASK_ID, dag=dag, stack=stack.name, variant=VARIANT_TEMPLATE, ttl=stack.model.ttl,
+        task_id=REGISTER_TASK_ID, dag=dag, stack=stack.name, variant=VARIANT_TEMPLATE, ttl=TTL_TEMPLATE,
         stack_owner=stack.model.owner, teardown_dag=teardown_dag_id, doc_md="Lists the stack in the registry "
         "(`loadstack ls`) as up until its TTL runs out; the reaper tears it down then.", **_TASK_ARGS,
     )

@@ -1,4 +1,5 @@
-"""The `loadstack_snapshots` DAG: one build task per logical snapshot defined in include/snapshots/."""
+"""The `loadstack_snapshots` DAG: one build task per logical snapshot defined in include/snapshots/, each
+updating that snapshot's Asset."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Param
 
-from loadstack.airflow.operators.snapshots import SnapshotBuildOperator
+from loadstack.airflow.operators.snapshots import SnapshotBuildOperator, snapshot_asset
 from loadstack.airflow.render.context import START_DATE
 from loadstack.snapshots.catalog import load_definitions
 
@@ -34,5 +35,6 @@ def build_snapshots_dag(snapshots_dir: Path):
                 snapshot=name,
                 definition=definitions[name].model_dump(),
                 rebuild="{{ params.rebuild }}",
+                outlets=[snapshot_asset(name)],
             )
     return dag

@@ -149,6 +149,8 @@ def test_the_run_params_override_target_and_hold(dag):
         target.resolve(0)
     assert dag.get_task("surge.ramp").overrides == {
         "target_qps": "{{ params.surge_target_qps }}",
+        "threshold_qps": "{{ params.surge_threshold_qps }}",
+        "bucket_qps": "{{ params.surge_bucket_qps }}",
         "hold_s": "{{ params.surge_hold_s }}",
     }
 

@@ -29,7 +29,9 @@ def test_the_stack_dag_registers_once_every_step_is_up(storefront):
     assert register.downstream_task_ids == set()
     assert register.trigger_rule == TriggerRule.ALL_SUCCESS
     assert (register.stack, register.stack_owner, register.ttl, register.teardown_dag) == (
-        "storefront", "sre-load", "2h", "storefront__teardown")
+        "storefront", "sre-load", "{{ params.ttl }}", "storefront__teardown")
+    # The run's TTL Param, whose default is the spec's ttl.
+    assert dag.params["ttl"] == "2h"
     assert register.variant == "{{ params.variant }}"
     assert set(register.template_fields) == {"variant", "ttl"}
 
@@ -42,7 +44,8 @@ def test_steps_with_nothing_to_destroy_do_not_hold_up_registration():
     dag = build_dag(shop)
     register = dag.get_task("registry-register")
     upstream_steps = {task_id.split(".")[0] for task_id in register.get_flat_relative_ids(upstream=True)}
-    assert upstream_steps == set(shop.steps) - {"surge"}  # surge is the ramp
+    # surge is the ramp; the snapshot check runs before every step.
+    assert upstream_steps == set(shop.steps) - {"surge"} | {"snapshots-current"}
     assert shop.steps["surge"].kind == "ramp"
 
 
