@@ -17,6 +17,9 @@ from loadstack.airflow.render.context import (
 )
 from loadstack.airflow.render.registry import renderer_for
 from loadstack.airflow.render.registry_tasks import add_registration, add_teardown_bookkeeping
+from loadstack.airflow.render.stack_lock import add_stack_lock
+from loadstack.airflow.render.stack_run import add_guaranteed_teardown, add_run_outcome
+from loadstack.keep_up import KEEP_UP_PARAM
 from loadstack.kinds import STEP_KINDS, VARIANTS
 from loadstack.profiles import PROJECT_ROOT
 from loadstack.spec import Stack, load_stack
@@ -57,6 +60,20 @@ def _reason_param() -> Param:
     )
 
 
+def _run_params() -> dict[str, Param]:
+    """What the run does with the stack once it is done (operators.stack_run, loadstack.keep_up)."""
+    return {
+        KEEP_UP_PARAM: Param(
+            None,
+            type=["null", "boolean"],
+            title="Keep the stack up",
+            description="Leave empty for the default: a manual run keeps the stack up (tear it down with the "
+            "<stack>__teardown DAG, or the reaper does when its TTL runs out); a scheduled run or a backfill "
+            "tears it down at the end. true or false decides for this run.",
+        ),
+    }
+
+
 def _step_params(stack: Stack) -> dict[str, Param]:
     params: dict[str, Param] = {}
     for name in stack.graph.topological_order():
@@ -80,9 +97,10 @@ def build_dag(stack: Stack) -> DAG:
         tags=sorted({"loadstack", *model.tags}),
         doc_md=_doc(stack),
         default_args={"owner": model.owner, "retries": model.retries, "retry_delay": timedelta(seconds=20)},
-        params={"variant": _variant_param(stack), **_step_params(stack)},
+        params={"variant": _variant_param(stack), **_step_params(stack), **_run_params()},
     ) as dag:
         groups: dict[str, TaskGroup] = {}
+        ramp_reports: dict[str, str] = {}
         for name in stack.graph.topological_order():
             step = stack.steps[name]
             upstream = _all_upstream(stack, name)
@@ -98,6 +116,8 @@ def build_dag(stack: Stack) -> DAG:
             )
             with TaskGroup(group_id=name, tooltip=step.description or f"{step.kind} step") as group:
                 main = renderer_for(step.kind).render(ctx)
+                if step.kind == "ramp":
+                    ramp_reports[name] = main.task_id
                 for handler in stack.handlers.get(name, ()):
                     main >> CompletionHandlerOperator(
                         task_id=handler.task_id,
@@ -116,7 +136,40 @@ def build_dag(stack: Stack) -> DAG:
             groups[upstream] >> groups[downstream]
         stood_up_by = [groups[n] for n in groups if renderer_for(stack.steps[n].kind).render_teardown is not None]
         add_registration(dag, stack, stood_up_by=stood_up_by, teardown_dag_id=stack.name + TEARDOWN_SUFFIX)
+        add_guaranteed_teardown(dag, stack, destroy_groups=lambda parent: _render_destroys(stack, parent),
+                                teardown_dag_id=stack.name + TEARDOWN_SUFFIX)
+        outcome = add_run_outcome(dag, stack, ramp_report_task_ids=ramp_reports)
+        add_stack_lock(dag, stack, before=[outcome])
     return dag
+
+
+def _render_destroys(stack: Stack, parent: TaskGroup | None = None) -> list:
+    """Every step's destroy tasks, each step in a group of its own (inside `parent`), dependents first: the
+    step graph with its edges reversed. Returns the tasks."""
+    groups: dict[str, TaskGroup] = {}
+    for name in stack.graph.topological_order():
+        step = stack.steps[name]
+        renderer = renderer_for(step.kind).render_teardown
+        if renderer is None:
+            continue
+        state_objects = {
+            up: obj for up in _all_upstream(stack, name) if (obj := stack.steps[up].state_object(stack.name, up))
+        }
+        ctx = TeardownRenderContext(
+            stack=stack,
+            name=name,
+            step=step,
+            state_objects=state_objects,
+            retries=stack.retries_for(name),
+            execution_timeout=timedelta(minutes=step.timeout_minutes),
+        )
+        with TaskGroup(group_id=name, parent_group=parent, tooltip=f"destroy {name}") as group:
+            renderer(ctx)
+        groups[name] = group
+    for upstream, downstream in stack.graph.edges:
+        if upstream in groups and downstream in groups:
+            groups[downstream] >> groups[upstream]
+    return [task for group in groups.values() for task in group.children.values() if not isinstance(task, TaskGroup)]
 
 
 def build_teardown_dag(stack: Stack) -> DAG:
@@ -134,30 +187,9 @@ def build_teardown_dag(stack: Stack) -> DAG:
         default_args={"owner": model.owner, "retries": model.retries, "retry_delay": timedelta(seconds=20)},
         params={"variant": _variant_param(stack), "reason": _reason_param()},
     ) as dag:
-        groups: dict[str, TaskGroup] = {}
-        for name in stack.graph.topological_order():
-            step = stack.steps[name]
-            renderer = renderer_for(step.kind).render_teardown
-            if renderer is None:
-                continue
-            state_objects = {
-                up: obj for up in _all_upstream(stack, name) if (obj := stack.steps[up].state_object(stack.name, up))
-            }
-            ctx = TeardownRenderContext(
-                stack=stack,
-                name=name,
-                step=step,
-                state_objects=state_objects,
-                retries=stack.retries_for(name),
-                execution_timeout=timedelta(minutes=step.timeout_minutes),
-            )
-            with TaskGroup(group_id=name, tooltip=f"destroy {name}") as group:
-                renderer(ctx)
-            groups[name] = group
-        for upstream, downstream in stack.graph.edges:
-            if upstream in groups and downstream in groups:
-                groups[downstream] >> groups[upstream]
+        _render_destroys(stack)
         add_teardown_bookkeeping(dag, stack)
+        add_stack_lock(dag, stack)
     return dag
 
 

@@ -26,7 +26,8 @@ def test_the_stack_dag_registers_once_every_step_is_up(storefront):
     # After every step's last task (handlers included), so only a run that stood the whole stack up registers.
     assert register.upstream_task_ids == {"network.publish_ssm_parameter", "network.publish_ssm_parameter_2",
                                           "app.publish_airflow_variable", "mail.apply"}
-    assert register.downstream_task_ids == set()
+    # Then only the run's end: the teardown decision, the unlock and the outcome wait for every task.
+    assert register.downstream_task_ids == {"teardown-decide", "stack-unlock", "run-outcome"}
     assert register.trigger_rule == TriggerRule.ALL_SUCCESS
     assert (register.stack, register.stack_owner, register.ttl, register.teardown_dag) == (
         "storefront", "sre-load", "2h", "storefront__teardown")
@@ -55,13 +56,14 @@ def test_the_teardown_dag_marks_first_then_removes_or_flags(storefront):
     destroys = {"network.destroy", "app.destroy", "mail.destroy"}
     mark, remove, failed = (dag.get_task(t) for t in ("registry-tearing-down", "registry-remove",
                                                         "registry-teardown-failed"))
-    assert mark.upstream_task_ids == set() and mark.downstream_task_ids == {"app.destroy", "mail.destroy",
-                                                                              "registry-remove",
-                                                                              "registry-teardown-failed"}
+    # After the stack lock (test_stack_lock_render.py), which is given back after everything.
+    assert mark.upstream_task_ids == {"stack-lock"} and mark.downstream_task_ids == {
+        "app.destroy", "mail.destroy", "registry-remove", "registry-teardown-failed", "stack-unlock"}
     assert remove.upstream_task_ids == failed.upstream_task_ids == destroys | {"registry-tearing-down"}
     assert remove.trigger_rule == TriggerRule.ALL_SUCCESS
     assert failed.trigger_rule == TriggerRule.ONE_FAILED
-    assert {t.task_id for t in dag.tasks if not t.downstream_task_ids} == {"registry-remove", "registry-teardown-failed"}
+    assert {t.task_id for t in dag.tasks if t.downstream_task_ids == {"stack-unlock"}} == {
+        "registry-remove", "registry-teardown-failed"}
     assert mark.reason == "{{ params.reason }}"
     assert dag.params["reason"] == "manual teardown"
     assert all(t.stack == "storefront" for t in (mark, remove, failed))
