@@ -94,15 +94,14 @@ def failed_tasks(states: dict[str, str | None], *, ignore: tuple[str, ...] = ())
 
 
 def teardown_of(states: dict[str, str | None], *, remove_task: str, decision_task: str) -> Teardown:
-    """What the run did with its stack, from its teardown tasks' states."""
-    if states.get(decision_task) == "skipped":
+    """What the run did with its stack, from its teardown tasks' states (read once they are all done)."""
+    decision = states.get(decision_task)
+    if decision == "skipped":
         return "kept_up"
-    removed = states.get(remove_task)
-    if removed == "success":
-        return "torn_down"
-    if removed in ("failed", "upstream_failed"):
-        return "teardown_failed"
-    return "not_run"
+    if decision != "success":
+        # The run never got as far as deciding (it did not get the stack lock): it touched nothing.
+        return "not_run"
+    return "torn_down" if states.get(remove_task) == "success" else "teardown_failed"
 
 
 class RunHistory:

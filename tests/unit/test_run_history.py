@@ -75,7 +75,8 @@ def test_failed_tasks_are_those_that_failed_themselves():
     ({"decide": "skipped", "remove": "skipped"}, "kept_up"),
     ({"decide": "success", "remove": "success"}, "torn_down"),
     ({"decide": "success", "remove": "upstream_failed"}, "teardown_failed"),
-    ({"decide": "upstream_failed", "remove": "upstream_failed"}, "teardown_failed"),
+    ({"decide": "success", "remove": "failed"}, "teardown_failed"),
+    ({"decide": "upstream_failed", "remove": "upstream_failed"}, "not_run"),
     ({}, "not_run"),
 ])
 def test_what_became_of_the_stack(states, teardown):

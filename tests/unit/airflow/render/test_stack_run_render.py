@@ -29,7 +29,7 @@ def test_the_decision_follows_every_step_task_whatever_became_of_it(dag):
     assert decide.is_setup and decide.trigger_rule == TriggerRule.ALL_DONE
     # Every task, not only the leaves: a leaf is upstream_failed while a sibling branch may still be applying.
     assert decide.upstream_task_ids == STEP_TASKS
-    assert decide.downstream_task_ids == DESTROYS | {"registry-tearing-down", "stack-unlock"}
+    assert decide.downstream_task_ids == DESTROYS | {"registry-tearing-down"}
 
 
 def test_destroys_are_teardowns_of_the_decision_in_reverse_order(dag):
