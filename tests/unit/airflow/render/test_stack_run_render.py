@@ -77,7 +77,8 @@ def test_setup_teardown_rules_hold_for_every_spec():
     for spec in sorted((ROOT / "include" / "stacks").glob("*.yaml")):
         dag = build_dag(load_stack(spec))
         dag.validate_setup_teardown()
-        dag.params.validate()  # a scheduled DAG's Params are validated when it is parsed
+        if dag.schedule is not None:
+            dag.params.validate()  # a scheduled DAG's Params are validated when it is parsed: defaults must pass
         assert dag.get_task("run-outcome").downstream_task_ids == set(), spec.name
 
 
