@@ -28,9 +28,11 @@ def test_lock_first_unlock_last_as_a_setup_teardown_pair(storefront, builder):
     assert lock.timeout == 12 * 3600 and lock.poke_interval == 30
     assert unlock.is_teardown and unlock.trigger_rule == TriggerRule.ALL_DONE_SETUP_SUCCESS
     assert not unlock.on_failure_fail_dagrun  # a lock left behind is broken by the next run, not a failed run
-    # Every task hangs below the lock, and the unlock waits for every task but the setups and the outcome.
+    # Every task hangs below the lock, and the unlock waits for its setup and every other task but the outcome
+    # (and the other setups: a setup's direct downstream tasks must be all_success or teardowns).
     assert [t.task_id for t in dag.tasks if not t.upstream_task_ids] == ["stack-lock"]
-    assert unlock.upstream_task_ids == {t.task_id for t in dag.tasks if not t.is_setup} - {"stack-unlock", "run-outcome"}
+    others = {t.task_id for t in dag.tasks if not t.is_setup} - {"stack-unlock", "run-outcome"}
+    assert unlock.upstream_task_ids == others | {"stack-lock"}
     assert lock.stack == unlock.stack == "storefront"
     dag.validate_setup_teardown()
 
