@@ -30,7 +30,7 @@ def task_states(run) -> dict[str, str | None]:
 
     with create_session() as session:
         rows = session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id).all()
-        return {row.task_id: (row.state.value if row.state else None) for row in rows}
+        return {row.task_id: (str(getattr(row.state, "value", row.state)) if row.state else None) for row in rows}
 
 
 def existing(ssm) -> list[str]:
