@@ -1,8 +1,8 @@
 """A nightly run that fails in the middle, retried by a backfill, on a real running Airflow (scheduler,
 LocalExecutor, dag-processor, triggerer, api-server) with real Terraform on the moto server.
 
-The stack's schedule is a daily cron set to fire two or three minutes after the test starts, so the scheduler
-itself makes the nightly run (run type `scheduled`, keep_up unset: it tears down). Its middle step fails while
+The stack's schedule is a daily cron an hour before the test starts: with catchup off, unpausing the DAG makes
+the scheduler itself run that latest missed night at once (run type `scheduled`, keep_up unset: it tears down). Its middle step fails while
 the name of its SSM parameter is taken out of band (the injected fault). The run tears down what it made and
 records the failure. The test removes the fault and runs
 
@@ -99,18 +99,18 @@ def test_a_failed_nightly_run_is_retried_by_a_backfill_and_converges(start_airfl
     ssm = local_profile.client("ssm")
     ssm.delete_parameters(Names=list(PARAMS))
     ssm.put_parameter(Name=SQUATTED, Value="squatter", Type="String")  # the injected fault
-    # The next whole minute at least two minutes away: time to start Airflow and unpause the DAG before it.
-    tick = (datetime.now(UTC) + timedelta(minutes=3)).replace(second=0, microsecond=0)
+    # A daily cron an hour ago: with catchup off, unpausing the DAG makes the scheduler run the latest missed
+    # night at once (that tick), and the next one is a day away.
+    tick = (datetime.now(UTC) - timedelta(hours=1)).replace(second=0, microsecond=0)
     spec_path = tmp_path / f"{STACK}.yaml"
     spec_path.write_text(yaml.safe_dump(spec(f"{tick.minute} {tick.hour} * * *")))
     airflow = start_airflow({STACK: DAG_FILE.format(spec=spec_path, modules=FIXTURES / "tf_modules")})
     try:
         with airflow.client() as client:
             client.unpause(STACK)
-        assert datetime.now(UTC) < tick, "Airflow took too long to start: the nightly tick has passed"
-
-        nightly = wait_for_scheduled_run(airflow, timeout=(tick - datetime.now(UTC)).total_seconds() + 120)
+        nightly = wait_for_scheduled_run(airflow, timeout=180)
         run_id = nightly.dag_run_id
+        assert nightly.logical_date == tick, (nightly.logical_date, tick)
         assert value(airflow.wait_for_run(STACK, run_id, ["failed", "success"], timeout=600).state) == "failed"
         failed = states(airflow, run_id)
         assert (failed["base.apply"], failed["gated.apply"], failed["top.apply"]) == (
