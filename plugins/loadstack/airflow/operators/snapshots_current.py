@@ -9,19 +9,17 @@ snapshot and the DAG that rebuilds it (`loadstack_snapshots`). Its inlets are th
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from loadstack.airflow.profile import task_profile
-from loadstack.profiles import Profile
+from loadstack.airflow.operators.base import TaskProfile
 from loadstack.snapshots.current import SnapshotNotReady, current_entry
 
 
-class SnapshotsCurrentOperator(BaseOperator):
+class SnapshotsCurrentOperator(BaseOperator, TaskProfile):
     """Check `snapshots` ({step: snapshot name, a template for a snapshot Param}) against the catalog."""
 
     template_fields = ("snapshots",)
@@ -32,10 +30,6 @@ class SnapshotsCurrentOperator(BaseOperator):
         self.stack = stack
         self.snapshots = snapshots
         self.snapshots_dir = snapshots_dir
-
-    @cached_property
-    def profile(self) -> Profile:
-        return task_profile()
 
     def execute(self, context) -> dict[str, dict[str, str]]:
         if self.profile.allowed_account_ids:

@@ -16,9 +16,10 @@ def test_the_stack_dag_checks_its_snapshots_before_every_step():
 
     dag = build_dag(load_stack(ROOT / "include" / "stacks" / "shop.yaml"))
     check = dag.get_task("snapshots-current")
-    assert check.upstream_task_ids == set()
-    roots = {task.task_id for task in dag.tasks if not task.upstream_task_ids}
-    assert roots == {"snapshots-current"}
+    # After the stack lock only: before every step.
+    assert check.upstream_task_ids == {"stack-lock"}
+    first = {task.task_id for task in dag.tasks if task.upstream_task_ids == {"stack-lock"}}
+    assert first == {"snapshots-current"}
     # The run's snapshot Param for the database; the cache's is fixed in the spec.
     assert check.snapshots == {"events_db": "{{ params.events_db_snapshot }}", "cache": "shop-cache"}
     assert check.template_fields == ("snapshots",)

@@ -1,0 +1,148 @@
+"""A nightly run that fails in the middle, retried by a backfill, on a real running Airflow (scheduler,
+LocalExecutor, dag-processor, triggerer, api-server) with real Terraform on the moto server.
+
+The stack's schedule is a daily cron an hour before the test starts: with catchup off, unpausing the DAG makes
+the scheduler itself run that latest missed night at once (run type `scheduled`, keep_up unset: it tears down). Its middle step fails while
+the name of its SSM parameter is taken out of band (the injected fault). The run tears down what it made and
+records the failure. The test removes the fault and runs
+
+    airflow backfill create --dag-id D --from-date A --to-date B --reprocess-behavior failed
+
+which clears that failed run (same run id, now a backfill run) and the scheduler reruns it: it converges (every
+step applied, checked, torn down), the history holds one record for that night, now a pass, and no stack, lock
+or registry entry is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from loadstack.run_history import RunHistory
+from loadstack.stack_lock import StackLock
+from loadstack.stack_registry import StackRegistry
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[3]
+FIXTURES = ROOT / "tests" / "fixtures"
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+STACK = "it_backfilled"
+PARAMS = ("/it/backfilled/base", "/it/backfilled/gated", "/it/backfilled/top")
+SQUATTED = PARAMS[1]
+DAG_FILE = '''
+from pathlib import Path
+
+from loadstack.airflow.render import build_dag
+from loadstack.spec import load_stack
+
+dag = build_dag(load_stack("{spec}", modules_dir=Path("{modules}")))
+'''
+
+
+def spec(schedule: str) -> dict:
+    """it_nightly (tests/fixtures/it_stacks) under its own name and parameters, on the given schedule."""
+    chain = yaml.safe_load((FIXTURES / "it_stacks" / "it_nightly.yaml").read_text())
+    chain.update(name=STACK, schedule=schedule)
+    for step, name in zip(("base", "gated", "top"), PARAMS):
+        chain["steps"][step]["vars"]["name"] = name
+    return chain
+
+
+def airflow_cli(airflow, local_env, *args: str) -> str:
+    """An `airflow` command against the running Airflow's metadata DB, as its components see it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LOADSTACK_"))}
+    env.update(local_env)
+    env.update({
+        "PYTHONPATH": str(ROOT / "plugins"), "AIRFLOW_HOME": str(airflow.home),
+        "AIRFLOW_CONFIG": str(ROOT / "airflow.cfg"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow.home}/airflow.db",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(airflow.dags_folder),
+    })
+    done = subprocess.run([AIRFLOW, *args], env=env, cwd=airflow.home, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"airflow {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def value(enum_or_str) -> str | None:
+    return None if enum_or_str is None else str(getattr(enum_or_str, "value", enum_or_str))
+
+
+def states(airflow, run_id: str) -> dict[str, str | None]:
+    with airflow.client() as client:
+        return {ti.task_id: value(ti.state) for ti in client.task_instances(STACK, run_id)}
+
+
+def existing(ssm) -> list[str]:
+    return sorted(p["Name"] for p in ssm.get_parameters(Names=list(PARAMS))["Parameters"])
+
+
+def wait_for_scheduled_run(airflow, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with airflow.client() as client:
+            runs = [r for r in client.runs(STACK) if value(r.run_type) == "scheduled"]
+        if runs:
+            return runs[0]
+        time.sleep(2)
+    pytest.fail(f"no scheduled run of {STACK} within {timeout:.0f} s; scheduler log:\n"
+                f"{airflow.component_log('scheduler')}")
+
+
+def test_a_failed_nightly_run_is_retried_by_a_backfill_and_converges(start_airflow, local_env, local_profile, tmp_path):
+    ssm = local_profile.client("ssm")
+    ssm.delete_parameters(Names=list(PARAMS))
+    ssm.put_parameter(Name=SQUATTED, Value="squatter", Type="String")  # the injected fault
+    # A daily cron an hour ago: with catchup off, unpausing the DAG makes the scheduler run the latest missed
+    # night at once (that tick), and the next one is a day away.
+    tick = (datetime.now(UTC) - timedelta(hours=1)).replace(second=0, microsecond=0)
+    spec_path = tmp_path / f"{STACK}.yaml"
+    spec_path.write_text(yaml.safe_dump(spec(f"{tick.minute} {tick.hour} * * *")))
+    airflow = start_airflow({STACK: DAG_FILE.format(spec=spec_path, modules=FIXTURES / "tf_modules")})
+    try:
+        with airflow.client() as client:
+            client.unpause(STACK)
+        nightly = wait_for_scheduled_run(airflow, timeout=180)
+        run_id = nightly.dag_run_id
+        assert nightly.logical_date == tick, (nightly.logical_date, tick)
+        assert value(airflow.wait_for_run(STACK, run_id, ["failed", "success"], timeout=600).state) == "failed"
+        failed = states(airflow, run_id)
+        assert (failed["base.apply"], failed["gated.apply"], failed["top.apply"]) == (
+            "success", "failed", "upstream_failed")
+        assert failed["teardown-decide"] == "success"  # a scheduled run tears down (keep_up unset)
+        assert {failed[f"stack-teardown.{s}.destroy"] for s in ("base", "gated", "top")} == {"success"}
+        assert existing(ssm) == [SQUATTED]
+        [night] = [r for r in RunHistory(local_profile).list(STACK)]
+        assert (night.run_id, night.run_type, night.outcome, night.failed_tasks) == (
+            run_id, "scheduled", "fail", ("gated.apply",))
+
+        ssm.delete_parameter(Name=SQUATTED)  # the fix
+        airflow_cli(airflow, local_env, "backfill", "create", "--dag-id", STACK,
+                    "--from-date", (tick - timedelta(hours=1)).isoformat(),
+                    "--to-date", (tick + timedelta(minutes=1)).isoformat(), "--reprocess-behavior", "failed")
+        airflow.wait_for_run(STACK, run_id, ["queued", "running"], timeout=60)
+        rerun = airflow.wait_for_run(STACK, run_id, ["failed", "success"], timeout=600)
+        assert value(rerun.state) == "success", states(airflow, run_id)
+        assert value(rerun.run_type) == "backfill"
+        with airflow.client() as client:
+            assert [r.dag_run_id for r in client.runs(STACK)] == [run_id]  # the same run, not a second one
+        converged = states(airflow, run_id)
+        assert {converged[f"{s}.apply"] for s in ("base", "gated", "top")} == {"success"}
+        assert converged["teardown-decide"] == "success" and converged["registry-remove"] == "success"
+
+        # Nothing duplicated, nothing left: one record for that night (now a pass), no stack, no lock.
+        [night] = RunHistory(local_profile).list(STACK)
+        assert (night.run_id, night.run_type, night.outcome, night.failed_tasks, night.teardown) == (
+            run_id, "backfill", "pass", (), "torn_down")
+        assert night.spin_up_s is not None and night.spin_up_s > 0
+        assert existing(ssm) == []
+        assert StackRegistry(local_profile).get(STACK) is None
+        assert StackLock(local_profile, STACK).holder() == (None, None)
+    finally:
+        ssm.delete_parameters(Names=list(PARAMS))
