@@ -2,19 +2,23 @@
 triggerer, api-server): `dag.test()` cannot run the DAG run a task triggers.
 
 Two DAG files: the `loadstack_snapshots` DAG built from a temp snapshots directory holding one tiny redis
-snapshot definition, and a one-step stack restoring it (a private redis-server on the local profile). While the
-snapshots DAG is paused (new DAGs start paused) a stack run fails at `snapshots-rebuild`, saying to unpause it,
-and stands nothing up. Then the snapshot is built once, its definition changes, and a stack run has the snapshots
-DAG rebuild it: `snapshots-rebuild` triggers it and waits deferred, the restore takes the rebuilt snapshot, the
-run succeeds, and the snapshot's Asset has a new event with the new definition's params_hash.
+snapshot definition, and a one-step stack restoring it (a private redis-server on the local profile). The
+snapshot is built once, then its definition changes. While the snapshots DAG is paused (new DAGs start paused)
+a stack run fails at `snapshots-rebuild`, saying to unpause it, and stands nothing up. Unpaused, a stack run has
+it rebuild the snapshot: `snapshots-rebuild` triggers it and waits deferred, the restore takes the rebuilt
+snapshot, the run succeeds, and the snapshot's Asset has a new event with the new definition's params_hash.
 """
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
+from loadstack.backends import backends_for
 from loadstack.snapshots.catalog import Catalog, load_definitions
+from loadstack.waits import Ready
 
 pytestmark = pytest.mark.integration
 
@@ -63,51 +67,58 @@ def test_a_stack_run_has_a_changed_snapshot_rebuilt_and_waits_for_it(start_airfl
     snapshots.mkdir()
     stacks.mkdir()
     definition = snapshots / "rebuilt.yaml"
-    definition.write_text(DEFINITION % 6)
     (stacks / f"{STACK}.yaml").write_text(SPEC)
+    # Built once, here (a snapshots DAG run would cost a scheduling round; tests/integration/snapshots/
+    # test_snapshots_dag.py runs that DAG), then the definition changes: the catalogued build is out of date.
+    definition.write_text(DEFINITION % 6)
+    first_hash = load_definitions(snapshots)[SNAPSHOT].params_hash()
+    assert isinstance(backends_for(local_profile).snapshots().build(SNAPSHOT, load_definitions(snapshots)[SNAPSHOT]),
+                      Ready)
+    definition.write_text(DEFINITION % 9)
+    new_hash = load_definitions(snapshots)[SNAPSHOT].params_hash()
+    assert new_hash != first_hash == Catalog(local_profile).get(SNAPSHOT).params_hash
+    began = time.monotonic()
     airflow = start_airflow({SNAPSHOTS_DAG: SNAPSHOTS_DAG_FILE.format(snapshots=snapshots),
                              STACK: STACK_DAG_FILE.format(spec=stacks / f"{STACK}.yaml")})
 
-    # The snapshots DAG is still paused: a run of it would stay queued, so the stack's run fails at once.
-    refused = airflow.trigger(STACK, RUN_CONF)
-    assert value(airflow.wait_for_run(STACK, refused, ["success", "failed"], timeout=180).state) == "failed"
-    found = states(airflow, STACK, refused)
-    assert (found["snapshots-current"], found["snapshots-rebuild"], found["cache.restore"]) == (
-        "success", "failed", "upstream_failed")
+    # The snapshots DAG is still paused (new DAGs start so): a run of it would stay queued, so the stack's run
+    # fails at once. (A manual run keeps its stack up, and nothing is up: no teardown.)
+    refused = airflow.trigger(STACK)
+    airflow.wait_for_task(STACK, refused, "snapshots-rebuild", {"failed"}, timeout=120)
     log = airflow.log_tail(STACK, refused, "snapshots-rebuild", try_number=1)
     assert "loadstack_snapshots is paused, so a run of it would wait forever: unpause loadstack_snapshots" in log
+    print(f"refused after {time.monotonic() - began:.0f} s")
+
     with airflow.client() as client:
         assert client.runs(SNAPSHOTS_DAG) == []
-
-    # Built once (this unpauses the snapshots DAG), then its definition changes: the build is out of date.
-    built = airflow.trigger(SNAPSHOTS_DAG)
-    assert value(airflow.wait_for_run(SNAPSHOTS_DAG, built, ["success", "failed"], timeout=180).state) == "success"
-    first_hash = load_definitions(snapshots)[SNAPSHOT].params_hash()
-    assert [e["extra"]["params_hash"] for e in asset_events(airflow)] == [first_hash]
-    definition.write_text(DEFINITION % 9)
-    new_hash = load_definitions(snapshots)[SNAPSHOT].params_hash()
-    assert new_hash != first_hash
-
+        client.unpause(SNAPSHOTS_DAG)
+    # Queued until the refused run is done (one run of a stack at a time).
     run_id = airflow.trigger(STACK, RUN_CONF)
     # It waits for the snapshots DAG's run in the triggerer, holding no worker slot.
     airflow.wait_for_task(STACK, run_id, "snapshots-rebuild", {"deferred"}, timeout=120)
+    print(f"deferred after {time.monotonic() - began:.0f} s")
     with airflow.client() as client:
         stale = client.xcom(STACK, run_id, "snapshots-current")
     assert stale["current"] == {} and stale["stale"]["cache"]["snapshot"] == SNAPSHOT
     assert "is out of date" in stale["stale"]["cache"]["reason"]
 
     run = airflow.wait_for_run(STACK, run_id, ["success", "failed"], timeout=300)
+    print(f"stack run done after {time.monotonic() - began:.0f} s")
     found = states(airflow, STACK, run_id)
     assert value(run.state) == "success", found
     assert (found["snapshots-rebuild"], found["cache.restore"]) == ("success", "success")
     with airflow.client() as client:
         rebuilt_by = client.xcom(STACK, run_id, "snapshots-rebuild")["rebuilt_by"]
-        assert [r.dag_run_id for r in client.runs(SNAPSHOTS_DAG)] == [rebuilt_by, built]
-        assert value(client.run(SNAPSHOTS_DAG, rebuilt_by).state) == "success"
+        [snapshot_run] = client.runs(SNAPSHOTS_DAG)
+    assert (snapshot_run.dag_run_id, value(snapshot_run.state)) == (rebuilt_by, "success")
 
-    # The rebuild is a new Asset event with the new definition's hash, and the catalog now holds that build.
-    events = asset_events(airflow)
-    assert [(e["extra"]["params_hash"], e["extra"]["built"]) for e in events] == [(first_hash, True), (new_hash, True)]
-    assert (events[-1]["source_dag_id"], events[-1]["source_run_id"]) == (SNAPSHOTS_DAG, rebuilt_by)
+    # The rebuild is a new Asset event with the new definition's hash, and the catalog holds that build: the one
+    # the restore took (it checks the snapshot is current itself).
+    [event] = asset_events(airflow)
+    assert (event["extra"]["params_hash"], event["extra"]["built"]) == (new_hash, True)
+    assert (event["source_dag_id"], event["source_run_id"]) == (SNAPSHOTS_DAG, rebuilt_by)
     entry = Catalog(local_profile).get(SNAPSHOT)
     assert entry.params_hash == new_hash and entry.row_counts == {"keys": 11}
+    found = states(airflow, STACK, refused)
+    assert (found["snapshots-current"], found["snapshots-rebuild"], found["cache.restore"]) == (
+        "success", "failed", "upstream_failed")
