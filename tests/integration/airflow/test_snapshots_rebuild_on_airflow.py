@@ -35,9 +35,12 @@ from loadstack.airflow.render.snapshots import build_snapshots_dag
 dag = build_snapshots_dag(Path("{snapshots}"))
 '''
 STACK_DAG_FILE = '''
+import loadstack.airflow.render.snapshots_current as snapshots_current
 from loadstack.airflow.render import build_dag
 from loadstack.spec import load_stack
 
+# The test's snapshot builds in seconds: poll its run every 3 s rather than 15 (the rendering tests check the 15).
+snapshots_current.REBUILD_POKE_INTERVAL_S = 3
 dag = build_dag(load_stack("{spec}"))
 '''
 # A manual run keeps its stack up by default: this one tears its redis-server down at the end.
