@@ -57,8 +57,11 @@ def _states(run) -> dict[str, str]:
 
 def test_a_changed_definition_stops_the_stack_until_the_snapshot_dag_rebuilt_it(run_dag, loadstack_env,
                                                                                  local_profile, tmp_path):
-    """Builds update the snapshot's Asset; a stack run with an out-of-date snapshot fails before standing anything
-    up, naming the snapshots DAG; once that DAG rebuilt it (a new Asset event), the stack runs again."""
+    """Builds update the snapshot's Asset; a stack run whose snapshots are current skips the rebuild. With the
+    run's rebuild_snapshots off, a stack run with an out-of-date snapshot fails before standing anything up, naming
+    the snapshots DAG; once that DAG rebuilt it (a new Asset event), the stack runs again. (With it on, the run has
+    the snapshots DAG rebuild it and waits: dag.test cannot run a triggered DAG, so
+    tests/integration/airflow/test_snapshots_rebuild_on_airflow.py drives that on a running Airflow.)"""
     from airflow.utils.state import DagRunState
 
     from loadstack.airflow.operators.snapshots import snapshot_asset
@@ -86,15 +89,19 @@ def test_a_changed_definition_stops_the_stack_until_the_snapshot_dag_rebuilt_it(
     assert first["extra"] == {"location": first["extra"]["location"], "built": True, "params_hash": built_hash,
                               "schema_hash": ""}
     assert (first["dag"], first["task"]) == ("loadstack_snapshots", "build_fresh_cache")
-    assert run_dag(build_dag(stack)).state == DagRunState.SUCCESS
+    current = run_dag(build_dag(stack))
+    assert current.state == DagRunState.SUCCESS
+    assert {task: state for task, state in _states(current).items() if task.startswith(("snapshots-", "cache."))} == {
+        "snapshots-current": "success", "snapshots-rebuild": "skipped", "cache.restore": "success"}
     assert run_dag(build_teardown_dag(stack)).state == DagRunState.SUCCESS
 
     # The definition changes (more sessions): the catalogued build no longer matches it.
     definition.write_text("snapshots:\n  fresh-cache: {engine: redis, kind: rdb, seed: {seed: 3, sessions: 9, carts: 2}}\n")
-    stale = run_dag(build_dag(stack))
+    stale = run_dag(build_dag(stack), run_conf={"rebuild_snapshots": False})
     assert stale.state == DagRunState.FAILED
     states = _states(stale)
-    assert states["snapshots-current"] == "failed" and states["cache.restore"] == "upstream_failed"
+    assert states["snapshots-current"] == "failed"
+    assert states["snapshots-rebuild"] == states["cache.restore"] == "upstream_failed"
     assert not LocalCache(local_profile, "it_fresh", "cache").base_dir.exists()  # nothing was stood up
 
     assert run_dag(build_snapshots_dag(snapshots)).state == DagRunState.SUCCESS

@@ -17,7 +17,7 @@ from loadstack.airflow.render.context import (
 )
 from loadstack.airflow.render.registry import renderer_for
 from loadstack.airflow.render.registry_tasks import add_registration, add_teardown_bookkeeping
-from loadstack.airflow.render.snapshots_current import add_snapshots_current
+from loadstack.airflow.render.snapshots_current import REBUILD_PARAM, add_snapshots_current
 from loadstack.airflow.render.stack_lock import add_stack_lock
 from loadstack.airflow.render.stack_run import add_guaranteed_teardown, add_run_outcome
 from loadstack.keep_up import KEEP_UP_PARAM
@@ -85,6 +85,17 @@ def _run_params(stack: Stack) -> dict[str, Param]:
                            "at the end. `true` or `false` decides for this run.",
         ),
     }
+    if any(getattr(step, "snapshot", None) for step in stack.steps.values()):  # every restore kind names one
+        # What the run's snapshots-current task does with a stale snapshot (render.snapshots_current).
+        params[REBUILD_PARAM] = Param(
+            True, type="boolean", title="Rebuild stale snapshots", section=STACK_SECTION,
+            description="on: a snapshot whose definition changed (or never built) is rebuilt by the "
+                        "loadstack_snapshots DAG first, and the run waits for it; off: the run fails at once",
+            description_md="On: a snapshot the run restores that is out of date (its definition in `include/snapshots` "
+                           "changed) or never built is rebuilt first: the run triggers the `loadstack_snapshots` DAG "
+                           "(or waits for its run already going) and goes on when it succeeded. Off: the run fails at "
+                           "once, before anything is stood up, naming the snapshots.",
+        )
     for name in stack.graph.topological_order():
         step = stack.steps[name]
         for key, spec in step.run_params(name).items():

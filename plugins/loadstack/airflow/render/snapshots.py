@@ -12,12 +12,14 @@ from loadstack.airflow.operators.snapshots import SnapshotBuildOperator, snapsho
 from loadstack.airflow.render.context import START_DATE
 from loadstack.snapshots.catalog import load_definitions
 
+SNAPSHOTS_DAG_ID = "loadstack_snapshots"
+
 
 def build_snapshots_dag(snapshots_dir: Path):
     """One task per logical snapshot in `snapshots_dir`; they build in parallel."""
     definitions = load_definitions(snapshots_dir)
     with DAG(
-        dag_id="loadstack_snapshots",
+        dag_id=SNAPSHOTS_DAG_ID,
         description="Build missing or outdated snapshots (migrated, seeded, cache) and record them in the catalog",
         schedule=None,
         start_date=START_DATE,

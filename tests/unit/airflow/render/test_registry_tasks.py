@@ -46,8 +46,8 @@ def test_steps_with_nothing_to_destroy_do_not_hold_up_registration():
     register = dag.get_task("registry-register")
     upstream_steps = {task_id.split(".")[0] for task_id in register.get_flat_relative_ids(upstream=True)
                       if task_id != "stack-lock"}
-    # surge is the ramp; the snapshot check runs before every step.
-    assert upstream_steps == set(shop.steps) - {"surge"} | {"snapshots-current"}
+    # surge is the ramp; the snapshot check and rebuild run before every step.
+    assert upstream_steps == set(shop.steps) - {"surge"} | {"snapshots-current", "snapshots-rebuild"}
     assert shop.steps["surge"].kind == "ramp"
 
 
