@@ -30,7 +30,8 @@ for arg in "$@"; do
 done
 
 set +e
-# Two workers (pytest-xdist), a test file each at a time: integration tests mostly wait on servers, Terraform
+# Two workers (pytest-xdist), a test file each at a time, the slowest files first (tests/conftest.py,
+# SLOWEST_FIRST; --no-loadscope-reorder keeps that order): integration tests mostly wait on servers, Terraform
 # and ramps holding their band, so two files share CI's 2 cores well. Each worker's tests/conftest.py makes its
 # own Airflow home, metadata DB and LOADSTACK_HOME; servers take free ports. LOADSTACK_TEST_WORKERS=0: in-process.
 # --durations: the slowest tests in every run's log, to keep `make test` well under 30 minutes.
@@ -38,7 +39,7 @@ workers="${LOADSTACK_TEST_WORKERS:-2}"
 # A short base for pytest's temporary directories: MariaDB's and Redis's unix sockets live under them and
 # may not exceed 108 characters, and each worker adds "popen-gwN/". Kept when tests fail, to look into.
 basetemp="$(mktemp -d /tmp/lst.XXXXXX)"
-.venv/bin/pytest "${targets[@]}" -q -p no:cacheprovider -n "$workers" --dist loadfile --basetemp "$basetemp" \
+.venv/bin/pytest "${targets[@]}" -q -p no:cacheprovider -n "$workers" --dist loadfile --no-loadscope-reorder --basetemp "$basetemp" \
     --durations=25 --durations-min=5 "$@"
 rc=$?
 set -e

@@ -162,3 +162,40 @@ def finished_ramp_checkpoint() -> dict[str, Any]:
                        saved.append, 1.0, max_ticks=2000)
     assert outcome.succeeded, outcome
     return {"stack": "shop", "run_id": "manual__1", "step": "surge", "params": params.to_json(), "state": saved[-1]}
+
+
+# The test files that take longest, longest first (file totals from the run log's --durations, 2026-11-30).
+# scripts/pytest.sh runs two workers with --dist loadfile --no-loadscope-reorder, which hand out files in
+# collection order: started first, these end together instead of one running alone at the end (xdist's own
+# order, most tests first, put these one-test files last).
+SLOWEST_FIRST = (
+    "tests/integration/test_shop_stack.py",
+    "tests/integration/test_stack_dag.py",
+    "tests/integration/terraform/test_module_layouts.py",
+    "tests/integration/ramp/test_ramp_stack.py",
+    "tests/integration/airflow/test_nightly_backfill.py",
+    "tests/integration/ramp/test_capacity_stack.py",
+    "tests/integration/airflow/test_ramp_approval.py",
+    "tests/integration/airflow/render/test_guaranteed_teardown.py",
+    "tests/integration/drift/test_drift_dag.py",
+    "tests/integration/airflow/ui/test_trigger_form_browser.py",
+    "tests/integration/airflow/test_snapshots_rebuild_on_airflow.py",
+    "tests/integration/airflow/ui/test_ramp_ui_browser.py",
+    "tests/integration/snapshots/test_aws_path_on_moto_server.py",
+    "tests/integration/airflow/render/test_reaper_dag.py",
+    "tests/integration/test_data_stack.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    rank = {path: position for position, path in enumerate(SLOWEST_FIRST)}
+    root = Path(str(config.rootpath))
+    missing = [path for path in SLOWEST_FIRST if not (root / path).is_file()]
+    if missing:
+        raise pytest.UsageError(f"tests/conftest.py SLOWEST_FIRST names files that do not exist: {', '.join(missing)} "
+                                "(renamed or removed? correct the list)")
+
+    def key(item) -> int:
+        return rank.get(Path(str(item.path)).relative_to(root).as_posix(), len(rank))
+
+    items.sort(key=key)  # stable: every other file keeps its place, and every file its tests' order

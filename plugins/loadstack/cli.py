@@ -13,6 +13,7 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from loadstack.profiles import ProfileError, load_profile
+from loadstack.run_history import HISTORY_COLUMNS, HISTORY_PREFIX, RunHistory, history_rows, index_key
 from loadstack.spec import SpecError, load_stack
 from loadstack.stack_registry import REGISTRY_PREFIX, StackEntry, StackRegistry, describe_expiry
 
@@ -109,10 +110,31 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if not entries:
         print(f"no stacks are up (registry: s3://{profile.state_bucket}/{REGISTRY_PREFIX})")
         return 0
-    rows = registry_rows(entries, datetime.now(UTC))
-    widths = [max(len(column), *(len(row[i]) for row in rows)) for i, column in enumerate(LS_COLUMNS)]
-    for row in [tuple(c.upper() for c in LS_COLUMNS), *rows]:
+    print_table(LS_COLUMNS, registry_rows(entries, datetime.now(UTC)))
+    return 0
+
+
+def print_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(column), *(len(row[i]) for row in rows)) for i, column in enumerate(columns)]
+    for row in [tuple(c.upper() for c in columns), *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    try:
+        profile = load_profile()
+        records = RunHistory(profile).list(args.stack)
+    except (ProfileError, ClientError, BotoCoreError, ValueError, KeyError) as exc:
+        print(f"loadstack history: {exc}", file=sys.stderr)
+        return 1
+    if not records:
+        print(f"no runs of {args.stack} recorded (history: s3://{profile.state_bucket}/{HISTORY_PREFIX}{args.stack}/)")
+        return 0
+    shown = records[-args.limit:] if args.limit > 0 else records
+    passed = sum(r.outcome == "pass" for r in shown)
+    print_table(HISTORY_COLUMNS, history_rows(shown))
+    print(f"{len(shown)} of {len(records)} runs shown, {passed} passed; page: "
+          f"s3://{profile.report_bucket}/{index_key(args.stack)}")
     return 0
 
 
@@ -226,6 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     graph.set_defaults(func=cmd_graph)
     ls = sub.add_parser("ls", help="list the stacks that are up (the stack registry in the profile's state bucket)")
     ls.set_defaults(func=cmd_ls)
+    history = sub.add_parser("history", help="a stack's recorded runs, newest first: outcome, where it failed, "
+                             "spin-up time, ramp result, teardown (kept in the profile's state bucket)")
+    history.add_argument("stack")
+    history.add_argument("--limit", type=int, default=30, help="the newest N runs (0: all; default: %(default)s)")
+    history.set_defaults(func=cmd_history)
     run = sub.add_parser("run", help="trigger a DAG run through the REST API and follow it; exit 0 only on success")
     run.add_argument("dag_id")
     run.add_argument("--conf", default="{}", help="JSON object passed as the run's conf (DAG params)")

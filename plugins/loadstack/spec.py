@@ -25,7 +25,10 @@ from loadstack.refs import Ref, RefSyntaxError, walk_refs
 
 STACK_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 _STEP_NAME = re.compile(STEP_NAME_PATTERN)
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+# A duration such as 30m, 8h, 2d or 1h30m; the lookahead refuses the empty string. JSON-Schema compatible
+# (ECMA-262): the trigger form validates the `ttl` Param with it too.
+DURATION_PATTERN = r"^(?=\d)(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$"
+_DURATION = re.compile(DURATION_PATTERN)
 SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 # libyaml's loader parses specs about 10x faster than the pure-Python one (DAG parse time).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

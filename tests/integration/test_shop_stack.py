@@ -2,7 +2,10 @@
 MariaDB and Redis.
 
 Build the snapshots (the loadstack_snapshots DAG), apply the stack, rerun it with every plan empty
-and every handler unchanged, then the teardown DAG removes it all.
+and every handler unchanged, then the teardown DAG removes it all. Both runs are manual runs (dag.test), so
+they keep the stack up (`keep_up` unset): their own teardown tasks are skipped, and each run's outcome is in
+the stack's history. The nightly path, which tears down at the end, is tests/integration/airflow/render/
+test_guaranteed_teardown.py.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from loadstack.run_history import RunHistory
 from loadstack.spec import load_stack
 
 pytestmark = pytest.mark.integration
@@ -44,6 +48,10 @@ def test_shop_applies_in_parallel_replans_clean_and_tears_down(run_xcoms, run_da
     assert outputs["events_db.restore"]["snapshot"] == "shop-seeded"
     assert outputs["seed_events.summary"]["rows"] > 1_000_000  # events plus base tables, already in the snapshot
     assert outputs["cache.restore"]["keys"] == 250_000
+    # A manual run keeps the stack up: recorded as passed, with its spin-up time and its ramp's outcome.
+    recorded = outputs["run-outcome"]
+    assert (recorded["outcome"], recorded["run_type"], recorded["teardown"]) == ("pass", "manual", "kept_up")
+    assert recorded["spin_up_s"] > 0 and recorded["ramps"][0]["outcome"] == "done"
     # dag.test() runs tasks one at a time; parallel applies are shown by the hook test and measured
     # through the real scheduler by `make bench`.
 
@@ -71,6 +79,8 @@ def test_shop_applies_in_parallel_replans_clean_and_tears_down(run_xcoms, run_da
         "app_cluster.publish_ssm_parameter": "unchanged",
         "app_cluster.publish_secrets_manager_secret": "unchanged",
     }
+
+    assert [r.run_id for r in RunHistory(local_profile).list("shop")][-2:] == [first.run_id, second.run_id]
 
     teardown = run_dag(build_teardown_dag(stack))
     assert teardown.state == DagRunState.SUCCESS

@@ -253,3 +253,35 @@ def test_ls_names_a_bad_profile(monkeypatch, capsys):
     monkeypatch.delenv("LOADSTACK_STATE_BUCKET", raising=False)
     assert main(["ls"]) == 1
     assert "LOADSTACK_PROFILE=aws needs LOADSTACK_STATE_BUCKET" in capsys.readouterr().err
+
+
+# --- loadstack history -----------------------------------------------------------------------------
+def test_history_lists_the_newest_runs_first(registry_env, capsys):
+    from datetime import UTC, datetime, timedelta
+
+    from loadstack.run_history import RampResult, RunHistory, RunRecord
+
+    history = RunHistory(registry_env)
+    start = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+    for day, outcome in enumerate(["pass", "fail", "pass"]):
+        at = start + timedelta(days=day)
+        history.record(RunRecord(
+            stack="shop", run_id=f"scheduled__{day}", run_type="scheduled", variant="minimal", outcome=outcome,
+            started_at=at, ended_at=at + timedelta(minutes=8), spin_up_s=None if outcome == "fail" else 388.2,
+            failed_tasks=("app_cluster.apply",) if outcome == "fail" else (),
+            ramps=() if outcome == "fail" else (RampResult("surge", "done"),), teardown="torn_down"))
+
+    assert main(["history", "shop", "--limit", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["STARTED", "TYPE", "VARIANT", "OUTCOME", "FAILED", "AT", "SPIN-UP", "RAMP",
+                                "TEARDOWN", "RUN"]
+    assert lines[1].split() == ["2026-12-03", "02:00", "scheduled", "minimal", "PASS", "-", "6m28s", "surge:",
+                                "done", "torn_down", "scheduled__2"]
+    assert lines[2].split() == ["2026-12-02", "02:00", "scheduled", "minimal", "FAIL", "app_cluster.apply", "-", "-",
+                                "torn_down", "scheduled__1"]
+    assert lines[3] == "2 of 3 runs shown, 1 passed; page: s3://loadstack-reports/reports/shop/index.html"
+
+
+def test_history_says_when_nothing_is_recorded(registry_env, capsys):
+    assert main(["history", "shop"]) == 0
+    assert capsys.readouterr().out == "no runs of shop recorded (history: s3://ls-state/loadstack/history/shop/)\n"

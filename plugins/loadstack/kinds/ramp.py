@@ -389,9 +389,11 @@ class RampStep(StepBase, RampSettings):
         """{params field: the DAG Param that overrides it for one run} (see `run_params`)."""
         if self.mode == "capacity":
             return {"max_qps": f"{step}_max_qps"}
-        return {"target_qps": f"{step}_target_qps", "hold_s": f"{step}_hold_s"}
+        return {field: f"{step}_{field}" for field in ("target_qps", "threshold_qps", "bucket_qps", "hold_s")}
 
     def run_params(self, step: str) -> dict[str, dict[str, Any]]:
+        """The Trigger form's fields for this step: each empty by default (the variant's value), each bounded so
+        that what a run asks for fits the task's time limit, which is sized for the variants' settings."""
         if self.mode == "capacity":
             ceilings = [self.capacity_settings(variant).get("max_qps") for variant in VARIANTS]
             param = {
@@ -405,21 +407,42 @@ class RampStep(StepBase, RampSettings):
                 param["maximum"] = max(ceilings)
                 param["description"] += f" At most {max(ceilings):g}, which the task's time limit is sized for."
             return {self.override_params(step)["max_qps"]: param}
-        longest_hold = max(self.hold_params_for(variant).hold_s for variant in ("minimal", "production"))
+        by_variant = {variant: self.hold_params_for(variant) for variant in VARIANTS}
+
+        def variants_say(field: str) -> str:
+            return ", ".join(f"{variant} {getattr(params, field):g}" for variant, params in by_variant.items())
+
+        longest_hold = max(params.hold_s for params in by_variant.values())
+        finest_bucket = min(params.bucket_qps for params in by_variant.values())
         names = self.override_params(step)
+        nullable = {"default": None, "type": ["null", "number"]}
         return {
             names["target_qps"]: {
-                "default": None, "type": ["null", "number"], "exclusiveMinimum": 0,
+                **nullable, "exclusiveMinimum": 0,
                 "title": f"{step}: target QPS",
-                "description": "The ramp's target (requests per second, organic traffic included); empty: the variant's.",
+                "description": "The ramp's target (requests per second, organic traffic included); "
+                               f"empty: the variant's ({variants_say('target_qps')}).",
+            },
+            names["threshold_qps"]: {
+                **nullable, "exclusiveMinimum": 0,
+                "title": f"{step}: threshold (QPS)",
+                "description": "The band around the target is target ± threshold; the ramp holds in it and the "
+                               f"threshold must stay below the target. Empty: the variant's ({variants_say('threshold_qps')}).",
+            },
+            names["bucket_qps"]: {
+                **nullable, "minimum": finest_bucket,
+                "title": f"{step}: bucket size (QPS)",
+                "description": "The unit of traffic the ramp moves (a bucket; stages 1 and 2 move groups of them). "
+                               f"Empty: the variant's ({variants_say('bucket_qps')}); at least {finest_bucket:g}: "
+                               "finer buckets take more steps than the task's time limit is sized for.",
             },
             names["hold_s"]: {
-                "default": None, "type": ["null", "number"], "minimum": 0, "maximum": longest_hold,
+                **nullable, "minimum": 0, "maximum": longest_hold,
                 "title": f"{step}: hold (seconds)",
                 "description": f"How long the ramp holds the target in band; empty: the variant's (at most {longest_hold:g} s, "
                                "which the task's time limit is sized for).",
             },
-        }
+        }  # fmt: skip
 
     def time_limit_s(self, variant: str, *, metric_lag_s: float | None = None) -> float:
         """A generous bound on the ramp's duration (its task's execution_timeout, unless timeout_minutes is larger);

@@ -36,6 +36,20 @@ def state_exists(profile: Profile, object_key: str) -> bool:
     return True
 
 
+def holds_resources(profile: Profile, object_key: str) -> bool:
+    """Whether a remote state holds managed resources: False without a state object, and for a workspace that
+    was made but never applied (a failed first apply) or already destroyed."""
+    try:
+        body = profile.client("s3").get_object(Bucket=profile.state_bucket, Key=object_key)["Body"].read()
+    except ClientError as exc:
+        if is_missing_object(exc):
+            return False
+        raise
+    # The state holds secrets: only its resource list is looked at, nothing of it is logged.
+    resources = json.loads(body).get("resources") or []
+    return any(r.get("mode") == "managed" and r.get("instances") for r in resources)
+
+
 def recorded_outputs_key(stack: str, step: str) -> str:
     """Where a step that is not Terraform records its outputs."""
     return f"loadstack/outputs/{stack}/{step}.json"

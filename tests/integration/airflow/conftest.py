@@ -221,7 +221,9 @@ def _health_probe(url: str, processes: Mapping[str, SupervisedProcess]) -> Calla
 
 def _stop(process: SupervisedProcess) -> None:
     pid = process.pid()
-    process.stop(timeout=30)
+    # 10 s, not a production shutdown's patience: the test is over, and a component finishing its work (the
+    # api-server draining connections, a task worker its task) cost every module half a minute.
+    process.stop(timeout=10)
     if pid is None:
         return
     # The component led a session of its own (SupervisedProcess starts it so): children it left behind, such as
@@ -231,7 +233,7 @@ def _stop(process: SupervisedProcess) -> None:
             os.killpg(pid, signum)
         except ProcessLookupError:
             return
-        time.sleep(2)
+        time.sleep(1)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections import defaultdict
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -86,7 +87,9 @@ def sql_endpoint(tmp_path, monkeypatch):
 
 
 def context(try_number: int = 1, max_tries: int = 1) -> dict:
-    return {"ti": SimpleNamespace(try_number=try_number, max_tries=max_tries)}
+    # outlet_events: where a build says what its snapshot's Asset event carries (Airflow's accessor, by Asset).
+    return {"ti": SimpleNamespace(try_number=try_number, max_tries=max_tries),
+            "outlet_events": defaultdict(lambda: SimpleNamespace(extra={}))}
 
 
 def run_trigger(trigger) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from unittest import mock
 
 import pytest
+from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from loadstack.airflow.operators import base as operators_base
 from loadstack.profiles import Profile
@@ -47,7 +48,7 @@ def make_context():
     def make(pulled: dict | None = None, *, try_number: int = 1, max_tries: int = 0) -> dict:
         ti = mock.MagicMock(try_number=try_number, max_tries=max_tries)
         ti.xcom_pull.return_value = pulled or {}
-        return {"ti": ti}
+        return {"ti": ti, "outlet_events": OutletEventAccessors()}
 
     return make
 

@@ -140,17 +140,24 @@ def test_a_bad_field_is_reported_with_its_path(tmp_path):
 
 def test_run_params_are_nullable_numbers_bounded_by_the_longest_hold():
     params = ramp_step().run_params("surge")
-    assert sorted(params) == ["surge_hold_s", "surge_target_qps"]
+    assert list(params) == ["surge_target_qps", "surge_threshold_qps", "surge_bucket_qps", "surge_hold_s"]
     target, hold = params["surge_target_qps"], params["surge_hold_s"]
-    assert target["default"] is None and target["type"] == ["null", "number"] and target["exclusiveMinimum"] == 0
+    assert all(p["default"] is None and p["type"] == ["null", "number"] for p in params.values())
+    assert target["exclusiveMinimum"] == 0 and params["surge_threshold_qps"]["exclusiveMinimum"] == 0
     # The task's time limit is sized for the longest variant's hold: a run may not ask for more.
-    assert (
-        hold["default"] is None
-        and hold["type"] == ["null", "number"]
-        and (hold["minimum"], hold["maximum"]) == (0, 600)
-    )
+    assert (hold["minimum"], hold["maximum"]) == (0, 600)
     assert "600 s" in hold["description"] and target["title"] == "surge: target QPS"
-    assert ramp_step().override_params("surge") == {"target_qps": "surge_target_qps", "hold_s": "surge_hold_s"}
+    # Nor for buckets finer than the variants': more of them take longer.
+    bucket = params["surge_bucket_qps"]
+    assert bucket["minimum"] == 5 and "maximum" not in bucket
+    # Each says what empty means for each variant.
+    assert "minimal 100, production 1000" in target["description"]
+    assert "minimal 10, production 50" in params["surge_threshold_qps"]["description"]
+    assert "minimal 5, production 20" in bucket["description"]
+    assert ramp_step().override_params("surge") == {
+        "target_qps": "surge_target_qps", "threshold_qps": "surge_threshold_qps", "bucket_qps": "surge_bucket_qps",
+        "hold_s": "surge_hold_s",
+    }
 
 
 def test_time_limit_covers_jumps_steps_twice_the_hold_and_the_no_data_limit():

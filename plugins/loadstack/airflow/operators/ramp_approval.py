@@ -20,7 +20,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
 from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -93,6 +93,18 @@ class RampApprovalOperator(ApprovalOperator, TaskProfile):
             method_name="execute",
             timeout=timedelta(seconds=self.reach_timeout_s + 60),
         )
+
+    def execute_complete(self, context, event: dict[str, Any]) -> Any:
+        """The answer, as this task's XCom, which the ramp reads: a rejection skips nothing.
+
+        ApprovalOperator skips the downstream tasks of a rejection by raising before it returns, so the answer
+        would never reach XCom; and what follows this task is the run's end (its outcome, the stack's unlock and
+        teardown), which must run whatever the answer. The ramp terminates itself on a rejection."""
+        answer = HITLOperator.execute_complete(self, context=context, event=event)
+        self.hitl_summary_extra["approved"] = answer["chosen_options"][0] == self.APPROVE
+        self.log.info("%s by %s", "approved" if self.hitl_summary_extra["approved"] else "rejected",
+                      answer.get("responded_by_user"))
+        return answer
 
 
 def approval_body(stack: str, step: str, point: str, saved: dict[str, Any]) -> str:

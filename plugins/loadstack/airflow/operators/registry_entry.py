@@ -89,8 +89,9 @@ class MarkTeardownFailedOperator(StackRegistryOperator):
     def execute(self, context) -> None:
         ti, run_id = context["ti"], context["dag_run"].run_id
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
-        # The tasks that failed themselves, not those that failed because an upstream task did.
-        failed = sorted(task for task, state in states.items() if state == "failed")
+        # The destroy tasks before it that failed themselves (not those that failed because an upstream task
+        # did): in a stack DAG's own teardown, a step that failed earlier in the run is not the teardown's.
+        failed = sorted(task for task, state in states.items() if state == "failed" and task in self.upstream_task_ids)
         reason = (f"teardown run {run_id} of {ti.dag_id} failed at {', '.join(failed) or 'an unknown task'}"
                   " (see that task's log)")
         if self.registry.mark_teardown_failed(self.stack, reason=reason) is None:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import Asset, BaseOperator
 
 from loadstack.airflow.operators.base import TaskProfile
 from loadstack.airflow.waits import result_or_defer
@@ -24,6 +24,11 @@ from loadstack.waits import WaitEvent
 
 # Creating an Aurora cluster or snapshotting a large one takes from minutes to an hour or two.
 BUILD_WAIT_TIMEOUT = timedelta(hours=3)
+
+
+def snapshot_asset(snapshot: str) -> Asset:
+    """The Asset a logical snapshot's build updates (one per definition; each build run adds an event)."""
+    return Asset(name=f"loadstack-snapshot.{snapshot}", group="loadstack-snapshots")
 
 
 class SnapshotBuildOperator(BaseOperator, TaskProfile):
@@ -53,10 +58,11 @@ class SnapshotBuildOperator(BaseOperator, TaskProfile):
             self.log.info("%s is current (built %s, %s): nothing to do", self.snapshot, entry.built_at, entry.location)
             if deleted := builder.clean_up(self.snapshot, definition):
                 self.log.info("deleted the %s a previous try left behind", deleted)
-            return {"snapshot": self.snapshot, "location": entry.location, "built": False}
+            return self._announced(context, {"snapshot": self.snapshot, "location": entry.location, "built": False})
         with self._abandon_on_last_try(context, builder):
             progress = builder.build(self.snapshot, definition, say=self.log.info)
-            return result_or_defer(self, progress, profile=self.profile, timeout=BUILD_WAIT_TIMEOUT)
+            return self._announced(context, result_or_defer(self, progress, profile=self.profile,
+                                                            timeout=BUILD_WAIT_TIMEOUT))
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context):
         # Wrapped here rather than in execute_complete: a trigger that fails or times out makes the
@@ -67,7 +73,19 @@ class SnapshotBuildOperator(BaseOperator, TaskProfile):
     def execute_complete(self, context, event: dict[str, Any]) -> dict[str, Any]:
         progress = self.builder().resume(self.snapshot, self.typed_definition, WaitEvent.from_payload(event),
                                          say=self.log.info)
-        return result_or_defer(self, progress, profile=self.profile, timeout=BUILD_WAIT_TIMEOUT)
+        return self._announced(context, result_or_defer(self, progress, profile=self.profile, timeout=BUILD_WAIT_TIMEOUT))
+
+    def _announced(self, context, result: dict[str, Any]) -> dict[str, Any]:
+        """`result`, once the snapshot's Asset event says what the catalog holds now (and what it was built from)."""
+        definition = self.typed_definition
+        context["outlet_events"][snapshot_asset(self.snapshot)].extra = {
+            "location": result.get("location"),
+            "built": bool(result.get("built")),
+            "params_hash": definition.params_hash(),
+            # Only a database's data follows from the migrations (CatalogEntry.is_current).
+            "schema_hash": schema_hash() if definition.engine == "mariadb" else "",
+        }
+        return result
 
     @contextmanager
     def _abandon_on_last_try(self, context, builder: SnapshotBuilder):

@@ -10,7 +10,7 @@ from typing import Any
 from loadstack.airflow.operators.base import StackStepOperator
 from loadstack.outputs import publishable_outputs
 from loadstack.terraform.runner import PlanResult, TerraformRunner
-from loadstack.terraform.state import state_exists, state_object_key
+from loadstack.terraform.state import holds_resources, state_object_key
 
 
 def _slug(text: str) -> str:
@@ -112,9 +112,11 @@ class TerraformDestroyOperator(_TerraformStepOperator):
     def execute(self, context) -> None:
         self.check_account()
         own_state = state_object_key(self.workspace, self.state_key)
-        if not state_exists(self.profile, own_state):
-            self.log.info("no state at s3://%s/%s: %s was never applied, nothing to destroy",
-                          self.profile.state_bucket, own_state, self.step)
+        # Nothing to destroy, and maybe nothing to resolve the step's references from: its upstream steps may be
+        # destroyed already (a second teardown, or a run that failed before this step's first apply).
+        if not holds_resources(self.profile, own_state):
+            self.log.info("no resources in s3://%s/%s: %s was never applied or is destroyed already, nothing to "
+                          "destroy", self.profile.state_bucket, own_state, self.step)
             return
         variables = self.resolve_references(
             self.variables_for_run(), context, output_sources={}, state_objects=self.state_objects

@@ -17,11 +17,16 @@ from loadstack.airflow.render.context import (
 )
 from loadstack.airflow.render.registry import renderer_for
 from loadstack.airflow.render.registry_tasks import add_registration, add_teardown_bookkeeping
+from loadstack.airflow.render.snapshots_current import REBUILD_PARAM, add_snapshots_current
+from loadstack.airflow.render.stack_lock import add_stack_lock
+from loadstack.airflow.render.stack_run import add_guaranteed_teardown, add_run_outcome
+from loadstack.keep_up import KEEP_UP_PARAM
 from loadstack.kinds import STEP_KINDS, VARIANTS
 from loadstack.profiles import PROJECT_ROOT
-from loadstack.spec import Stack, load_stack
+from loadstack.spec import DURATION_PATTERN, Stack, load_stack
 
 TEARDOWN_SUFFIX = "__teardown"
+STACK_SECTION = "Stack"
 
 
 def outputs_task_id(stack: Stack, step: str) -> str:
@@ -42,8 +47,10 @@ def _variant_param(stack: Stack) -> Param:
         stack.model.default_variant,
         type="string",
         enum=list(VARIANTS),
+        values_display={"minimal": "minimal: small and fast to iterate", "production": "production: production-sized"},
         title="Variant",
         description="minimal: small and fast to iterate; production: production-sized.",
+        section=STACK_SECTION,
     )
 
 
@@ -57,12 +64,42 @@ def _reason_param() -> Param:
     )
 
 
-def _step_params(stack: Stack) -> dict[str, Param]:
-    params: dict[str, Param] = {}
+def _run_params(stack: Stack) -> dict[str, Param]:
+    """The Trigger form: the stack's own settings, then a section per step with the Params its kind adds
+    (`StepBase.run_params`). Each is typed and bounded, so the form, the REST API and the CLI refuse a bad value."""
+    params = {
+        "variant": _variant_param(stack),
+        "ttl": Param(
+            stack.model.ttl, type="string", pattern=DURATION_PATTERN, title="TTL", section=STACK_SECTION,
+            description=f"How long the stack stays listed as up before the reaper tears it down; e.g. 30m, 8h, 2d, "
+                        f"1h30m (default: the spec's ttl, {stack.model.ttl}).",
+            description_md=f"How long the stack stays listed as up (`loadstack ls`) before the `loadstack_reaper` DAG "
+                           f"tears it down: `30m`, `8h`, `2d`, `1h30m`... Default: the spec's `ttl` (`{stack.model.ttl}`).",
+        ),
+        # What the run does with the stack once it is done (operators.stack_run, loadstack.keep_up).
+        KEEP_UP_PARAM: Param(
+            None, type=["null", "boolean"], title="Keep up", section=STACK_SECTION,
+            description="keep the stack up after the run; empty: manual runs keep it, scheduled runs tear it down",
+            description_md="Empty: a manual run keeps the stack up (tear it down with the `<stack>__teardown` DAG, "
+                           "or the reaper does when its TTL runs out); a scheduled run or a backfill tears it down "
+                           "at the end. `true` or `false` decides for this run.",
+        ),
+    }
+    if any(getattr(step, "snapshot", None) for step in stack.steps.values()):  # every restore kind names one
+        # What the run's snapshots-current task does with a stale snapshot (render.snapshots_current).
+        params[REBUILD_PARAM] = Param(
+            True, type="boolean", title="Rebuild stale snapshots", section=STACK_SECTION,
+            description="on: a snapshot whose definition changed (or never built) is rebuilt by the "
+                        "loadstack_snapshots DAG first, and the run waits for it; off: the run fails at once",
+            description_md="On: a snapshot the run restores that is out of date (its definition in `include/snapshots` "
+                           "changed) or never built is rebuilt first: the run triggers the `loadstack_snapshots` DAG "
+                           "(or waits for its run already going) and goes on when it succeeded. Off: the run fails at "
+                           "once, before anything is stood up, naming the snapshots.",
+        )
     for name in stack.graph.topological_order():
-        for key, spec in stack.steps[name].run_params(name).items():
-            spec = dict(spec)
-            spec.setdefault("type", "string")
+        step = stack.steps[name]
+        for key, spec in step.run_params(name).items():
+            spec = {"type": "string", "section": f"Step {name} ({step.kind})", **spec}
             params[key] = Param(spec.pop("default"), **spec)
     return params
 
@@ -80,9 +117,10 @@ def build_dag(stack: Stack) -> DAG:
         tags=sorted({"loadstack", *model.tags}),
         doc_md=_doc(stack),
         default_args={"owner": model.owner, "retries": model.retries, "retry_delay": timedelta(seconds=20)},
-        params={"variant": _variant_param(stack), **_step_params(stack)},
+        params=_run_params(stack),
     ) as dag:
         groups: dict[str, TaskGroup] = {}
+        ramp_reports: dict[str, str] = {}
         for name in stack.graph.topological_order():
             step = stack.steps[name]
             upstream = stack.graph.ancestors(name)
@@ -98,6 +136,8 @@ def build_dag(stack: Stack) -> DAG:
             )
             with TaskGroup(group_id=name, tooltip=step.description or f"{step.kind} step") as group:
                 main = renderer_for(step.kind).render(ctx)
+                if step.kind == "ramp":
+                    ramp_reports[name] = main.task_id
                 for handler in stack.handlers.get(name, ()):
                     main >> CompletionHandlerOperator(
                         task_id=handler.task_id,
@@ -114,9 +154,41 @@ def build_dag(stack: Stack) -> DAG:
             groups[name] = group
         for upstream, downstream in stack.graph.edges:
             groups[upstream] >> groups[downstream]
+        add_snapshots_current(dag, stack)
         stood_up_by = [groups[n] for n in groups if renderer_for(stack.steps[n].kind).render_teardown is not None]
         add_registration(dag, stack, stood_up_by=stood_up_by, teardown_dag_id=stack.name + TEARDOWN_SUFFIX)
+        if stood_up_by:
+            add_guaranteed_teardown(dag, stack, destroy_groups=lambda parent: _render_destroys(stack, parent),
+                                    teardown_dag_id=stack.name + TEARDOWN_SUFFIX)
+        outcome = add_run_outcome(dag, stack, ramp_report_task_ids=ramp_reports)
+        add_stack_lock(dag, stack, before=[outcome])
     return dag
+
+
+def _render_destroys(stack: Stack, parent: TaskGroup | None = None) -> list:
+    """Every step's destroy tasks, each step in a group of its own (inside `parent`), dependents first: the
+    step graph with its edges reversed. Returns the tasks."""
+    groups: dict[str, TaskGroup] = {}
+    for name in stack.graph.topological_order():
+        step = stack.steps[name]
+        renderer = renderer_for(step.kind).render_teardown
+        if renderer is None:
+            continue
+        ctx = TeardownRenderContext(
+            stack=stack,
+            name=name,
+            step=step,
+            state_objects=stack.upstream_state_objects(name),
+            retries=stack.retries_for(name),
+            execution_timeout=timedelta(minutes=step.timeout_minutes),
+        )
+        with TaskGroup(group_id=name, parent_group=parent, tooltip=f"destroy {name}") as group:
+            renderer(ctx)
+        groups[name] = group
+    for upstream, downstream in stack.graph.edges:
+        if upstream in groups and downstream in groups:
+            groups[downstream] >> groups[upstream]
+    return [task for group in groups.values() for task in group.children.values() if not isinstance(task, TaskGroup)]
 
 
 def build_teardown_dag(stack: Stack) -> DAG:
@@ -134,28 +206,9 @@ def build_teardown_dag(stack: Stack) -> DAG:
         default_args={"owner": model.owner, "retries": model.retries, "retry_delay": timedelta(seconds=20)},
         params={"variant": _variant_param(stack), "reason": _reason_param()},
     ) as dag:
-        groups: dict[str, TaskGroup] = {}
-        for name in stack.graph.topological_order():
-            step = stack.steps[name]
-            renderer = renderer_for(step.kind).render_teardown
-            if renderer is None:
-                continue
-            state_objects = stack.upstream_state_objects(name)
-            ctx = TeardownRenderContext(
-                stack=stack,
-                name=name,
-                step=step,
-                state_objects=state_objects,
-                retries=stack.retries_for(name),
-                execution_timeout=timedelta(minutes=step.timeout_minutes),
-            )
-            with TaskGroup(group_id=name, tooltip=f"destroy {name}") as group:
-                renderer(ctx)
-            groups[name] = group
-        for upstream, downstream in stack.graph.edges:
-            if upstream in groups and downstream in groups:
-                groups[downstream] >> groups[upstream]
+        _render_destroys(stack)
         add_teardown_bookkeeping(dag, stack)
+        add_stack_lock(dag, stack)
     return dag
 
 

@@ -25,12 +25,10 @@ MARK_TEARING_DOWN_TASK_ID = "registry-tearing-down"
 REMOVE_TASK_ID = "registry-remove"
 MARK_FAILED_TASK_ID = "registry-teardown-failed"
 REASON_TEMPLATE = "{{ params.reason }}"
+# The stack DAG's `ttl` Param (render.dag): the spec's ttl unless the run asks for another.
+TTL_TEMPLATE = "{{ params.ttl }}"
 # Registry calls are a few S3 requests: retry a flaky one, never wait long.
 _TASK_ARGS = dict(retries=2, retry_delay=timedelta(seconds=5), execution_timeout=timedelta(minutes=2))
-
-
-def _roots(dag: DAG) -> list[BaseOperator]:
-    return [task for task in dag.tasks if not task.upstream_task_ids]
 
 
 def add_registration(dag: DAG, stack: Stack, *, stood_up_by: list[TaskGroup], teardown_dag_id: str
@@ -42,7 +40,7 @@ def add_registration(dag: DAG, stack: Stack, *, stood_up_by: list[TaskGroup], te
     if not stood_up_by:
         return None
     register = RegisterStackOperator(
-        task_id=REGISTER_TASK_ID, dag=dag, stack=stack.name, variant=VARIANT_TEMPLATE, ttl=stack.model.ttl,
+        task_id=REGISTER_TASK_ID, dag=dag, stack=stack.name, variant=VARIANT_TEMPLATE, ttl=TTL_TEMPLATE,
         stack_owner=stack.model.owner, teardown_dag=teardown_dag_id, doc_md="Lists the stack in the registry "
         "(`loadstack ls`) as up until its TTL runs out; the reaper tears it down then.", **_TASK_ARGS,
     )
@@ -50,15 +48,19 @@ def add_registration(dag: DAG, stack: Stack, *, stood_up_by: list[TaskGroup], te
     return register
 
 
-def add_teardown_bookkeeping(dag: DAG, stack: Stack, *, reason: str = REASON_TEMPLATE
+def add_teardown_bookkeeping(dag: DAG, stack: Stack, *, reason: str = REASON_TEMPLATE,
+                             destroy_tasks: list[BaseOperator] | None = None
                              ) -> tuple[BaseOperator, BaseOperator, BaseOperator]:
-    """Around a teardown DAG's destroy tasks: mark tearing_down first, then remove the entry when all
-    succeeded, or flag it teardown_failed with the failed tasks (the one_failed path).
+    """Around the destroy tasks (`destroy_tasks`, by default every task of a teardown DAG): mark tearing_down
+    first, then remove the entry when all succeeded, or flag it teardown_failed with the failed tasks (the
+    one_failed path).
 
     `reason` (a template) is what the entry says while the teardown runs: the teardown DAG's `reason`
     Param by default; a DAG without that Param passes its own.
     """
-    roots, tasks = _roots(dag), list(dag.tasks)
+    tasks = list(dag.tasks) if destroy_tasks is None else list(destroy_tasks)
+    ids = {task.task_id for task in tasks}
+    roots = [task for task in tasks if not task.upstream_task_ids & ids]
     mark = MarkTearingDownOperator(task_id=MARK_TEARING_DOWN_TASK_ID, dag=dag, stack=stack.name,
                                    reason=reason, **_TASK_ARGS)
     remove = RemoveFromRegistryOperator(task_id=REMOVE_TASK_ID, dag=dag, stack=stack.name, **_TASK_ARGS)

@@ -1,4 +1,5 @@
-"""The `loadstack_snapshots` DAG: one build task per logical snapshot defined in include/snapshots/."""
+"""The `loadstack_snapshots` DAG: one build task per logical snapshot defined in include/snapshots/, each
+updating that snapshot's Asset."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Param
 
-from loadstack.airflow.operators.snapshots import SnapshotBuildOperator
+from loadstack.airflow.operators.snapshots import SnapshotBuildOperator, snapshot_asset
 from loadstack.airflow.render.context import START_DATE
 from loadstack.snapshots.catalog import load_definitions
+
+SNAPSHOTS_DAG_ID = "loadstack_snapshots"
 
 
 def build_snapshots_dag(snapshots_dir: Path):
     """One task per logical snapshot in `snapshots_dir`; they build in parallel."""
     definitions = load_definitions(snapshots_dir)
     with DAG(
-        dag_id="loadstack_snapshots",
+        dag_id=SNAPSHOTS_DAG_ID,
         description="Build missing or outdated snapshots (migrated, seeded, cache) and record them in the catalog",
         schedule=None,
         start_date=START_DATE,
@@ -34,5 +37,6 @@ def build_snapshots_dag(snapshots_dir: Path):
                 snapshot=name,
                 definition=definitions[name].model_dump(),
                 rebuild="{{ params.rebuild }}",
+                outlets=[snapshot_asset(name)],
             )
     return dag

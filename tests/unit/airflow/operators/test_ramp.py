@@ -167,6 +167,16 @@ def test_given_params_override_the_variant(profile):
     assert params.threshold_qps == PARAMS.threshold_qps and params.abort_rules == PARAMS.abort_rules
 
 
+def test_the_band_and_the_bucket_size_are_overridden_the_same_way(profile):
+    overrides = {"target_qps": "None", "threshold_qps": "7.5", "bucket_qps": "12", "hold_s": "None"}
+    params = build(profile, overrides=overrides).run_params()
+    assert (params.threshold_qps, params.bucket_qps) == (7.5, 12.0)
+    assert params.target_qps == PARAMS.target_qps and params.hold_s == PARAMS.hold_s
+    # A band as wide as the target does not hold together: refused before any traffic, without retry.
+    with pytest.raises(AirflowFailException, match="threshold_qps must be > 0 and below target_qps"):
+        build(profile, overrides={**overrides, "threshold_qps": str(PARAMS.target_qps)}).run_params()
+
+
 @pytest.mark.parametrize("rendered", ["fast", "nan", "inf", "-5", "1e999"])
 def test_a_param_that_is_not_a_usable_number_fails_without_retry(profile, rendered):
     with pytest.raises(AirflowFailException, match=rf"surge: hold_s '{rendered}' is not a number >= 0"):

@@ -125,3 +125,26 @@ def test_a_failed_read_is_no_answer_yet():
 
 def test_the_module_keeps_the_controllers_phase_name():
     assert ramp_approval.AWAITING in typing.get_args(Phase)
+
+
+@pytest.mark.parametrize("answer", ["Approve", "Reject"])
+def test_an_answer_becomes_the_tasks_xcom_and_skips_nothing(s3_profile, answer):
+    """ApprovalOperator would skip the tasks after a rejection (the run's outcome among them) by raising before its
+    return value reaches XCom, where the ramp reads the answer."""
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.sdk import DAG
+
+    with DAG("shop", schedule=None):
+        op = build(s3_profile)
+        op >> EmptyOperator(task_id="run-outcome")  # what follows the approval task in a stack DAG: the run's end
+    ctx = {**context(), "task": op}
+    ctx["ti"].map_index = -1
+    event = {"chosen_options": [answer], "params_input": {"comment": "why"},
+             "responded_at": datetime(2026, 11, 30, 9, 5, tzinfo=timezone.utc),
+             "responded_by_user": {"id": "admin", "name": "admin"}}
+    payload = op.execute_complete(ctx, event)
+    assert payload["chosen_options"] == [answer]
+    assert op.hitl_summary_extra["approved"] is (answer == "Approve")
+    approval = XComApproval(mock.Mock(xcom_pull=mock.Mock(return_value=dict(payload))), "approve_stage_3",
+                            mock.Mock()).read()
+    assert (approval.approved, approval.by, approval.comment) == (answer == "Approve", "admin", "why")

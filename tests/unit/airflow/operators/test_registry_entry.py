@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
 
 from loadstack.airflow.operators.registry_entry import (
     MarkTearingDownOperator,
@@ -74,9 +76,15 @@ def test_teardown_of_an_unlisted_stack_goes_ahead(registry):
 
 def test_the_failure_path_names_the_tasks_that_failed(registry):
     register(registry)
-    states = {"registry-tearing-down": "success", "app.destroy": "failed", "mail.destroy": "failed",
-              "network.destroy": "upstream_failed", "registry-remove": None, "registry-teardown-failed": "running"}
-    op = with_registry(MarkTeardownFailedOperator(task_id="registry-teardown-failed", stack="shop"), registry)
+    # surge.checks failed earlier in the run (a stack DAG's own teardown): not the teardown's failure.
+    states = {"surge.checks": "failed", "registry-tearing-down": "success", "app.destroy": "failed",
+              "mail.destroy": "failed", "network.destroy": "upstream_failed", "registry-remove": None,
+              "registry-teardown-failed": "running"}
+    with DAG(dag_id="shop__teardown", schedule=None):
+        destroys = [EmptyOperator(task_id=t) for t in ("registry-tearing-down", "app.destroy", "mail.destroy",
+                                                        "network.destroy")]
+        op = with_registry(MarkTeardownFailedOperator(task_id="registry-teardown-failed", stack="shop"), registry)
+        op.set_upstream(destroys)
     ctx = context("manual__9", states)
     op.execute(ctx)
     ctx["ti"].get_task_states.assert_called_once_with(dag_id="shop__teardown", run_ids=["manual__9"])

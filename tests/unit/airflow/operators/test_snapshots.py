@@ -10,7 +10,7 @@ from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 from airflow.sdk.exceptions import TaskDeferralTimeout, TaskDeferred
 
 from loadstack.airflow.operators import snapshots as snapshot_operators
-from loadstack.airflow.operators.snapshots import BUILD_WAIT_TIMEOUT, SnapshotBuildOperator
+from loadstack.airflow.operators.snapshots import BUILD_WAIT_TIMEOUT, SnapshotBuildOperator, snapshot_asset
 from loadstack.airflow.triggers.aws import RdsClusterAvailableTrigger, RdsClusterSnapshotAvailableTrigger
 from loadstack.backends import Backends
 from loadstack.snapshots.builder import SnapshotBuilder
@@ -118,3 +118,34 @@ def test_a_builder_that_leaves_nothing_has_nothing_cleaned_up(profile, builder, 
     with pytest.raises(RuntimeError, match="mariadb-backup failed"):
         build_operator(profile).execute(make_context(try_number=2, max_tries=1))
     builder.clean_up.assert_not_called()
+
+
+def test_a_build_and_a_reuse_both_say_on_the_snapshots_asset_what_the_catalog_holds(profile, builder, catalog,
+                                                                                     make_context):
+    hashes = {"params_hash": SnapshotDefinition.model_validate(DEFINITION).params_hash(), "schema_hash": "schema"}
+    builder.build.return_value = Ready(BUILT)
+    built = make_context()
+    build_operator(profile).execute(built)
+    assert built["outlet_events"][snapshot_asset("shop-migrated")].extra == {"location": "snap-1", "built": True,
+                                                                            **hashes}
+    catalog.return_value = current_entry()
+    reused = make_context()
+    build_operator(profile).execute(reused)
+    assert reused["outlet_events"][snapshot_asset("shop-migrated")].extra == {"location": "snap-0", "built": False,
+                                                                             **hashes}
+
+
+def test_the_extra_of_a_build_that_deferred_is_set_when_it_completes(profile, builder, catalog, make_context):
+    builder.build.return_value = Wait(RDS_CLUSTER_AVAILABLE, {"cluster_id": "c"}, "build_cluster_ready")
+    op = build_operator(profile)
+    with pytest.raises(TaskDeferred):
+        op.execute(make_context())
+    builder.resume.return_value = Ready(BUILT)
+    done = make_context()
+    op.resume_execution("execute_complete", {"event": {"status": "success", "resume_at": "build_cluster_ready"}}, done)
+    assert done["outlet_events"][snapshot_asset("shop-migrated")].extra["location"] == "snap-1"
+
+
+def test_one_asset_per_snapshot_definition():
+    assert snapshot_asset("shop-seeded") == snapshot_asset("shop-seeded") != snapshot_asset("shop-cache")
+    assert snapshot_asset("shop-seeded").name == "loadstack-snapshot.shop-seeded"

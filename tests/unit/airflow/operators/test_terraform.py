@@ -98,7 +98,7 @@ def test_a_failed_init_keeps_the_working_copy_and_fails_the_task(profile, runner
 
 
 def test_destroy_without_state_runs_no_terraform(profile, runner, context, monkeypatch):
-    monkeypatch.setattr(operators, "state_exists", mock.Mock(return_value=False))
+    monkeypatch.setattr(operators, "holds_resources", mock.Mock(return_value=False))
     op = bind(TerraformDestroyOperator(state_objects={"network": "env:/shop-network/x.tfstate"},
                                        **kwargs(task_id="destroy")), profile)
 
@@ -108,7 +108,7 @@ def test_destroy_without_state_runs_no_terraform(profile, runner, context, monke
 
 
 def test_destroy_reads_upstream_outputs_from_remote_state(profile, runner, context, monkeypatch):
-    monkeypatch.setattr(operators, "state_exists", mock.Mock(return_value=True))
+    monkeypatch.setattr(operators, "holds_resources", mock.Mock(return_value=True))
     resolver_state = {"network": {"vpc_id": {"value": "vpc-from-state", "sensitive": False}}}
     monkeypatch.setattr("loadstack.outputs.state_exists", lambda profile, key: True)
     monkeypatch.setattr("loadstack.outputs.read_state_outputs",
@@ -126,7 +126,7 @@ def test_destroy_reads_upstream_outputs_from_remote_state(profile, runner, conte
 
 
 def test_constructors_do_no_io(runner, monkeypatch):
-    monkeypatch.setattr(operators, "state_exists", mock.Mock(side_effect=AssertionError("I/O in __init__")))
+    monkeypatch.setattr(operators, "holds_resources", mock.Mock(side_effect=AssertionError("I/O in __init__")))
     with mock.patch("loadstack.airflow.operators.base.task_profile") as task_profile:
         TerraformApplyOperator(output_sources={}, **kwargs())
         TerraformDestroyOperator(state_objects={}, **kwargs(task_id="destroy"))

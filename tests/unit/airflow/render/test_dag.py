@@ -22,8 +22,19 @@ def structure(dag):
     return {task.task_id: sorted(task.upstream_task_ids) for task in dag.tasks}
 
 
+# The tasks every stack DAG has around its steps: the lock (test_stack_lock_render.py), the teardown and the
+# run's outcome (test_stack_run_render.py).
+RUN_TASKS = ("stack-", "teardown-", "run-", "registry-tearing-down", "registry-remove", "registry-teardown-failed")
+
+
+def body_structure(dag):
+    """The steps' tasks and their edges among themselves."""
+    return {task_id: [up for up in ups if not up.startswith(RUN_TASKS)]
+            for task_id, ups in structure(dag).items() if not task_id.startswith(RUN_TASKS)}
+
+
 def test_golden_structure(dag):
-    assert structure(dag) == {
+    assert body_structure(dag) == {
         "network.apply": [],
         "network.publish_ssm_parameter": ["network.apply"],
         "network.publish_ssm_parameter_2": ["network.apply"],
@@ -34,7 +45,10 @@ def test_golden_structure(dag):
         "registry-register": ["app.publish_airflow_variable", "mail.apply", "network.publish_ssm_parameter",
                               "network.publish_ssm_parameter_2"],
     }
-    assert sorted(dag.task_group.children) == ["app", "mail", "network", "registry-register"]
+    assert sorted(dag.task_group.children) == [
+        "app", "mail", "network", "registry-register", "registry-remove", "registry-teardown-failed",
+        "registry-tearing-down", "run-outcome", "stack-lock", "stack-teardown", "stack-unlock", "teardown-decide",
+    ]
 
 
 def test_rendering_is_deterministic():
@@ -88,10 +102,76 @@ def test_teardown_dag_reverses_the_graph():
     spec = load_stack(FIXTURES / "good_specs" / "storefront.yaml", modules_dir=FIXTURES / "modules")
     teardown = build_teardown_dag(spec)
     assert teardown.dag_id == "storefront__teardown"
-    destroys = {task: deps for task, deps in structure(teardown).items() if not task.startswith("registry-")}
+    destroys = {task: deps for task, deps in structure(teardown).items() if not task.startswith(("registry-", "stack-"))}
     assert destroys == {"network.destroy": ["app.destroy", "mail.destroy"], "app.destroy": ["registry-tearing-down"],
                         "mail.destroy": ["registry-tearing-down"]}
     app = teardown.get_task("app.destroy")
     assert app.state_objects == {"network": "env:/storefront-network/loadstack/network.tfstate"}
     assert teardown.get_task("network.destroy").state_objects == {}
     assert "teardown" in teardown.tags and teardown.schedule is None
+
+
+# --- the Trigger form -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def shop_dag():
+    from loadstack.airflow.render import build_dag
+
+    return build_dag(load_stack(FIXTURES.parent.parent / "include" / "stacks" / "shop.yaml"))
+
+
+def test_the_form_has_the_stack_section_first_then_a_section_per_step(shop_dag):
+    params = shop_dag.params
+    assert list(params)[:3] == ["variant", "ttl", "keep_up"]
+    sections = {key: params.get_param(key).schema.get("section") for key in params}
+    assert {sections[key] for key in ("variant", "ttl", "keep_up")} == {"Stack"}
+    assert sections["events_db_snapshot"] == "Step events_db (aurora_restore)"
+    assert {key for key, section in sections.items() if section == "Step surge (ramp)"} == {
+        "surge_target_qps", "surge_threshold_qps", "surge_bucket_qps", "surge_hold_s"}
+    for key in params:
+        param = params.get_param(key)
+        assert param.schema.get("title") and (param.description or param.schema.get("description_md")), key
+    assert params.get_param("variant").schema["values_display"].keys() == {"minimal", "production"}
+
+
+def test_ttl_defaults_to_the_specs_and_keep_up_is_empty(shop_dag):
+    assert shop_dag.params["ttl"] == "8h"  # include/stacks/shop.yaml
+    keep_up = shop_dag.params.get_param("keep_up")
+    assert keep_up.value is None and keep_up.schema["type"] == ["null", "boolean"]
+    assert keep_up.description == ("keep the stack up after the run; empty: manual runs keep it, scheduled runs "
+                                   "tear it down")
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("variant", "huge"), ("ttl", "soon"), ("ttl", ""), ("ttl", "8 h"), ("ttl", "h"), ("keep_up", "yes"),
+    ("events_db_snapshot", "shop-nonexistent"), ("surge_target_qps", 0), ("surge_target_qps", "fast"),
+    ("surge_threshold_qps", -1), ("surge_bucket_qps", 0.5), ("surge_hold_s", 100_000),
+])
+def test_the_form_refuses_invalid_values(shop_dag, key, value):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError):
+        shop_dag.params.get_param(key).resolve(value)
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("variant", "production"), ("ttl", "1h30m"), ("ttl", "2d"), ("ttl", "45s"), ("keep_up", True), ("keep_up", False),
+    ("keep_up", None), ("events_db_snapshot", "shop-migrated"), ("surge_target_qps", 120), ("surge_target_qps", None),
+    ("surge_threshold_qps", 12.5), ("surge_hold_s", 30),
+])
+def test_the_form_takes_valid_values(shop_dag, key, value):
+    import copy
+
+    assert copy.copy(shop_dag.params.get_param(key)).resolve(value) == value
+
+
+def test_the_ttl_pattern_accepts_what_the_registry_parses():
+    import re
+
+    from loadstack.spec import DURATION_PATTERN, parse_duration
+
+    for text in ("8h", "1h30m", "2d", "90s", "1d2h3m4s"):
+        assert re.match(DURATION_PATTERN, text) and parse_duration(text)
+    for text in ("", "h", "8 h", "soon", "1.5h", "30m1h"):
+        assert not re.match(DURATION_PATTERN, text)
+        with pytest.raises(ValueError):
+            parse_duration(text)

@@ -87,8 +87,10 @@ def test_gates_come_before_the_ramp_checks_and_report_after_it(dag):
         "surge.checks": ["surge.ramp"],
         "surge.report": ["surge.ramp"],
     }
-    # Both the checks and the report are leaves: the checks fail the run, the report always runs.
-    assert dag.get_task("surge.checks").downstream_task_ids == set() == dag.get_task("surge.report").downstream_task_ids
+    # Both the checks and the report are the step's leaves (only the run's end follows them: the teardown
+    # decision, the unlock and the outcome, which fails the run when the checks failed); the report always runs.
+    run_end = {"teardown-decide", "stack-unlock", "run-outcome"}
+    assert dag.get_task("surge.checks").downstream_task_ids == run_end == dag.get_task("surge.report").downstream_task_ids
 
 
 def test_the_report_runs_whatever_happened_and_updates_the_steps_asset(dag):
@@ -149,6 +151,8 @@ def test_the_run_params_override_target_and_hold(dag):
         target.resolve(0)
     assert dag.get_task("surge.ramp").overrides == {
         "target_qps": "{{ params.surge_target_qps }}",
+        "threshold_qps": "{{ params.surge_threshold_qps }}",
+        "bucket_qps": "{{ params.surge_bucket_qps }}",
         "hold_s": "{{ params.surge_hold_s }}",
     }
 

@@ -26,10 +26,13 @@ def test_the_stack_dag_registers_once_every_step_is_up(storefront):
     # After every step's last task (handlers included), so only a run that stood the whole stack up registers.
     assert register.upstream_task_ids == {"network.publish_ssm_parameter", "network.publish_ssm_parameter_2",
                                           "app.publish_airflow_variable", "mail.apply"}
-    assert register.downstream_task_ids == set()
+    # Then only the run's end: the teardown decision, the unlock and the outcome wait for every task.
+    assert register.downstream_task_ids == {"teardown-decide", "stack-unlock", "run-outcome"}
     assert register.trigger_rule == TriggerRule.ALL_SUCCESS
     assert (register.stack, register.stack_owner, register.ttl, register.teardown_dag) == (
-        "storefront", "sre-load", "2h", "storefront__teardown")
+        "storefront", "sre-load", "{{ params.ttl }}", "storefront__teardown")
+    # The run's TTL Param, whose default is the spec's ttl.
+    assert dag.params["ttl"] == "2h"
     assert register.variant == "{{ params.variant }}"
     assert set(register.template_fields) == {"variant", "ttl"}
 
@@ -41,8 +44,10 @@ def test_steps_with_nothing_to_destroy_do_not_hold_up_registration():
     shop = load_stack(FIXTURES.parent.parent / "include" / "stacks" / "shop.yaml")
     dag = build_dag(shop)
     register = dag.get_task("registry-register")
-    upstream_steps = {task_id.split(".")[0] for task_id in register.get_flat_relative_ids(upstream=True)}
-    assert upstream_steps == set(shop.steps) - {"surge"}  # surge is the ramp
+    upstream_steps = {task_id.split(".")[0] for task_id in register.get_flat_relative_ids(upstream=True)
+                      if task_id != "stack-lock"}
+    # surge is the ramp; the snapshot check and rebuild run before every step.
+    assert upstream_steps == set(shop.steps) - {"surge"} | {"snapshots-current", "snapshots-rebuild"}
     assert shop.steps["surge"].kind == "ramp"
 
 
@@ -55,13 +60,14 @@ def test_the_teardown_dag_marks_first_then_removes_or_flags(storefront):
     destroys = {"network.destroy", "app.destroy", "mail.destroy"}
     mark, remove, failed = (dag.get_task(t) for t in ("registry-tearing-down", "registry-remove",
                                                         "registry-teardown-failed"))
-    assert mark.upstream_task_ids == set() and mark.downstream_task_ids == {"app.destroy", "mail.destroy",
-                                                                              "registry-remove",
-                                                                              "registry-teardown-failed"}
+    # After the stack lock (test_stack_lock_render.py), which is given back after everything.
+    assert mark.upstream_task_ids == {"stack-lock"} and mark.downstream_task_ids == {
+        "app.destroy", "mail.destroy", "registry-remove", "registry-teardown-failed", "stack-unlock"}
     assert remove.upstream_task_ids == failed.upstream_task_ids == destroys | {"registry-tearing-down"}
     assert remove.trigger_rule == TriggerRule.ALL_SUCCESS
     assert failed.trigger_rule == TriggerRule.ONE_FAILED
-    assert {t.task_id for t in dag.tasks if not t.downstream_task_ids} == {"registry-remove", "registry-teardown-failed"}
+    assert {t.task_id for t in dag.tasks if t.downstream_task_ids == {"stack-unlock"}} == {
+        "registry-remove", "registry-teardown-failed"}
     assert mark.reason == "{{ params.reason }}"
     assert dag.params["reason"] == "manual teardown"
     assert all(t.stack == "storefront" for t in (mark, remove, failed))
@@ -100,5 +106,7 @@ def test_a_stack_with_nothing_to_destroy_is_not_registered(tmp_path):
     (tmp_path / "probe.yaml").write_text(yaml.safe_dump(spec))
     dag = build_dag(load_stack(tmp_path / "probe.yaml"))
     assert "registry-register" not in dag.task_dict
-    # The approval task stays a leaf: a rejection skips only what follows it.
-    assert dag.get_task("surge.approve_hold").downstream_task_ids == set()
+    assert not {"teardown-decide", "registry-tearing-down"} & set(dag.task_dict)
+    # The approval task is followed only by the run's end (which runs whatever became of it): a rejection
+    # skips only what follows it in the ramp.
+    assert dag.get_task("surge.approve_hold").downstream_task_ids == {"stack-unlock", "run-outcome"}
