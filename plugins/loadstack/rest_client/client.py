@@ -230,6 +230,9 @@ class AirflowRestClient:
     def run(self, dag_id: str, run_id: str) -> DAGRunResponse:
         return self._call(f"GET /api/v2/dags/{dag_id}/dagRuns/{run_id}", self._runs.get_dag_run, dag_id, run_id)
 
+    def delete_run(self, dag_id: str, run_id: str) -> None:
+        self._call(f"DELETE /api/v2/dags/{dag_id}/dagRuns/{run_id}", self._runs.delete_dag_run, dag_id, run_id)
+
     def runs(self, dag_id: str, *, limit: int = 20) -> list[DAGRunResponse]:
         """The most recent runs first."""
         page = self._call(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from urllib.parse import unquote
 
 from loadstack.rest_client.client import AirflowRestClient, ApiSettings
 from loadstack.rest_client.run import Narrator, run_dag, wait_for_dag
@@ -136,3 +137,32 @@ def test_a_run_still_going_at_the_timeout_is_left_running(fake_airflow):
     outcome = run_dag(client, "shop", {}, timeout=0.05, parse_timeout=10, poll=0.01, narrator=narrator)
     assert outcome.state == "timeout" and outcome.run_id
     assert f"run {outcome.run_id} still running after 0 s (1 running); it goes on in Airflow" in err.getvalue()
+
+
+def test_unpausing_a_scheduled_dag_deletes_the_catch_up_run_it_starts(fake_airflow):
+    fake, _ = fake_airflow
+    fake.add_dag("shop", is_paused=True)["timetable_summary"] = "0 2 * * *"
+    fake.catch_up_run = "scheduled__2026-01-02T02:00:00+00:00"
+    fake.catch_up_delay = 2  # the scheduler's next loop: listed on the third look
+    fake.frames = [("success", {("network.apply", -1): ("success", 1)})]
+    client, narrator, out, _ = _setup(fake)
+    outcome = run_dag(client, "shop", {}, timeout=30, parse_timeout=10, poll=0.01, narrator=narrator, catch_up_wait=5)
+    assert outcome.succeeded
+    assert fake.catch_up_run not in fake.runs and list(fake.runs) == [outcome.run_id]
+    # Deleted before this run was triggered: it never queued behind the catch-up run.
+    calls = [(method, unquote(path)) for method, path, _, _ in fake.requests]
+    assert calls.index(("DELETE", f"/api/v2/dags/shop/dagRuns/{fake.catch_up_run}")) < \
+        calls.index(("POST", "/api/v2/dags/shop/dagRuns"))
+    assert (f"unpausing 'shop' (0 2 * * *) started its latest missed run {fake.catch_up_run} (catchup off); "
+            "deleted it, so this run goes first") in out.getvalue()
+
+
+def test_an_unscheduled_dag_is_triggered_without_waiting_for_a_catch_up_run(fake_airflow):
+    fake, _ = fake_airflow
+    fake.add_dag("shop", is_paused=True)
+    fake.catch_up_run = "scheduled__2026-01-02T02:00:00+00:00"
+    fake.frames = [("success", {("network.apply", -1): ("success", 1)})]
+    client, narrator, _, _ = _setup(fake)
+    assert run_dag(client, "shop", {}, timeout=30, parse_timeout=10, poll=0.01, narrator=narrator,
+                   catch_up_wait=60).succeeded
+    assert not fake.calls("GET", "/api/v2/dags/shop/dagRuns")  # nothing looked for, nothing waited for
