@@ -184,8 +184,21 @@ class FakeAirflow:
                                                         "run_type": "scheduled", "triggered_by": "timetable"}
                 runs = [r for r in self.runs.values() if r["dag_id"] == dag_id][::-1]
                 return 200, {"dag_runs": runs[:limit], "total_entries": len(runs)}
-            if len(parts) == 4 and parts[2] == "dagRuns" and method == "DELETE":
-                return (204, None) if self.runs.pop(parts[3], None) else (404, {"detail": "DagRun not found"})
+            if len(parts) == 4 and parts[2] == "dagRuns" and parts[3] == self.catch_up_run:
+                # The catch-up run keeps its own state (the frames are the followed run's).
+                run = self.runs.get(parts[3])
+                if run is None:
+                    return 404, {"detail": "DagRun not found"}
+                if method == "PATCH":
+                    assert query.get("update_mask") == ["state"], query
+                    run["state"] = body["state"]
+                if method == "DELETE":
+                    if run["state"] in ("queued", "running"):  # as Airflow 3.3 answers
+                        return 409, {"detail": f"The DagRun with dag_id: `{dag_id}` and run_id: `{parts[3]}` "
+                                               f"cannot be deleted in {run['state']} state"}
+                    del self.runs[parts[3]]
+                    return 204, None
+                return 200, run
             if len(parts) >= 4 and parts[2] == "dagRuns" and parts[3] in self.runs:
                 return self._run_api(dag_id, parts[3], parts[4:], query, limit, offset, method=method, body=body)
         return 404, {"detail": "Not Found"}

@@ -23,6 +23,8 @@ from airflow_client.client import (
     DAGPatchBody,
     DAGResponse,
     DagRunApi,
+    DagRunMutableStates,
+    DAGRunPatchBody,
     DAGRunResponse,
     ExpiresAt,
     ExtraLinksApi,
@@ -231,6 +233,11 @@ class AirflowRestClient:
         return self._call(f"GET /api/v2/dags/{dag_id}/dagRuns/{run_id}", self._runs.get_dag_run, dag_id, run_id)
 
     def delete_run(self, dag_id: str, run_id: str) -> None:
+        """Delete a run; one still queued or running is first marked failed (Airflow refuses to delete it: 409)."""
+        run = self.run(dag_id, run_id)
+        if str(getattr(run.state, "value", run.state)) in ("queued", "running"):
+            self._call(f"PATCH /api/v2/dags/{dag_id}/dagRuns/{run_id}", self._runs.patch_dag_run, dag_id, run_id,
+                       DAGRunPatchBody(state=DagRunMutableStates.FAILED), update_mask=["state"])
         self._call(f"DELETE /api/v2/dags/{dag_id}/dagRuns/{run_id}", self._runs.delete_dag_run, dag_id, run_id)
 
     def runs(self, dag_id: str, *, limit: int = 20) -> list[DAGRunResponse]:

@@ -264,7 +264,7 @@ def skip_catch_up_run(client: AirflowRestClient, dag_id: str, schedule: str, *, 
                     str(getattr(run.state, "value", run.state)) in ("queued", "running"):
                 client.delete_run(dag_id, run.dag_run_id)
                 narrator.say(f"unpausing {dag_id!r} ({schedule}) started its latest missed run {run.dag_run_id} "
-                             "(catchup off); deleted it, so this run goes first")
+                             "(catchup off); marked it failed and deleted it, so this run goes first")
                 return run.dag_run_id
         if time.monotonic() >= deadline:
             return None

@@ -149,12 +149,15 @@ def test_unpausing_a_scheduled_dag_deletes_the_catch_up_run_it_starts(fake_airfl
     outcome = run_dag(client, "shop", {}, timeout=30, parse_timeout=10, poll=0.01, narrator=narrator, catch_up_wait=5)
     assert outcome.succeeded
     assert fake.catch_up_run not in fake.runs and list(fake.runs) == [outcome.run_id]
+    # Airflow deletes no running run: it was marked failed first.
+    assert [body for method, path, body, _ in fake.requests if method == "PATCH" and "dagRuns" in path] == [
+        {"state": "failed"}]
     # Deleted before this run was triggered: it never queued behind the catch-up run.
     calls = [(method, unquote(path)) for method, path, _, _ in fake.requests]
     assert calls.index(("DELETE", f"/api/v2/dags/shop/dagRuns/{fake.catch_up_run}")) < \
         calls.index(("POST", "/api/v2/dags/shop/dagRuns"))
     assert (f"unpausing 'shop' (0 2 * * *) started its latest missed run {fake.catch_up_run} (catchup off); "
-            "deleted it, so this run goes first") in out.getvalue()
+            "marked it failed and deleted it, so this run goes first") in out.getvalue()
 
 
 def test_an_unscheduled_dag_is_triggered_without_waiting_for_a_catch_up_run(fake_airflow):
