@@ -69,6 +69,17 @@ def is_missing_object(error: Exception) -> bool:
     return _error_code(error) in ("404", "NoSuchKey", "NotFound")
 
 
+# A conditional write (If-Match / If-None-Match) that lost: 412 when another version is there (or the one meant
+# changed), 409 while another conditional write to the key is in flight.
+_CONFLICT_CODES = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
+
+
+def is_write_conflict(error: Exception) -> bool:
+    """Whether an S3 error says a conditional PUT or DELETE lost to another writer."""
+    status = str(getattr(error, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+    return _error_code(error) in _CONFLICT_CODES or status in ("409", "412")
+
+
 def _record_path(path: Path) -> Path:
     """Where the SHA-256 of a downloaded file is recorded."""
     return path.with_name(path.name + ".sha256")

@@ -25,12 +25,10 @@ from functools import cached_property
 
 from botocore.exceptions import ClientError
 
-from loadstack.artifacts import is_missing_object
+from loadstack.artifacts import is_missing_object, is_write_conflict
 from loadstack.profiles import Profile
 
 LOCK_PREFIX = "loadstack/locks/"
-# 412: someone else's version is there (or the one we meant to delete changed); 409: a write is in flight.
-_CONFLICT_CODES = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
 
 
 def lock_key(stack: str) -> str:
@@ -50,11 +48,6 @@ class LockHolder:
 
     def describe(self) -> str:
         return f"run {self.run_id} of {self.dag_id} (since {self.acquired_at})"
-
-
-def _is_conflict(error: ClientError) -> bool:
-    status = str(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-    return error.response.get("Error", {}).get("Code") in _CONFLICT_CODES or status in ("409", "412")
 
 
 class StackLock:
@@ -89,7 +82,7 @@ class StackLock:
                                 Body=json.dumps(asdict(mine), sort_keys=True).encode(), ContentType="application/json")
             return None
         except ClientError as exc:
-            if not _is_conflict(exc):
+            if not is_write_conflict(exc):
                 raise
         current, _etag = self.holder()
         if current is None:
@@ -117,7 +110,7 @@ class StackLock:
         try:
             self._s3.delete_object(Bucket=self.profile.state_bucket, Key=self.key, IfMatch=etag)
         except ClientError as exc:
-            if _is_conflict(exc) or is_missing_object(exc):
+            if is_write_conflict(exc) or is_missing_object(exc):
                 return False
             raise
         return True

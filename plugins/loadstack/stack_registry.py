@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from loadstack.artifacts import is_missing_object
+from loadstack.artifacts import is_missing_object, is_write_conflict
 from loadstack.profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,6 @@ STATUSES: tuple[Status, ...] = ("up", "tearing_down", "teardown_failed")
 # The reaper retries a failed teardown on its next runs until this many attempts have failed; then the
 # stack stays listed as teardown_failed until someone fixes it and runs the teardown DAG.
 MAX_REAP_ATTEMPTS = 3
-# 412: the ETag moved on (another writer won). 409: another conditional write to the key is in flight.
-_CONFLICT_CODES = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
 Clock = Callable[[], datetime]
 
 
@@ -100,12 +98,6 @@ class StackEntry:
 
 def entry_key(stack: str) -> str:
     return f"{REGISTRY_PREFIX}{stack}.json"
-
-
-def _is_conflict(error: ClientError) -> bool:
-    error_info = error.response.get("Error", {})
-    status = str(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-    return error_info.get("Code") in _CONFLICT_CODES or status in ("409", "412")
 
 
 class StackRegistry:
@@ -178,7 +170,7 @@ class StackRegistry:
                               ContentType="application/json", **condition)
                 return wanted
             except ClientError as exc:
-                if not _is_conflict(exc) and not (etag and is_missing_object(exc)):
+                if not is_write_conflict(exc) and not (etag and is_missing_object(exc)):
                     raise
                 log.info("registry entry %s changed while being written; reading it again", stack)
         raise RegistryConflict(

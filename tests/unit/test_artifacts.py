@@ -7,8 +7,9 @@ import hashlib
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
-from loadstack.artifacts import ArtifactError, ArtifactStore, ensure_snapshot_bucket, file_sha256
+from loadstack.artifacts import ArtifactError, ArtifactStore, ensure_snapshot_bucket, file_sha256, is_write_conflict
 
 BUCKET = "loadstack-snapshots"
 
@@ -131,3 +132,12 @@ def test_ensure_snapshot_bucket_creates_it_on_the_local_profile_only(tmp_path, m
         elsewhere = dataclasses.replace(local, name="aws", snapshot_bucket="not-there")
         with pytest.raises(ArtifactError, match="'not-there' does not exist in profile 'aws'"):
             ensure_snapshot_bucket(elsewhere)
+
+
+@pytest.mark.parametrize(("code", "status", "conflict"), [
+    ("PreconditionFailed", 412, True), ("ConditionalRequestConflict", 409, True), ("", 412, True),
+    ("NoSuchKey", 404, False), ("AccessDenied", 403, False),
+])
+def test_a_lost_conditional_write_is_told_from_other_errors(code, status, conflict):
+    error = ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject")
+    assert is_write_conflict(error) is conflict

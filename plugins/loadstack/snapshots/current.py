@@ -26,3 +26,17 @@ def current_entry(profile: Profile, snapshot: str, snapshots_dir: Path) -> Catal
             "(make demo does so before the stack)"
         )
     return entry
+
+
+def sort_by_currency(profile: Profile, snapshots: dict[str, str], snapshots_dir: Path
+                     ) -> tuple[dict[str, CatalogEntry], dict[str, dict[str, str]]]:
+    """Of `snapshots` ({step: snapshot}): the current ones' catalog entries, and the others ({step: {snapshot,
+    reason}}), by step."""
+    current: dict[str, CatalogEntry] = {}
+    stale: dict[str, dict[str, str]] = {}
+    for step, snapshot in sorted(snapshots.items()):
+        try:
+            current[step] = current_entry(profile, snapshot, snapshots_dir)
+        except SnapshotNotReady as exc:
+            stale[step] = {"snapshot": snapshot, "reason": str(exc)}
+    return current, stale

@@ -34,6 +34,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from playwright import sync_api
 
 from loadstack.airflow.ui.paths import URL_PREFIX
 from loadstack.profiles import Profile, load_profile
@@ -47,6 +48,10 @@ USERS = {"admin": "admin", "watcher": "viewer"}
 FINISHED_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 # The keys of /api/v2/monitor/health that report each component (the api-server answering is its own health).
 HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
+# The browser tests' chromium: Debian's (bootstrap installs it), driven by Playwright.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 def airflow_env(home: Path, port: int, local_env: Mapping[str, str]) -> dict[str, str]:
@@ -318,3 +323,51 @@ def _wait_for_dags(airflow: RunningAirflow, dags: Mapping[str, str], deadline: f
                 pytest.fail(f"DAGs {missing} not parsed in time; dag-processor log tail:\n"
                             f"{airflow.component_log('dag-processor')}")
             time.sleep(0.5)
+
+
+@pytest.fixture
+def browser():
+    """Debian's chromium, headless, through Playwright; closed after the test."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (Playwright drives Debian's chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _log_in(page, airflow: RunningAirflow, url: str, *, back_to_url: bool = True) -> None:
+    """Open `url`, log in as admin through Airflow's form, and (unless told not to) come back to `url` if the
+    login landed elsewhere."""
+    page.goto(url)
+    page.locator("input[name=username]").fill("admin")
+    page.locator("input[name=password]").fill(airflow.passwords["admin"])
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(lambda address: "/auth/" not in address, timeout=30_000)
+    if back_to_url and not page.url.rstrip("/").endswith(url.removeprefix(airflow.url).rstrip("/")):
+        page.goto(url)
+
+
+@pytest.fixture
+def log_in():
+    """`log_in(page, airflow, url, back_to_url=True)`: log in through the UI's form (see _log_in)."""
+    return _log_in
+
+
+def _wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout:.0f} s for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def wait_for():
+    """`wait_for(condition, timeout, what, interval=0.25)`: condition()'s first truthy value, or the test fails."""
+    return _wait_for

@@ -41,9 +41,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 STACK = "it_backfilled"
 PARAMS = ("/it/backfilled/base", "/it/backfilled/gated", "/it/backfilled/top")
 SQUATTED = PARAMS[1]
@@ -106,18 +103,6 @@ def wait_for_scheduled_run(airflow, timeout: float):
                 f"{airflow.component_log('scheduler')}")
 
 
-@pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (Playwright drives Debian's chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 def runs_to_be_attempted(dry_run_output: str) -> list[datetime]:
     """The logical dates in the table that `airflow backfill create --dry-run` prints after "Runs to be attempted:"."""
     _, marker, table = dry_run_output.partition("Runs to be attempted:")
@@ -126,7 +111,7 @@ def runs_to_be_attempted(dry_run_output: str) -> list[datetime]:
             re.findall(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[+-]\d{2}:\d{2}|Z)?", table)]
 
 
-def backfill_from_the_ui(airflow, browser, start: datetime, end: datetime, shots_dir: Path) -> None:
+def backfill_from_the_ui(airflow, browser, log_in, start: datetime, end: datetime, shots_dir: Path) -> None:
     """Create the backfill of the failed night from the stack DAG's Trigger dialog, as an operator would."""
     # The UI shows and reads dates in the browser's time zone unless the user picks another: make it UTC.
     page = browser.new_page(viewport={"width": 1400, "height": 1100}, timezone_id="UTC")
@@ -136,13 +121,7 @@ def backfill_from_the_ui(airflow, browser, start: datetime, end: datetime, shots
         page.screenshot(path=str(shots_dir / f"{next(shots):02d}-{name}.png"), full_page=True)
 
     try:
-        page.goto(f"{airflow.url}/dags/{STACK}")
-        page.locator("input[name=username]").fill("admin")
-        page.locator("input[name=password]").fill(airflow.passwords["admin"])
-        page.locator("button[type=submit]").click()
-        page.wait_for_url(lambda url: "/auth/" not in url, timeout=30_000)
-        if not page.url.rstrip("/").endswith(f"/dags/{STACK}"):
-            page.goto(f"{airflow.url}/dags/{STACK}")
+        log_in(page, airflow, f"{airflow.url}/dags/{STACK}")
         screenshot("dag")
 
         page.get_by_role("button", name="Trigger").first.click()
@@ -188,7 +167,7 @@ def set_date(page, dialog, label: str, when: datetime) -> None:
 
 
 def test_a_failed_nightly_run_is_retried_by_a_backfill_from_the_ui_and_converges(
-    start_airflow, local_env, local_profile, browser, tmp_path,
+    start_airflow, local_env, local_profile, browser, log_in, tmp_path,
 ):
     ssm = local_profile.client("ssm")
     ssm.delete_parameters(Names=list(PARAMS))
@@ -228,7 +207,7 @@ def test_a_failed_nightly_run_is_retried_by_a_backfill_from_the_ui_and_converges
         # A dry run creates nothing: the night's run is as the schedule left it.
         assert (value(untouched.state), value(untouched.run_type)) == ("failed", "scheduled")
 
-        backfill_from_the_ui(airflow, browser, start, end, tmp_path)
+        backfill_from_the_ui(airflow, browser, log_in, start, end, tmp_path)
         airflow.wait_for_run(STACK, run_id, ["queued", "running"], timeout=60)
         rerun = airflow.wait_for_run(STACK, run_id, ["failed", "success"], timeout=600)
         assert value(rerun.state) == "success", states(airflow, run_id)

@@ -9,7 +9,7 @@ import pytest
 from loadstack.data.migrate import schema_hash
 from loadstack.profiles import Profile
 from loadstack.snapshots.catalog import Catalog, CatalogEntry, load_definitions
-from loadstack.snapshots.current import SnapshotNotReady, current_entry
+from loadstack.snapshots.current import SnapshotNotReady, current_entry, sort_by_currency
 
 SNAPSHOTS = Path(__file__).resolve().parents[2] / "fixtures" / "snapshots"
 
@@ -51,3 +51,11 @@ def test_a_missing_or_outdated_build_says_to_run_the_snapshots_dag(profile):
     Catalog(profile).put(entry("another-seed"))
     with pytest.raises(SnapshotNotReady, match="'fx-seeded' is out of date \\(schema or seed parameters changed\\)"):
         current_entry(profile, "fx-seeded", SNAPSHOTS)
+
+
+def test_steps_are_sorted_into_current_and_stale_with_the_reason(profile):
+    Catalog(profile).put(entry(load_definitions(SNAPSHOTS)["fx-seeded"].params_hash()))
+    current, stale = sort_by_currency(profile, {"db": "fx-seeded", "other": "nope"}, SNAPSHOTS)
+    assert {step: found.location for step, found in current.items()} == {"db": "snap-1"}
+    assert list(stale) == ["other"] and stale["other"]["snapshot"] == "nope"
+    assert stale["other"]["reason"].startswith("snapshot 'nope' is not defined")

@@ -20,7 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from loadstack.airflow.operators.base import TaskProfile
 from loadstack.snapshots.catalog import load_definitions
-from loadstack.snapshots.current import SnapshotNotReady, current_entry
+from loadstack.snapshots.current import sort_by_currency
 
 
 def is_on(flag: Any) -> bool:
@@ -56,16 +56,12 @@ class SnapshotsCurrentOperator(BaseOperator, TaskProfile):
         if undefined:
             raise AirflowFailException(f"{self.stack}: a snapshot no build can make, so nothing was stood up:\n"
                                        + "\n".join(undefined))
+        entries, stale = sort_by_currency(self.profile, self.snapshots, Path(self.snapshots_dir))
         current: dict[str, dict[str, str]] = {}
-        stale: dict[str, dict[str, str]] = {}
-        for step, snapshot in sorted(self.snapshots.items()):
-            try:
-                entry = current_entry(self.profile, snapshot, Path(self.snapshots_dir))
-            except SnapshotNotReady as exc:
-                stale[step] = {"snapshot": snapshot, "reason": str(exc)}
-                continue
-            current[step] = {"snapshot": snapshot, "location": entry.location, "built_at": entry.built_at}
-            self.log.info("step %s restores %s: current (built %s, %s)", step, snapshot, entry.built_at, entry.location)
+        for step, entry in entries.items():
+            current[step] = {"snapshot": self.snapshots[step], "location": entry.location, "built_at": entry.built_at}
+            self.log.info("step %s restores %s: current (built %s, %s)", step, self.snapshots[step], entry.built_at,
+                          entry.location)
         if stale and not is_on(self.rebuild):
             # A retry cannot help: the snapshots DAG has to run first. Nothing of the stack is up yet.
             raise AirflowFailException(

@@ -25,7 +25,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowRuntimeError, Ai
 
 from loadstack.airflow.operators.base import TaskProfile
 from loadstack.airflow.triggers.dag_runs import DagRunsEndedTrigger
-from loadstack.snapshots.current import SnapshotNotReady, current_entry
+from loadstack.snapshots.current import sort_by_currency
 
 ACTIVE_RUN_STATES = ["queued", "running"]
 # A run of the snapshots DAG builds Aurora snapshots (hours at most, BUILD_WAIT_TIMEOUT) one try after another.
@@ -118,10 +118,4 @@ class SnapshotsRebuildOperator(TriggerDagRunOperator, TaskProfile):
         return {step: entry["snapshot"] for step, entry in (found.get("stale") or {}).items()}
 
     def _still_stale(self, stale: dict[str, str]) -> dict[str, dict[str, str]]:
-        still = {}
-        for step, snapshot in sorted(stale.items()):
-            try:
-                current_entry(self.profile, snapshot, Path(self.snapshots_dir))
-            except SnapshotNotReady as exc:
-                still[step] = {"snapshot": snapshot, "reason": str(exc)}
-        return still
+        return sort_by_currency(self.profile, stale, Path(self.snapshots_dir))[1]

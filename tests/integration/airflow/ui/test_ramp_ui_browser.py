@@ -17,8 +17,6 @@ succeeds once it has held its band.
 from __future__ import annotations
 
 import re
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,9 +30,6 @@ from loadstack.ramp_store import RampStore
 pytestmark = pytest.mark.integration
 
 STACK, STEP, RAMP_TASK = "ramp_live", "surge", "surge.ramp"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 # Small buckets in groups of two: stage 1 alone takes about 30 s of real time, long enough to pause, resume and
 # terminate in it; a cleared try then ramps on from the drained level and holds its band for 10 s.
 PARAMS = RampParams(
@@ -87,35 +82,13 @@ with DAG(dag_id="{STACK}", schedule=None, params={{"variant": Param("minimal", e
 '''
 
 
-def wait_for(condition, timeout: float, what: str, interval: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout:.0f} s for {what}")
-        time.sleep(interval)
-
-
 @pytest.fixture(scope="module")
 def airflow(start_airflow):
     return start_airflow({STACK: RAMP_DAG})
 
 
-@pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (Playwright drives Debian's chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def test_watch_pause_resume_terminate_and_clear_a_ramp_task_from_the_airflow_ui(airflow, browser, tmp_path):
+def test_watch_pause_resume_terminate_and_clear_a_ramp_task_from_the_airflow_ui(airflow, browser, log_in, wait_for,
+                                                                                tmp_path):
     print(f"Airflow started in {airflow.started_in_s} s")
     run_id = airflow.trigger(STACK)
     store = RampStore(airflow.profile, STACK, run_id, STEP)
@@ -135,11 +108,7 @@ def test_watch_pause_resume_terminate_and_clear_a_ramp_task_from_the_airflow_ui(
 
     try:
         # Log in through Airflow's form while the scheduler starts the task.
-        page.goto(task_page)
-        page.locator("input[name=username]").fill("admin")
-        page.locator("input[name=password]").fill(airflow.passwords["admin"])
-        page.locator("button[type=submit]").click()
-        page.wait_for_url(lambda url: "/auth/" not in url, timeout=30_000)
+        log_in(page, airflow, task_page, back_to_url=False)
         airflow.wait_for_task(STACK, run_id, RAMP_TASK, {"running"}, timeout=90, try_number=1)
         if not page.url.startswith(task_page):
             page.goto(task_page)

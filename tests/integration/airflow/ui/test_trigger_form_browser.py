@@ -15,7 +15,6 @@ ramp's result (the target it ramped to) and the registry entry (the TTL) show th
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -31,9 +30,6 @@ MODULES = ROOT / "tests" / "fixtures" / "tf_modules"
 SPEC = ROOT / "tests" / "fixtures" / "it_stacks" / "it_form.yaml"
 STACK, RAMP_TASK, REPORT_TASK = "it_form", "surge.ramp", "surge.report"
 TARGET_QPS = 200
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 PLANT = PlantConfig(seed=7, organic_qps=20.0, organic_swing_qps=0.0, organic_walk_qps=0.0, noise=0.5, window_s=2,
                     settle_s=0.5, knee_qps=5000.0)
 STACK_DAG = f'''
@@ -66,18 +62,6 @@ def airflow(start_airflow):
 
 
 @pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (Playwright drives Debian's chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
 def cleanup(airflow):
     """The run keeps its stack up (a manual run): remove what it stood up and its registry entry afterwards."""
     yield
@@ -89,7 +73,8 @@ def cleanup(airflow):
     StackRegistry(airflow.profile).remove(STACK)
 
 
-def test_trigger_a_stack_from_the_typed_form_follow_it_and_open_its_report(airflow, browser, cleanup, tmp_path):
+def test_trigger_a_stack_from_the_typed_form_follow_it_and_open_its_report(airflow, browser, log_in, wait_for, cleanup,
+                                                                           tmp_path):
     print(f"Airflow started in {airflow.started_in_s} s")
     with airflow.client() as client:
         client.unpause(STACK)  # the project's airflow.cfg pauses new DAGs
@@ -100,13 +85,7 @@ def test_trigger_a_stack_from_the_typed_form_follow_it_and_open_its_report(airfl
         page.screenshot(path=str(tmp_path / f"{next(shots):02d}-{name}.png"), full_page=True)
 
     try:
-        page.goto(f"{airflow.url}/dags/{STACK}")
-        page.locator("input[name=username]").fill("admin")
-        page.locator("input[name=password]").fill(airflow.passwords["admin"])
-        page.locator("button[type=submit]").click()
-        page.wait_for_url(lambda url: "/auth/" not in url, timeout=30_000)
-        if not page.url.rstrip("/").endswith(f"/dags/{STACK}"):
-            page.goto(f"{airflow.url}/dags/{STACK}")
+        log_in(page, airflow, f"{airflow.url}/dags/{STACK}")
 
         # The Trigger form: the stack's section and the ramp step's, each field typed and described.
         page.get_by_role("button", name="Trigger").first.click()
@@ -197,13 +176,3 @@ def open_section(dialog, title: str) -> None:
         trigger.click()
     sync_api.expect(trigger).to_have_attribute("aria-expanded", "true")
 
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout:.0f} s for {what}")
-        time.sleep(interval)
