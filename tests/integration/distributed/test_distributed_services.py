@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+import jwt
 import pytest
 
 from loadstack.rest_client.client import AirflowRestClient, ApiSettings
@@ -66,12 +68,21 @@ class DistributedProfile:
     directory: Path
     url: str
     password: str
+    log_ports: dict[str, int]
 
     def client(self) -> AirflowRestClient:
         return AirflowRestClient(ApiSettings(base_url=self.url, user="admin", password=self.password))
 
     def worker_dir(self, name: str) -> Path:
         return self.directory / "workers" / name
+
+    def log_token(self, relative_path: str) -> str:
+        """What the api-server sends a worker's log server: HS512 with the shared API secret, for one file."""
+        secret = next(line.split("=", 1)[1] for line in (self.directory / "airflow" / "secrets.env").read_text().split()
+                      if line.startswith("AIRFLOW__API__SECRET_KEY="))
+        now = int(time.time())
+        claims = {"filename": relative_path, "aud": "task-instance-logs", "iat": now, "nbf": now, "exp": now + 60}
+        return jwt.encode(claims, secret, algorithm="HS512")
 
 
 def _script(action: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -98,6 +109,7 @@ def distributed_profile() -> Iterator[DistributedProfile]:
     (directory / "airflow").mkdir()
     (directory / "airflow" / "passwords.json").write_text(json.dumps({"admin": password}))
     api_port = free_port()
+    log_ports = {"infra": free_port(), "load": free_port()}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LOADSTACK_"))}
     env.update({
         "LOADSTACK_DIST_DIR": str(directory),
@@ -105,8 +117,8 @@ def distributed_profile() -> Iterator[DistributedProfile]:
         "LOADSTACK_DIST_API_PORT": str(api_port),
         "LOADSTACK_DIST_PG_PORT": str(free_port()),
         "LOADSTACK_DIST_REDIS_PORT": str(free_port()),
-        "LOADSTACK_DIST_INFRA_LOG_PORT": str(free_port()),
-        "LOADSTACK_DIST_LOAD_LOG_PORT": str(free_port()),
+        "LOADSTACK_DIST_INFRA_LOG_PORT": str(log_ports["infra"]),
+        "LOADSTACK_DIST_LOAD_LOG_PORT": str(log_ports["load"]),
         "LOADSTACK_DIST_WORKER_CONCURRENCY": "1",
         "LOADSTACK_START_TIMEOUT": "240",
         "LOADSTACK_STOP_TIMEOUT": "20",
@@ -116,7 +128,8 @@ def distributed_profile() -> Iterator[DistributedProfile]:
         up = _script("up", env, timeout=420)
         assert up.returncode == 0, f"distributed.sh up failed:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}"
         print(f"distributed profile up in {time.monotonic() - began:.1f} s")
-        yield DistributedProfile(directory=directory, url=f"http://127.0.0.1:{api_port}", password=password)
+        yield DistributedProfile(directory=directory, url=f"http://127.0.0.1:{api_port}", password=password,
+                                 log_ports=log_ports)
     finally:
         down = _script("down", env, timeout=180)
         print(down.stdout[-2000:], down.stderr[-2000:])
@@ -157,9 +170,20 @@ def test_each_queue_runs_on_its_own_worker(distributed_profile: DistributedProfi
             where = client.xcom(DAG_ID, run_id, task_id)
             assert where == {"worker": worker, "cwd": str(profile.worker_dir(worker)),
                              "home": str(profile.worker_dir(worker))}, f"{task_id} ran at {where}"
-    # Each try's log went to its own worker's log folder, none to the other's.
+    # Each try's log went to its own worker's log folder, none to the other's, and that worker's log server (on
+    # 127.0.0.1) serves it to a holder of a token signed with the shared secret, and only to one.
     for task_id, worker, other in (("on_infra", "infra", "load"), ("on_load", "load", "infra")):
-        assert list((profile.worker_dir(worker) / "logs").rglob(f"task_id={task_id}/attempt=1.log")), \
-            f"no log of {task_id} under {profile.worker_dir(worker) / 'logs'}"
+        logs = profile.worker_dir(worker) / "logs"
+        found = list(logs.rglob(f"task_id={task_id}/attempt=1.log"))
+        assert found, f"no log of {task_id} under {logs}"
         assert not list((profile.worker_dir(other) / "logs").rglob(f"task_id={task_id}/*")), \
             f"a log of {task_id} under {other}'s folder"
+        relative = found[0].relative_to(logs).as_posix()
+        own = httpx.get(f"http://127.0.0.1:{profile.log_ports[worker]}/log/{relative}",
+                        headers={"Authorization": profile.log_token(relative)})
+        assert own.status_code == 200 and own.text == found[0].read_text()
+        elsewhere = httpx.get(f"http://127.0.0.1:{profile.log_ports[other]}/log/{relative}",
+                              headers={"Authorization": profile.log_token(relative)})
+        assert elsewhere.status_code == 404
+        anonymous = httpx.get(f"http://127.0.0.1:{profile.log_ports[worker]}/log/{relative}")
+        assert anonymous.status_code == 403
