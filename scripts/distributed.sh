@@ -19,7 +19,9 @@
 # (airflow.utils.serve_logs.log_server) runs beside it under uvicorn, bound to 127.0.0.1, serving that worker's
 # log folder. The api-server does not reach them yet: it asks one `worker_log_server_port` on the task's hostname.
 #
-#   scripts/distributed.sh up|down|status [SERVICE...]      (make up-distributed / down-distributed / status-distributed)
+#   scripts/distributed.sh up                       make up-distributed
+#   scripts/distributed.sh down [SERVICE...]        make down-distributed
+#   scripts/distributed.sh status [SERVICE...]      make status-distributed
 #
 # Everything lives under $LOADSTACK_DIST_DIR (default var/distributed): airflow/ (AIRFLOW_HOME, the shared
 # secrets.env and passwords.json), postgres/ (data dir, owned by user postgres), redis/, run/*.pid, log/*.log,
@@ -32,7 +34,10 @@ DIST="${LOADSTACK_DIST_DIR:-$_dist_root/var/distributed}"
 PG_PORT="${LOADSTACK_DIST_PG_PORT:-5532}"
 REDIS_PORT="${LOADSTACK_DIST_REDIS_PORT:-6479}"
 declare -A WORKER_QUEUES=([infra]="infra,default" [load]="load,default")
-declare -A WORKER_LOG_PORTS=([infra]="${LOADSTACK_DIST_INFRA_LOG_PORT:-8893}" [load]="${LOADSTACK_DIST_LOAD_LOG_PORT:-8894}")
+declare -A WORKER_LOG_PORTS=(
+    [infra]="${LOADSTACK_DIST_INFRA_LOG_PORT:-8893}"
+    [load]="${LOADSTACK_DIST_LOAD_LOG_PORT:-8894}"
+)
 WORKER_CONCURRENCY="${LOADSTACK_DIST_WORKER_CONCURRENCY:-2}"
 
 # Read by env.sh (sourced through services.sh): this profile's Airflow home, API port and metadata DB.
@@ -134,7 +139,7 @@ worker_env() {
 # initdb once (as user postgres, which must be able to reach the directory), trust auth on loopback only.
 init_postgres() {
     [[ -s "$PG_DIR/PG_VERSION" ]] && return 0
-    id postgres >/dev/null 2>&1 || die "no user postgres: PostgreSQL's initdb must run as it (see shared/notes/airflow.md)"
+    id postgres >/dev/null 2>&1 || die "no user postgres: PostgreSQL's initdb must run as it (shared/notes/airflow.md)"
     command -v initdb >/dev/null || die "initdb not found: PostgreSQL 15's binaries are expected in /usr/local/bin"
     mkdir -p "$PG_DIR"
     chown postgres:postgres "$PG_DIR"
@@ -238,7 +243,8 @@ wait_workers() {
         sleep 1
     done
     for name in "${WORKERS[@]}"; do
-        say "worker-$name: ready, queues ${WORKER_QUEUES[$name]}, working directory $DIST/workers/$name, log server 127.0.0.1:${WORKER_LOG_PORTS[$name]}"
+        say "worker-$name: ready, queues ${WORKER_QUEUES[$name]}, working directory $DIST/workers/$name," \
+            "log server 127.0.0.1:${WORKER_LOG_PORTS[$name]}"
     done
 }
 
@@ -248,5 +254,5 @@ case "$action" in
     up) cmd_up "$@" ;;
     down) cmd_down "$@" ;;
     status) cmd_status "$@" ;;
-    *) die "usage: $0 up|down|status [SERVICE...]  (services: ${ALL_SERVICES[*]})" ;;
+    *) die "usage: $0 up | down [SERVICE...] | status [SERVICE...]  (services: ${ALL_SERVICES[*]})" ;;
 esac

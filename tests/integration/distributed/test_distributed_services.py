@@ -1,4 +1,4 @@
-"""The distributed profile (scripts/distributed.sh, `make up-distributed`) runs tasks on the Celery worker of their queue.
+"""The distributed profile (scripts/distributed.sh, `make up-distributed`) runs each task on its queue's worker.
 
 The fixture starts the whole profile (PostgreSQL, Redis, the four Airflow components with the CeleryExecutor, two
 Celery workers) through the script itself, in a directory of its own and on free ports, with a tiny DAG in its
