@@ -17,10 +17,10 @@ CONF    ?= {}
 TIMEOUT ?= 1800
 PARSE_TIMEOUT ?= 120
 
-.PHONY: help bootstrap up demo down status restart test test-unit bench validate freeze clean distclean
+.PHONY: help bootstrap up demo down status restart up-distributed down-distributed status-distributed test test-unit bench validate freeze clean distclean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-18s %s\n", $$1, $$2 }'
 
 bootstrap: ## apt packages, Terraform check, .venv (quick when nothing changed)
 	@bash scripts/bootstrap.sh
@@ -36,6 +36,15 @@ down: ## stop every service `up` started
 
 status: ## what is running, health, log files
 	@bash scripts/services.sh status || true
+
+up-distributed: bootstrap ## (work in progress) Airflow on PostgreSQL + Celery (Redis), two workers, own ports
+	@bash scripts/distributed.sh up
+
+down-distributed: ## stop every service `up-distributed` started
+	@bash scripts/distributed.sh down
+
+status-distributed: ## what of the distributed profile is running
+	@bash scripts/distributed.sh status || true
 
 restart: ## down, then up
 	@bash scripts/services.sh down
@@ -60,7 +69,7 @@ freeze: ## rewrite requirements.txt from what the venv has installed
 	 } > requirements.txt.new && mv requirements.txt.new requirements.txt
 	@echo "requirements.txt: $$(grep -vc '^#' requirements.txt) pins (git diff requirements.txt)"
 
-clean: down ## stop everything, then delete var/ (state, logs, Airflow DB, admin password)
+clean: down down-distributed ## stop everything, then delete var/ (state, logs, Airflow DB, admin password)
 	rm -rf var
 
 distclean: clean ## clean, and delete the venv too

@@ -26,6 +26,9 @@ CHECK=("$PY" "$ROOT/scripts/svc_check.py")
 ZK_DIR="$LOADSTACK_VAR/zookeeper"
 STOP_TIMEOUT="${LOADSTACK_STOP_TIMEOUT:-30}"
 START_TIMEOUT="${LOADSTACK_START_TIMEOUT:-180}"
+# Where stack steps leave their database and cache servers; `down` stops them. scripts/distributed.sh,
+# which sources this file for its helpers, lists each worker's home instead.
+DATA_DIRS=("$ROOT/var/data")
 
 ALL_SERVICES=(moto zookeeper api-server scheduler dag-processor triggerer)
 AIRFLOW_SERVICES=(api-server scheduler dag-processor triggerer)
@@ -291,9 +294,12 @@ cmd_down() {
     done
     ((${#victims[@]})) || say "nothing was running"
     # Stack steps start their own database and cache servers (var/data); a later restore restarts them.
-    if [[ -d "$ROOT/var/data" && -x "$PY" ]]; then
-        "${CHECK[@]}" stop-data-servers "$ROOT/var/data" || say "could not stop every data server (see above)"
-    fi
+    local data_dir
+    for data_dir in "${DATA_DIRS[@]}"; do
+        if [[ -d "$data_dir" && -x "$PY" ]]; then
+            "${CHECK[@]}" stop-data-servers "$data_dir" || say "could not stop every data server (see above)"
+        fi
+    done
 }
 
 cmd_status() {
@@ -318,6 +324,9 @@ cmd_status() {
     fi
     return "$rc"
 }
+
+# Sourced (by scripts/distributed.sh): the helpers only, no command.
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
 
 action="${1:-status}"
 shift || true

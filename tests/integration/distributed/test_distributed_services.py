@@ -1,0 +1,189 @@
+"""The distributed profile (scripts/distributed.sh, `make up-distributed`) runs each task on its queue's worker.
+
+The fixture starts the whole profile (PostgreSQL, Redis, the four Airflow components with the CeleryExecutor, two
+Celery workers) through the script itself, in a directory of its own and on free ports, with a tiny DAG in its
+dags folder. One task is queued on `infra`, one on `load`; each returns what tells its worker apart. Stopped by the
+script's `down`, then by PID whatever it left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+
+from loadstack.rest_client.client import AirflowRestClient, ApiSettings
+from loadstack.supervisor import SupervisedProcess, free_port
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[3]
+SCRIPT = ROOT / "scripts" / "distributed.sh"
+DAG_ID = "distributed_queues"
+# Each task reports where it ran: the worker's name, its working directory and its LOADSTACK_HOME.
+DAG_SOURCE = f'''
+import os
+
+from airflow.sdk import dag, task
+
+
+def where() -> dict:
+    return {{"worker": os.environ.get("WORKER_NAME"), "cwd": os.getcwd(), "home": os.environ.get("LOADSTACK_HOME")}}
+
+
+@dag(dag_id="{DAG_ID}", schedule=None, catchup=False)
+def distributed_queues():
+    @task(queue="infra")
+    def on_infra() -> dict:
+        return where()
+
+    @task(queue="load")
+    def on_load() -> dict:
+        return where()
+
+    on_infra()
+    on_load()
+
+
+distributed_queues()
+'''
+# What each PID file's process runs, so that a recycled PID is never signalled.
+EXECUTABLES = {"postgres": "postgres", "redis": "redis-server"}
+
+
+@dataclass(frozen=True)
+class DistributedProfile:
+    directory: Path
+    url: str
+    password: str
+    log_ports: dict[str, int]
+
+    def client(self) -> AirflowRestClient:
+        return AirflowRestClient(ApiSettings(base_url=self.url, user="admin", password=self.password))
+
+    def worker_dir(self, name: str) -> Path:
+        return self.directory / "workers" / name
+
+    def log_token(self, relative_path: str) -> str:
+        """What the api-server sends a worker's log server: HS512 with the shared API secret, for one file."""
+        secret = next(line.split("=", 1)[1] for line in (self.directory / "airflow" / "secrets.env").read_text().split()
+                      if line.startswith("AIRFLOW__API__SECRET_KEY="))
+        now = int(time.time())
+        claims = {"filename": relative_path, "aud": "task-instance-logs", "iat": now, "nbf": now, "exp": now + 60}
+        return jwt.encode(claims, secret, algorithm="HS512")
+
+
+def _script(action: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(SCRIPT), action], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def _stop_leftovers(run_dir: Path) -> None:
+    """Whatever `down` did not stop (it removes the PID files of what it stopped)."""
+    for pid_file in sorted(run_dir.glob("*.pid")):
+        name = pid_file.stem
+        process = SupervisedProcess(name=name, pid_path=pid_file, executable=EXECUTABLES.get(name, sys.executable))
+        process.stop(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def distributed_profile() -> Iterator[DistributedProfile]:
+    # Not pytest's tmp_path: its parents are mode 0700, and user postgres must reach its data dir.
+    directory = Path(tempfile.mkdtemp(prefix="loadstack-distributed-"))
+    directory.chmod(0o755)
+    (directory / "dags").mkdir()
+    (directory / "dags" / f"{DAG_ID}.py").write_text(DAG_SOURCE)
+    password = secrets.token_urlsafe(16)
+    (directory / "airflow").mkdir()
+    (directory / "airflow" / "passwords.json").write_text(json.dumps({"admin": password}))
+    api_port = free_port()
+    log_ports = {"infra": free_port(), "load": free_port()}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LOADSTACK_"))}
+    env.update({
+        "LOADSTACK_DIST_DIR": str(directory),
+        "LOADSTACK_DAGS_FOLDER": str(directory / "dags"),
+        "LOADSTACK_DIST_API_PORT": str(api_port),
+        "LOADSTACK_DIST_PG_PORT": str(free_port()),
+        "LOADSTACK_DIST_REDIS_PORT": str(free_port()),
+        "LOADSTACK_DIST_INFRA_LOG_PORT": str(log_ports["infra"]),
+        "LOADSTACK_DIST_LOAD_LOG_PORT": str(log_ports["load"]),
+        "LOADSTACK_DIST_WORKER_CONCURRENCY": "1",
+        "LOADSTACK_START_TIMEOUT": "240",
+        "LOADSTACK_STOP_TIMEOUT": "20",
+    })
+    try:
+        began = time.monotonic()
+        up = _script("up", env, timeout=420)
+        assert up.returncode == 0, f"distributed.sh up failed:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}"
+        print(f"distributed profile up in {time.monotonic() - began:.1f} s")
+        yield DistributedProfile(directory=directory, url=f"http://127.0.0.1:{api_port}", password=password,
+                                 log_ports=log_ports)
+    finally:
+        down = _script("down", env, timeout=180)
+        print(down.stdout[-2000:], down.stderr[-2000:])
+        _stop_leftovers(directory / "run")
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _wait_for_run(profile: DistributedProfile, run_id: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    with profile.client() as client:
+        while True:
+            state = str(getattr(client.run(DAG_ID, run_id).state, "value", ""))
+            if state in ("success", "failed") or time.monotonic() > deadline:
+                return state
+            time.sleep(1)
+
+
+def test_each_queue_runs_on_its_own_worker(distributed_profile: DistributedProfile) -> None:
+    profile = distributed_profile
+    with profile.client() as client:
+        deadline = time.monotonic() + 120
+        while client.dag(DAG_ID) is None:
+            errors = [f"{e.filename}: {e.stack_trace}" for e in client.import_errors()]
+            assert not errors, "the test DAG does not import:\n" + "\n".join(errors)
+            assert time.monotonic() < deadline, "the test DAG was not parsed in 120 s"
+            time.sleep(1)
+        client.unpause(DAG_ID)
+        run_id = client.trigger(DAG_ID).dag_run_id
+
+    state = _wait_for_run(profile, run_id, timeout=180)
+
+    with profile.client() as client:
+        instances = {ti.task_id: ti for ti in client.task_instances(DAG_ID, run_id)}
+        states = {task_id: str(getattr(ti.state, "value", ti.state)) for task_id, ti in instances.items()}
+        assert state == "success", f"run {run_id} is {state}; task states {states}"
+        for task_id, worker in (("on_infra", "infra"), ("on_load", "load")):
+            assert instances[task_id].queue == worker
+            where = client.xcom(DAG_ID, run_id, task_id)
+            assert where == {"worker": worker, "cwd": str(profile.worker_dir(worker)),
+                             "home": str(profile.worker_dir(worker))}, f"{task_id} ran at {where}"
+    # Each try's log went to its own worker's log folder, none to the other's, and that worker's log server (on
+    # 127.0.0.1) serves it to a holder of a token signed with the shared secret, and only to one.
+    for task_id, worker, other in (("on_infra", "infra", "load"), ("on_load", "load", "infra")):
+        logs = profile.worker_dir(worker) / "logs"
+        found = list(logs.rglob(f"task_id={task_id}/attempt=1.log"))
+        assert found, f"no log of {task_id} under {logs}"
+        assert not list((profile.worker_dir(other) / "logs").rglob(f"task_id={task_id}/*")), \
+            f"a log of {task_id} under {other}'s folder"
+        relative = found[0].relative_to(logs).as_posix()
+        own = httpx.get(f"http://127.0.0.1:{profile.log_ports[worker]}/log/{relative}",
+                        headers={"Authorization": profile.log_token(relative)})
+        assert own.status_code == 200 and own.text == found[0].read_text()
+        elsewhere = httpx.get(f"http://127.0.0.1:{profile.log_ports[other]}/log/{relative}",
+                              headers={"Authorization": profile.log_token(relative)})
+        assert elsewhere.status_code == 404
+        anonymous = httpx.get(f"http://127.0.0.1:{profile.log_ports[worker]}/log/{relative}")
+        assert anonymous.status_code == 403
