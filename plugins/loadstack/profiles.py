@@ -18,6 +18,8 @@ from urllib.parse import quote, urlparse
 
 import boto3
 
+from loadstack.queues import INFRA, SERVICES, QueuesError, TaskQueues
+
 MOTO_ACCOUNT_ID = "123456789012"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROFILE_NAMES = ("local", "aws")
@@ -77,6 +79,8 @@ class Profile:
     # Local runs may only ever see moto's account; a real account id here means a misrouted endpoint.
     allowed_account_ids: tuple[str, ...] = field(default=())
     aurora_build: AuroraBuildSettings = field(default_factory=AuroraBuildSettings)
+    # Which Celery queue runs which class of work (LOADSTACK_QUEUES); empty: Airflow's default queue.
+    queues: TaskQueues = field(default_factory=TaskQueues)
     session_factory: SessionFactory | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -88,6 +92,13 @@ class Profile:
         """moto starts empty, so the local profile makes the buckets it needs; in a real account they
         are the account owner's to create (with their policies), never made implicitly."""
         return self.is_local
+
+    def queue_for(self, work: str) -> str | None:
+        """The queue of a class of work (loadstack.queues). Only the local profile's servers are processes tied
+        to the host that started them; on aws a step's resources answer any worker, so they go with infra."""
+        if work == SERVICES and not self.is_local:
+            work = INFRA
+        return self.queues.queue_for(work)
 
     @property
     def work_dir(self) -> Path:
@@ -267,6 +278,13 @@ def _require_loopback(url: str, variable: str) -> None:
         )
 
 
+def _queues(env: Mapping[str, str]) -> TaskQueues:
+    try:
+        return TaskQueues.from_env(env)
+    except QueuesError as exc:
+        raise ProfileError(str(exc)) from None
+
+
 def load_profile(environ: Mapping[str, str] | None = None, *, session_factory: SessionFactory | None = None) -> Profile:
     """The profile the environment describes. `session_factory` supplies the aws profile's sessions."""
     env = os.environ if environ is None else environ
@@ -285,6 +303,7 @@ def load_profile(environ: Mapping[str, str] | None = None, *, session_factory: S
         # Local: packed mariadb-backup snapshots and Redis RDB files; aws: RDB exports, catalog.
         snapshot_bucket=env.get("LOADSTACK_SNAPSHOT_BUCKET", "loadstack-snapshots"),
         report_bucket=env.get("LOADSTACK_REPORT_BUCKET", "loadstack-reports"),
+        queues=_queues(env),
     )
     if name == "local":
         endpoint = env.get("LOADSTACK_AWS_ENDPOINT_URL", "http://127.0.0.1:5055")

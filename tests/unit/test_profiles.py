@@ -26,6 +26,19 @@ def test_local_profile_refuses_non_loopback_endpoints(url):
         load_profile({"LOADSTACK_AWS_ENDPOINT_URL": url})
 
 
+def test_servers_go_to_their_own_queue_locally_and_with_the_infrastructure_on_aws():
+    env = {"LOADSTACK_QUEUES": "infra=infra,services=owner-a,load=load"}
+    local = load_profile(env)
+    assert [local.queue_for(w) for w in ("infra", "services", "load")] == ["infra", "owner-a", "load"]
+    aws = load_profile({**env, "LOADSTACK_PROFILE": "aws", "LOADSTACK_STATE_BUCKET": "b"})
+    assert [aws.queue_for(w) for w in ("infra", "services", "load")] == ["infra", "infra", "load"]
+
+
+def test_a_bad_queue_map_is_a_profile_error_naming_the_variable():
+    with pytest.raises(ProfileError, match="LOADSTACK_QUEUES='load'"):
+        load_profile({"LOADSTACK_QUEUES": "load"})
+
+
 def test_unknown_profile():
     with pytest.raises(ProfileError, match="unknown profile"):
         load_profile({"LOADSTACK_PROFILE": "staging"})

@@ -21,6 +21,7 @@ from typing import ClassVar, Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from loadstack.kinds.base import CheckContext, StepBase, StepKind, Variant, register_kind
+from loadstack.queues import SERVICES
 
 
 class AppSize(BaseModel):
@@ -79,6 +80,7 @@ class AppStep(StepBase):
     variants: dict[Variant, AppSize] = Field(default_factory=dict)
 
     reference_fields: ClassVar[tuple[str, ...]] = ("load_balancer", "prometheus_url")
+    work: ClassVar[str] = SERVICES
 
     def size_for(self, variant: str) -> AppSize:
         return self.variants.get(variant, DEFAULT_SIZES[variant])  # type: ignore[call-overload]

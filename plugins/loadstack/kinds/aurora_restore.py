@@ -19,6 +19,7 @@ from loadstack.kinds.base import (
 )
 from loadstack.kinds.placement import AuroraPlacement, reject_vars
 from loadstack.kinds.snapshot_refs import check_snapshot_names
+from loadstack.queues import SERVICES
 from loadstack.snapshots.names import SNAPSHOT_NAME_PATTERN
 
 
@@ -47,6 +48,7 @@ class AuroraRestoreStep(StepBase):
     variants: dict[Variant, AuroraSize] = Field(default_factory=dict)
 
     reference_fields: ClassVar[tuple[str, ...]] = ("placement",)
+    work: ClassVar[str] = SERVICES
 
     @field_validator("vars")
     @classmethod

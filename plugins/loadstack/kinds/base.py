@@ -8,6 +8,7 @@ from typing import Any, Callable, ClassVar, Iterable, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loadstack.queues import INFRA
 from loadstack.terraform.state import recorded_outputs_key
 
 # A stack comes in two sizes, chosen per run with the `variant` Param.
@@ -30,6 +31,8 @@ class StepBase(BaseModel):
 
     # Fields whose values may carry ${steps.X.outputs.Y} references (they add graph edges).
     reference_fields: ClassVar[tuple[str, ...]] = ()
+    # The class of work its tasks do, which picks their Celery queue (loadstack.queues).
+    work: ClassVar[str] = INFRA
 
     def run_params(self, step: str) -> dict[str, dict[str, Any]]:
         """DAG Params this step adds to the Trigger form: {name: {default, enum?, title, description}}."""

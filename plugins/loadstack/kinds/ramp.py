@@ -36,6 +36,7 @@ from loadstack.metrics.cloudwatch import (
     target_group_dimension,
 )
 from loadstack.profiles import PROJECT_ROOT
+from loadstack.queues import LOAD
 from loadstack.ramp.approval import point_problem
 from loadstack.ramp.checks import Check
 from loadstack.ramp.capacity import CONFIRM_TRIES, CapacityParams
@@ -325,6 +326,7 @@ class RampStep(StepBase, RampSettings):
     variants: dict[Variant, RampSettings] = Field(default_factory=dict)
 
     reference_fields: ClassVar[tuple[str, ...]] = ("target_url", "gates", "load", "metrics")
+    work: ClassVar[str] = LOAD
 
     @model_validator(mode="after")
     def _every_variant_has_the_essentials(self) -> "RampStep":

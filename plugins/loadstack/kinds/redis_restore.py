@@ -19,6 +19,7 @@ from loadstack.kinds.base import (
 )
 from loadstack.kinds.placement import CachePlacement, reject_vars
 from loadstack.kinds.snapshot_refs import check_snapshot_names
+from loadstack.queues import SERVICES
 from loadstack.snapshots.names import SNAPSHOT_NAME_PATTERN
 
 
@@ -45,6 +46,7 @@ class RedisRestoreStep(StepBase):
     variants: dict[Variant, RedisSize] = Field(default_factory=dict)
 
     reference_fields: ClassVar[tuple[str, ...]] = ("placement",)
+    work: ClassVar[str] = SERVICES
 
     @field_validator("vars")
     @classmethod

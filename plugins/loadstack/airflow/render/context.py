@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loadstack.kinds import StepBase
+from loadstack.profiles import Profile
 from loadstack.spec import Stack
 
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -35,6 +36,12 @@ class TeardownRenderContext:
     state_objects: dict[str, str]
     retries: int
     execution_timeout: timedelta
+
+
+def queue_args(profile: Profile, work: str) -> dict[str, str]:
+    """Default arguments that put tasks on the profile's queue for `work`; none where it names no queue."""
+    queue = profile.queue_for(work)
+    return {"queue": queue} if queue else {}
 
 
 def step_operator_args(ctx: StepRenderContext | TeardownRenderContext) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from loadstack.airflow.render.context import (
     VARIANT_TEMPLATE,
     StepRenderContext,
     TeardownRenderContext,
+    queue_args,
 )
 from loadstack.airflow.render.registry import renderer_for
 from loadstack.airflow.render.registry_tasks import add_registration, add_teardown_bookkeeping
@@ -22,7 +23,7 @@ from loadstack.airflow.render.stack_lock import add_stack_lock
 from loadstack.airflow.render.stack_run import add_guaranteed_teardown, add_run_outcome
 from loadstack.keep_up import KEEP_UP_PARAM
 from loadstack.kinds import STEP_KINDS, VARIANTS
-from loadstack.profiles import PROJECT_ROOT
+from loadstack.profiles import PROJECT_ROOT, Profile, load_profile
 from loadstack.spec import DURATION_PATTERN, Stack, load_stack
 
 TEARDOWN_SUFFIX = "__teardown"
@@ -104,8 +105,14 @@ def _run_params(stack: Stack) -> dict[str, Param]:
     return params
 
 
-def build_dag(stack: Stack) -> DAG:
+def build_dag(stack: Stack, profile: Profile | None = None) -> DAG:
+    """The stack's DAG; `profile` (default: the environment's) places each step's tasks on a queue.
+
+    A step's tasks, its destroy included, run on the queue of its kind's class of work (loadstack.queues);
+    the stack's own bookkeeping (lock, registry, outcome) stays on the default queue, which any worker takes.
+    """
     model = stack.model
+    profile = profile or load_profile()
     with DAG(
         dag_id=stack.name,
         description=model.description.strip().splitlines()[0][:200] if model.description.strip() else None,
@@ -134,7 +141,8 @@ def build_dag(stack: Stack) -> DAG:
                 retries=stack.retries_for(name),
                 execution_timeout=timedelta(minutes=step.timeout_minutes),
             )
-            with TaskGroup(group_id=name, tooltip=step.description or f"{step.kind} step") as group:
+            with TaskGroup(group_id=name, tooltip=step.description or f"{step.kind} step",
+                           default_args=queue_args(profile, step.work)) as group:
                 main = renderer_for(step.kind).render(ctx)
                 if step.kind == "ramp":
                     ramp_reports[name] = main.task_id
@@ -158,14 +166,14 @@ def build_dag(stack: Stack) -> DAG:
         stood_up_by = [groups[n] for n in groups if renderer_for(stack.steps[n].kind).render_teardown is not None]
         add_registration(dag, stack, stood_up_by=stood_up_by, teardown_dag_id=stack.name + TEARDOWN_SUFFIX)
         if stood_up_by:
-            add_guaranteed_teardown(dag, stack, destroy_groups=lambda parent: _render_destroys(stack, parent),
+            add_guaranteed_teardown(dag, stack, destroy_groups=lambda parent: _render_destroys(stack, profile, parent),
                                     teardown_dag_id=stack.name + TEARDOWN_SUFFIX)
         outcome = add_run_outcome(dag, stack, ramp_report_task_ids=ramp_reports)
         add_stack_lock(dag, stack, before=[outcome])
     return dag
 
 
-def _render_destroys(stack: Stack, parent: TaskGroup | None = None) -> list:
+def _render_destroys(stack: Stack, profile: Profile, parent: TaskGroup | None = None) -> list:
     """Every step's destroy tasks, each step in a group of its own (inside `parent`), dependents first: the
     step graph with its edges reversed. Returns the tasks."""
     groups: dict[str, TaskGroup] = {}
@@ -182,7 +190,8 @@ def _render_destroys(stack: Stack, parent: TaskGroup | None = None) -> list:
             retries=stack.retries_for(name),
             execution_timeout=timedelta(minutes=step.timeout_minutes),
         )
-        with TaskGroup(group_id=name, parent_group=parent, tooltip=f"destroy {name}") as group:
+        with TaskGroup(group_id=name, parent_group=parent, tooltip=f"destroy {name}",
+                       default_args=queue_args(profile, step.work)) as group:
             renderer(ctx)
         groups[name] = group
     for upstream, downstream in stack.graph.edges:
@@ -191,9 +200,10 @@ def _render_destroys(stack: Stack, parent: TaskGroup | None = None) -> list:
     return [task for group in groups.values() for task in group.children.values() if not isinstance(task, TaskGroup)]
 
 
-def build_teardown_dag(stack: Stack) -> DAG:
+def build_teardown_dag(stack: Stack, profile: Profile | None = None) -> DAG:
     """Destroy every step, dependents first: the step graph with its edges reversed."""
     model = stack.model
+    profile = profile or load_profile()
     with DAG(
         dag_id=stack.name + TEARDOWN_SUFFIX,
         description=f"Destroy the {stack.name} stack (dependents first)",
@@ -206,7 +216,7 @@ def build_teardown_dag(stack: Stack) -> DAG:
         default_args={"owner": model.owner, "retries": model.retries, "retry_delay": timedelta(seconds=20)},
         params={"variant": _variant_param(stack), "reason": _reason_param()},
     ) as dag:
-        _render_destroys(stack)
+        _render_destroys(stack, profile)
         add_teardown_bookkeeping(dag, stack)
         add_stack_lock(dag, stack)
     return dag
@@ -229,6 +239,7 @@ def dags_for_file(dag_file: str) -> tuple[DAG, DAG]:
     except ValueError:
         display = str(spec_path)
     stack = load_stack(spec_path, display=display)
-    return build_dag(stack), build_teardown_dag(stack)
+    profile = load_profile()
+    return build_dag(stack, profile), build_teardown_dag(stack, profile)
 
 

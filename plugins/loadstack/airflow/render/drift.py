@@ -12,7 +12,9 @@ from pathlib import Path
 from airflow.sdk import DAG, Param
 
 from loadstack.airflow.operators.drift import DriftPlanOperator, DriftReportOperator, DriftTargetsOperator
-from loadstack.airflow.render.context import START_DATE
+from loadstack.airflow.render.context import START_DATE, queue_args
+from loadstack.profiles import load_profile
+from loadstack.queues import INFRA
 
 DRIFT_DAG_ID = "loadstack_drift"
 NIGHTLY = "0 3 * * *"
@@ -31,7 +33,9 @@ def build_drift_dag(
         catchup=False,
         max_active_runs=1,
         tags=["loadstack", "drift"],
-        default_args={"owner": "loadstack", "retries": 1, "retry_delay": timedelta(seconds=20)},
+        # Plans run Terraform: on the infrastructure queue.
+        default_args={"owner": "loadstack", "retries": 1, "retry_delay": timedelta(seconds=20),
+                      **queue_args(load_profile(), INFRA)},
         params={
             "reapply": Param(
                 False,

@@ -9,7 +9,9 @@ from pathlib import Path
 from airflow.sdk import DAG, Param
 
 from loadstack.airflow.operators.snapshots import SnapshotBuildOperator, snapshot_asset
-from loadstack.airflow.render.context import START_DATE
+from loadstack.airflow.render.context import START_DATE, queue_args
+from loadstack.profiles import load_profile
+from loadstack.queues import INFRA
 from loadstack.snapshots.catalog import load_definitions
 
 SNAPSHOTS_DAG_ID = "loadstack_snapshots"
@@ -26,7 +28,9 @@ def build_snapshots_dag(snapshots_dir: Path):
         catchup=False,
         max_active_runs=1,
         tags=["loadstack", "snapshots"],
-        default_args={"owner": "loadstack", "retries": 1, "retry_delay": timedelta(seconds=15)},
+        # A build restores, migrates and seeds a database, then packs it: infrastructure work.
+        default_args={"owner": "loadstack", "retries": 1, "retry_delay": timedelta(seconds=15),
+                      **queue_args(load_profile(), INFRA)},
         params={"rebuild": Param(False, type="boolean", title="Rebuild", description="Build even if current.")},
         doc_md="Builds every snapshot defined in `include/snapshots/*.yaml` that is missing or out of date for "
         "this profile; stacks restore from the catalog it writes.",

@@ -111,6 +111,27 @@ def test_teardown_dag_reverses_the_graph():
     assert "teardown" in teardown.tags and teardown.schedule is None
 
 
+def test_each_steps_tasks_and_its_destroy_run_on_its_kinds_queue_and_bookkeeping_on_the_default():
+    from loadstack.airflow.render import build_dag, build_teardown_dag
+    from loadstack.profiles import load_profile
+
+    stack = load_stack(FIXTURES.parent.parent / "include" / "stacks" / "shop.yaml")
+    profile = load_profile({"LOADSTACK_QUEUES": "infra=tf,services=owner,load=load"})
+    dag, teardown = build_dag(stack, profile), build_teardown_dag(stack, profile)
+    queues = {task.task_id: task.queue for task in [*dag.tasks, *teardown.tasks]}
+    assert queues["network.apply"] == queues["stack-teardown.network.destroy"] == "tf"
+    assert queues["mail_dumpster.publish_zookeeper_node"] == "tf"  # a completion handler goes with its step
+    assert queues["seed_events.seed_base"] == "tf"
+    assert queues["events_db.restore"] == queues["events_db.destroy"] == queues["stack-teardown.app.destroy"] == "owner"
+    assert queues["app.deploy"] == queues["cache.restore"] == "owner"
+    assert {queues[t] for t in queues if t.startswith("surge.")} == {"load"}
+    assert queues["stack-lock"] == queues["run-outcome"] == queues["registry-remove"] == "default"
+
+
+def test_without_a_queue_map_every_task_runs_on_the_default_queue(shop_dag):
+    assert {task.queue for task in shop_dag.tasks} == {"default"}
+
+
 # --- the Trigger form -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def shop_dag():

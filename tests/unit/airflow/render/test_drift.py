@@ -66,3 +66,10 @@ def test_the_dags_folder_file_builds_it_from_the_stacks_dir():
     bag = DagBag(dag_folder=str(ROOT / "dags" / "loadstack_drift.py"), safe_mode=True)
     assert bag.import_errors == {}
     assert bag.dags["loadstack_drift"].get_task("find_live_steps").stacks_dir == str(ROOT / "include" / "stacks")
+
+
+def test_plans_run_terraform_so_they_go_to_the_infrastructure_queue(monkeypatch):
+    from loadstack.airflow.render.drift import build_drift_dag
+
+    monkeypatch.setenv("LOADSTACK_QUEUES", "infra=tf,load=load")
+    assert {task.queue for task in build_drift_dag(ROOT / "include" / "stacks").tasks} == {"tf"}

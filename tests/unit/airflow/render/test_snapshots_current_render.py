@@ -85,3 +85,10 @@ def test_each_build_of_the_snapshot_dag_updates_its_snapshots_asset():
     assert {task.task_id: task.outlets for task in dag.tasks} == {
         f"build_{name.replace('-', '_')}": [snapshot_asset(name)] for name in names
     }
+
+
+def test_snapshot_builds_go_to_the_infrastructure_queue(monkeypatch):
+    from loadstack.airflow.render.snapshots import build_snapshots_dag
+
+    monkeypatch.setenv("LOADSTACK_QUEUES", "infra=tf,load=load")
+    assert {task.queue for task in build_snapshots_dag(ROOT / "include" / "snapshots").tasks} == {"tf"}
