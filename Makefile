@@ -1,7 +1,8 @@
 # loadstack: everyday commands. `make help` lists them.
 #
 #   make demo      install what is missing, start the local services, run the `shop` DAG
-#   make test      install what is missing, run the whole test suite
+#   make test      install what is missing, run the test suite (all but the `long` end-to-end runs)
+#   make test-long the end-to-end runs of whole stacks (minutes each; .ci/run runs both)
 #
 # Variables: DAG=shop  CONF='{"key": "value"}'  TIMEOUT=1800  (demo);  PYTEST_ARGS=... (test);
 #            BENCH_ARGS=... (bench).
@@ -17,7 +18,7 @@ CONF    ?= {}
 TIMEOUT ?= 1800
 PARSE_TIMEOUT ?= 120
 
-.PHONY: help bootstrap up demo down status restart up-distributed down-distributed status-distributed test test-unit bench validate freeze clean distclean
+.PHONY: help bootstrap up demo down status restart up-distributed demo-distributed down-distributed status-distributed test test-long test-unit bench validate freeze clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-18s %s\n", $$1, $$2 }'
@@ -37,8 +38,11 @@ down: ## stop every service `up` started
 status: ## what is running, health, log files
 	@bash scripts/services.sh status || true
 
-up-distributed: bootstrap ## (work in progress) Airflow on PostgreSQL + Celery (Redis), two workers, own ports
+up-distributed: bootstrap ## Airflow on PostgreSQL + Celery (Redis), two workers (infra, load), own ports
 	@bash scripts/distributed.sh up
+
+demo-distributed: up-distributed ## the demo (DAG=shop) on the distributed profile
+	@bash scripts/distributed.sh demo --first loadstack_snapshots --dag-id '$(DAG)' --conf '$(CONF)' --timeout '$(TIMEOUT)' --parse-timeout '$(PARSE_TIMEOUT)'
 
 down-distributed: ## stop every service `up-distributed` started
 	@bash scripts/distributed.sh down
@@ -50,8 +54,11 @@ restart: ## down, then up
 	@bash scripts/services.sh down
 	@bash scripts/services.sh up
 
-test: bootstrap ## the whole test suite (fails if no test ran)
-	@bash scripts/pytest.sh $(PYTEST_ARGS)
+test: bootstrap ## the test suite but the long end-to-end runs (fails if no test ran)
+	@bash scripts/pytest.sh -m "not long" $(PYTEST_ARGS)
+
+test-long: bootstrap ## the long end-to-end runs of whole stacks (single machine and distributed)
+	@bash scripts/pytest.sh -m long $(PYTEST_ARGS)
 
 test-unit: bootstrap ## tests not marked integration
 	@bash scripts/pytest.sh -m "not integration" $(PYTEST_ARGS)

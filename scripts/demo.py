@@ -100,10 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Airflow UI:     {settings.base_url}   (this run: {outcome.url})")
     print(f"login:          user {settings.user}, password {settings.password}")
     print(f"password file:  {password_file_path(environ)}")
-    print(f"task logs:      {LOG_FOLDER / f'dag_id={args.dag_id}' / f'run_id={outcome.run_id}'}/")
+    print(f"task logs:      {os.environ.get('LOADSTACK_TASK_LOGS') or LOG_FOLDER / f'dag_id={args.dag_id}' / f'run_id={outcome.run_id}'}/")
     for task_id, name, url in links:
         print(f"{name.lower() + ':':15s} {url}   ({task_id})")
-    print("stop everything: make down")
+    print(f"stop everything: {os.environ.get('LOADSTACK_STOP_COMMAND', 'make down')}")
     return 0 if outcome.succeeded else 1
 
 

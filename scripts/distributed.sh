@@ -3,6 +3,8 @@
 # CeleryExecutor and two Celery workers, every server on 127.0.0.1, on ports of its own so that it runs next to
 # the single-machine profile of scripts/services.sh (whose helpers it reuses: PID files, start, stop, status).
 #
+#   moto           AWS API stand-in (state bucket etc.)     127.0.0.1:$LOADSTACK_DIST_MOTO_PORT (5155)
+#   zookeeper      for the stacks' completion handlers      127.0.0.1:$LOADSTACK_DIST_ZOOKEEPER_PORT (2281)
 #   postgres       Airflow's metadata DB + Celery results   127.0.0.1:$LOADSTACK_DIST_PG_PORT (5532)
 #   redis          Celery broker                            127.0.0.1:$LOADSTACK_DIST_REDIS_PORT (6479)
 #   api-server     Airflow UI + REST API                    127.0.0.1:$LOADSTACK_DIST_API_PORT (8180)
@@ -11,6 +13,10 @@
 #   triggerer                                               no port (--skip-serve-logs)
 #   worker-infra   Celery worker, queues infra,default      no port (--skip-serve-logs)
 #   worker-load    Celery worker, queues load,default       no port (--skip-serve-logs)
+#
+# Which step runs on which worker is decided when the DAGs are parsed, by LOADSTACK_QUEUES (loadstack.queues):
+# Terraform, handlers, seeding and the local servers a step starts (and stops) on `infra`, the ramp on `load`,
+# the stacks' bookkeeping on `default`, which both take.
 #   logs-infra     worker-infra's task log server           127.0.0.1:$LOADSTACK_DIST_INFRA_LOG_PORT (8893)
 #   logs-load      worker-load's task log server            127.0.0.1:$LOADSTACK_DIST_LOAD_LOG_PORT (8894)
 #
@@ -22,6 +28,7 @@
 #   scripts/distributed.sh up                       make up-distributed
 #   scripts/distributed.sh down [SERVICE...]        make down-distributed
 #   scripts/distributed.sh status [SERVICE...]      make status-distributed
+#   scripts/distributed.sh demo [DEMO ARGS...]      make demo-distributed (scripts/demo.py against this Airflow)
 #
 # Everything lives under $LOADSTACK_DIST_DIR (default var/distributed): airflow/ (AIRFLOW_HOME, the shared
 # secrets.env and passwords.json), postgres/ (data dir, owned by user postgres), redis/, run/*.pid, log/*.log,
@@ -39,18 +46,30 @@ declare -A WORKER_LOG_PORTS=(
     [load]="${LOADSTACK_DIST_LOAD_LOG_PORT:-8894}"
 )
 WORKER_CONCURRENCY="${LOADSTACK_DIST_WORKER_CONCURRENCY:-2}"
+QUEUES="infra=infra,services=infra,load=load"
+
+# A moto and a ZooKeeper of this profile's own: its stacks' state never mixes with the single-machine profile's.
+export LOADSTACK_MOTO_PORT="${LOADSTACK_DIST_MOTO_PORT:-5155}"
+export LOADSTACK_ZOOKEEPER_PORT="${LOADSTACK_DIST_ZOOKEEPER_PORT:-2281}"
+export LOADSTACK_AWS_ENDPOINT_URL="http://127.0.0.1:$LOADSTACK_MOTO_PORT"
+export LOADSTACK_ZOOKEEPER_HOSTS="127.0.0.1:$LOADSTACK_ZOOKEEPER_PORT"
 
 # Read by env.sh (sourced through services.sh): this profile's Airflow home, API port and metadata DB.
 export LOADSTACK_AIRFLOW_HOME="$DIST/airflow"
 export LOADSTACK_API_PORT="${LOADSTACK_DIST_API_PORT:-8180}"
 export LOADSTACK_AIRFLOW_DB_URL="postgresql+psycopg2://airflow@127.0.0.1:$PG_PORT/airflow"
 source "$_dist_root/scripts/services.sh"
+# services.sh's own facts for moto and ZooKeeper, which this profile starts the same way.
+eval "$(declare -f signature | sed '1s/^signature/single_signature/')"
+eval "$(declare -f port_of | sed '1s/^port_of/single_port_of/')"
+eval "$(declare -f command_of | sed '1s/^command_of/single_command_of/')"
 
 RUN="$DIST/run"
 LOGS="$DIST/log"
 PG_DIR="$DIST/postgres"
 REDIS_DIR="$DIST/redis"
-ALL_SERVICES=(postgres redis api-server scheduler dag-processor triggerer worker-infra worker-load logs-infra logs-load)
+ZK_DIR="$DIST/zookeeper"
+ALL_SERVICES=(moto zookeeper postgres redis api-server scheduler dag-processor triggerer worker-infra worker-load logs-infra logs-load)
 AIRFLOW_SERVICES=(api-server scheduler dag-processor triggerer worker-infra worker-load)
 WORKERS=(infra load)
 # A worker's stack steps would leave their servers under its own home (the audit of issue 11, row A5).
@@ -58,6 +77,7 @@ DATA_DIRS=()
 for _w in "${WORKERS[@]}"; do DATA_DIRS+=("$DIST/workers/$_w/var/data"); done
 
 # Every component inherits these (and the secrets env.sh exported from $AIRFLOW_HOME/secrets.env).
+export LOADSTACK_QUEUES="$QUEUES"
 export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
 export AIRFLOW__CELERY__BROKER_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export AIRFLOW__CELERY__RESULT_BACKEND="db+postgresql+psycopg2://airflow@127.0.0.1:$PG_PORT/airflow"
@@ -74,6 +94,7 @@ fail_start() {
 # --- per-service facts (replace services.sh's) --------------------------------------------------
 signature() {
     case "$1" in
+        moto | zookeeper) single_signature "$1" ;;
         postgres) echo postgres ;;
         redis) echo redis-server ;;
         api-server) echo "api[-_]server" ;;
@@ -87,6 +108,7 @@ signature() {
 
 port_of() {
     case "$1" in
+        moto | zookeeper) single_port_of "$1" ;;
         postgres) echo "$PG_PORT" ;;
         redis) echo "$REDIS_PORT" ;;
         api-server) echo "$LOADSTACK_API_PORT" ;;
@@ -98,6 +120,7 @@ port_of() {
 command_of() {
     local worker
     case "$1" in
+        moto | zookeeper) single_command_of "$1" ;;
         # The data dir belongs to user postgres; setpriv execs, so the PID file names the postmaster itself.
         # No unix socket: the single-machine tests' and other PostgreSQLs' sockets in /tmp stay untouched.
         postgres)
@@ -188,6 +211,9 @@ cmd_up() {
     for name in "${WORKERS[@]}"; do mkdir -p "$DIST/workers/$name/logs" "$DIST/workers/$name/var"; done
     declare -A pids=()
 
+    write_zookeeper_config
+    start_service moto; pids[moto]="${STARTED_PID:-$(running_pid moto)}"
+    start_service zookeeper; pids[zookeeper]="${STARTED_PID:-$(running_pid zookeeper)}"
     init_postgres
     start_service postgres; pids[postgres]="${STARTED_PID:-$(running_pid postgres)}"
     start_service redis; pids[redis]="${STARTED_PID:-$(running_pid redis)}"
@@ -198,6 +224,12 @@ cmd_up() {
         sleep 0.2
     done
     say "postgres: ready at 127.0.0.1:$PG_PORT (database airflow), redis: 127.0.0.1:$REDIS_PORT"
+    "${CHECK[@]}" wait-http "$LOADSTACK_AWS_ENDPOINT_URL/moto-api/" --pid "${pids[moto]}" --timeout 60 || fail_start moto
+    for bucket in "$LOADSTACK_STATE_BUCKET" "$LOADSTACK_SNAPSHOT_BUCKET"; do
+        "${CHECK[@]}" ensure-bucket "$LOADSTACK_AWS_ENDPOINT_URL" "$bucket" "$LOADSTACK_AWS_REGION" || fail_start moto
+    done
+    "${CHECK[@]}" wait-zk "$LOADSTACK_ZOOKEEPER_HOSTS" --pid "${pids[zookeeper]}" --timeout 60 || fail_start zookeeper
+    say "moto: ready at $LOADSTACK_AWS_ENDPOINT_URL, zookeeper: $LOADSTACK_ZOOKEEPER_HOSTS"
 
     ensure_password_file
     for name in "${AIRFLOW_SERVICES[@]}"; do
@@ -248,11 +280,19 @@ wait_workers() {
     done
 }
 
+# The demo (scripts/demo.py) against this profile's Airflow, with its environment.
+cmd_demo() {
+    running_pid api-server >/dev/null || die "the distributed profile is not up: make up-distributed"
+    LOADSTACK_TASK_LOGS="$DIST/workers/*/logs (each worker's own folder)" \
+        LOADSTACK_STOP_COMMAND="make down-distributed" "$PY" "$ROOT/scripts/demo.py" "$@"
+}
+
 action="${1:-status}"
 shift || true
 case "$action" in
     up) cmd_up "$@" ;;
+    demo) cmd_demo "$@" ;;
     down) cmd_down "$@" ;;
     status) cmd_status "$@" ;;
-    *) die "usage: $0 up | down [SERVICE...] | status [SERVICE...]  (services: ${ALL_SERVICES[*]})" ;;
+    *) die "usage: $0 up | down [SERVICE...] | status [SERVICE...] | demo [ARGS...]  (services: ${ALL_SERVICES[*]})" ;;
 esac

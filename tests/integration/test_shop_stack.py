@@ -17,7 +17,7 @@ import pytest
 from loadstack.run_history import RunHistory
 from loadstack.spec import load_stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -1,9 +1,11 @@
 """The distributed profile (scripts/distributed.sh, `make up-distributed`) runs each task on its queue's worker.
 
-The fixture starts the whole profile (PostgreSQL, Redis, the four Airflow components with the CeleryExecutor, two
-Celery workers) through the script itself, in a directory of its own and on free ports, with a tiny DAG in its
-dags folder. One task is queued on `infra`, one on `load`; each returns what tells its worker apart. Stopped by the
-script's `down`, then by PID whatever it left.
+The fixture starts the whole profile (moto, ZooKeeper, PostgreSQL, Redis, the four Airflow components with the
+CeleryExecutor, two Celery workers, each with its own working directory and LOADSTACK_HOME) through the script
+itself, in a directory of its own and on free ports. Its dags folder holds a tiny DAG (one task queued on `infra`,
+one on `load`; each returns what tells its worker apart) and the demo's own DAG files. The long test runs the demo
+stack end to end through `distributed.sh demo`, as `make demo-distributed` does. Stopped by the script's `down`,
+then by PID whatever it left.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import httpx
 import jwt
 import pytest
 
+from loadstack.profiles import load_profile
 from loadstack.rest_client.client import AirflowRestClient, ApiSettings
+from loadstack.stack_registry import StackRegistry
 from loadstack.supervisor import SupervisedProcess, free_port
 
 pytestmark = pytest.mark.integration
@@ -60,7 +64,11 @@ def distributed_queues():
 distributed_queues()
 '''
 # What each PID file's process runs, so that a recycled PID is never signalled.
-EXECUTABLES = {"postgres": "postgres", "redis": "redis-server"}
+EXECUTABLES = {"postgres": "postgres", "redis": "redis-server", "moto": "moto_server", "zookeeper": "java"}
+# The demo's DAG files (linked into the profile's dags folder): the stack and the snapshots it restores.
+DEMO_DAG_FILES = ("shop.py", "loadstack_snapshots.py")
+DEMO_STACK = "shop"
+
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class DistributedProfile:
     url: str
     password: str
     log_ports: dict[str, int]
+    env: dict[str, str]
 
     def client(self) -> AirflowRestClient:
         return AirflowRestClient(ApiSettings(base_url=self.url, user="admin", password=self.password))
@@ -85,8 +94,8 @@ class DistributedProfile:
         return jwt.encode(claims, secret, algorithm="HS512")
 
 
-def _script(action: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(SCRIPT), action], env=env, cwd=ROOT, capture_output=True, text=True,
+def _script(action: str, env: dict[str, str], timeout: float, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(SCRIPT), action, *args], env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, check=False)
 
 
@@ -105,6 +114,8 @@ def distributed_profile() -> Iterator[DistributedProfile]:
     directory.chmod(0o755)
     (directory / "dags").mkdir()
     (directory / "dags" / f"{DAG_ID}.py").write_text(DAG_SOURCE)
+    for dag_file in DEMO_DAG_FILES:
+        (directory / "dags" / dag_file).symlink_to(ROOT / "dags" / dag_file)
     password = secrets.token_urlsafe(16)
     (directory / "airflow").mkdir()
     (directory / "airflow" / "passwords.json").write_text(json.dumps({"admin": password}))
@@ -115,11 +126,14 @@ def distributed_profile() -> Iterator[DistributedProfile]:
         "LOADSTACK_DIST_DIR": str(directory),
         "LOADSTACK_DAGS_FOLDER": str(directory / "dags"),
         "LOADSTACK_DIST_API_PORT": str(api_port),
+        "LOADSTACK_DIST_MOTO_PORT": str(free_port()),
+        "LOADSTACK_DIST_ZOOKEEPER_PORT": str(free_port()),
         "LOADSTACK_DIST_PG_PORT": str(free_port()),
         "LOADSTACK_DIST_REDIS_PORT": str(free_port()),
         "LOADSTACK_DIST_INFRA_LOG_PORT": str(log_ports["infra"]),
         "LOADSTACK_DIST_LOAD_LOG_PORT": str(log_ports["load"]),
-        "LOADSTACK_DIST_WORKER_CONCURRENCY": "1",
+        # The demo stack applies two Terraform steps at once; two cores.
+        "LOADSTACK_DIST_WORKER_CONCURRENCY": "2",
         "LOADSTACK_START_TIMEOUT": "240",
         "LOADSTACK_STOP_TIMEOUT": "20",
     })
@@ -129,7 +143,7 @@ def distributed_profile() -> Iterator[DistributedProfile]:
         assert up.returncode == 0, f"distributed.sh up failed:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}"
         print(f"distributed profile up in {time.monotonic() - began:.1f} s")
         yield DistributedProfile(directory=directory, url=f"http://127.0.0.1:{api_port}", password=password,
-                                 log_ports=log_ports)
+                                 log_ports=log_ports, env=env)
     finally:
         down = _script("down", env, timeout=180)
         print(down.stdout[-2000:], down.stderr[-2000:])
@@ -187,3 +201,69 @@ def test_each_queue_runs_on_its_own_worker(distributed_profile: DistributedProfi
         assert elsewhere.status_code == 404
         anonymous = httpx.get(f"http://127.0.0.1:{profile.log_ports[worker]}/log/{relative}")
         assert anonymous.status_code == 403
+
+
+def _worker_of(profile: DistributedProfile, task_id: str, run_id: str, try_number: int) -> str | None:
+    """The worker whose log folder holds this try's log: which worker ran it."""
+    found = [name for name in ("infra", "load")
+             if list((profile.worker_dir(name) / "logs").rglob(
+                 f"dag_id={DEMO_STACK}/run_id={run_id}/task_id={task_id}/**/attempt={try_number}.log"))
+             or list((profile.worker_dir(name) / "logs").rglob(
+                 f"dag_id={DEMO_STACK}/run_id={run_id}/task_id={task_id}/attempt={try_number}.log"))]
+    return found[0] if len(found) == 1 else None
+
+
+def _processes_under(paths: list[Path]) -> list[str]:
+    """Command lines of live processes that name one of these directories (servers a step left running)."""
+    left = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(str(path) in cmdline for path in paths) and "celery" not in cmdline and "serve_logs" not in cmdline:
+            left.append(f"{proc.name}: {cmdline[:200]}")
+    return left
+
+
+@pytest.mark.long
+def test_the_demo_stack_runs_end_to_end_on_two_workers(distributed_profile: DistributedProfile) -> None:
+    """`make demo-distributed`: the snapshots, then the demo stack with its teardown, each step on its queue's worker.
+
+    Every hand-off between the two workers' homes goes through the state bucket or Airflow's stores (the ramp on
+    `load` reads what the restore and deploy on `infra` published; the teardown stops what `infra` started), so
+    the run succeeds only if nothing is passed through a local disk. keep_up=false: the run tears the stack down.
+    """
+    profile = distributed_profile
+    began = time.monotonic()
+    demo = _script("demo", profile.env, 2400, "--first", "loadstack_snapshots", "--dag-id", DEMO_STACK,
+                   "--conf", json.dumps({"keep_up": False}), "--timeout", "2100")
+    wall = time.monotonic() - began
+    print(demo.stdout[-6000:])
+    assert demo.returncode == 0, f"the demo failed after {wall:.0f} s:\n{demo.stdout[-6000:]}\n{demo.stderr[-3000:]}"
+    print(f"demo (snapshots + {DEMO_STACK}) on the distributed profile: {wall:.1f} s")
+
+    with profile.client() as client:
+        run = client.runs(DEMO_STACK, limit=1)[0]
+        instances = client.task_instances(DEMO_STACK, run.dag_run_id)
+    ran = [ti for ti in instances if str(getattr(ti.state, "value", ti.state)) == "success"]
+    assert {ti.task_id for ti in ran} >= {"network.apply", "events_db.restore", "app.deploy", "surge.ramp",
+                                          "surge.report", "stack-teardown.app.destroy", "run-outcome"}
+    by_worker: dict[str, set[str]] = {"infra": set(), "load": set()}
+    for ti in ran:
+        worker = _worker_of(profile, ti.task_id, run.dag_run_id, ti.try_number)
+        assert worker is not None, f"{ti.task_id}: no single worker holds its log"
+        if ti.queue != "default":
+            assert ti.queue == worker, f"{ti.task_id} was queued on {ti.queue} and ran on {worker}"
+        by_worker[worker].add(ti.task_id)
+    assert {"surge.ramp", "surge.checks", "surge.report"} <= by_worker["load"]
+    assert {"network.apply", "seed_events.seed_base", "events_db.restore", "app.deploy",
+            "stack-teardown.events_db.destroy"} <= by_worker["infra"]
+
+    # Torn down: nothing listed, no server of a step left running under either worker's home.
+    stack_profile = load_profile({"LOADSTACK_AWS_ENDPOINT_URL": f"http://127.0.0.1:{profile.env['LOADSTACK_DIST_MOTO_PORT']}"})
+    assert StackRegistry(stack_profile).list() == []
+    homes = [profile.worker_dir("infra"), profile.worker_dir("load")]
+    assert _processes_under(homes) == []
