@@ -78,6 +78,14 @@ for _w in "${WORKERS[@]}"; do DATA_DIRS+=("$DIST/workers/$_w/var/data"); done
 
 # Every component inherits these (and the secrets env.sh exported from $AIRFLOW_HOME/secrets.env).
 export LOADSTACK_QUEUES="$QUEUES"
+# Task logs: each worker writes its own folder, then uploads every finished try to the log bucket (on this
+# profile's moto), from where the api-server serves them: the UI shows every worker's logs without reaching it.
+LOG_BUCKET="${LOADSTACK_DIST_LOG_BUCKET:-loadstack-logs}"
+export AIRFLOW__LOGGING__REMOTE_LOGGING=True
+export AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER="s3://$LOG_BUCKET/airflow"
+export AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID=loadstack_logs
+export AIRFLOW_CONN_LOADSTACK_LOGS="{\"conn_type\": \"aws\", \"extra\": {\"endpoint_url\": \"$LOADSTACK_AWS_ENDPOINT_URL\",
+ \"region_name\": \"$LOADSTACK_AWS_REGION\", \"aws_access_key_id\": \"testing\", \"aws_secret_access_key\": \"testing\"}}"
 export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
 export AIRFLOW__CELERY__BROKER_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export AIRFLOW__CELERY__RESULT_BACKEND="db+postgresql+psycopg2://airflow@127.0.0.1:$PG_PORT/airflow"
@@ -225,7 +233,7 @@ cmd_up() {
     done
     say "postgres: ready at 127.0.0.1:$PG_PORT (database airflow), redis: 127.0.0.1:$REDIS_PORT"
     "${CHECK[@]}" wait-http "$LOADSTACK_AWS_ENDPOINT_URL/moto-api/" --pid "${pids[moto]}" --timeout 60 || fail_start moto
-    for bucket in "$LOADSTACK_STATE_BUCKET" "$LOADSTACK_SNAPSHOT_BUCKET"; do
+    for bucket in "$LOADSTACK_STATE_BUCKET" "$LOADSTACK_SNAPSHOT_BUCKET" "$LOG_BUCKET"; do
         "${CHECK[@]}" ensure-bucket "$LOADSTACK_AWS_ENDPOINT_URL" "$bucket" "$LOADSTACK_AWS_REGION" || fail_start moto
     done
     "${CHECK[@]}" wait-zk "$LOADSTACK_ZOOKEEPER_HOSTS" --pid "${pids[zookeeper]}" --timeout 60 || fail_start zookeeper

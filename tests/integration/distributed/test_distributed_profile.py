@@ -44,6 +44,7 @@ from airflow.sdk import dag, task
 
 
 def where() -> dict:
+    print("ran on worker", os.environ.get("WORKER_NAME"))
     return {{"worker": os.environ.get("WORKER_NAME"), "cwd": os.getcwd(), "home": os.environ.get("LOADSTACK_HOME")}}
 
 
@@ -201,6 +202,20 @@ def test_each_queue_runs_on_its_own_worker(distributed_profile: DistributedProfi
         assert elsewhere.status_code == 404
         anonymous = httpx.get(f"http://127.0.0.1:{profile.log_ports[worker]}/log/{relative}")
         assert anonymous.status_code == 403
+    # The api-server serves both workers' logs (what the UI's log tab shows) from the log bucket they upload to.
+    with profile.client() as client:
+        for task_id, worker in (("on_infra", "infra"), ("on_load", "load")):
+            records = client.task_log(DAG_ID, run_id, task_id, try_number=1)
+            text = "\n".join(str(record.get("event", "")) if isinstance(record, dict) else record for record in records)
+            assert f"ran on worker {worker}" in text, f"{task_id}'s log through the REST API:\n{text[-2000:]}"
+    uploaded = _profile_aws(profile).client("s3").list_objects_v2(Bucket="loadstack-logs", Prefix="airflow/")
+    keys = [item["Key"] for item in uploaded.get("Contents", [])]
+    assert any("task_id=on_infra/" in key for key in keys) and any("task_id=on_load/" in key for key in keys), keys
+
+
+def _profile_aws(profile: DistributedProfile):
+    """The loadstack profile of the distributed profile's own moto."""
+    return load_profile({"LOADSTACK_AWS_ENDPOINT_URL": f"http://127.0.0.1:{profile.env['LOADSTACK_DIST_MOTO_PORT']}"})
 
 
 def _worker_of(profile: DistributedProfile, task_id: str, run_id: str, try_number: int) -> str | None:
@@ -263,7 +278,6 @@ def test_the_demo_stack_runs_end_to_end_on_two_workers(distributed_profile: Dist
             "stack-teardown.events_db.destroy"} <= by_worker["infra"]
 
     # Torn down: nothing listed, no server of a step left running under either worker's home.
-    stack_profile = load_profile({"LOADSTACK_AWS_ENDPOINT_URL": f"http://127.0.0.1:{profile.env['LOADSTACK_DIST_MOTO_PORT']}"})
-    assert StackRegistry(stack_profile).list() == []
+    assert StackRegistry(_profile_aws(profile)).list() == []
     homes = [profile.worker_dir("infra"), profile.worker_dir("load")]
     assert _processes_under(homes) == []
