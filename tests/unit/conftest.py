@@ -103,6 +103,8 @@ class FakeAirflow:
     # listed that many polls of GET dagRuns after the unpause (the scheduler's next loop).
     catch_up_run: str | None = None
     catch_up_delay: int = 1
+    # How many times the scheduler sets the catch-up run running again right after it is marked failed.
+    catch_up_revivals: int = 0
     requests: list[tuple[str, str, Any, str | None]] = field(default_factory=list)
     _frame: int = 0
     _pending_catch_up: int | None = None
@@ -192,6 +194,9 @@ class FakeAirflow:
                 if method == "PATCH":
                     assert query.get("update_mask") == ["state"], query
                     run["state"] = body["state"]
+                    if self.catch_up_revivals:
+                        self.catch_up_revivals -= 1
+                        run["state"] = "running"
                 if method == "DELETE":
                     if run["state"] in ("queued", "running"):  # as Airflow 3.3 answers
                         return 409, {"detail": f"The DagRun with dag_id: `{dag_id}` and run_id: `{parts[3]}` "

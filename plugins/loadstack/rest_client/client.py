@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,13 +233,24 @@ class AirflowRestClient:
     def run(self, dag_id: str, run_id: str) -> DAGRunResponse:
         return self._call(f"GET /api/v2/dags/{dag_id}/dagRuns/{run_id}", self._runs.get_dag_run, dag_id, run_id)
 
-    def delete_run(self, dag_id: str, run_id: str) -> None:
-        """Delete a run; one still queued or running is first marked failed (Airflow refuses to delete it: 409)."""
-        run = self.run(dag_id, run_id)
-        if str(getattr(run.state, "value", run.state)) in ("queued", "running"):
-            self._call(f"PATCH /api/v2/dags/{dag_id}/dagRuns/{run_id}", self._runs.patch_dag_run, dag_id, run_id,
-                       DAGRunPatchBody(state=DagRunMutableStates.FAILED), update_mask=["state"])
-        self._call(f"DELETE /api/v2/dags/{dag_id}/dagRuns/{run_id}", self._runs.delete_dag_run, dag_id, run_id)
+    def delete_run(self, dag_id: str, run_id: str, *, attempts: int = 10, pause_s: float = 0.5) -> None:
+        """Delete a run; one still queued or running is first marked failed (Airflow refuses to delete it: 409).
+
+        A scheduler that has just picked a queued run up can set it running again after it was marked failed (seen
+        with PostgreSQL, where the scheduler and the api-server really run at once): marked failed again, retried.
+        """
+        for attempt in range(1, attempts + 1):
+            run = self.run(dag_id, run_id)
+            if str(getattr(run.state, "value", run.state)) in ("queued", "running"):
+                self._call(f"PATCH /api/v2/dags/{dag_id}/dagRuns/{run_id}", self._runs.patch_dag_run, dag_id, run_id,
+                           DAGRunPatchBody(state=DagRunMutableStates.FAILED), update_mask=["state"])
+            try:
+                self._call(f"DELETE /api/v2/dags/{dag_id}/dagRuns/{run_id}", self._runs.delete_dag_run, dag_id, run_id)
+                return
+            except RestError as exc:
+                if exc.status != 409 or attempt == attempts:
+                    raise
+            time.sleep(pause_s)
 
     def runs(self, dag_id: str, *, limit: int = 20) -> list[DAGRunResponse]:
         """The most recent runs first."""
