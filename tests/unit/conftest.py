@@ -103,8 +103,9 @@ class FakeAirflow:
     # listed that many polls of GET dagRuns after the unpause (the scheduler's next loop).
     catch_up_run: str | None = None
     catch_up_delay: int = 1
-    # How many times the scheduler sets the catch-up run running again right after it is marked failed.
-    catch_up_revivals: int = 0
+    # How many looks at the catch-up run still find it running after it was marked failed (the scheduler ends it
+    # at its next loop).
+    catch_up_ends_after: int = 0
     requests: list[tuple[str, str, Any, str | None]] = field(default_factory=list)
     _frame: int = 0
     _pending_catch_up: int | None = None
@@ -193,10 +194,13 @@ class FakeAirflow:
                     return 404, {"detail": "DagRun not found"}
                 if method == "PATCH":
                     assert query.get("update_mask") == ["state"], query
-                    run["state"] = body["state"]
-                    if self.catch_up_revivals:
-                        self.catch_up_revivals -= 1
-                        run["state"] = "running"
+                    run["state"] = "running" if self.catch_up_ends_after else body["state"]
+                    run["_ends_as"] = body["state"]
+                if method == "GET" and run.get("_ends_as") and run["state"] == "running":
+                    if self.catch_up_ends_after:
+                        self.catch_up_ends_after -= 1
+                    else:
+                        run["state"] = run["_ends_as"]
                 if method == "DELETE":
                     if run["state"] in ("queued", "running"):  # as Airflow 3.3 answers
                         return 409, {"detail": f"The DagRun with dag_id: `{dag_id}` and run_id: `{parts[3]}` "

@@ -160,18 +160,19 @@ def test_unpausing_a_scheduled_dag_deletes_the_catch_up_run_it_starts(fake_airfl
             "marked it failed and deleted it, so this run goes first") in out.getvalue()
 
 
-def test_a_catch_up_run_the_scheduler_sets_running_again_is_marked_failed_again_then_deleted(fake_airflow):
+def test_a_catch_up_run_marked_failed_is_deleted_once_the_scheduler_has_ended_it(fake_airflow):
     fake, _ = fake_airflow
     fake.add_dag("shop", is_paused=True)["timetable_summary"] = "0 2 * * *"
     fake.catch_up_run = "scheduled__2026-01-02T02:00:00+00:00"
-    fake.catch_up_revivals = 2
+    fake.catch_up_ends_after = 3  # still running at the next three looks
     fake.frames = [("success", {("network.apply", -1): ("success", 1)})]
     client, narrator, _, _ = _setup(fake)
     outcome = run_dag(client, "shop", {}, timeout=30, parse_timeout=10, poll=0.01, narrator=narrator, catch_up_wait=5)
     assert outcome.succeeded and fake.catch_up_run not in fake.runs
-    deletes = [path for method, path, _, _ in fake.requests if method == "DELETE"]
-    patches = [body for method, path, body, _ in fake.requests if method == "PATCH" and "dagRuns" in path]
-    assert len(deletes) == 3 and patches == [{"state": "failed"}] * 3
+    calls = [(method, unquote(path)) for method, path, _, _ in fake.requests if fake.catch_up_run in unquote(path)]
+    assert [method for method, _ in calls if method != "GET"] == ["PATCH", "DELETE"]
+    # The delete came after the run had ended: no 409 on the way.
+    assert calls.count(("GET", f"/api/v2/dags/shop/dagRuns/{fake.catch_up_run}")) >= 4
 
 
 def test_an_unscheduled_dag_is_triggered_without_waiting_for_a_catch_up_run(fake_airflow):
