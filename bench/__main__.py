@@ -18,6 +18,8 @@
 7. Capacity search on the real app through the scheduler (`python -m bench capacity_real`, services up):
    the shop_capacity stack's highest sustainable QPS, its precision, the knee and how long the search took;
    the stack is torn down after.
+8. The demo stack on the distributed profile (bench/demo_distributed.py): the same as 1 on PostgreSQL + Celery
+   with two workers, next to 1's wall time.
 """
 
 from __future__ import annotations
@@ -132,11 +134,12 @@ def _run(client, dag_id: str, timeout: float) -> tuple[dict, list[dict]]:
     return client.run(dag_id, run_id).model_dump(mode="json"), [ti.model_dump(mode="json") for ti in tis]
 
 
-def bench_demo_stack(timeout: float) -> dict:
+def bench_demo_stack(timeout: float, settings: ApiSettings | None = None) -> dict:
+    """On the Airflow of `settings` (default: the single-machine profile's, from the environment)."""
     from bench.ramp_stack import ramp_measures
     from loadstack.spec import load_stack
 
-    client = AirflowRestClient(ApiSettings.from_environment())
+    client = AirflowRestClient(settings or ApiSettings.from_environment())
     client.login()
     stack = load_stack(ROOT / "include" / "stacks" / "shop.yaml")
     _run(client, "loadstack_snapshots", timeout)  # the stack restores from them; no-op when current
@@ -206,6 +209,9 @@ def table(results: dict) -> str:
             from bench.ramp_stack import table_rows as real_ramp_rows
 
             rows += real_ramp_rows(demo_r["ramp"])
+    from bench.demo_distributed import table_rows as distributed_rows
+
+    rows += distributed_rows(results)
     fixed = results.get("terraform_fixed_cost")
     if fixed:
         rows.append(
@@ -259,7 +265,7 @@ def update_readme(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    every = ["demo", "fixed", "parse", "data", "ramp", "capacity", "capacity_real"]
+    every = ["demo", "demo_distributed", "fixed", "parse", "data", "ramp", "capacity", "capacity_real"]
     parser.add_argument("parts", nargs="*", metavar="PART", help=f"parts to run ({', '.join(every)}); same as --only")
     parser.add_argument("--only", choices=every, action="append",
                         help="run only these parts (repeatable); default: all")
@@ -310,6 +316,12 @@ def main(argv: list[str] | None = None) -> int:
         log("demo stack through the scheduler (takes a few minutes)")
         results["demo_stack"] = bench_demo_stack(args.timeout)
         log(json.dumps(results["demo_stack"]))
+    if "demo_distributed" in parts:
+        from bench.demo_distributed import bench_demo_distributed
+
+        log("demo stack on the distributed profile (PostgreSQL, Celery, two workers; starts it if needed)")
+        results["demo_distributed"] = bench_demo_distributed(args.timeout, bench_demo_stack)
+        log(json.dumps(results["demo_distributed"]))
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     log(f"wrote {RESULTS}")
     update_readme(table(results))
