@@ -110,9 +110,9 @@ class ServerRecords:
             raise
         return ServerRecord.from_json(json.loads(answer["Body"].read()))
 
-    def create(self, base_dir: Path, state: dict[str, Any], *, host: str) -> ServerRecord:
-        """Record a server this worker is about to start. Only where there is no record: a record another
-        worker wrote in between makes this a `ForeignServerError` (two servers for one step, never)."""
+    def create(self, base_dir: Path, state: dict[str, Any], *, host: str, action: str = "restore") -> ServerRecord:
+        """Record a server this worker is about to start (by `action`). Only where there is no record: a record
+        another worker wrote in between makes this a `ForeignServerError` (two servers for one step, never)."""
         record = self._record(base_dir, state, host)
         try:
             self._put(record, IfNoneMatch="*")
@@ -120,7 +120,7 @@ class ServerRecords:
             if not is_write_conflict(exc):
                 raise
             current = self.load()
-            raise self._foreign(current.owner if current else None, "restore") from None
+            raise self._foreign(current.owner if current else None, action) from None
         return record
 
     def update(self, base_dir: Path, state: dict[str, Any], *, host: str) -> ServerRecord:

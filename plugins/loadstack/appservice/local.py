@@ -300,9 +300,9 @@ class LocalAppService(AppService):
             ]
             state["organic"] = {"master_port": free_port(), "web_port": free_port()}
         # Recorded first: a deploy that fails half-way is still torn down, and no other worker deploys beside it.
-        self.records.create(self.base_dir, state, host=LOOPBACK)
-        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.records.create(self.base_dir, state, host=LOOPBACK, action="deploy")
         try:
+            self.base_dir.mkdir(parents=True, exist_ok=True)
             self._start(state, config)
         except BaseException:
             self.teardown()
