@@ -71,7 +71,7 @@ def secret_ids(profile: Profile) -> dict[str, str]:
 
 
 def test_a_teardown_on_another_home_fails_and_keeps_what_the_owner_needs(run_dag, loadstack_env, local_profile, homes,
-                                                                       monkeypatch):
+                                                                       monkeypatch, capsys):
     from airflow.utils.state import DagRunState, TaskInstanceState
 
     from loadstack.airflow.render import build_dag, build_teardown_dag
@@ -92,10 +92,15 @@ def test_a_teardown_on_another_home_fails_and_keeps_what_the_owner_needs(run_dag
     passwords = secret_ids(home_a)
 
     monkeypatch.setenv("LOADSTACK_HOME", str(home_b.home))
+    capsys.readouterr()
     elsewhere = run_dag(build_teardown_dag(stack))
     assert elsewhere.state == DagRunState.FAILED
     states = {ti.task_id: ti.state for ti in elsewhere.get_task_instances()}
     assert states["db.destroy"] == states["cache.destroy"] == TaskInstanceState.FAILED
+    task_log = capsys.readouterr().out  # dag.test() logs the tasks' errors to stdout
+    for step, engine in SERVERS:  # failed for the one reason: the server is A's
+        assert f"{STACK}/{step}: the {engine} server is owned by LOADSTACK_HOME={home_a.home.resolve()}" in task_log
+    assert "refusing to destroy it here. The step's secret and its server record are kept." in task_log
     assert sorted(servers_under(home_a.home)) == sorted(running)  # still running, still A's
     assert secret_ids(home_a) == passwords  # the owner can still log in and stop them
     for step, engine in SERVERS:
@@ -107,6 +112,7 @@ def test_a_teardown_on_another_home_fails_and_keeps_what_the_owner_needs(run_dag
     assert again.state == DagRunState.FAILED
     states = {ti.task_id: ti.state for ti in again.get_task_instances()}
     assert states["db.restore"] == states["cache.restore"] == TaskInstanceState.FAILED
+    assert "refusing to restore it here. No second server was started" in capsys.readouterr().out
     assert servers_under(home_b.home) == [] and not (home_b.data_dir / "mariadb").exists()
     assert secret_ids(home_a) == passwords
 
