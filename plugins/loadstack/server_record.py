@@ -162,8 +162,11 @@ class ServerRecords:
     def _foreign(self, owner: Owner | None, action: str) -> ForeignServerError:
         me = owner_of(self.profile)
         whose = f"is owned by {owner}" if owner else "was just recorded by another worker"
-        kept = (" The step's secret and its server record are kept." if action == "destroy"
-                else " No second server was started and the step's secret is unchanged.")
+        kept = {
+            "destroy": " The step's secret and its server record are kept.",
+            "restore": " No second server was started and the step's secret is unchanged.",
+            "deploy": " No second deployment was started.",
+        }.get(action, "")
         return ForeignServerError(
             f"{self.stack}/{self.step}: the {self.engine} server {whose}, not by this worker ({me}), which cannot "
             f"signal its processes; refusing to {action} it here.{kept} Fix: run the {action} on the owner's worker "

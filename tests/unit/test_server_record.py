@@ -71,6 +71,7 @@ def test_a_record_of_this_worker_whose_dir_is_gone_is_stale_and_removed(homes):
 @pytest.mark.parametrize(("action", "kept"), [
     ("destroy", "The step's secret and its server record are kept."),
     ("restore", "No second server was started and the step's secret is unchanged."),
+    ("deploy", "No second deployment was started."),
 ])
 def test_another_worker_is_refused_naming_the_step_the_owner_and_the_fix(homes, action, kept):
     a, b = homes
