@@ -1,7 +1,8 @@
 """Local profile: N app processes on 127.0.0.1 behind a private HAProxy, scraped by a private Prometheus.
 
-Everything of one step lives under ``profile.data_dir/app/<stack>-<step>/`` with a state JSON beside
-it (like the local MariaDB and Redis steps):
+Every process of one step keeps its files under ``profile.data_dir/app/<stack>-<step>/`` on the worker
+that deployed it, its owner; the deployment's state (ports, config) is its server record in the state
+bucket (`loadstack.server_record`, engine "app"), like the local MariaDB and Redis steps:
 
     apps/<name>.pid, <name>.log   one `python -m shopapp --name <name>` each (<name> = <stack>-<step>-<i>)
     lb/                            HAProxy: haproxy.cfg, admin.sock (runtime API), PID file, log
@@ -19,12 +20,12 @@ sends `organic_qps` through HAProxy's frontend from the moment the deployment is
 
 Idempotent like the restores: deploying the same config again reuses what runs and restarts, on
 their ports, any of its processes that died (reported in the log); a different config replaces the
-whole deployment. Every process is stopped by its PID file; teardown reads nothing but the directory.
+whole deployment. Every process is stopped by its PID file, which only the owner can do: a deploy or
+teardown on another worker (another host or LOADSTACK_HOME) raises `ForeignServerError` and changes nothing.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -43,6 +44,7 @@ from loadstack.locust.cluster import LocustCluster, Ports
 from loadstack.profiles import PROJECT_ROOT
 from loadstack.prometheus.config import ScrapeJob, ScrapeTarget
 from loadstack.prometheus.server import PrometheusServer
+from loadstack.server_record import ServerRecords
 from loadstack.shift.haproxy import spread
 from loadstack.supervisor import LOOPBACK, NotReady, SupervisedProcess, SupervisorError, free_port
 
@@ -51,6 +53,8 @@ log = logging.getLogger(__name__)
 APP_DIR_ENV = "LOADSTACK_APP_DIR"
 APP_PACKAGE = "shopapp"
 APP_JOB, HAPROXY_JOB = "app", "haproxy"
+# The deployment's name in the state bucket's server records (loadstack/servers/<stack>/<step>/app.json).
+ENGINE = "app"
 # An app process imports Starlette, uvicorn and boto3 and reads two secrets before it binds: seconds.
 APP_READY_TIMEOUT_S = 90.0
 SERVERS_UP_TIMEOUT_S = 30.0
@@ -113,8 +117,8 @@ class LocalAppService(AppService):
         return self.profile.data_dir / "app" / f"{self.stack}-{self.step}"[:60]
 
     @property
-    def state_path(self) -> Path:
-        return self.base_dir.with_name(self.base_dir.name + ".json")
+    def records(self) -> ServerRecords:
+        return ServerRecords(self.profile, self.stack, self.step, ENGINE)
 
     @property
     def apps_dir(self) -> Path:
@@ -185,14 +189,10 @@ class LocalAppService(AppService):
         """The stack's processes, then production's (live traffic only)."""
         return [AppProcess(self.apps_dir, i["name"], i["port"]) for i in (*state["instances"], *state.get("production", []))]
 
-    def _state(self) -> dict[str, Any] | None:
-        return json.loads(self.state_path.read_text()) if self.state_path.exists() else None
-
-    def _save_state(self, state: dict[str, Any]) -> None:
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_name(f".{self.state_path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self.state_path)
+    def _state(self, action: str) -> dict[str, Any] | None:
+        """The deployment's state if this worker owns one; raises `ForeignServerError` if another worker does."""
+        record = self.records.claim(action)
+        return record.state if record else None
 
     def instance_name(self, index: int) -> str:
         return f"{self.stack}-{self.step}-{index}"
@@ -234,9 +234,10 @@ class LocalAppService(AppService):
     def dead(self) -> dict[str, str]:
         """The deployment's processes that are not running: {what: its log tail}. Empty when all run
         (or when nothing is deployed)."""
-        state = self._state()
-        if state is None:
-            return {}
+        state = self._state("inspect")
+        return {} if state is None else self._dead(state)
+
+    def _dead(self, state: dict[str, Any]) -> dict[str, str]:
         found = {f"app process {a.name}": a.process for a in self._apps(state)}
         found["haproxy"] = self._lb(state).process
         found["prometheus"] = self._prometheus(state).process
@@ -261,9 +262,9 @@ class LocalAppService(AppService):
     # --- deploy -----------------------------------------------------------------------------
     def deploy(self, config: AppConfig) -> dict[str, Any]:
         self._check(config)
-        state = self._state()
+        state = self._state("deploy")
         if state is not None and state.get("config") == config.to_json():
-            dead = self.dead()
+            dead = self._dead(state)
             if not dead:
                 log.info(
                     "reusing %s/%s's %d app processes behind %s",
@@ -298,9 +299,10 @@ class LocalAppService(AppService):
                 {"name": self.production_name(i), "port": free_port()} for i in range(config.production_instances)
             ]
             state["organic"] = {"master_port": free_port(), "web_port": free_port()}
-        # Saved first: a deploy that fails half-way is still torn down from the state alone.
-        self._save_state(state)
+        # Recorded first: a deploy that fails half-way is still torn down, and no other worker deploys beside it.
+        self.records.create(self.base_dir, state, host=LOOPBACK, action="deploy")
         try:
+            self.base_dir.mkdir(parents=True, exist_ok=True)
             self._start(state, config)
         except BaseException:
             self.teardown()
@@ -374,12 +376,15 @@ class LocalAppService(AppService):
     # --- teardown ---------------------------------------------------------------------------
     def teardown(self) -> bool:
         """Stop Prometheus, HAProxy and every app process by their PID files, then delete the directory
-        and the state. Reads only the directory: app processes are known by their PID files' names."""
-        existed = self.base_dir.exists() or self.state_path.exists()
+        and the record. Stopping reads only the directory: app processes are known by their PID files' names.
+        Raises `ForeignServerError`, keeping the record, if another worker owns the deployment."""
+        record = self.records.claim("destroy")
+        existed = self.base_dir.exists() or record is not None
         if self.base_dir.exists():
             stop_deployment(self.base_dir)
             shutil.rmtree(self.base_dir, ignore_errors=True)
-        self.state_path.unlink(missing_ok=True)
+        if record is not None:
+            self.records.delete()
         if existed:
             log.info("%s/%s: app, HAProxy, Prometheus (and any organic traffic) stopped and removed", self.stack, self.step)
         return existed

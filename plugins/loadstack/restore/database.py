@@ -23,7 +23,9 @@ class DatabaseRestore(StepRestore):
 
 
 class LocalDatabaseRestore(DatabaseRestore):
-    """A private MariaDB server on 127.0.0.1; sizes and placement are the aws profile's business."""
+    """A private MariaDB server on 127.0.0.1; sizes and placement are the aws profile's business.
+    Only the worker that restored it (its server record's owner) reuses or removes it: on any other worker
+    restore and teardown raise `loadstack.server_record.ForeignServerError` and change nothing."""
 
     def restore(self, entry: CatalogEntry, size: AuroraSize, placement: AuroraPlacement) -> Progress:
         return Ready(self._database().restore(entry))

@@ -36,18 +36,21 @@ class LocalCache(LocalStepServer):
                 server.wait_ready(120)
             log.info("reusing %s's redis on 127.0.0.1:%s (%s, %s keys)", self.step, state["port"], entry.name, server.dbsize())
             return self.outputs(state)
-        self.teardown(keep_secret=True)
+        return self._restore_afresh(entry)
+
+    def _restore_new(self, entry: CatalogEntry) -> dict[str, Any]:
         rdb = self._fetch_artifact(entry)
         password = secrets.token_urlsafe(24)
         port = free_port()
+        state: dict[str, Any] = {"snapshot": entry.name, "location": entry.location, "port": port, "keys": None}
+        self._record_new(state)
         server = restore_rdb(rdb, self.base_dir, port, password)
-        keys = server.dbsize()
+        state["keys"] = server.dbsize()
+        self._record_update(state)
         put_json_secret(self.profile, self.secret_name,
                         {"engine": "redis", "host": "127.0.0.1", "port": port, "password": password},
                         description=f"loadstack {self.stack}/{self.step} cache")
-        state = {"snapshot": entry.name, "location": entry.location, "port": port, "keys": keys}
-        self._save_state(state)
-        log.info("restored %s from %s: %d keys on 127.0.0.1:%d", self.step, entry.name, keys, port)
+        log.info("restored %s from %s: %d keys on 127.0.0.1:%d", self.step, entry.name, state["keys"], port)
         return self.outputs(state)
 
     def _remove_server(self) -> None:

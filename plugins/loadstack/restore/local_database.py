@@ -52,10 +52,14 @@ class LocalDatabase(LocalStepServer):
             server.wait_ready(120)
             log.info("restarted %s's server on 127.0.0.1:%s (%s)", self.step, state["port"], entry.name)
             return self.outputs(state)
-        self.teardown(keep_secret=True)
+        return self._restore_afresh(entry)
+
+    def _restore_new(self, entry: CatalogEntry) -> dict[str, Any]:
         archive = self._fetch_artifact(entry)
         builder_password = get_json_secret(self.profile, snapshot_credentials_secret(entry.name))["password"]
         port = free_port()
+        state = {"snapshot": entry.name, "snapshot_kind": entry.kind, "location": entry.location, "port": port}
+        self._record_new(state)
         server = restore_snapshot(archive, self.base_dir, port, root_password=builder_password)
         password = secrets.token_urlsafe(24)
         server.change_root_password(password)
@@ -66,8 +70,6 @@ class LocalDatabase(LocalStepServer):
              "dbname": SNAPSHOT_DATABASE},
             description=f"loadstack {self.stack}/{self.step} database",
         )
-        state = {"snapshot": entry.name, "snapshot_kind": entry.kind, "location": entry.location, "port": port}
-        self._save_state(state)
         log.info("restored %s from %s (%s) on 127.0.0.1:%d", self.step, entry.name, entry.kind, port)
         return self.outputs(state)
 

@@ -15,6 +15,8 @@ from loadstack.appservice.base import AppServiceError
 from loadstack.appservice.local import LocalAppService
 from loadstack.haproxy.runtime import HAProxyRuntime
 from loadstack.metrics.prometheus import PrometheusQueries, PrometheusSource
+from loadstack.profiles import load_profile
+from loadstack.server_record import ForeignServerError
 from loadstack.supervisor import pid_alive
 
 pytestmark = pytest.mark.integration
@@ -115,7 +117,7 @@ def test_make_down_stops_the_processes_and_the_next_deploy_brings_them_back_on_t
     outputs = service.deploy(dataclasses.replace(app_config, instances=1))
     pids = _pids(service)
     assert stop_deployment(service.base_dir) == 3  # the app, HAProxy, Prometheus
-    assert not any(pid_alive(pid) for pid in pids.values()) and service.state_path.exists()
+    assert not any(pid_alive(pid) for pid in pids.values()) and service.records.load() is not None
     assert stop_deployment(service.base_dir) == 0
     assert service.deploy(dataclasses.replace(app_config, instances=1)) == outputs
     assert httpx.get(outputs["health_url"], timeout=5).status_code == 200
@@ -124,12 +126,29 @@ def test_make_down_stops_the_processes_and_the_next_deploy_brings_them_back_on_t
 def test_teardown_stops_everything_by_pid_and_is_idempotent(service, app_config, local_profile):
     service.deploy(dataclasses.replace(app_config, instances=1))
     pids = _pids(service)
-    # A new service object knows nothing but the step: the state and the PID files are enough.
+    # A new service object knows nothing but the step: the record and the PID files are enough.
     again = LocalAppService(local_profile, app_config.stack, app_config.step)
     assert again.teardown() is True
     assert not any(pid_alive(pid) for pid in pids.values())
-    assert not service.base_dir.exists() and not service.state_path.exists()
+    assert not service.base_dir.exists() and service.records.load() is None
     assert again.teardown() is False
+
+
+def test_only_the_home_that_deployed_can_tear_down_and_another_home_starts_nothing(service, app_config, local_env,
+                                                                                  tmp_path):
+    outputs = service.deploy(dataclasses.replace(app_config, instances=1))
+    pids = _pids(service)
+    other = LocalAppService(load_profile({**local_env, "LOADSTACK_HOME": str(tmp_path / "b")}), app_config.stack,
+                            app_config.step)
+    with pytest.raises(ForeignServerError, match=rf"{app_config.stack}/app: the app server is owned by "
+                                                 rf"LOADSTACK_HOME={service.profile.home.resolve()} .*refusing to destroy"):
+        other.teardown()
+    with pytest.raises(ForeignServerError, match="refusing to deploy it here"):
+        other.deploy(dataclasses.replace(app_config, instances=1))
+    assert all(pid_alive(pid) for pid in pids.values()) and not other.base_dir.exists()
+    assert httpx.get(outputs["health_url"], timeout=5).status_code == 200 and service.records.load() is not None
+    assert service.teardown() is True
+    assert not any(pid_alive(pid) for pid in pids.values()) and service.records.load() is None
 
 
 def test_an_app_that_cannot_start_is_named_and_nothing_is_left_running(service, app_config):
@@ -138,7 +157,7 @@ def test_an_app_that_cannot_start_is_named_and_nothing_is_left_running(service, 
         AppServiceError, match=rf"(?s)app process {app_config.stack}-app-0 is not running.*no-such-secret"
     ):
         service.deploy(broken)
-    assert not service.base_dir.exists() and not service.state_path.exists()
+    assert not service.base_dir.exists() and service.records.load() is None
 
 
 def test_a_config_for_another_step_is_refused(service, app_config):

@@ -1,4 +1,5 @@
-"""loadstack.appservice.local without processes: layout, state, outputs, environment, the app's folder."""
+"""loadstack.appservice.local without processes: layout, state, outputs, environment, the app's folder, and who
+may deploy or tear down (the server record's owner, on moto's in-process S3)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from loadstack.appservice.base import AppConfig, AppServiceError
 from loadstack.appservice.local import APP_DIR_ENV, LocalAppService, app_dir
 from loadstack.profiles import PROJECT_ROOT, Profile
+from loadstack.server_record import ForeignServerError, ServerRecords
 
 CONFIG = AppConfig(
     stack="shop",
@@ -40,10 +42,22 @@ def profile(tmp_path) -> Profile:
     )
 
 
-def test_everything_lives_under_the_profiles_data_dir(profile):
+@pytest.fixture
+def stored(tmp_path, mocked_aws) -> tuple[Profile, Profile]:
+    """Two workers' local profiles (homes A and B) on one state bucket in moto's memory."""
+    made = tuple(
+        Profile(name="local", region="us-east-1", state_bucket="state", home=tmp_path / home, terraform_bin="terraform",
+                plugin_mirror=tmp_path)
+        for home in ("a", "b")
+    )
+    made[0].client("s3").create_bucket(Bucket="state")
+    return made
+
+
+def test_everything_lives_under_the_profiles_data_dir_and_the_state_in_the_bucket(profile):
     service = LocalAppService(profile, "shop", "app")
     assert service.base_dir == profile.data_dir / "app" / "shop-app"
-    assert service.state_path == profile.data_dir / "app" / "shop-app.json"
+    assert service.records.key == "loadstack/servers/shop/app/app.json"
     assert service.instance_name(1) == "shop-app-1"
 
 
@@ -98,8 +112,8 @@ def test_the_app_folder_can_be_moved_by_env_and_a_wrong_one_is_named(tmp_path, m
         app_dir()
 
 
-def test_teardown_with_nothing_deployed_is_false_and_nothing_is_dead(profile):
-    service = LocalAppService(profile, "shop", "app")
+def test_teardown_with_nothing_deployed_is_false_and_nothing_is_dead(stored):
+    service = LocalAppService(stored[0], "shop", "app")
     assert service.teardown() is False and service.dead() == {}
 
 
@@ -223,30 +237,84 @@ def started(monkeypatch):
     return calls, rates
 
 
-def test_a_live_deploy_starts_production_beside_the_stack_and_live_users_last(profile, started):
+def test_a_live_deploy_starts_production_beside_the_stack_and_live_users_last(stored, started):
     calls, _ = started
+    profile = stored[0]
     outputs = LocalAppService(profile, "shop", "app").deploy(LIVE_CONFIG)
     assert calls == [
         "app shop-app-0", "app shop-app-1", "app shop-app-prod-0", "app shop-app-prod-1",
         "haproxy start", "prometheus start", "organic start", "rate 60 at http://127.0.0.1:9301",
     ]
     assert outputs["live_qps"] == 60.0 and outputs["production_servers"] == ["shop-app-prod-0", "shop-app-prod-1"]
-    state = json.loads(LocalAppService(profile, "shop", "app").state_path.read_text())
+    state = LocalAppService(profile, "shop", "app").records.load().state
     assert len({i["port"] for i in (*state["instances"], *state["production"])}) == 4 and set(state["organic"]) == {
         "master_port", "web_port",
     }
 
 
-def test_a_deploy_without_live_traffic_starts_no_users(profile, started):
+def test_a_deploy_without_live_traffic_starts_no_users(stored, started):
     calls, rates = started
-    outputs = LocalAppService(profile, "shop", "app").deploy(CONFIG)
+    outputs = LocalAppService(stored[0], "shop", "app").deploy(CONFIG)
     assert "organic start" not in calls and not rates.called and "live_qps" not in outputs
 
 
-def test_an_organic_rate_the_generator_refuses_fails_the_deploy_naming_it(profile, started):
+def test_an_organic_rate_the_generator_refuses_fails_the_deploy_naming_it(stored, started):
     from loadstack.locust import master_api
 
     _, rates = started
     rates.side_effect = master_api.LocustMasterError("POST /loadstack/rate: no Locust worker is connected")
     with pytest.raises(AppServiceError, match="the organic traffic generator at http://127.0.0.1:9301 refused 60 QPS"):
-        LocalAppService(profile, "shop", "app").deploy(LIVE_CONFIG)
+        LocalAppService(stored[0], "shop", "app").deploy(LIVE_CONFIG)
+    assert LocalAppService(stored[0], "shop", "app").records.load() is None  # torn down: no record left behind
+
+
+def test_a_deploy_is_recorded_with_its_owner_before_it_starts_and_the_teardown_deletes_the_record(stored, started,
+                                                                                                monkeypatch):
+    calls, _ = started
+    profile = stored[0]
+    service = LocalAppService(profile, "shop", "app")
+    recorded = []
+    create = ServerRecords.create
+
+    def record_then_create(records, *args, **kwargs):
+        recorded.append(list(calls))
+        return create(records, *args, **kwargs)
+
+    monkeypatch.setattr(ServerRecords, "create", record_then_create)
+    service.deploy(CONFIG)
+    assert recorded == [[]]  # recorded before any process started
+    record = service.records.load()
+    assert record.owner.home == str(profile.home.resolve()) and record.host == "127.0.0.1"
+    assert record.base_dir == str(service.base_dir.resolve()) and record.state["config"] == CONFIG.to_json()
+    assert service.teardown() is True
+    assert service.records.load() is None and not service.base_dir.exists()
+
+
+def test_another_home_can_neither_tear_down_nor_deploy_what_the_owner_runs(stored, started):
+    calls, _ = started
+    home_a, home_b = stored
+    owner = LocalAppService(home_a, "shop", "app")
+    owner.deploy(CONFIG)
+    record, started_by_a = owner.records.load(), list(calls)
+    other = LocalAppService(home_b, "shop", "app")
+    with pytest.raises(ForeignServerError, match=r"shop/app: the app server is owned by LOADSTACK_HOME=.*/a on host .*"
+                                                 r"refusing to destroy it here"):
+        other.teardown()
+    with pytest.raises(ForeignServerError, match="refusing to deploy it here"):
+        other.deploy(CONFIG)
+    assert calls == started_by_a  # nothing started twice
+    assert owner.records.load() == record and record.owner.home == str(home_a.home.resolve())
+    assert owner.base_dir.is_dir() and not other.base_dir.exists()
+
+
+def test_a_record_of_this_home_whose_directory_is_gone_is_deployed_afresh(stored, started):
+    import shutil
+
+    calls, _ = started
+    service = LocalAppService(stored[0], "shop", "app")
+    first = service.records.load() if service.deploy(CONFIG) else None
+    shutil.rmtree(service.base_dir)  # e.g. the worker's var/ was wiped: its processes went with it
+    calls.clear()
+    service.deploy(CONFIG)
+    assert calls[:2] == ["app shop-app-0", "app shop-app-1"]
+    assert service.records.load().state["instances"] != first.state["instances"]  # new ports
