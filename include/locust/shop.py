@@ -24,10 +24,15 @@ Rate control (Locust has no target-rate mode):
   last request, so short latencies never erode the rate; a user more than one interval behind
   drops the backlog instead of bursting. New users start at a random phase of their interval.
 - `GET /loadstack/rate` reads back the rate in effect: running users x the per-user rate sent.
+- `POST /loadstack/target {"host": URL}` points a standing master (started without `--host`, serving
+  one ramp after another) at a ramp's app: Locust sends the master's host with every spawn message,
+  so users spawned after it hit URL. Only users spawned after a change see it, so the master refuses
+  a new host while another one has a rate (409) or while users still run (503: draining, retry).
 - `GET /loadstack/counters` gives cumulative totals of the master's aggregated stats (requests,
   failures, the response-time histogram in Locust's rounded millisecond buckets), the master's
   clock, the time the last worker report arrived, and `complete_at` (the oldest of the workers'
-  latest reports: the totals include every request finished by then). A reader differences two
+  latest reports: the totals include every request finished by then), and each worker's own
+  request count (`worker_requests`, from its reports). A reader differences two
   reads into a window's rate, error ratio and quantiles. `current_rps` is never used: it lags.
 """
 
@@ -99,6 +104,18 @@ def parse_rate_body(body: bytes) -> float:
     return float(qps)
 
 
+def parse_target_body(body: bytes) -> str:
+    """The `host` of a `POST /loadstack/target` body (an http(s) URL, no trailing slash); ValueError says what is wrong."""
+    try:
+        data = json.loads(body or b"null")
+    except ValueError as exc:
+        raise ValueError(f'body is not JSON ({exc}): send {{"host": "http://HOST:PORT"}}') from None
+    host = data.get("host") if isinstance(data, dict) else None
+    if not isinstance(host, str) or not host.startswith(("http://", "https://")) or "://" == host[-3:]:
+        raise ValueError(f'body must be a JSON object {{"host": "http://HOST:PORT"}} (the app under test), got {data!r}')
+    return host.rstrip("/")
+
+
 def histogram_pairs(response_times: dict[int, int]) -> list[list[int]]:
     """Locust's {rounded ms: count} as sorted [ms, count] pairs (JSON objects cannot have int keys)."""
     return [[int(ms), int(n)] for ms, n in sorted(response_times.items()) if n]
@@ -115,6 +132,7 @@ class RateControl:
         self.user_qps = 0.0  # worker: the per-user rate its users pace at
         self.last_report_at: float | None = None
         self.worker_report_at: dict[str, float] = {}
+        self.worker_requests: dict[str, int] = {}  # master: requests each worker reported this epoch
         self.stats_epoch = 0  # counts Locust's stats resets: totals restart at zero after one
 
     def plan(self) -> tuple[int, float]:
@@ -258,12 +276,14 @@ def _add_arguments(parser) -> None:
 def _on_test_start(environment, **_kwargs) -> None:
     # Fired where Locust clears its stats for a new test (master and workers alike).
     control.stats_epoch += 1
+    control.worker_requests.clear()
     keys.clear()  # the app's data may have changed between tests
 
 
 @events.reset_stats.add_listener
 def _on_reset_stats(**_kwargs) -> None:
     control.stats_epoch += 1
+    control.worker_requests.clear()
 
 
 def _on_user_qps(environment, msg, **_kwargs) -> None:
@@ -287,6 +307,9 @@ def _on_init(environment, runner, web_ui=None, **_kwargs) -> None:
             now = time.time()
             control.last_report_at = now
             control.worker_report_at[client_id] = now
+            # Each report carries the requests finished since the worker's previous one.
+            reported = int((data.get("stats_total") or {}).get("num_requests", 0))
+            control.worker_requests[client_id] = control.worker_requests.get(client_id, 0) + reported
 
         environment.events.worker_report.add_listener(on_worker_report)
     if web_ui is not None:
@@ -327,6 +350,7 @@ def _add_routes(environment, web_ui) -> None:
             "state": runner.state,
             "shape_running": runner.shape_greenlet is not None,
             "workers": _worker_count(runner),
+            "host": environment.host,
             "time": time.time(),
         }
 
@@ -342,11 +366,34 @@ def _add_routes(environment, web_ui) -> None:
             runner = environment.runner
             if qps > 0 and _worker_count(runner) == 0:
                 return jsonify({"error": "POST /loadstack/rate: no Locust worker is connected: start one"}), 409
+            if qps > 0 and not environment.host:
+                return jsonify({"error": "POST /loadstack/rate: this master has no target: POST /loadstack/target first"}), 409
             control.target_qps = qps
             if runner.shape_greenlet is None and environment.shape_class is not None and _worker_count(runner) > 0:
                 # The first rate starts the shape (the master runs without --autostart), as does
                 # the first one after a stop from the web UI.
                 runner.start_shape()
+        return jsonify(rate_state())
+
+    @app.route("/loadstack/target", methods=["POST"])
+    @web_ui.auth_required_if_enabled
+    def loadstack_target():
+        try:
+            host = parse_target_body(request.get_data())
+        except ValueError as exc:
+            return jsonify({"error": f"POST /loadstack/target: {exc}"}), 400
+        runner = environment.runner
+        if host != environment.host:
+            if control.target_qps > 0:
+                message = (
+                    f"POST /loadstack/target: this master is driving {environment.host} at "
+                    f"{control.target_qps:g} QPS for another ramp: one ramp at a time, wait until it drains"
+                )
+                return jsonify({"error": message}), 409
+            if runner.user_count > 0:
+                message = f"POST /loadstack/target: {runner.user_count} users still run (draining): retry in a second"
+                return jsonify({"error": message}), 503
+            environment.host = host
         return jsonify(rate_state())
 
     @app.route("/loadstack/counters")
@@ -365,6 +412,7 @@ def _add_routes(environment, web_ui) -> None:
                 "failures": total.num_failures,
                 "response_times": histogram_pairs(total.response_times),
                 "workers": _worker_count(runner),
+                "worker_requests": dict(control.worker_requests),
                 "running_users": runner.user_count,
                 "state": runner.state,
             }

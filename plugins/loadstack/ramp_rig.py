@@ -22,6 +22,7 @@ from typing import Any
 
 from loadstack.haproxy.config import BACKEND
 from loadstack.haproxy.runtime import HAProxyRuntime
+from loadstack.locust.cluster import TooFewWorkers
 from loadstack.locust.driver import LocustDriver
 from loadstack.metrics.cloudwatch import (
     DEFAULT_PERIOD_S,
@@ -115,7 +116,14 @@ def open_rig(
 
 def _locust(run_dir: Path, project_root: Path, target_url: str, load: Mapping[str, Any]) -> LocustDriver:
     if load.get("master_url"):
-        return LocustDriver.attach(load["master_url"])
+        # A standing master serves every stack: this ramp names its app at run time.
+        try:
+            return LocustDriver.attach(load["master_url"], target_url=target_url, workers=int(load.get("workers", 1)))
+        except TooFewWorkers as error:
+            raise RampRigError(
+                f"load.workers {error.wanted}: the Locust master at load.master_url {error.url} has only "
+                f"{error.connected} worker(s) connected; start more workers against it or lower load.workers"
+            ) from None
     locustfile = (project_root / load["locustfile"]).resolve()
     if not locustfile.is_file():
         raise RampRigError(f"load.locustfile: no file {locustfile}; give a path relative to {project_root}")
