@@ -144,3 +144,11 @@ def test_keys_take_the_apps_profiles_with_their_account_and_sessions(shop):
         shop.Keys().load({"profiles": [5], "sessions": ["abc"]})
     with pytest.raises(TypeError, match="JSON object"):
         shop.Keys().load([1, 2])
+
+
+def test_parse_target_body(shop):
+    assert shop.parse_target_body(b'{"host": "http://127.0.0.1:8000/"}') == "http://127.0.0.1:8000"
+    assert shop.parse_target_body(b'{"host": "https://shop.example"}') == "https://shop.example"
+    for bad in (b"", b"[", b'{"qps": 1}', b'{"host": 8000}', b'{"host": "127.0.0.1:8000"}', b'{"host": "http://"}'):
+        with pytest.raises(ValueError, match="host"):
+            shop.parse_target_body(bad)
