@@ -387,7 +387,8 @@ def _add_routes(environment, web_ui) -> None:
             if control.target_qps > 0:
                 message = (
                     f"POST /loadstack/target: this master is driving {environment.host} at "
-                    f"{control.target_qps:g} QPS for another ramp: one ramp at a time, wait until it drains"
+                    f"{control.target_qps:g} QPS for another ramp: one ramp at a time, wait until it drains "
+                    '(or POST /loadstack/rate {"qps": 0} if that ramp is gone)'
                 )
                 return jsonify({"error": message}), 409
             if runner.user_count > 0:

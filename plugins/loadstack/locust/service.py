@@ -2,7 +2,7 @@
 
     python -m loadstack.locust.service up --dir D [--workers 2]     # master + workers; prints the master URL
     python -m loadstack.locust.service worker --dir D --master-host H --master-port P [--index I]
-    python -m loadstack.locust.service status --dir D               # JSON: URL, PIDs, workers connected
+    python -m loadstack.locust.service status --dir D               # JSON: URL, master port, PIDs, workers
     python -m loadstack.locust.service down --dir D                 # stops every process of D by PID
 
 `up` starts the master with no target (each ramp names its app: `load.master_url` in the ramp step,
@@ -49,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--master-port", type=_positive, required=True, help="the master's --master-bind-port")
     worker.add_argument("--index", type=int, default=0, help="this worker's number in --dir (its PID and log files)")
     worker.add_argument("--locustfile", type=Path, default=DEFAULT_LOCUSTFILE)
-    command("status", "print the cluster's URL, PIDs and connected workers as JSON; exit 1 if it is down")
+    command("status", "print the cluster's URL, master port, PIDs and connected workers as JSON; exit 1 if it is down")
     command("down", "stop the master and every worker of --dir by PID")
     return top
 
@@ -105,6 +105,7 @@ def status(args: argparse.Namespace) -> int:
     if cluster.master_process().is_running():
         cluster.ports = cluster.recorded_ports()
         found["url"] = cluster.url
+        found["master_port"] = cluster.ports.master  # what a worker on another host dials (`worker --master-port`)
         try:
             found["master"] = master_api.rate_state(cluster.url, timeout=5)
         except master_api.LocustMasterError as exc:

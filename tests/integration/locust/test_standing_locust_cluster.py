@@ -122,3 +122,32 @@ def test_ramps_attach_by_url_each_sends_load_to_its_own_app_and_leave_the_cluste
     assert down.returncode == 0, down.stderr
     assert not any(pid_alive(pid) for pid in started.values())
     assert not list(run_dir.glob("*.pid"))
+
+
+def test_a_worker_started_on_its_own_dials_the_master_by_host_and_port(tmp_path):
+    run_dir = tmp_path / "standing-locust"
+    worker_dir = tmp_path / "load-generator-host"  # as if on a host of its own: its own run directory
+    try:
+        up = service("up", "--dir", str(run_dir), "--workers", "1")
+        assert up.returncode == 0, up.stderr
+        master_url = up.stdout.strip()
+        status = json.loads(service("status", "--dir", str(run_dir)).stdout)
+        assert status["url"] == master_url and status["master"]["workers"] == 1
+        added = service(
+            "worker", "--dir", str(worker_dir), "--master-host", "127.0.0.1", "--master-port", str(status["master_port"])
+        )
+        assert added.returncode == 0, added.stderr
+        worker_pid = int(added.stdout)
+        deadline = time.monotonic() + 30
+        while master_api.rate_state(master_url)["workers"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert master_api.rate_state(master_url)["workers"] == 2
+        assert service("down", "--dir", str(run_dir)).returncode == 0
+        # The master's shutdown tells its workers to quit, wherever they run.
+        deadline = time.monotonic() + 20
+        while pid_alive(worker_pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not pid_alive(worker_pid)
+    finally:
+        LocustCluster(run_dir=run_dir, target_url=None).stop()
+        LocustCluster(run_dir=worker_dir, target_url=None).stop()
