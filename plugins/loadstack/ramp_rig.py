@@ -1,8 +1,9 @@
 """What a ramp runs with: the traffic driver and the metric source its step asks for, opened and closed together.
 
 The ramp step names its traffic (`load.driver`): a load generator (a Locust master the ramp starts
-with its workers, or one that runs elsewhere, by URL), or live traffic shifted onto the stack by
-load-balancer weights (HAProxy through its admin socket, an ALB listener, Route 53 weighted records).
+with its workers, or a standing one that runs elsewhere, by URL, which the ramp points at its app), or
+live traffic shifted onto the stack by load-balancer weights (HAProxy through its admin socket, an ALB
+listener, Route 53 weighted records).
 It names a metric source: the stack's Prometheus (narrowed by labels to the stack's pool), Locust's
 own counters, or CloudWatch. A `RampRig` holds both; closing it drains the traffic (a shift puts
 all weight back on production) and stops whatever it started, so a ramp that fails, is terminated or

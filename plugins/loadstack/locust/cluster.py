@@ -213,8 +213,7 @@ class LocustCluster:
         """Start the master, then the workers; returns the master's URL. Does not wait: `wait_ready`."""
         run_dir = self.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
-        if not self.locustfile.is_file():
-            raise LocustClusterError(f"locustfile {self.locustfile} does not exist: pass locustfile= an existing file")
+        self._check_locustfile()
         master = self.master_process()
         if master.is_running():
             # Started before (a retried task): its ports are the ones it listens on, whatever was asked.
@@ -241,6 +240,7 @@ class LocustCluster:
         """Start worker `index` (its files in the run directory) dialling the master at master_host:master_port;
         returns its PID. A worker on a load-generator host of its own gets the master's address."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._check_locustfile()
         return self.worker_process(index).start(
             worker_argv(
                 locust_bin=self.locust_bin,
@@ -250,6 +250,10 @@ class LocustCluster:
                 logfile=self.run_dir / f"worker-{index}.log",
             )
         )
+
+    def _check_locustfile(self) -> None:
+        if not self.locustfile.is_file():
+            raise LocustClusterError(f"locustfile {self.locustfile} does not exist: pass locustfile= an existing file")
 
     def wait_ready(self, timeout: float = 60) -> float:
         """Wait until the master answers and every worker has connected; returns the seconds waited."""

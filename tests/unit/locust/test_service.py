@@ -50,3 +50,10 @@ def test_status_and_down_of_a_dir_where_nothing_runs(tmp_path, capsys):
     assert "url" not in json.loads(capsys.readouterr().out)
     assert main(["down", "--dir", str(tmp_path)]) == 0
     assert json.loads(capsys.readouterr().out) == {"stopped": []}
+
+
+def test_a_worker_with_a_missing_locustfile_is_refused_before_it_starts(tmp_path, capsys):
+    argv = ["worker", "--dir", str(tmp_path), "--master-host", "10.0.3.7", "--master-port", "5601"]
+    assert main([*argv, "--locustfile", str(tmp_path / "nope.py")]) == 1
+    assert "nope.py does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "worker-0.pid").exists()
