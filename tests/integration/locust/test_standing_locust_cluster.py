@@ -21,6 +21,7 @@ from loadstack.supervisor import pid_alive
 pytestmark = pytest.mark.integration
 
 TOLERANCE = 0.03
+SOURCE_TOLERANCE = 0.1
 QPS = 200.0
 
 
@@ -72,6 +73,17 @@ def hold(rig, target, qps: float, seconds: float) -> tuple[float, dict[str, int]
     return target.arrived(start, end) / (end - start), per_worker
 
 
+def wait_for_window(source, since: float, timeout: float = 30.0):
+    """The source's first sample whose window starts at or after `since`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        sample = source.read(time.time())
+        if sample is not None and source.last_window[0] >= since:
+            return sample
+        time.sleep(0.5)
+    raise AssertionError(f"no window starting after {since} within {timeout} s: {source.last_problem}")
+
+
 def assert_quiet(target, seconds: float = 2.0) -> None:
     start = time.time()
     time.sleep(seconds)
@@ -92,6 +104,14 @@ def test_ramps_attach_by_url_each_sends_load_to_its_own_app_and_leave_the_cluste
     rate, per_worker = hold(rig, first_app, QPS, 4.0)
     assert rate == pytest.approx(QPS, rel=TOLERANCE), f"asked {QPS} QPS, the first app saw {rate:.1f}"
     assert len(per_worker) == 2 and all(n > 0.35 * sum(per_worker.values()) for n in per_worker.values()), per_worker
+    # What the ramp's controller reads: the rig's source (the standing master's counters) agrees with the app.
+    sample = wait_for_window(rig.source, since=time.time())
+    window_start, window_end = rig.source.last_window
+    server_rate = first_app.arrived(window_start, window_end) / (window_end - window_start)
+    assert server_rate == pytest.approx(QPS, rel=TOLERANCE)
+    # Each window edge is the older worker's last report; the other worker's totals may run up to one
+    # report interval (3 s) past it, so with two workers a 10 s window is only this close.
+    assert sample.qps == pytest.approx(server_rate, rel=SOURCE_TOLERANCE) and sample.error_ratio == 0.0
     assert rig.usage()["requests"] > 0
     rig.close()
     time.sleep(rig.driver.settle_s)
