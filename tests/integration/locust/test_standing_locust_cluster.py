@@ -21,7 +21,6 @@ from loadstack.supervisor import pid_alive
 pytestmark = pytest.mark.integration
 
 TOLERANCE = 0.03
-SOURCE_TOLERANCE = 0.1
 QPS = 200.0
 
 
@@ -109,9 +108,9 @@ def test_ramps_attach_by_url_each_sends_load_to_its_own_app_and_leave_the_cluste
     window_start, window_end = rig.source.last_window
     server_rate = first_app.arrived(window_start, window_end) / (window_end - window_start)
     assert server_rate == pytest.approx(QPS, rel=TOLERANCE)
-    # Each window edge is the older worker's last report; the other worker's totals may run up to one
-    # report interval (3 s) past it, so with two workers a 10 s window is only this close.
-    assert sample.qps == pytest.approx(server_rate, rel=SOURCE_TOLERANCE) and sample.error_ratio == 0.0
+    # Each window edge is the older worker's last report; the master counts the other worker's later
+    # report only up to it (include/locust/shop.py: totals_as_of), else it would be up to 15 % off here.
+    assert sample.qps == pytest.approx(server_rate, rel=TOLERANCE) and sample.error_ratio == 0.0
     assert rig.usage()["requests"] > 0
     rig.close()
     time.sleep(rig.driver.settle_s)
