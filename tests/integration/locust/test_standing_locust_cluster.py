@@ -83,7 +83,13 @@ def wait_for_window(source, since: float, timeout: float = 30.0):
     raise AssertionError(f"no window starting after {since} within {timeout} s: {source.last_problem}")
 
 
-def assert_quiet(target, seconds: float = 2.0) -> None:
+def assert_drained(master_url: str, target, seconds: float = 2.0) -> None:
+    """The master's users are all stopped (within 15 s of the drain), then nothing arrives at `target`."""
+    deadline = time.monotonic() + 15
+    while master_api.rate_state(master_url)["running_users"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert master_api.rate_state(master_url)["running_users"] == 0
+    time.sleep(0.5)  # requests already under way when the users stopped
     start = time.time()
     time.sleep(seconds)
     assert target.arrived(start, time.time()) == 0
@@ -113,8 +119,7 @@ def test_ramps_attach_by_url_each_sends_load_to_its_own_app_and_leave_the_cluste
     assert sample.qps == pytest.approx(server_rate, rel=TOLERANCE) and sample.error_ratio == 0.0
     assert rig.usage()["requests"] > 0
     rig.close()
-    time.sleep(rig.driver.settle_s)
-    assert_quiet(first_app)
+    assert_drained(master_url, first_app)
     assert pids(run_dir) == started  # the standing cluster outlives the ramp
     assert master_api.rate_state(master_url)["workers"] == 2
 
@@ -131,8 +136,7 @@ def test_ramps_attach_by_url_each_sends_load_to_its_own_app_and_leave_the_cluste
             master_api.set_target(master_url, first_app.url)
     finally:
         rig.close()
-    time.sleep(rig.driver.settle_s)
-    assert_quiet(second_app)
+    assert_drained(master_url, second_app)
 
     with pytest.raises(RampRigError, match=r"load.workers 3: .* has only 2 worker\(s\) connected"):
         open_ramp_rig(tmp_path, master_url, second_app.url, workers=3)
