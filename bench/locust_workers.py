@@ -118,7 +118,8 @@ def measure(driver: LocustDriver, cluster: LocustCluster, target: FastTarget, qp
     time.sleep(HOLD_S)
     after, count_end, elapsed = cpu(), target.requests(), time.monotonic() - started
     driver.set_rate(0)
-    workers_cores, master_cores, target_cores, busy_cores = ((end - begin) / elapsed for begin, end in zip(before, after))
+    used = [(end - begin) / elapsed for begin, end in zip(before, after)]
+    workers_cores, master_cores, target_cores, busy_cores = used
     achieved = (count_end - count) / elapsed
     return {
         "asked_qps": qps,

@@ -114,14 +114,14 @@ def parse_rate_body(body: bytes) -> float:
 
 
 def parse_target_body(body: bytes) -> str:
-    """The `host` of a `POST /loadstack/target` body (an http(s) URL, no trailing slash); ValueError says what is wrong."""
+    """The `host` of a `POST /loadstack/target` body (an http(s) URL, no trailing slash); ValueError says why not."""
     try:
         data = json.loads(body or b"null")
     except ValueError as exc:
         raise ValueError(f'body is not JSON ({exc}): send {{"host": "http://HOST:PORT"}}') from None
     host = data.get("host") if isinstance(data, dict) else None
     if not isinstance(host, str) or not host.startswith(("http://", "https://")) or "://" == host[-3:]:
-        raise ValueError(f'body must be a JSON object {{"host": "http://HOST:PORT"}} (the app under test), got {data!r}')
+        raise ValueError(f'body must be a JSON object {{"host": "http://HOST:PORT"}} (the app), got {data!r}')
     return host.rstrip("/")
 
 
@@ -459,7 +459,8 @@ def _add_routes(environment, web_ui) -> None:
             if qps > 0 and _worker_count(runner) == 0:
                 return jsonify({"error": "POST /loadstack/rate: no Locust worker is connected: start one"}), 409
             if qps > 0 and not environment.host:
-                return jsonify({"error": "POST /loadstack/rate: this master has no target: POST /loadstack/target first"}), 409
+                message = "POST /loadstack/rate: this master has no target: POST /loadstack/target first"
+                return jsonify({"error": message}), 409
             control.target_qps = qps
             if runner.shape_greenlet is None and environment.shape_class is not None and _worker_count(runner) > 0:
                 # The first rate starts the shape (the master runs without --autostart), as does

@@ -74,7 +74,7 @@ class Load(BaseModel):
     locustfile: str = Field(default=DEFAULT_LOCUSTFILE, description="relative to the project root")
     workers: int = Field(
         default=1, ge=1, le=32,
-        description="Locust worker processes the ramp starts; with master_url, the workers that must be connected to it",
+        description="Locust worker processes the ramp starts; with master_url, the workers connected to it",
     )
     master_url: str = Field(
         default="",

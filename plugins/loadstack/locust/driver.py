@@ -143,5 +143,6 @@ def _retarget(url: str, target_url: str, timeout_s: float) -> None:
             time.sleep(0.5)
             continue
         if state.get("host") != target_url.rstrip("/"):
-            raise TrafficDriverError(f"the Locust master at {url} kept target {state.get('host')!r}, not {target_url!r}")
+            kept = state.get("host")
+            raise TrafficDriverError(f"the Locust master at {url} kept target {kept!r}, not {target_url!r}")
         return

@@ -28,13 +28,15 @@ from loadstack.supervisor import SupervisorError
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
-        prog="python -m loadstack.locust.service", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m loadstack.locust.service",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = top.add_subparsers(dest="command", required=True)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         found = sub.add_parser(name, help=help_text)
-        found.add_argument("--dir", type=Path, required=True, help="the cluster's run directory (PID files, logs, ports)")
+        found.add_argument("--dir", type=Path, required=True, help="the cluster's run directory (PIDs, logs, ports)")
         return found
 
     up = command("up", "start the master and its workers; print the master's URL")

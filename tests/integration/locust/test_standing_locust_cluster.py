@@ -157,7 +157,8 @@ def test_a_worker_started_on_its_own_dials_the_master_by_host_and_port(tmp_path)
         status = json.loads(service("status", "--dir", str(run_dir)).stdout)
         assert status["url"] == master_url and status["master"]["workers"] == 1
         added = service(
-            "worker", "--dir", str(worker_dir), "--master-host", "127.0.0.1", "--master-port", str(status["master_port"])
+            *("worker", "--dir", str(worker_dir)),
+            *("--master-host", "127.0.0.1", "--master-port", str(status["master_port"])),
         )
         assert added.returncode == 0, added.stderr
         worker_pid = int(added.stdout)
