@@ -20,6 +20,9 @@
    the stack is torn down after.
 8. The demo stack on the distributed profile (bench/demo_distributed.py): the same as 1 on PostgreSQL + Celery
    with two workers, next to 1's wall time.
+9. Distributed Locust (bench/locust_workers.py, no services: `python -m bench locust_workers`): achieved
+   requests per second with 1 and with 2 workers of a standing cluster attached by URL, against one fast
+   local target, from below one worker's capacity to above it, and the cores each part used.
 """
 
 from __future__ import annotations
@@ -245,6 +248,11 @@ def table(results: dict) -> str:
         from bench.capacity import real_table_rows
 
         rows += real_table_rows(capacity_real)
+    locust_workers = results.get("locust_workers")
+    if locust_workers:
+        from bench.locust_workers import table_rows as locust_rows
+
+        rows += locust_rows(locust_workers)
     machine = results["machine"]
     rows.append("")
     rows.append(f"Measured {results['measured_at']} on {machine['cpus']} cores, Python {machine['python']}; "
@@ -265,7 +273,7 @@ def update_readme(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    every = ["demo", "demo_distributed", "fixed", "parse", "data", "ramp", "capacity", "capacity_real"]
+    every = ["demo", "demo_distributed", "fixed", "parse", "data", "ramp", "capacity", "capacity_real", "locust_workers"]
     parser.add_argument("parts", nargs="*", metavar="PART", help=f"parts to run ({', '.join(every)}); same as --only")
     parser.add_argument("--only", choices=every, action="append",
                         help="run only these parts (repeatable); default: all")
@@ -312,6 +320,12 @@ def main(argv: list[str] | None = None) -> int:
         log("capacity search on the real app through the scheduler (shop_capacity; a few minutes)")
         results["capacity_real"] = bench_capacity_real(args.timeout)
         log(json.dumps(results["capacity_real"]))
+    if "locust_workers" in parts:
+        from bench.locust_workers import bench_locust_workers
+
+        log("distributed Locust: 1 and 2 workers against one fast local target (a few minutes, every core)")
+        results["locust_workers"] = bench_locust_workers()
+        log(json.dumps(results["locust_workers"]))
     if "demo" in parts:
         log("demo stack through the scheduler (takes a few minutes)")
         results["demo_stack"] = bench_demo_stack(args.timeout)

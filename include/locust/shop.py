@@ -24,11 +24,20 @@ Rate control (Locust has no target-rate mode):
   last request, so short latencies never erode the rate; a user more than one interval behind
   drops the backlog instead of bursting. New users start at a random phase of their interval.
 - `GET /loadstack/rate` reads back the rate in effect: running users x the per-user rate sent.
+- `POST /loadstack/target {"host": URL}` points a standing master (started without `--host`, serving
+  one ramp after another) at a ramp's app: Locust sends the master's host with every spawn message,
+  so users spawned after it hit URL. Only users spawned after a change see it, so the master refuses
+  a new host while another one has a rate (409) or while users still run (503: draining, retry).
 - `GET /loadstack/counters` gives cumulative totals of the master's aggregated stats (requests,
   failures, the response-time histogram in Locust's rounded millisecond buckets), the master's
   clock, the time the last worker report arrived, and `complete_at` (the oldest of the workers'
-  latest reports: the totals include every request finished by then). A reader differences two
-  reads into a window's rate, error ratio and quantiles. `current_rps` is never used: it lags.
+  latest reports), the totals *as of* `complete_at`, and each worker's own request count
+  (`worker_requests`, from its reports). A reader differences two reads into a window's rate, error
+  ratio and quantiles. `current_rps` is never used: it lags.
+  With several workers the others have reported past `complete_at` (each on its own 3 s cycle): their
+  last report's requests are spread evenly over its interval and only the part up to `complete_at`
+  counts (`totals_as_of`), so two reads' totals cover exactly the time between their `complete_at`
+  (a raw sum would count up to one report interval of every other worker too much at each end).
 """
 
 from __future__ import annotations
@@ -37,7 +46,10 @@ import json
 import math
 import random
 import time
-from typing import Any
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import pairwise
+from typing import Any, NamedTuple
 
 import gevent
 from flask import jsonify, request
@@ -51,6 +63,8 @@ DEFAULT_USER_MAX_QPS = 2.0
 MIN_SPAWN_RATE = 50.0
 KEYS_PATH = "/loadgen/keys"
 KEYS_WANTED = 1000  # the app's maximum: spreads reads over many profiles and carts
+WORKER_REPORT_INTERVAL_S = 3.0  # Locust's WORKER_REPORT_INTERVAL
+TOTALS_KEPT = 8  # reports kept per worker: complete_at is never more than a report or two behind the latest
 
 
 # --- rate arithmetic (pure) ----------------------------------------------------------------------
@@ -99,9 +113,79 @@ def parse_rate_body(body: bytes) -> float:
     return float(qps)
 
 
-def histogram_pairs(response_times: dict[int, int]) -> list[list[int]]:
-    """Locust's {rounded ms: count} as sorted [ms, count] pairs (JSON objects cannot have int keys)."""
-    return [[int(ms), int(n)] for ms, n in sorted(response_times.items()) if n]
+def parse_target_body(body: bytes) -> str:
+    """The `host` of a `POST /loadstack/target` body (an http(s) URL, no trailing slash); ValueError says why not."""
+    try:
+        data = json.loads(body or b"null")
+    except ValueError as exc:
+        raise ValueError(f'body is not JSON ({exc}): send {{"host": "http://HOST:PORT"}}') from None
+    host = data.get("host") if isinstance(data, dict) else None
+    if not isinstance(host, str) or not host.startswith(("http://", "https://")) or "://" == host[-3:]:
+        raise ValueError(f'body must be a JSON object {{"host": "http://HOST:PORT"}} (the app), got {data!r}')
+    return host.rstrip("/")
+
+
+class Totals(NamedTuple):
+    """Cumulative requests, failures and response-time histogram ({rounded ms: n}) at time `at`."""
+
+    at: float
+    requests: float
+    failures: float
+    histogram: dict[int, float]
+
+    def plus(self, at: float, requests: int, failures: int, response_times: Mapping[int, int]) -> Totals:
+        """These totals with one worker report (what it finished since its previous report) added, at `at`."""
+        histogram = dict(self.histogram)
+        for ms, n in response_times.items():
+            histogram[int(ms)] = histogram.get(int(ms), 0) + n
+        return Totals(at, self.requests + requests, self.failures + failures, histogram)
+
+
+def totals_as_of(history: Sequence[Totals], at: float) -> Totals:
+    """One worker's totals at `at`, from its totals at each report (oldest first).
+
+    Between two reports the later one's requests are taken as spread evenly over its interval; after
+    the last report the totals are the last report's; before the first, the first's.
+    """
+    if not history:
+        return Totals(at, 0, 0, {})
+    if at <= history[0].at:
+        return history[0]
+    for before, after in pairwise(history):
+        if before.at < at < after.at:
+            share = (at - before.at) / (after.at - before.at)
+
+            def between(old: float, new: float) -> float:
+                return old + share * (new - old)
+
+            buckets = after.histogram.keys() | before.histogram.keys()
+            return Totals(
+                at,
+                between(before.requests, after.requests),
+                between(before.failures, after.failures),
+                {ms: between(before.histogram.get(ms, 0), after.histogram.get(ms, 0)) for ms in buckets},
+            )
+        if at == after.at:
+            return after
+    return history[-1]
+
+
+def sum_totals(parts: Iterable[Totals], at: float) -> Totals:
+    """Several workers' totals at the same time `at`, added."""
+    requests = failures = 0.0
+    histogram: dict[int, float] = {}
+    for part in parts:
+        requests += part.requests
+        failures += part.failures
+        for ms, n in part.histogram.items():
+            histogram[ms] = histogram.get(ms, 0) + n
+    return Totals(at, requests, failures, histogram)
+
+
+def histogram_pairs(response_times: Mapping[int, float]) -> list[list[int]]:
+    """Locust's {rounded ms: count} as sorted [ms, count] pairs (JSON objects cannot have int keys); a
+    fractional count (a share of a report) is rounded down, so totals only ever grow."""
+    return [[int(ms), math.floor(n + 1e-9)] for ms, n in sorted(response_times.items()) if math.floor(n + 1e-9)]
 
 
 # --- shared state of this process ----------------------------------------------------------------
@@ -115,10 +199,38 @@ class RateControl:
         self.user_qps = 0.0  # worker: the per-user rate its users pace at
         self.last_report_at: float | None = None
         self.worker_report_at: dict[str, float] = {}
+        # master: each worker's totals at its latest few reports this epoch (oldest first)
+        self.worker_totals: dict[str, deque[Totals]] = {}
+        self.epoch_started_at = time.time()
         self.stats_epoch = 0  # counts Locust's stats resets: totals restart at zero after one
 
     def plan(self) -> tuple[int, float]:
         return plan_users(self.target_qps, self.user_max_qps)
+
+    def new_epoch(self) -> None:
+        """Locust cleared its stats: every worker's totals start again from zero, now."""
+        self.worker_totals.clear()
+        self.epoch_started_at = time.time()
+
+    def add_report(self, worker: str, at: float, stats_total: Mapping[str, Any]) -> None:
+        """A worker's report (`stats_total`: what it finished since its previous report) arrived at `at`."""
+        history = self.worker_totals.get(worker)
+        if history is None:
+            # Its first report this epoch covers at most one report interval before it.
+            start = max(self.epoch_started_at, at - WORKER_REPORT_INTERVAL_S)
+            history = self.worker_totals[worker] = deque([Totals(start, 0, 0, {})], maxlen=TOTALS_KEPT)
+        history.append(
+            history[-1].plus(
+                at,
+                int(stats_total.get("num_requests", 0)),
+                int(stats_total.get("num_failures", 0)),
+                dict(stats_total.get("response_times") or {}),
+            )
+        )
+
+    def totals_as_of(self, at: float) -> Totals:
+        """Every worker's totals at `at` (a worker gone since is counted up to its last report)."""
+        return sum_totals((totals_as_of(history, at) for history in self.worker_totals.values()), at)
 
 
 control = RateControl()
@@ -258,12 +370,14 @@ def _add_arguments(parser) -> None:
 def _on_test_start(environment, **_kwargs) -> None:
     # Fired where Locust clears its stats for a new test (master and workers alike).
     control.stats_epoch += 1
+    control.new_epoch()
     keys.clear()  # the app's data may have changed between tests
 
 
 @events.reset_stats.add_listener
 def _on_reset_stats(**_kwargs) -> None:
     control.stats_epoch += 1
+    control.new_epoch()
 
 
 def _on_user_qps(environment, msg, **_kwargs) -> None:
@@ -287,6 +401,7 @@ def _on_init(environment, runner, web_ui=None, **_kwargs) -> None:
             now = time.time()
             control.last_report_at = now
             control.worker_report_at[client_id] = now
+            control.add_report(client_id, now, data.get("stats_total") or {})
 
         environment.events.worker_report.add_listener(on_worker_report)
     if web_ui is not None:
@@ -327,6 +442,7 @@ def _add_routes(environment, web_ui) -> None:
             "state": runner.state,
             "shape_running": runner.shape_greenlet is not None,
             "workers": _worker_count(runner),
+            "host": environment.host,
             "time": time.time(),
         }
 
@@ -342,6 +458,9 @@ def _add_routes(environment, web_ui) -> None:
             runner = environment.runner
             if qps > 0 and _worker_count(runner) == 0:
                 return jsonify({"error": "POST /loadstack/rate: no Locust worker is connected: start one"}), 409
+            if qps > 0 and not environment.host:
+                message = "POST /loadstack/rate: this master has no target: POST /loadstack/target first"
+                return jsonify({"error": message}), 409
             control.target_qps = qps
             if runner.shape_greenlet is None and environment.shape_class is not None and _worker_count(runner) > 0:
                 # The first rate starts the shape (the master runs without --autostart), as does
@@ -349,22 +468,50 @@ def _add_routes(environment, web_ui) -> None:
                 runner.start_shape()
         return jsonify(rate_state())
 
+    @app.route("/loadstack/target", methods=["POST"])
+    @web_ui.auth_required_if_enabled
+    def loadstack_target():
+        try:
+            host = parse_target_body(request.get_data())
+        except ValueError as exc:
+            return jsonify({"error": f"POST /loadstack/target: {exc}"}), 400
+        runner = environment.runner
+        if host != environment.host:
+            if control.target_qps > 0:
+                message = (
+                    f"POST /loadstack/target: this master is driving {environment.host} at "
+                    f"{control.target_qps:g} QPS for another ramp: one ramp at a time, wait until it drains "
+                    '(or POST /loadstack/rate {"qps": 0} if that ramp is gone)'
+                )
+                return jsonify({"error": message}), 409
+            if runner.user_count > 0:
+                message = f"POST /loadstack/target: {runner.user_count} users still run (draining): retry in a second"
+                return jsonify({"error": message}), 503
+            environment.host = host
+        return jsonify(rate_state())
+
     @app.route("/loadstack/counters")
     @web_ui.auth_required_if_enabled
     def loadstack_counters():
         runner = environment.runner
-        total = runner.stats.total
+        complete_at = _complete_at(runner)
+        if isinstance(runner, MasterRunner) and complete_at is not None:
+            totals = control.totals_as_of(complete_at)  # see the module docstring
+        else:
+            live = runner.stats.total
+            totals = Totals(time.time(), live.num_requests, live.num_failures, dict(live.response_times))
         return jsonify(
             {
                 "time": time.time(),
                 "last_report_at": control.last_report_at if isinstance(runner, MasterRunner) else time.time(),
-                "complete_at": _complete_at(runner),
+                "complete_at": complete_at,
                 # Changes when Locust clears or resets its stats: the totals restarted at zero.
                 "stats_epoch": control.stats_epoch,
-                "requests": total.num_requests,
-                "failures": total.num_failures,
-                "response_times": histogram_pairs(total.response_times),
+                "requests": math.floor(totals.requests + 1e-9),
+                "failures": math.floor(totals.failures + 1e-9),
+                "response_times": histogram_pairs(totals.histogram),
                 "workers": _worker_count(runner),
+                "worker_requests": {worker: int(h[-1].requests) for worker, h in control.worker_totals.items()},
                 "running_users": runner.user_count,
                 "state": runner.state,
             }

@@ -1,8 +1,9 @@
 """What a ramp runs with: the traffic driver and the metric source its step asks for, opened and closed together.
 
 The ramp step names its traffic (`load.driver`): a load generator (a Locust master the ramp starts
-with its workers, or one that runs elsewhere, by URL), or live traffic shifted onto the stack by
-load-balancer weights (HAProxy through its admin socket, an ALB listener, Route 53 weighted records).
+with its workers, or a standing one that runs elsewhere, by URL, which the ramp points at its app), or
+live traffic shifted onto the stack by load-balancer weights (HAProxy through its admin socket, an ALB
+listener, Route 53 weighted records).
 It names a metric source: the stack's Prometheus (narrowed by labels to the stack's pool), Locust's
 own counters, or CloudWatch. A `RampRig` holds both; closing it drains the traffic (a shift puts
 all weight back on production) and stops whatever it started, so a ramp that fails, is terminated or
@@ -22,6 +23,7 @@ from typing import Any
 
 from loadstack.haproxy.config import BACKEND
 from loadstack.haproxy.runtime import HAProxyRuntime
+from loadstack.locust.cluster import TooFewWorkers
 from loadstack.locust.driver import LocustDriver
 from loadstack.metrics.cloudwatch import (
     DEFAULT_PERIOD_S,
@@ -115,7 +117,14 @@ def open_rig(
 
 def _locust(run_dir: Path, project_root: Path, target_url: str, load: Mapping[str, Any]) -> LocustDriver:
     if load.get("master_url"):
-        return LocustDriver.attach(load["master_url"])
+        # A standing master serves every stack: this ramp names its app at run time.
+        try:
+            return LocustDriver.attach(load["master_url"], target_url=target_url, workers=int(load.get("workers", 1)))
+        except TooFewWorkers as error:
+            raise RampRigError(
+                f"load.workers {error.wanted}: the Locust master at load.master_url {error.url} has only "
+                f"{error.connected} worker(s) connected; start more workers against it or lower load.workers"
+            ) from None
     locustfile = (project_root / load["locustfile"]).resolve()
     if not locustfile.is_file():
         raise RampRigError(f"load.locustfile: no file {locustfile}; give a path relative to {project_root}")

@@ -11,6 +11,7 @@ from unittest import mock
 import pytest
 
 from loadstack import ramp_rig
+from loadstack.locust.cluster import TooFewWorkers
 from loadstack.locust.driver import LocustDriver
 from loadstack.metrics.cloudwatch import CloudWatchSource
 from loadstack.metrics.locust import MIN_WINDOW_S, LocustSource
@@ -77,9 +78,19 @@ def test_locust_counters_read_the_masters_own_stats_over_at_least_its_minimum_wi
 
 def test_an_existing_master_is_attached_and_no_locustfile_is_needed(project, driver):
     made = rig(project, load={**LOAD, "locustfile": "missing.py", "master_url": "http://127.0.0.1:8089"})
-    driver.cls.attach.assert_called_once_with("http://127.0.0.1:8089")
+    # A standing master serves every stack: the ramp names its app and the workers it needs.
+    driver.cls.attach.assert_called_once_with("http://127.0.0.1:8089", target_url=TARGET, workers=3)
     driver.cls.start.assert_not_called()
     assert made.driver is driver
+
+
+def test_a_standing_master_with_too_few_workers_names_load_workers_and_closes_the_source(project, driver, monkeypatch):
+    closed = []
+    monkeypatch.setattr(PrometheusSource, "close", lambda self: closed.append(self))
+    driver.cls.attach.side_effect = TooFewWorkers("http://127.0.0.1:8089", connected=1, wanted=3)
+    with pytest.raises(RampRigError, match=r"load.workers 3: .* has only 1 worker\(s\) connected; start more"):
+        rig(project, load={**LOAD, "master_url": "http://127.0.0.1:8089"})
+    assert len(closed) == 1
 
 
 @pytest.mark.parametrize("target", ["${steps.app.outputs.url}", "127.0.0.1:8123", ""])

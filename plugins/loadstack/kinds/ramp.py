@@ -73,8 +73,15 @@ class Load(BaseModel):
     driver: LoadDriver = "locust"
     # locust
     locustfile: str = Field(default=DEFAULT_LOCUSTFILE, description="relative to the project root")
-    workers: int = Field(default=1, ge=1, le=32, description="Locust worker processes the ramp starts")
-    master_url: str = Field(default="", description="an existing Locust master's web URL; the ramp then starts nothing")
+    workers: int = Field(
+        default=1, ge=1, le=32,
+        description="Locust worker processes the ramp starts; with master_url, the workers connected to it",
+    )
+    master_url: str = Field(
+        default="",
+        description="a standing Locust master's web URL (python -m loadstack.locust.service up); the ramp then starts "
+        "nothing and sets the master's target to its app",
+    )
     # every shift
     live_qps: float | str | None = Field(
         default=None, description="the live QPS the load balancer splits, e.g. ${steps.app.outputs.live_qps}"

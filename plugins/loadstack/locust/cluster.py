@@ -17,6 +17,9 @@ that directory:
 Each process is a `SupervisedProcess` known by its executable (`locust`) and its own log file
 path on its command line. `LocustCluster.attach(url)` stands for a master somebody else runs: it
 starts nothing and stops nothing.
+
+A cluster with no `target_url` is a standing one (`python -m loadstack.locust.service`): its master
+starts without `--host` and each ramp attached to it names its app with `POST /loadstack/target`.
 """
 
 from __future__ import annotations
@@ -39,6 +42,17 @@ class LocustClusterError(SupervisorError):
     """The Locust master or a worker could not be started, reached or stopped."""
 
 
+class TooFewWorkers(LocustClusterError):
+    """A master somebody else runs has fewer workers connected than a ramp asks for."""
+
+    def __init__(self, url: str, connected: int, wanted: int) -> None:
+        self.url, self.connected, self.wanted = url, connected, wanted
+        super().__init__(
+            f"the Locust master at {url} has {connected} worker(s) connected, {wanted} wanted: "
+            "start more workers against it (they dial its --master-bind-port)"
+        )
+
+
 def default_locust_bin() -> str:
     """The `locust` script next to this interpreter (the project's venv)."""
     return str(Path(sys.executable).parent / "locust")
@@ -49,13 +63,17 @@ def master_argv(
     *,
     locust_bin: str,
     locustfile: Path,
-    target_url: str,
+    target_url: str | None,
     master_port: int,
     web_port: int,
     logfile: Path,
     user_max_qps: float = DEFAULT_USER_MAX_QPS,
 ) -> list[str]:
-    """The master's command line: web UI and worker port on 127.0.0.1, users sent to `target_url`."""
+    """The master's command line: web UI and worker port on 127.0.0.1, users sent to `target_url`.
+
+    No `target_url`: a standing master, whose target each ramp sets at run time (`POST /loadstack/target`).
+    """
+    host = [] if target_url is None else ["--host", target_url]
     return [
         locust_bin,
         "-f",
@@ -70,8 +88,7 @@ def master_argv(
         "--web-port",
         str(web_port),
         # Neither --headless nor --autostart: see the module docstring.
-        "--host",
-        target_url,
+        *host,
         "--user-max-qps",
         repr(float(user_max_qps)),
         "--logfile",
@@ -81,15 +98,18 @@ def master_argv(
     ]
 
 
-def worker_argv(*, locust_bin: str, locustfile: Path, master_port: int, logfile: Path) -> list[str]:
-    """A worker's command line: the same locustfile, dialling the master on 127.0.0.1."""
+def worker_argv(
+    *, locust_bin: str, locustfile: Path, master_port: int, logfile: Path, master_host: str = LOOPBACK
+) -> list[str]:
+    """A worker's command line: the same locustfile, dialling the master at `master_host` (another host's
+    address when the worker runs on a load-generator host of its own)."""
     return [
         locust_bin,
         "-f",
         str(locustfile),
         "--worker",
         "--master-host",
-        LOOPBACK,
+        master_host,
         "--master-port",
         str(master_port),
         "--logfile",
@@ -109,15 +129,16 @@ class Ports:
 class LocustCluster:
     """A master and `workers` worker processes whose files live in `run_dir`; or an attached master.
 
-    `target_url` is the app under test (Locust's --host). Ports are picked at `start()` when not
-    given. `url` is the master's web UI, where a driver and a metric source talk to it.
+    `target_url` is the app under test (Locust's --host); None for a standing cluster, whose ramps set
+    it. Ports are picked at `start()` when not given. `url` is the master's web UI, where a driver and
+    a metric source talk to it.
     """
 
     def __init__(
         self,
         *,
         run_dir: Path | str,
-        target_url: str,
+        target_url: str | None,
         workers: int = 1,
         locustfile: Path | str = DEFAULT_LOCUSTFILE,
         ports: Ports | None = None,
@@ -135,9 +156,9 @@ class LocustCluster:
         self.locust_bin = locust_bin or default_locust_bin()
 
     @staticmethod
-    def attach(url: str) -> AttachedMaster:
-        """A master somebody else runs at `url`: started, stopped and owned by nobody here."""
-        return AttachedMaster(url)
+    def attach(url: str, *, workers: int = 1) -> AttachedMaster:
+        """A master somebody else runs at `url`, with at least `workers` workers: owned by nobody here."""
+        return AttachedMaster(url, workers=workers)
 
     def __repr__(self) -> str:
         return f"LocustCluster(run_dir={str(self.run_dir)!r}, workers={self.workers})"
@@ -192,8 +213,7 @@ class LocustCluster:
         """Start the master, then the workers; returns the master's URL. Does not wait: `wait_ready`."""
         run_dir = self.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
-        if not self.locustfile.is_file():
-            raise LocustClusterError(f"locustfile {self.locustfile} does not exist: pass locustfile= an existing file")
+        self._check_locustfile()
         master = self.master_process()
         if master.is_running():
             # Started before (a retried task): its ports are the ones it listens on, whatever was asked.
@@ -213,15 +233,27 @@ class LocustCluster:
             )
         )
         for index in range(self.workers):
-            self.worker_process(index).start(
-                worker_argv(
-                    locust_bin=self.locust_bin,
-                    locustfile=self.locustfile,
-                    master_port=self.ports.master,
-                    logfile=run_dir / f"worker-{index}.log",
-                )
-            )
+            self.start_worker(index, master_port=self.ports.master)
         return self.url
+
+    def start_worker(self, index: int, *, master_port: int, master_host: str = LOOPBACK) -> int:
+        """Start worker `index` (its files in the run directory) dialling the master at master_host:master_port;
+        returns its PID. A worker on a load-generator host of its own gets the master's address."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._check_locustfile()
+        return self.worker_process(index).start(
+            worker_argv(
+                locust_bin=self.locust_bin,
+                locustfile=self.locustfile,
+                master_port=master_port,
+                master_host=master_host,
+                logfile=self.run_dir / f"worker-{index}.log",
+            )
+        )
+
+    def _check_locustfile(self) -> None:
+        if not self.locustfile.is_file():
+            raise LocustClusterError(f"locustfile {self.locustfile} does not exist: pass locustfile= an existing file")
 
     def wait_ready(self, timeout: float = 60) -> float:
         """Wait until the master answers and every worker has connected; returns the seconds waited."""
@@ -272,8 +304,11 @@ class AttachedMaster:
 
     owned = False
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, workers: int = 1) -> None:
+        if workers < 1:
+            raise ValueError(f"an attached Locust master needs workers >= 1, got {workers}")
         self.url = url.rstrip("/")
+        self.workers = workers
 
     def __repr__(self) -> str:
         return f"LocustCluster.attach({self.url!r})"
@@ -282,10 +317,12 @@ class AttachedMaster:
         return self.url
 
     def wait_ready(self, timeout: float = 60) -> float:
-        """The master answers and has at least one worker; fails at once otherwise (it is not ours to wait for)."""
+        """The master answers and has `workers` workers connected; fails at once otherwise (they are not
+        ours to wait for): `TooFewWorkers`."""
         state = master_api.rate_state(self.url, timeout=min(timeout, 10))
-        if state.get("workers", 0) < 1:
-            raise LocustClusterError(f"the Locust master at {self.url} has no worker connected: start one against it")
+        connected = int(state.get("workers", 0))
+        if connected < self.workers:
+            raise TooFewWorkers(self.url, connected, self.workers)
         return 0.0
 
     def is_running(self) -> bool:

@@ -5,13 +5,15 @@ applies it at its next tick (~1 s) plus the time to spawn users, hence `settle_s
 back is the master's: users actually running x the per-user rate sent to the workers.
 
 `LocustDriver.start(...)` starts a cluster (master and workers) and owns it: `close()` drains,
-then stops it by PID. `LocustDriver.attach(url)` drives a master somebody else runs: `close()`
-only drains it.
+then stops it by PID. `LocustDriver.attach(url, target_url=..., workers=N)` drives a master somebody
+else runs (a standing cluster serving one ramp after another): it checks that N workers are connected,
+points the master at this ramp's app, and `close()` only drains it.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 from loadstack.locust import master_api
@@ -20,6 +22,8 @@ from loadstack.ramp.traffic import TrafficDriver, TrafficDriverError
 
 # The shape's tick (1 s), its dispatch and the users' random start phase (up to 1 / per-user rate).
 SETTLE_S = 2.0
+# A previous ramp's users stop within a tick or two of its drain; a new target waits for that.
+TARGET_TIMEOUT_S = 15.0
 
 
 class LocustDriver(TrafficDriver):
@@ -51,11 +55,17 @@ class LocustDriver(TrafficDriver):
         return cls(cluster=cluster)
 
     @classmethod
-    def attach(cls, url: str) -> LocustDriver:
-        """Drive the master at `url`; it must answer and have a worker."""
-        cluster = LocustCluster.attach(url)
+    def attach(
+        cls, url: str, *, target_url: str | None = None, workers: int = 1, target_timeout_s: float = TARGET_TIMEOUT_S
+    ) -> LocustDriver:
+        """Drive the master at `url`; it must answer and have `workers` workers connected (else
+        `TooFewWorkers`). With `target_url` the master sends its users there from now on, once the
+        previous ramp's users have drained (up to `target_timeout_s`)."""
+        cluster = LocustCluster.attach(url, workers=workers)
         try:
             cluster.wait_ready()
+            if target_url is not None:
+                _retarget(cluster.url, target_url, target_timeout_s)
         except master_api.LocustMasterError as exc:
             raise TrafficDriverError(str(exc)) from None
         return cls(cluster=cluster)
@@ -119,3 +129,20 @@ class LocustDriver(TrafficDriver):
             self._closed = True
             if self.cluster.owned:
                 self.cluster.stop()
+
+
+def _retarget(url: str, target_url: str, timeout_s: float) -> None:
+    """Point the master at `target_url`, retrying while it answers busy (the last ramp's users still draining)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            state = master_api.set_target(url, target_url)
+        except master_api.LocustMasterBusy:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+            continue
+        if state.get("host") != target_url.rstrip("/"):
+            kept = state.get("host")
+            raise TrafficDriverError(f"the Locust master at {url} kept target {kept!r}, not {target_url!r}")
+        return

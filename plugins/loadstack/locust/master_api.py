@@ -1,7 +1,8 @@
 """The Locust master's loadstack routes (include/locust/shop.py), as a small synchronous client.
 
 `POST /loadstack/rate {"qps": R}` asks for a rate, `GET /loadstack/rate` reads back what is in
-effect, `GET /loadstack/counters` gives the cumulative totals a metric source differences. Both
+effect, `POST /loadstack/target {"host": URL}` points a standing master at a ramp's app,
+`GET /loadstack/counters` gives the cumulative totals a metric source differences. Both
 the traffic driver and the metric source talk through here; every failure is a
 `LocustMasterError` naming the URL and what to check.
 """
@@ -12,12 +13,16 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
 class LocustMasterError(RuntimeError):
     """The Locust master did not answer, refused the request, or answered something unexpected."""
+
+
+class LocustMasterBusy(LocustMasterError):
+    """The master answered 503: it cannot do this yet (e.g. users still draining); the same request may pass later."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,8 @@ class Counters:
     failures: int
     histogram: Mapping[int, int]
     workers: int
+    # Requests each worker reported this epoch, by its Locust client id.
+    worker_requests: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, url: str = "the Locust master") -> Counters:
@@ -52,6 +59,7 @@ class Counters:
                 failures=int(data["failures"]),
                 histogram={int(ms): int(n) for ms, n in data["response_times"]},
                 workers=int(data.get("workers", 0)),
+                worker_requests={str(k): int(n) for k, n in (data.get("worker_requests") or {}).items()},
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise LocustMasterError(
@@ -70,7 +78,8 @@ def _request(url: str, *, body: Mapping[str, Any] | None, timeout: float) -> dic
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace")[:500]
         hint = " (is this master running include/locust/shop.py?)" if exc.code == 404 else ""
-        raise LocustMasterError(f"Locust master {url} answered HTTP {exc.code}{hint}: {detail}") from None
+        error = LocustMasterBusy if exc.code == 503 else LocustMasterError
+        raise error(f"Locust master {url} answered HTTP {exc.code}{hint}: {detail}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise LocustMasterError(
@@ -91,6 +100,11 @@ def rate_state(base_url: str, *, timeout: float = 10) -> dict[str, Any]:
 def set_rate(base_url: str, qps: float, *, timeout: float = 10) -> dict[str, Any]:
     """`POST /loadstack/rate`: ask for `qps` requests per second; returns the rate state after it."""
     return _request(f"{base_url.rstrip('/')}/loadstack/rate", body={"qps": qps}, timeout=timeout)
+
+
+def set_target(base_url: str, host: str, *, timeout: float = 10) -> dict[str, Any]:
+    """`POST /loadstack/target`: send users spawned from now on to `host`; returns the rate state after it."""
+    return _request(f"{base_url.rstrip('/')}/loadstack/target", body={"host": host}, timeout=timeout)
 
 
 def counters(base_url: str, *, timeout: float = 10) -> Counters:

@@ -34,30 +34,43 @@ class Target:
 
 
 @pytest.fixture
-def standin_target(tmp_path):
-    run_dir = tmp_path / "target"
-    port = free_port()
-    process = SupervisedProcess(
-        name="stand-in target",
-        pid_path=run_dir / "target.pid",
-        executable=sys.executable,
-        output_path=run_dir / "target.out",
-        marker_arg=str(run_dir),
-    )
-    target = Target(f"http://127.0.0.1:{port}")
+def start_standin(tmp_path):
+    """start_standin() -> a Target on a free port, stopped by PID at teardown (as many as a test needs)."""
+    processes: list[SupervisedProcess] = []
 
-    def answers():
-        try:
-            urllib.request.urlopen(f"{target.url}/health", timeout=1).read()
-        except OSError as exc:
-            raise NotReady(str(exc)) from None
+    def start() -> Target:
+        run_dir = tmp_path / f"target-{len(processes)}" if processes else tmp_path / "target"
+        port = free_port()
+        process = SupervisedProcess(
+            name="stand-in target",
+            pid_path=run_dir / "target.pid",
+            executable=sys.executable,
+            output_path=run_dir / "target.out",
+            marker_arg=str(run_dir),
+        )
+        processes.append(process)
+        target = Target(f"http://127.0.0.1:{port}")
 
-    try:
+        def answers():
+            try:
+                urllib.request.urlopen(f"{target.url}/health", timeout=1).read()
+            except OSError as exc:
+                raise NotReady(str(exc)) from None
+
         process.start([sys.executable, str(STANDIN), "--port", str(port), "--run-dir", str(run_dir)])
         process.wait_ready(answers, 30)
-        yield target
+        return target
+
+    try:
+        yield start
     finally:
-        process.stop()
+        for process in processes:
+            process.stop()
+
+
+@pytest.fixture
+def standin_target(start_standin):
+    return start_standin()
 
 
 @pytest.fixture

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from loadstack.locust import master_api
 from loadstack.locust.cluster import (
     DEFAULT_LOCUSTFILE,
     AttachedMaster,
     LocustCluster,
     LocustClusterError,
     Ports,
+    TooFewWorkers,
     master_argv,
     worker_argv,
 )
@@ -113,3 +115,36 @@ def test_recorded_ports_are_read_back_or_named_when_missing(tmp_path):
         cluster.recorded_ports()
     cluster.ports_path.write_text('{"master": 5601, "web": 8601}\n')
     assert cluster.recorded_ports() == Ports(master=5601, web=8601)
+
+
+def test_a_standing_master_has_no_target_until_a_ramp_sets_one(tmp_path):
+    argv = master_argv(
+        locust_bin="locust",
+        locustfile=Path("/p/shop.py"),
+        target_url=None,
+        master_port=5601,
+        web_port=8601,
+        logfile=tmp_path / "master.log",
+    )
+    assert "--host" not in argv and "--master" in argv
+
+
+def test_a_worker_on_another_host_dials_the_masters_address(tmp_path):
+    argv = worker_argv(
+        locust_bin="locust",
+        locustfile=Path("/p/shop.py"),
+        master_port=5601,
+        master_host="10.0.3.7",
+        logfile=tmp_path / "worker-0.log",
+    )
+    assert _option(argv, "--master-host") == "10.0.3.7" and _option(argv, "--master-port") == "5601"
+
+
+def test_attached_master_with_fewer_workers_than_wanted_names_both_counts(monkeypatch):
+    monkeypatch.setattr(master_api, "rate_state", lambda url, timeout=10: {"workers": 1})
+    master = LocustCluster.attach("http://127.0.0.1:8089", workers=2)
+    with pytest.raises(TooFewWorkers, match="1 worker\\(s\\) connected, 2 wanted") as caught:
+        master.wait_ready()
+    assert (caught.value.connected, caught.value.wanted) == (1, 2)
+    monkeypatch.setattr(master_api, "rate_state", lambda url, timeout=10: {"workers": 2})
+    assert master.wait_ready() == 0.0

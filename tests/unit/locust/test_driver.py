@@ -6,7 +6,7 @@ import pytest
 
 from loadstack.locust import driver as driver_module
 from loadstack.locust.driver import LocustDriver
-from loadstack.locust.master_api import LocustMasterError
+from loadstack.locust.master_api import LocustMasterBusy, LocustMasterError
 from loadstack.ramp.traffic import TrafficDriverError
 
 
@@ -114,3 +114,33 @@ def test_draining_an_attached_master_that_is_gone_fails_clearly(master):
     master.gone = True
     with pytest.raises(TrafficDriverError, match="draining failed"):
         LocustDriver(cluster=FakeCluster(owned=False)).drain()
+
+
+class Retargeting:
+    """POST /loadstack/target answering 503 (users still draining) `busy` times, then taking the host."""
+
+    def __init__(self, monkeypatch, busy):
+        self.busy = busy
+        self.calls = []
+        monkeypatch.setattr(driver_module.master_api, "set_target", self.set_target)
+        monkeypatch.setattr(driver_module.time, "sleep", lambda s: None)
+
+    def set_target(self, url, host, timeout=10):
+        self.calls.append(host)
+        if len(self.calls) <= self.busy:
+            raise LocustMasterBusy(f"Locust master {url}/loadstack/target answered HTTP 503: draining")
+        return {"host": host.rstrip("/")}
+
+
+def test_attach_points_the_master_at_the_ramps_app_once_it_drained(master, monkeypatch):
+    target = Retargeting(monkeypatch, busy=2)
+    driver = LocustDriver.attach("http://127.0.0.1:8601", target_url="http://127.0.0.1:9000/", workers=1)
+    assert target.calls == ["http://127.0.0.1:9000/"] * 3
+    assert not driver.cluster.owned
+
+
+def test_attach_gives_up_on_a_master_that_never_drains(master, monkeypatch):
+    target = Retargeting(monkeypatch, busy=10**6)
+    with pytest.raises(TrafficDriverError, match="503: draining"):
+        LocustDriver.attach("http://127.0.0.1:8601", target_url="http://127.0.0.1:9000", target_timeout_s=0)
+    assert len(target.calls) == 1

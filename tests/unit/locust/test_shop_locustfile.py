@@ -144,3 +144,46 @@ def test_keys_take_the_apps_profiles_with_their_account_and_sessions(shop):
         shop.Keys().load({"profiles": [5], "sessions": ["abc"]})
     with pytest.raises(TypeError, match="JSON object"):
         shop.Keys().load([1, 2])
+
+
+def test_parse_target_body(shop):
+    assert shop.parse_target_body(b'{"host": "http://127.0.0.1:8000/"}') == "http://127.0.0.1:8000"
+    assert shop.parse_target_body(b'{"host": "https://shop.example"}') == "https://shop.example"
+    for bad in (b"", b"[", b'{"qps": 1}', b'{"host": 8000}', b'{"host": "127.0.0.1:8000"}', b'{"host": "http://"}'):
+        with pytest.raises(ValueError, match="host"):
+            shop.parse_target_body(bad)
+
+
+def test_a_workers_totals_between_reports_spread_the_later_report_over_its_interval(shop):
+    start = shop.Totals(100.0, 0, 0, {})
+    first = start.plus(103.0, 300, 3, {5: 290, 120: 10})
+    second = first.plus(106.0, 600, 0, {5: 600})
+    history = [start, first, second]
+    assert shop.totals_as_of(history, 104.5) == shop.Totals(104.5, 600.0, 3.0, {5: 590.0, 120: 10.0})
+    assert shop.totals_as_of(history, 103.0) == first
+    assert shop.totals_as_of(history, 110.0) == second  # after the last report: its totals
+    assert shop.totals_as_of(history, 90.0) == start
+    assert shop.totals_as_of([], 90.0).requests == 0
+
+
+def test_two_workers_reporting_at_different_times_add_up_to_what_both_finished_by_then(shop, monkeypatch):
+    monkeypatch.setattr(shop.time, "time", lambda: 100.0)
+    control = shop.RateControl()
+    control.new_epoch()
+    # Two workers at 100 requests per second, reporting every 3 s, one second apart.
+    for at in (103.0, 106.0, 109.0):
+        control.add_report("a", at, {"num_requests": 300, "num_failures": 0, "response_times": {2: 300}})
+    for at in (104.0, 107.0):
+        control.add_report("b", at, {"num_requests": 300, "num_failures": 0, "response_times": {2: 300}})
+    # b's first report covers (101, 104]; at 107 a has reported past it, up to 109.
+    totals = control.totals_as_of(107.0)
+    assert totals.requests == pytest.approx(700 + 600)
+    assert totals.histogram[2] == pytest.approx(1300)
+    # Over any window the total rate is the true 200 per second, whichever worker reported last.
+    assert control.totals_as_of(107.0).requests - control.totals_as_of(104.0).requests == pytest.approx(600)
+    control.new_epoch()
+    assert control.totals_as_of(107.0).requests == 0
+
+
+def test_histogram_pairs_round_shares_down(shop):
+    assert shop.histogram_pairs({3: 2.999, 7: 0.5, 1: 4.0}) == [[1, 4], [3, 2]]
