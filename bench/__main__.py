@@ -273,7 +273,8 @@ def update_readme(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    every = ["demo", "demo_distributed", "fixed", "parse", "data", "ramp", "capacity", "capacity_real", "locust_workers"]
+    every = ["demo", "demo_distributed", "fixed", "parse", "data", "ramp", "capacity", "capacity_real",
+             "locust_workers"]
     parser.add_argument("parts", nargs="*", metavar="PART", help=f"parts to run ({', '.join(every)}); same as --only")
     parser.add_argument("--only", choices=every, action="append",
                         help="run only these parts (repeatable); default: all")

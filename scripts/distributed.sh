@@ -16,7 +16,11 @@
 #
 # Which step runs on which worker is decided when the DAGs are parsed, by LOADSTACK_QUEUES (loadstack.queues):
 # Terraform, handlers, seeding and the local servers a step starts (and stops) on `infra`, the ramp on `load`,
-# the stacks' bookkeeping on `default`, which both take.
+# the stacks' bookkeeping on `default`, which both take. Ramps attach to the standing Locust cluster by its URL
+# (LOADSTACK_LOCUST_MASTER_URL) instead of starting a Locust of their own: the load generators run apart from the
+# task, as they would on load-generator hosts.
+#   locust         standing Locust master + 2 workers, each  127.0.0.1:$LOADSTACK_DIST_LOCUST_WEB_PORT (8189) web,
+#                  its own process (loadstack.locust.service) 127.0.0.1:$LOADSTACK_DIST_LOCUST_MASTER_PORT (5657) workers
 #   logs-infra     worker-infra's task log server           127.0.0.1:$LOADSTACK_DIST_INFRA_LOG_PORT (8893)
 #   logs-load      worker-load's task log server            127.0.0.1:$LOADSTACK_DIST_LOAD_LOG_PORT (8894)
 #
@@ -47,6 +51,9 @@ declare -A WORKER_LOG_PORTS=(
 )
 WORKER_CONCURRENCY="${LOADSTACK_DIST_WORKER_CONCURRENCY:-2}"
 QUEUES="infra=infra,services=infra,load=load"
+LOCUST_WORKERS="${LOADSTACK_DIST_LOCUST_WORKERS:-2}"
+LOCUST_WEB_PORT="${LOADSTACK_DIST_LOCUST_WEB_PORT:-8189}"
+LOCUST_MASTER_PORT="${LOADSTACK_DIST_LOCUST_MASTER_PORT:-5657}"
 
 # A moto and a ZooKeeper of this profile's own: its stacks' state never mixes with the single-machine profile's.
 export LOADSTACK_MOTO_PORT="${LOADSTACK_DIST_MOTO_PORT:-5155}"
@@ -68,6 +75,7 @@ RUN="$DIST/run"
 LOGS="$DIST/log"
 PG_DIR="$DIST/postgres"
 REDIS_DIR="$DIST/redis"
+LOCUST_DIR="$DIST/locust"
 ZK_DIR="$DIST/zookeeper"
 ALL_SERVICES=(moto zookeeper postgres redis api-server scheduler dag-processor triggerer worker-infra worker-load logs-infra logs-load)
 AIRFLOW_SERVICES=(api-server scheduler dag-processor triggerer worker-infra worker-load)
@@ -78,6 +86,7 @@ for _w in "${WORKERS[@]}"; do DATA_DIRS+=("$DIST/workers/$_w/var/data"); done
 
 # Every component inherits these (and the secrets env.sh exported from $AIRFLOW_HOME/secrets.env).
 export LOADSTACK_QUEUES="$QUEUES"
+export LOADSTACK_LOCUST_MASTER_URL="http://127.0.0.1:$LOCUST_WEB_PORT"
 # Task logs: each worker writes its own folder, then uploads every finished try to the log bucket (on this
 # profile's moto), from where the api-server serves them: the UI shows every worker's logs without reaching it.
 LOG_BUCKET="${LOADSTACK_DIST_LOG_BUCKET:-loadstack-logs}"
@@ -265,8 +274,48 @@ cmd_up() {
         "${CHECK[@]}" wait-http "http://127.0.0.1:${WORKER_LOG_PORTS[$name]}/log/" --pid "${pids[logs-$name]}" \
             --timeout 60 || fail_start "logs-$name"
     done
+    start_locust
     say "up in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
     say "UI: $LOADSTACK_API_URL  user: admin  password file: $AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
+}
+
+# The standing Locust cluster: the service starts the master and each worker as its own process (PID files and
+# logs in $LOCUST_DIR) and returns once every worker is connected; run again, it finds them running.
+start_locust() {
+    local url
+    if ! url="$("$PY" -m loadstack.locust.service up --dir "$LOCUST_DIR" --workers "$LOCUST_WORKERS" \
+        --web-port "$LOCUST_WEB_PORT" --master-port "$LOCUST_MASTER_PORT" 2>>"$(logfile locust)")"; then
+        fail_start locust
+    fi
+    [[ "$url" == "$LOADSTACK_LOCUST_MASTER_URL" ]] || die "locust: the master answers at $url, not $LOADSTACK_LOCUST_MASTER_URL"
+    say "locust: master at $url with $LOCUST_WORKERS workers (logs $LOCUST_DIR/); ramps attach to it by URL"
+}
+
+stop_locust() {
+    [[ -d "$LOCUST_DIR" ]] || return 0
+    "$PY" -m loadstack.locust.service down --dir "$LOCUST_DIR" >>"$(logfile locust)" 2>&1 \
+        && say "locust: stopped" || say "locust: could not stop every process (see $(logfile locust))"
+}
+
+# services.sh's down and status, plus the Locust cluster (which the service tracks by its own PID files).
+eval "$(declare -f cmd_down | sed '1s/^cmd_down/single_cmd_down/')"
+eval "$(declare -f cmd_status | sed '1s/^cmd_status/single_cmd_status/')"
+cmd_down() {
+    local names=() name
+    for name in "$@"; do [[ "$name" == locust ]] || names+=("$name"); done
+    if (($# == 0)) || [[ " $* " == *" locust "* ]]; then stop_locust; fi
+    if (($# == 0 || ${#names[@]})); then single_cmd_down "${names[@]}"; fi
+}
+cmd_status() {
+    local rc=0
+    single_cmd_status "$@" || rc=$?
+    if "$PY" -m loadstack.locust.service status --dir "$LOCUST_DIR" >/dev/null 2>&1; then
+        printf '%-14s running  %-12s %-22s log %s\n' locust "" "${LOADSTACK_LOCUST_MASTER_URL#http://}" "$LOCUST_DIR/"
+    else
+        printf '%-14s stopped\n' locust
+        rc=3
+    fi
+    return "$rc"
 }
 
 # A worker is ready when Celery answers its ping through the broker (health does not report workers).

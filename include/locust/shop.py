@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 from collections import deque
@@ -443,6 +444,8 @@ def _add_routes(environment, web_ui) -> None:
             "shape_running": runner.shape_greenlet is not None,
             "workers": _worker_count(runner),
             "host": environment.host,
+            # Which locustfile this master runs: a ramp attaching to a standing master checks it is its own.
+            "locustfile": os.path.basename(__file__),
             "time": time.time(),
         }
 

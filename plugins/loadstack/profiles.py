@@ -81,6 +81,8 @@ class Profile:
     aurora_build: AuroraBuildSettings = field(default_factory=AuroraBuildSettings)
     # Which Celery queue runs which class of work (LOADSTACK_QUEUES); empty: Airflow's default queue.
     queues: TaskQueues = field(default_factory=TaskQueues)
+    # A standing Locust master (loadstack.locust.service) that ramps attach to instead of starting their own.
+    locust_master_url: str | None = None
     session_factory: SessionFactory | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -278,6 +280,14 @@ def _require_loopback(url: str, variable: str) -> None:
         )
 
 
+def _locust_master_url(env: Mapping[str, str]) -> str | None:
+    url = env.get("LOADSTACK_LOCUST_MASTER_URL", "").strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise ProfileError(f"LOADSTACK_LOCUST_MASTER_URL={url!r} is not an http(s) URL: give the master's web URL, "
+                           "as `python -m loadstack.locust.service up` prints it (e.g. http://127.0.0.1:8089)")
+    return url.rstrip("/") or None
+
+
 def _queues(env: Mapping[str, str]) -> TaskQueues:
     try:
         return TaskQueues.from_env(env)
@@ -304,6 +314,7 @@ def load_profile(environ: Mapping[str, str] | None = None, *, session_factory: S
         snapshot_bucket=env.get("LOADSTACK_SNAPSHOT_BUCKET", "loadstack-snapshots"),
         report_bucket=env.get("LOADSTACK_REPORT_BUCKET", "loadstack-reports"),
         queues=_queues(env),
+        locust_master_url=_locust_master_url(env),
     )
     if name == "local":
         endpoint = env.get("LOADSTACK_AWS_ENDPOINT_URL", "http://127.0.0.1:5055")

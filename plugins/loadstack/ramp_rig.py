@@ -23,6 +23,7 @@ from typing import Any
 
 from loadstack.haproxy.config import BACKEND
 from loadstack.haproxy.runtime import HAProxyRuntime
+from loadstack.locust import master_api
 from loadstack.locust.cluster import TooFewWorkers
 from loadstack.locust.driver import LocustDriver
 from loadstack.metrics.cloudwatch import (
@@ -98,7 +99,7 @@ def open_rig(
                 f"metrics.source locust reads the ramp's own Locust, and load.driver {driver_name} starts none: "
                 "use prometheus or cloudwatch"
             )
-        driver = _locust(run_dir, project_root, target_url, load)
+        driver = _locust(run_dir, project_root, target_url, load, profile)
         try:
             window_s = float(metrics.get("window_s", 5))
             return RampRig(driver=driver, source=LocustSource(url=driver.url, window_s=max(window_s, MIN_WINDOW_S)))
@@ -108,21 +109,28 @@ def open_rig(
     source = _source(metrics, profile)
     try:
         if driver_name == "locust":
-            return RampRig(driver=_locust(run_dir, project_root, target_url, load), source=source)
+            return RampRig(driver=_locust(run_dir, project_root, target_url, load, profile), source=source)
         return RampRig(driver=_shift(driver_name, load, profile), source=source)
     except BaseException:
         source.close()
         raise
 
 
-def _locust(run_dir: Path, project_root: Path, target_url: str, load: Mapping[str, Any]) -> LocustDriver:
-    if load.get("master_url"):
+def _locust(
+    run_dir: Path, project_root: Path, target_url: str, load: Mapping[str, Any], profile: Profile | None
+) -> LocustDriver:
+    master_url, setting = load.get("master_url"), "load.master_url"
+    if not master_url and profile is not None and profile.locust_master_url:
+        # The profile's load generators (a standing cluster on load hosts) serve every stack that uses their file.
+        master_url, setting = profile.locust_master_url, "LOADSTACK_LOCUST_MASTER_URL"
+        _check_locustfile(master_url, load)
+    if master_url:
         # A standing master serves every stack: this ramp names its app at run time.
         try:
-            return LocustDriver.attach(load["master_url"], target_url=target_url, workers=int(load.get("workers", 1)))
+            return LocustDriver.attach(master_url, target_url=target_url, workers=int(load.get("workers", 1)))
         except TooFewWorkers as error:
             raise RampRigError(
-                f"load.workers {error.wanted}: the Locust master at load.master_url {error.url} has only "
+                f"load.workers {error.wanted}: the Locust master at {setting} {error.url} has only "
                 f"{error.connected} worker(s) connected; start more workers against it or lower load.workers"
             ) from None
     locustfile = (project_root / load["locustfile"]).resolve()
@@ -131,6 +139,20 @@ def _locust(run_dir: Path, project_root: Path, target_url: str, load: Mapping[st
     return LocustDriver.start(
         run_dir=run_dir, target_url=target_url, workers=int(load.get("workers", 1)), locustfile=locustfile
     )
+
+
+def _check_locustfile(master_url: str, load: Mapping[str, Any]) -> None:
+    """The profile's standing master runs one locustfile: a step written for another cannot use it."""
+    try:
+        running = master_api.rate_state(master_url).get("locustfile")
+    except master_api.LocustMasterError:
+        return  # unreachable: attaching says so, with the master's address
+    wanted = Path(load["locustfile"]).name
+    if running and running != wanted:
+        raise RampRigError(
+            f"load.locustfile {load['locustfile']}: the profile's Locust master (LOADSTACK_LOCUST_MASTER_URL "
+            f"{master_url}) runs {running}; give load.master_url of a master that runs {wanted}"
+        )
 
 
 def _aws(profile: Profile | None, what: str) -> Profile:

@@ -39,6 +39,14 @@ def test_a_bad_queue_map_is_a_profile_error_naming_the_variable():
         load_profile({"LOADSTACK_QUEUES": "load"})
 
 
+def test_a_standing_locust_master_is_an_http_url():
+    assert load_profile({}).locust_master_url is None
+    assert load_profile({"LOADSTACK_LOCUST_MASTER_URL": "http://127.0.0.1:8089/"}).locust_master_url == \
+        "http://127.0.0.1:8089"
+    with pytest.raises(ProfileError, match="LOADSTACK_LOCUST_MASTER_URL='127.0.0.1:8089' is not an http"):
+        load_profile({"LOADSTACK_LOCUST_MASTER_URL": "127.0.0.1:8089"})
+
+
 def test_unknown_profile():
     with pytest.raises(ProfileError, match="unknown profile"):
         load_profile({"LOADSTACK_PROFILE": "staging"})

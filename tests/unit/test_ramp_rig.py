@@ -93,6 +93,36 @@ def test_a_standing_master_with_too_few_workers_names_load_workers_and_closes_th
     assert len(closed) == 1
 
 
+def _profile_with_master(monkeypatch, runs: str | None):
+    from loadstack.profiles import load_profile
+
+    monkeypatch.setattr(ramp_rig.master_api, "rate_state", lambda url, **_: {"locustfile": runs} if runs else {})
+    return load_profile({"LOADSTACK_LOCUST_MASTER_URL": "http://127.0.0.1:8099/"})
+
+
+def test_the_profiles_standing_master_serves_a_step_that_names_none(project, driver, monkeypatch):
+    made = rig(project, profile=_profile_with_master(monkeypatch, "shop.py"))
+    driver.cls.attach.assert_called_once_with("http://127.0.0.1:8099", target_url=TARGET, workers=3)
+    driver.cls.start.assert_not_called()
+    assert made.driver is driver
+    # The step's own master_url wins over the profile's.
+    rig(project, load={**LOAD, "master_url": "http://127.0.0.1:8089"}, profile=_profile_with_master(monkeypatch, None))
+    assert driver.cls.attach.call_args.args == ("http://127.0.0.1:8089",)
+
+
+def test_a_step_whose_locustfile_the_profiles_master_does_not_run_is_refused(project, driver, monkeypatch):
+    with pytest.raises(RampRigError, match=r"load.locustfile include/locust/shop.py: the profile's Locust master "
+                                           r"\(LOADSTACK_LOCUST_MASTER_URL http://127.0.0.1:8099\) runs other.py"):
+        rig(project, profile=_profile_with_master(monkeypatch, "other.py"))
+    driver.cls.attach.assert_not_called()
+
+
+def test_too_few_workers_at_the_profiles_master_names_the_variable(project, driver, monkeypatch):
+    driver.cls.attach.side_effect = TooFewWorkers("http://127.0.0.1:8099", connected=1, wanted=3)
+    with pytest.raises(RampRigError, match=r"load.workers 3: the Locust master at LOADSTACK_LOCUST_MASTER_URL"):
+        rig(project, profile=_profile_with_master(monkeypatch, "shop.py"))
+
+
 @pytest.mark.parametrize("target", ["${steps.app.outputs.url}", "127.0.0.1:8123", ""])
 def test_a_target_that_is_not_a_url_starts_nothing(project, driver, target):
     with pytest.raises(

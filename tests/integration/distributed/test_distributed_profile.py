@@ -26,6 +26,7 @@ import httpx
 import jwt
 import pytest
 
+from loadstack.locust import master_api
 from loadstack.profiles import load_profile
 from loadstack.rest_client.client import AirflowRestClient, ApiSettings
 from loadstack.stack_registry import StackRegistry
@@ -130,6 +131,8 @@ def distributed_profile() -> Iterator[DistributedProfile]:
         "LOADSTACK_DIST_MOTO_PORT": str(free_port()),
         "LOADSTACK_DIST_ZOOKEEPER_PORT": str(free_port()),
         "LOADSTACK_DIST_PG_PORT": str(free_port()),
+        "LOADSTACK_DIST_LOCUST_WEB_PORT": str(free_port()),
+        "LOADSTACK_DIST_LOCUST_MASTER_PORT": str(free_port()),
         "LOADSTACK_DIST_REDIS_PORT": str(free_port()),
         "LOADSTACK_DIST_INFRA_LOG_PORT": str(log_ports["infra"]),
         "LOADSTACK_DIST_LOAD_LOG_PORT": str(log_ports["load"]),
@@ -149,6 +152,8 @@ def distributed_profile() -> Iterator[DistributedProfile]:
         down = _script("down", env, timeout=180)
         print(down.stdout[-2000:], down.stderr[-2000:])
         _stop_leftovers(directory / "run")
+        subprocess.run([sys.executable, "-m", "loadstack.locust.service", "down", "--dir", str(directory / "locust")],
+                       capture_output=True, timeout=60, check=False)
         shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -276,6 +281,16 @@ def test_the_demo_stack_runs_end_to_end_on_two_workers(distributed_profile: Dist
     assert {"surge.ramp", "surge.checks", "surge.report"} <= by_worker["load"]
     assert {"network.apply", "seed_events.seed_base", "events_db.restore", "app.deploy",
             "stack-teardown.events_db.destroy"} <= by_worker["infra"]
+
+    # The ramp attached to the profile's standing Locust (a master and two workers, each its own process) and
+    # named its app as the target; both workers sent the stack's requests.
+    with profile.client() as client:
+        app_url = client.xcom(DEMO_STACK, run.dag_run_id, "app.deploy")["url"]
+    master = f"http://127.0.0.1:{profile.env['LOADSTACK_DIST_LOCUST_WEB_PORT']}"
+    assert master_api.rate_state(master)["host"] == app_url
+    sent = master_api.counters(master)
+    assert sent.workers == 2 and len(sent.worker_requests) == 2, sent
+    assert all(n > 1000 for n in sent.worker_requests.values()), sent.worker_requests
 
     # Torn down: nothing listed, no server of a step left running under either worker's home.
     assert StackRegistry(_profile_aws(profile)).list() == []

@@ -102,7 +102,9 @@ def test_ramps_attach_by_url_each_sends_load_to_its_own_app_and_leave_the_cluste
     first_app, second_app = start_standin(), start_standin()
     started = pids(run_dir)
     assert len(started) == 3 and len(set(started.values())) == 3  # a master and two workers, each its own process
-    assert master_api.rate_state(master_url)["host"] is None  # no target until a ramp names one
+    idle = master_api.rate_state(master_url)
+    assert idle["host"] is None  # no target until a ramp names one
+    assert idle["locustfile"] == "shop.py"  # what a profile-wide master is checked against (ramp_rig)
 
     rig = open_ramp_rig(tmp_path, master_url, first_app.url)
     assert not rig.driver.cluster.owned
