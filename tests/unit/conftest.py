@@ -342,6 +342,20 @@ def mocked_aws(aws_env):
 
 
 @pytest.fixture
+def two_homes(tmp_path, mocked_aws):
+    """Two workers' local profiles (LOADSTACK_HOME a and b) on one state bucket and one Secrets Manager in moto."""
+    from loadstack.profiles import Profile
+
+    made = tuple(
+        Profile(name="local", region="us-east-1", state_bucket="state", home=tmp_path / home, terraform_bin="terraform",
+                plugin_mirror=tmp_path)
+        for home in ("a", "b")
+    )
+    made[0].client("s3").create_bucket(Bucket="state")
+    return made
+
+
+@pytest.fixture
 def rds(mocked_aws):
     import boto3
 

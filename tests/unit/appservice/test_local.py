@@ -43,15 +43,8 @@ def profile(tmp_path) -> Profile:
 
 
 @pytest.fixture
-def stored(tmp_path, mocked_aws) -> tuple[Profile, Profile]:
-    """Two workers' local profiles (homes A and B) on one state bucket in moto's memory."""
-    made = tuple(
-        Profile(name="local", region="us-east-1", state_bucket="state", home=tmp_path / home, terraform_bin="terraform",
-                plugin_mirror=tmp_path)
-        for home in ("a", "b")
-    )
-    made[0].client("s3").create_bucket(Bucket="state")
-    return made
+def stored(two_homes) -> tuple[Profile, Profile]:
+    return two_homes
 
 
 def test_everything_lives_under_the_profiles_data_dir_and_the_state_in_the_bucket(profile):

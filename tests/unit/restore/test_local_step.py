@@ -20,15 +20,8 @@ ENTRY = CatalogEntry(name="shop-cache", engine="redis", kind="rdb", profile="loc
 
 
 @pytest.fixture
-def homes(tmp_path, mocked_aws) -> tuple[Profile, Profile]:
-    """Two workers' local profiles (homes A and B) on one state bucket and one Secrets Manager."""
-    made = tuple(
-        Profile(name="local", region="us-east-1", state_bucket="state", home=tmp_path / home, terraform_bin="terraform",
-                plugin_mirror=tmp_path)
-        for home in ("a", "b")
-    )
-    made[0].client("s3").create_bucket(Bucket="state")
-    return made
+def homes(two_homes) -> tuple[Profile, Profile]:
+    return two_homes
 
 
 @pytest.fixture
