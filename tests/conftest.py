@@ -174,6 +174,7 @@ SLOWEST_FIRST = (
     "tests/integration/terraform/test_module_layouts.py",
     "tests/integration/ramp/test_ramp_stack.py",
     "tests/integration/airflow/test_nightly_backfill.py",
+    "tests/integration/distributed/test_distributed_profile.py",
     "tests/integration/ramp/test_capacity_stack.py",
     "tests/integration/airflow/test_ramp_approval.py",
     "tests/integration/airflow/render/test_guaranteed_teardown.py",
@@ -184,6 +185,7 @@ SLOWEST_FIRST = (
     "tests/integration/snapshots/test_aws_path_on_moto_server.py",
     "tests/integration/airflow/render/test_reaper_dag.py",
     "tests/integration/test_data_stack.py",
+    "tests/integration/test_stack_across_homes.py",
 )
 
 
