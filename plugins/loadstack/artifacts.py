@@ -69,6 +69,16 @@ def is_missing_object(error: Exception) -> bool:
     return _error_code(error) in ("404", "NoSuchKey", "NotFound")
 
 
+def read_object(s3: Any, bucket: str, key: str) -> bytes | None:
+    """An S3 object's bytes, or None when there is no such object (a missing bucket still raises)."""
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if is_missing_object(exc):
+            return None
+        raise
+
+
 # A conditional write (If-Match / If-None-Match) that lost: 412 when another version is there (or the one meant
 # changed), 409 while another conditional write to the key is in flight.
 _CONFLICT_CODES = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")

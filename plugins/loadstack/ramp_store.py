@@ -13,9 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from loadstack.artifacts import is_missing_object
+from loadstack.artifacts import read_object
 from loadstack.profiles import Profile
 
 
@@ -46,13 +44,8 @@ class RampStore:
 
     def load(self) -> dict[str, Any] | None:
         """The last checkpoint of this run's ramp, or None if it never checkpointed."""
-        try:
-            answer = self.profile.client("s3").get_object(Bucket=self.profile.state_bucket, Key=self.key)
-        except ClientError as exc:
-            if is_missing_object(exc):
-                return None
-            raise
-        return json.loads(answer["Body"].read())
+        body = read_object(self.profile.client("s3"), self.profile.state_bucket, self.key)
+        return None if body is None else json.loads(body)
 
     def delete(self) -> None:
         self.profile.client("s3").delete_object(Bucket=self.profile.state_bucket, Key=self.key)

@@ -27,7 +27,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from loadstack.artifacts import is_missing_object, is_write_conflict
+from loadstack.artifacts import is_write_conflict, read_object
 from loadstack.profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -102,13 +102,8 @@ class ServerRecords:
         return self.profile.client("s3")
 
     def load(self) -> ServerRecord | None:
-        try:
-            answer = self._s3.get_object(Bucket=self.profile.state_bucket, Key=self.key)
-        except ClientError as exc:
-            if is_missing_object(exc):
-                return None
-            raise
-        return ServerRecord.from_json(json.loads(answer["Body"].read()))
+        body = read_object(self._s3, self.profile.state_bucket, self.key)
+        return None if body is None else ServerRecord.from_json(json.loads(body))
 
     def create(self, base_dir: Path, state: dict[str, Any], *, host: str, action: str = "restore") -> ServerRecord:
         """Record a server this worker is about to start (by `action`). Only where there is no record: a record

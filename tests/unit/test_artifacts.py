@@ -9,7 +9,14 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from loadstack.artifacts import ArtifactError, ArtifactStore, ensure_snapshot_bucket, file_sha256, is_write_conflict
+from loadstack.artifacts import (
+    ArtifactError,
+    ArtifactStore,
+    ensure_snapshot_bucket,
+    file_sha256,
+    is_write_conflict,
+    read_object,
+)
 
 BUCKET = "loadstack-snapshots"
 
@@ -141,3 +148,11 @@ def test_ensure_snapshot_bucket_creates_it_on_the_local_profile_only(tmp_path, m
 def test_a_lost_conditional_write_is_told_from_other_errors(code, status, conflict):
     error = ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject")
     assert is_write_conflict(error) is conflict
+
+
+def test_read_object_is_none_for_a_missing_object_but_a_missing_bucket_raises(s3):
+    s3.put_object(Bucket=BUCKET, Key="loadstack/x.json", Body=b'{"a": 1}')
+    assert read_object(s3, BUCKET, "loadstack/x.json") == b'{"a": 1}'
+    assert read_object(s3, BUCKET, "loadstack/none.json") is None
+    with pytest.raises(ClientError):
+        read_object(s3, "no-such-bucket", "loadstack/x.json")

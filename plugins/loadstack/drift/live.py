@@ -15,9 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from loadstack.artifacts import is_missing_object
+from loadstack.artifacts import read_object
 from loadstack.kinds.terraform import TerraformStep
 from loadstack.profiles import Profile
 from loadstack.spec import SpecError, Stack, load_stack
@@ -66,12 +64,9 @@ class LiveStacks:
 
 def managed_resources(profile: Profile, state_object: str) -> int:
     """How many managed resources a remote state holds (0 when there is no state object)."""
-    try:
-        body = profile.client("s3").get_object(Bucket=profile.state_bucket, Key=state_object)["Body"].read()
-    except ClientError as exc:
-        if is_missing_object(exc):
-            return 0
-        raise
+    body = read_object(profile.client("s3"), profile.state_bucket, state_object)
+    if body is None:
+        return 0
     # The state holds secrets: only its resource list is looked at, nothing of it is logged.
     resources = json.loads(body).get("resources") or []
     return sum(1 for r in resources if r.get("mode") == "managed" and r.get("instances"))

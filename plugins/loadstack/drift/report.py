@@ -16,9 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from loadstack.artifacts import is_missing_object
+from loadstack.artifacts import read_object
 from loadstack.drift.changes import ResourceDrift
 from loadstack.profiles import Profile
 
@@ -95,13 +93,8 @@ def save_step_result(profile: Profile, run_id: str, result: StepDrift) -> str:
 
 
 def load_step_result(profile: Profile, run_id: str, stack: str, step: str) -> StepDrift | None:
-    try:
-        body = profile.client("s3").get_object(Bucket=profile.state_bucket, Key=result_key(run_id, stack, step))
-    except ClientError as exc:
-        if is_missing_object(exc):
-            return None
-        raise
-    return StepDrift.from_json(json.loads(body["Body"].read()))
+    body = read_object(profile.client("s3"), profile.state_bucket, result_key(run_id, stack, step))
+    return None if body is None else StepDrift.from_json(json.loads(body))
 
 
 @dataclass(frozen=True)

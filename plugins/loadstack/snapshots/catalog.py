@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from loadstack.artifacts import is_missing_object
+from loadstack.artifacts import read_object
 from loadstack.issues import issues_from_validation
 from loadstack.profiles import Profile
 from loadstack.snapshots.names import SNAPSHOT_NAME_PATTERN
@@ -195,13 +194,8 @@ class Catalog:
         return f"{self.PREFIX}{name}.json"
 
     def get(self, name: str) -> CatalogEntry | None:
-        try:
-            body = self.profile.client("s3").get_object(Bucket=self.profile.snapshot_bucket, Key=self._key(name))["Body"]
-        except ClientError as exc:
-            if is_missing_object(exc):
-                return None
-            raise
-        return CatalogEntry.model_validate_json(body.read())
+        body = read_object(self.profile.client("s3"), self.profile.snapshot_bucket, self._key(name))
+        return None if body is None else CatalogEntry.model_validate_json(body)
 
     def put(self, entry: CatalogEntry) -> None:
         self.profile.client("s3").put_object(

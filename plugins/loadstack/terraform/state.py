@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from loadstack.artifacts import is_missing_object
+from loadstack.artifacts import is_missing_object, read_object
 from loadstack.profiles import Profile
 
 
@@ -39,12 +39,9 @@ def state_exists(profile: Profile, object_key: str) -> bool:
 def holds_resources(profile: Profile, object_key: str) -> bool:
     """Whether a remote state holds managed resources: False without a state object, and for a workspace that
     was made but never applied (a failed first apply) or already destroyed."""
-    try:
-        body = profile.client("s3").get_object(Bucket=profile.state_bucket, Key=object_key)["Body"].read()
-    except ClientError as exc:
-        if is_missing_object(exc):
-            return False
-        raise
+    body = read_object(profile.client("s3"), profile.state_bucket, object_key)
+    if body is None:
+        return False
     # The state holds secrets: only its resource list is looked at, nothing of it is logged.
     resources = json.loads(body).get("resources") or []
     return any(r.get("mode") == "managed" and r.get("instances") for r in resources)

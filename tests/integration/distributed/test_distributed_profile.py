@@ -225,11 +225,9 @@ def _profile_aws(profile: DistributedProfile):
 
 def _worker_of(profile: DistributedProfile, task_id: str, run_id: str, try_number: int) -> str | None:
     """The worker whose log folder holds this try's log: which worker ran it."""
-    found = [name for name in ("infra", "load")
-             if list((profile.worker_dir(name) / "logs").rglob(
-                 f"dag_id={DEMO_STACK}/run_id={run_id}/task_id={task_id}/**/attempt={try_number}.log"))
-             or list((profile.worker_dir(name) / "logs").rglob(
-                 f"dag_id={DEMO_STACK}/run_id={run_id}/task_id={task_id}/attempt={try_number}.log"))]
+    # `**` also matches no directory: mapped tries sit one level deeper (map_index=N/).
+    found = [name for name in ("infra", "load") if list((profile.worker_dir(name) / "logs").glob(
+        f"dag_id={DEMO_STACK}/run_id={run_id}/task_id={task_id}/**/attempt={try_number}.log"))]
     return found[0] if len(found) == 1 else None
 
 
