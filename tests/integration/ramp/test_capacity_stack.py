@@ -90,6 +90,11 @@ def test_a_bounded_capacity_search_on_the_real_app_finds_a_value_with_its_bracke
     assert state["timeline"]["decisions"][-1]["action"] == "drain"
     rules = saved["params"]["abort_rules"]
     held, worst = longest_above_a_limit(state, rules)
+    if held > INTERVAL_S:  # what the search saw and did over that level, to tell a slow tick from a wrong call
+        window = (worst["set_at"] - 1, worst["left_at"] + 1)
+        seen = [d for d in state["timeline"]["decisions"] if window[0] <= d["at"] <= window[1]]
+        shown = [s for s in state["timeline"]["samples"] if window[0] <= s["at"] <= window[1]]
+        print(json.dumps({"decisions": seen, "samples": shown}, indent=1, default=str))
     assert held <= INTERVAL_S, (held, worst)
 
     assert all(result["passed"] for result in out[f"{STEP}.checks"])

@@ -142,6 +142,20 @@ def test_a_step_up_above_a_limit_is_left_before_a_fully_settled_sample():
     assert "a sample partly after the step up" in down.reason
 
 
+def test_a_new_level_at_the_rate_already_flowing_is_judged_on_that_traffic_at_once():
+    # A confirmation may start a new level at the rate already flowing: no traffic changes, so a sample of it
+    # that shows a breach must end the level at once, not wait out a settle time and a window (CI once held
+    # 820 QPS for 22.7 s past a sample above its p99 limit that way).
+    search = CapacitySearch(PARAMS, settle_s=2.0)
+    search.tick(0.0, None)  # the first level: 50 QPS, settled from 2 s
+    search._move(5.0, search.state.buckets, "the same rate, a new level", None, {})
+    breach = Sample(at=3.0, taken_at=8.0, qps=50.0, error_ratio=0.6, p99_ms=20.0, window_s=5.0)
+    result = search.tick(8.0, breach)
+    assert search.state.levels[-2].verdict == "unhealthy", search.state.levels[-2]
+    assert [d.action for d in result.decisions] == ["step_down"]
+    assert "above the abort limit" in result.decisions[0].reason
+
+
 @pytest.mark.parametrize("delay_s", [0.0, 10.0, 30.0])
 @pytest.mark.parametrize("growth", [2.0, 4.0])
 def test_load_above_an_abort_limit_never_stays_longer_than_one_interval(delay_s, growth):
