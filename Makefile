@@ -18,7 +18,7 @@ CONF    ?= {}
 TIMEOUT ?= 1800
 PARSE_TIMEOUT ?= 120
 
-.PHONY: help bootstrap up demo down status restart up-distributed demo-distributed down-distributed status-distributed test test-long test-unit bench validate freeze clean distclean
+.PHONY: help bootstrap up demo down status restart up-distributed demo-distributed down-distributed status-distributed test test-long test-unit fuzz bench validate freeze clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-18s %s\n", $$1, $$2 }'
@@ -63,6 +63,9 @@ test-long: bootstrap ## the long end-to-end runs of whole stacks (single machine
 
 test-unit: bootstrap ## tests not marked integration
 	@bash scripts/pytest.sh -m "not integration" $(PYTEST_ARGS)
+
+fuzz: bootstrap ## fuzz spec loading with random mutations of include/stacks/*.yaml (FUZZ_EXAMPLES=1000 per test)
+	@LOADSTACK_FUZZ_RANDOM=1 FUZZ_RANDOM=1 FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} bash scripts/pytest.sh tests/unit/test_spec_fuzz.py $(PYTEST_ARGS)
 
 bench: up ## benchmarks (python -m bench): demo stack wall time, Terraform fixed cost, parse time
 	@$(ENV) $(PY) -m bench $(BENCH_ARGS)

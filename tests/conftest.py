@@ -45,7 +45,8 @@ os.environ.update(
         "LOADSTACK_HOME": str(_SESSION_HOME / "loadstack"),
     }
 )
-for _name in [n for n in os.environ if n.startswith("LOADSTACK_") and n != "LOADSTACK_HOME"]:
+# LOADSTACK_FUZZ_RANDOM steers the spec fuzzer (`make fuzz`), not loadstack: it stays.
+for _name in [n for n in os.environ if n.startswith("LOADSTACK_") and n not in ("LOADSTACK_HOME", "LOADSTACK_FUZZ_RANDOM")]:
     del os.environ[_name]
 (_SESSION_HOME / "airflow").mkdir()
 

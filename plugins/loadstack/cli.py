@@ -26,6 +26,22 @@ def _spec_files(paths: list[str]) -> list[Path]:
     return files
 
 
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    """`text` with newlines and other control characters escaped, cut to `limit` characters."""
+    text = "".join(_ESCAPES.get(c, c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}")
+                   for c in text[: limit * 2])
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _crash_line(path: Path, exc: BaseException) -> str:
+    """The one line for a file loadstack itself failed on (anything but a SpecError)."""
+    what = f"{type(exc).__name__}: {_one_line(str(exc))}" if str(exc) else type(exc).__name__
+    return f"{_one_line(str(path))}: loadstack failed on this file ({what}); this is a loadstack bug — please report it"
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     files = _spec_files(args.paths)
     if not files:
@@ -39,6 +55,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
             bad += 1
             for line in exc.lines():
                 print(line, file=sys.stderr)
+            continue
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - one file must not stop the others
+            # Anything but a SpecError is loadstack's fault, not the spec's (RecursionError, MemoryError, a
+            # TypeError on input of an unexpected shape): say so in one line, and go on with the next file.
+            bad += 1
+            print(_crash_line(path, exc), file=sys.stderr)
             continue
         if not args.quiet:
             print(f"{path}: ok ({len(stack.steps)} steps)")

@@ -59,25 +59,30 @@ class StepGraph:
         return sorted(seen)
 
     def find_cycle(self) -> list[str] | None:
-        """The first cycle met in name order, closed (`[a, b, a]`), or None."""
+        """The first cycle met in name order, closed (`[a, b, a]`), or None.
+
+        A depth-first walk with its own stack, not Python's: a chain of thousands of steps is no
+        RecursionError.
+        """
         state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
-        path: list[str] = []
-
-        def visit(node: str) -> list[str] | None:
-            state[node] = 1
-            path.append(node)
-            for nxt in sorted(self._down[node]):
-                if state.get(nxt) == 1:
+        for root in self._nodes:
+            if root in state:
+                continue
+            state[root] = 1
+            path = [root]
+            # One iterator per node on the path: the successors it has yet to look at, in name order.
+            pending = [iter(sorted(self._down[root]))]
+            while pending:
+                nxt = next(pending[-1], None)
+                if nxt is None:
+                    state[path.pop()] = 2
+                    pending.pop()
+                elif state.get(nxt) == 1:
                     return path[path.index(nxt) :] + [nxt]
-                if nxt not in state and (found := visit(nxt)):
-                    return found
-            path.pop()
-            state[node] = 2
-            return None
-
-        for node in self._nodes:
-            if node not in state and (found := visit(node)):
-                return found
+                elif nxt not in state:
+                    state[nxt] = 1
+                    path.append(nxt)
+                    pending.append(iter(sorted(self._down[nxt])))
         return None
 
     def topological_order(self) -> list[str]:

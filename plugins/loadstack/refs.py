@@ -45,9 +45,9 @@ class Ref:
 
 def parse_ref(expression: str) -> Ref:
     text = expression.strip()
-    if m := _STEP_OUTPUT.match(text):
+    if m := _STEP_OUTPUT.fullmatch(text):
         return Ref("step", m.group(2), m.group(1))
-    if m := _OWN_OUTPUT.match(text):
+    if m := _OWN_OUTPUT.fullmatch(text):
         return Ref("own", m.group(1))
     if text.startswith("stack."):
         field = text[len("stack.") :]

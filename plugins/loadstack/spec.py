@@ -13,15 +13,26 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from loadstack.graph import StepGraph
-from loadstack.handlers import UnknownHandlerError, get_handler
-from loadstack.issues import SpecIssue, issues_from_validation, join_path, unknown_name
+from loadstack.handlers import HANDLERS, UnknownHandlerError, get_handler
+from loadstack.issues import (
+    SpecIssue,
+    did_you_mean,
+    format_issue,
+    issues_from_validation,
+    join_path,
+    kind_of,
+    listing,
+    not_a_name,
+    shown,
+    unknown_name,
+)
 from loadstack.kinds import STEP_KINDS, VARIANTS, CheckContext, StepBase, Variant
 from loadstack.kinds.base import STEP_NAME_PATTERN
 from loadstack.refs import Ref, RefSyntaxError, walk_refs
+from loadstack.safe_yaml import YamlProblems, read_yaml_file
 
 STACK_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 _STEP_NAME = re.compile(STEP_NAME_PATTERN)
@@ -30,8 +41,6 @@ _STEP_NAME = re.compile(STEP_NAME_PATTERN)
 DURATION_PATTERN = r"^(?=\d)(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$"
 _DURATION = re.compile(DURATION_PATTERN)
 SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
-# libyaml's loader parses specs about 10x faster than the pure-Python one (DAG parse time).
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class SpecError(ValueError):
@@ -43,13 +52,14 @@ class SpecError(ValueError):
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:
-        return [f"{self.source}: {i.path}: {i.message}" if i.path else f"{self.source}: {i.message}" for i in self.issues]
+        """One line per issue: control characters (a name's line break) are escaped, never printed."""
+        return [format_issue(self.source, i) for i in self.issues]
 
 
 def parse_duration(text: str) -> timedelta:
-    m = _DURATION.match(text.strip()) if isinstance(text, str) else None
+    m = _DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
     if not m or not any(m.groups()):
-        raise ValueError(f"'{text}' is not a duration; write e.g. 30m, 8h, 2d or 1h30m")
+        raise ValueError(f"{shown(text)} is not a duration; write e.g. 30m, 8h, 2d or 1h30m")
     days, hours, minutes, seconds = (int(g or 0) for g in m.groups())
     return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
@@ -85,7 +95,7 @@ class StackModel(BaseModel):
 
         if len(value.split()) != 5 or not croniter.is_valid(value):
             raise ValueError(
-                f"'{value}' is not a 5-field cron expression or one of {', '.join(SCHEDULE_PRESETS)}"
+                f"{shown(value)} is not a 5-field cron expression or one of {', '.join(SCHEDULE_PRESETS)}"
             )
         return value
 
@@ -138,16 +148,9 @@ def load_stack(path: str | Path, *, modules_dir: Path | None = None, display: st
     path = Path(path)
     source = display or str(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SpecError(source, [SpecIssue("", f"cannot read spec: {exc.strerror}")]) from None
-    try:
-        data = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(source, [SpecIssue("", f"invalid YAML: {where}{problem}")]) from None
+        data = read_yaml_file(path)
+    except YamlProblems as problems:
+        raise SpecError(source, [SpecIssue("", message) for message in problems.issues]) from None
     return parse_stack(data, source=source, path=path, modules_dir=modules_dir or default_modules_dir(path))
 
 
@@ -167,21 +170,27 @@ def parse_stack(data: Any, *, source: str, path: Path, modules_dir: Path) -> Sta
     stack_name = data.get("name") if isinstance(data.get("name"), str) else path.stem
     steps: dict[str, StepBase] = {}
     handlers: dict[str, tuple[HandlerSpec, ...]] = {}
-    step_kinds = {str(n): str(r.get("kind")) for n, r in raw_steps.items() if isinstance(r, dict)}
+    # Only kinds given as names: a list or mapping there is reported by the step itself.
+    step_kinds = {
+        str(n): r["kind"] for n, r in raw_steps.items() if isinstance(r, dict) and isinstance(r.get("kind"), str)
+    }
+    taken = frozenset(str(n) for n in raw_steps)
     for step_name, raw in raw_steps.items():
-        step, step_handlers, step_issues = _parse_step(str(step_name), raw, stack_name, path, modules_dir, step_kinds)
+        step, step_handlers, step_issues = _parse_step(
+            str(step_name), raw, stack_name, path, modules_dir, step_kinds, taken=taken
+        )
         issues.extend(step_issues)
         if step is not None:
             steps[str(step_name)] = step
             handlers[str(step_name)] = step_handlers
 
-    edges, edge_issues = _collect_edges(raw_steps, steps)
+    edges, edge_issues = _collect_edges(raw_steps, steps, modules_dir)
     issues.extend(edge_issues)
     if issues or model is None:
         raise SpecError(source, issues)
     graph = StepGraph(steps, edges)
     if cycle := graph.find_cycle():
-        raise SpecError(source, [SpecIssue("steps", "cycle: " + " -> ".join(cycle) + "; remove one of these dependencies")])
+        raise SpecError(source, [SpecIssue("steps", f"cycle: {_chain(cycle)}; remove one of these dependencies")])
     return Stack(
         model=model,
         steps=steps,
@@ -194,18 +203,29 @@ def parse_stack(data: Any, *, source: str, path: Path, modules_dir: Path) -> Sta
 
 
 def _parse_step(
-    name: str, raw: Any, stack_name: str, path: Path, modules_dir: Path, step_kinds: dict[str, str]
+    name: str,
+    raw: Any,
+    stack_name: str,
+    path: Path,
+    modules_dir: Path,
+    step_kinds: dict[str, str],
+    *,
+    taken: Iterable[str] = (),
 ) -> tuple[StepBase | None, tuple[HandlerSpec, ...], list[SpecIssue]]:
     prefix = f"steps.{name}"
-    if not _STEP_NAME.match(name):
-        return None, (), [SpecIssue(prefix, f"step name '{name}' must match {_STEP_NAME.pattern} (e.g. '{_slug(name)}')")]
+    if not _STEP_NAME.fullmatch(name):
+        suggestion = _slug(name, taken=taken)
+        message = f"step name {shown(name)} must match {_STEP_NAME.pattern} (e.g. '{suggestion}')"
+        return None, (), [SpecIssue(prefix, message)]
     if not isinstance(raw, dict):
-        return None, (), [SpecIssue(prefix, "a step must be a mapping with at least `kind`")]
+        return None, (), [SpecIssue(prefix, f"a step must be a mapping with at least `kind` (got {kind_of(raw)})")]
     kind_name = raw.get("kind")
-    if kind_name not in STEP_KINDS:
+    if not isinstance(kind_name, str) or kind_name not in STEP_KINDS:
         known = sorted(STEP_KINDS)
         if kind_name is None:
-            return None, (), [SpecIssue(f"{prefix}.kind", f"required key 'kind' is missing; one of: {', '.join(known)}")]
+            return None, (), [SpecIssue(f"{prefix}.kind", f"required key 'kind' is missing; one of: {listing(known)}")]
+        if not isinstance(kind_name, str):
+            return None, (), [SpecIssue(f"{prefix}.kind", not_a_name("step kind", kind_name, known))]
         return None, (), [SpecIssue(f"{prefix}.kind", unknown_name("step kind", kind_name, known))]
     kind = STEP_KINDS[kind_name]
     try:
@@ -220,8 +240,20 @@ def _parse_step(
     return step, step_handlers, issues + handler_issues
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9_]", "_", name.lower()).lstrip("_0123456789") or "step"
+_STEP_NAME_MAX = 49  # STEP_NAME_PATTERN: a letter and up to 48 more
+
+
+def _slug(name: str, taken: Iterable[str] = ()) -> str:
+    """A valid step name close to `name` (it always matches STEP_NAME_PATTERN), and none of `taken`."""
+    base = re.sub(r"[^a-z0-9_]+", "_", str(name).lower()).lstrip("_0123456789").rstrip("_")
+    base = re.sub(r"_+", "_", base)[:_STEP_NAME_MAX].rstrip("_") or "step"
+    taken = taken if isinstance(taken, (set, frozenset)) else set(taken)
+    slug, number = base, 1
+    while slug in taken:
+        number += 1
+        suffix = f"_{number}"
+        slug = base[: _STEP_NAME_MAX - len(suffix)].rstrip("_") + suffix
+    return slug
 
 
 def _parse_handlers(prefix: str, items: list[dict[str, Any]]) -> tuple[tuple[HandlerSpec, ...], list[SpecIssue]]:
@@ -233,10 +265,11 @@ def _parse_handlers(prefix: str, items: list[dict[str, Any]]) -> tuple[tuple[Han
         config = dict(item)
         name = config.pop("handler", None)
         if name is None:
-            issues.append(SpecIssue(f"{where}.handler", "required key 'handler' is missing"))
+            message = f"required key 'handler' is missing; one of: {listing(HANDLERS)}"
+            issues.append(SpecIssue(f"{where}.handler", message))
             continue
         try:
-            handler_cls = get_handler(str(name))
+            handler_cls = get_handler(name)
         except UnknownHandlerError as exc:
             issues.append(SpecIssue(f"{where}.handler", exc.message))
             continue
@@ -260,6 +293,14 @@ def _parse_handlers(prefix: str, items: list[dict[str, Any]]) -> tuple[tuple[Han
     return tuple(parsed), issues
 
 
+def _chain(cycle: list[str], limit: int = 12) -> str:
+    """`a -> b -> c -> a`; a long cycle with its middle left out, so the line stays short."""
+    if len(cycle) <= limit:
+        return " -> ".join(cycle)
+    head, tail = cycle[: limit - 3], cycle[-3:]
+    return f"{' -> '.join(head)} -> ... ({len(cycle) - limit} more) -> {' -> '.join(tail)}"
+
+
 def step_references(step: StepBase) -> list[tuple[str, Ref | RefSyntaxError]]:
     """References in the fields that feed the step itself (not its completion handlers)."""
     found: list[tuple[str, Ref | RefSyntaxError]] = []
@@ -269,19 +310,37 @@ def step_references(step: StepBase) -> list[tuple[str, Ref | RefSyntaxError]]:
     return found
 
 
-def _collect_edges(raw_steps: dict[str, Any], steps: dict[str, StepBase]) -> tuple[list[tuple[str, str]], list[SpecIssue]]:
+def _collect_edges(
+    raw_steps: dict[str, Any], steps: dict[str, StepBase], modules_dir: Path
+) -> tuple[list[tuple[str, str]], list[SpecIssue]]:
     edges: list[tuple[str, str]] = []
     issues: list[SpecIssue] = []
+    # A suggestion must itself be a name a step may have (a misnamed step is reported on its own).
+    names = sorted(str(n) for n in raw_steps)
+    valid_names = [n for n in names if _STEP_NAME.fullmatch(n)]
+    declared: dict[str, set[str] | None] = {}
+
+    def outputs_of(step: str) -> set[str] | None:
+        if step not in declared:
+            declared[step] = steps[step].declared_outputs(modules_dir) if step in steps else None
+        return declared[step]
 
     def check_target(where: str, target: str, me: str) -> bool:
         if target not in raw_steps:
-            others = ", ".join(sorted(str(n) for n in raw_steps if n != me)) or "none"
-            issues.append(SpecIssue(where, f"unknown step '{target}' (known: {others})"))
+            issues.append(SpecIssue(where, unknown_name("step", target, [n for n in valid_names if n != me])))
             return False
         if target == me:
             issues.append(SpecIssue(where, f"cycle: {me} -> {me}; a step cannot depend on itself"))
             return False
         return True
+
+    def check_output(where: str, ref: Ref, step: str, whose: str) -> None:
+        outputs = outputs_of(step)
+        if outputs is None or ref.name in outputs:
+            return
+        hint = did_you_mean(ref.name, outputs)
+        issues.append(SpecIssue(where, f"{whose} has no output {shown(ref.name)} "
+                                       f"({hint}declared: {listing(outputs)}; fix the name or declare the output)"))
 
     for name, step in steps.items():
         for index, upstream in enumerate(step.depends):
@@ -299,14 +358,18 @@ def _collect_edges(raw_steps: dict[str, Any], steps: dict[str, StepBase]) -> tup
                                                f"use ${{steps.<step>.outputs.{ref.name}}} for another step"))
             elif ref.scope == "step" and check_target(where, ref.step, name):
                 edges.append((ref.step, name))
+                check_output(where, ref, ref.step, f"step {shown(ref.step)}")
         for handler_index, item in enumerate(step.on_complete):
             for path, ref in walk_refs({k: v for k, v in item.items() if k != "handler"}):
-                if isinstance(ref, Ref) and ref.scope == "step":
-                    where = f"steps.{name}.on_complete[{handler_index}].{path}"
+                where = f"steps.{name}.on_complete[{handler_index}].{path}"
+                if isinstance(ref, Ref) and ref.scope == "own":
+                    check_output(where, ref, name, "this step")
+                elif isinstance(ref, Ref) and ref.scope == "step":
                     if ref.step == name:
                         issues.append(SpecIssue(where, f"write ${{outputs.{ref.name}}} for this step's own output"))
                     elif check_target(where, ref.step, name):
                         edges.append((ref.step, name))
+                        check_output(where, ref, ref.step, f"step {shown(ref.step)}")
     return edges, issues
 
 

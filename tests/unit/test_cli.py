@@ -3,6 +3,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,97 @@ def test_validate_prints_every_error_and_exits_1(tmp_path, capsys):
 def test_validate_no_files(tmp_path, capsys):
     assert main(["validate", str(tmp_path)]) == 1
     assert "no spec files found" in capsys.readouterr().err
+
+
+def test_validate_goes_on_after_a_file_loadstack_crashes_on(tmp_path, monkeypatch, capsys):
+    """An unexpected exception on one file is one line naming it as a loadstack bug; the others are still validated."""
+    from loadstack import cli
+
+    good_a, good_b = ROOT / "include" / "stacks" / "shop.yaml", ROOT / "include" / "stacks" / "shop_capacity.yaml"
+    bad = tmp_path / "crashes.yaml"
+    bad.write_text("name: crashes\n")
+    real = cli.load_stack
+
+    def load(path, **kwargs):
+        if Path(path) == bad:
+            raise RuntimeError("unexpected\nsecond line")
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(cli, "load_stack", load)
+    assert main(["validate", str(good_a), str(bad), str(good_b)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"{good_a}: ok (8 steps)", f"{good_b}: ok ({len(real(good_b).steps)} steps)"]
+    assert err.splitlines() == [
+        (
+            f"{bad}: loadstack failed on this file (RuntimeError: unexpected\\nsecond line); "
+            "this is a loadstack bug — please report it"
+        ),
+        "1 of 3 spec(s) invalid",
+    ]
+
+
+def test_validate_goes_on_after_an_invalid_file(tmp_path, capsys):
+    good = ROOT / "include" / "stacks" / "shop.yaml"
+    bad = tmp_path / "stacks" / "cycle.yaml"
+    bad.parent.mkdir()
+    shutil.copytree(ROOT / "tests" / "fixtures" / "modules", tmp_path / "terraform")
+    shutil.copy(BAD / "cycle.yaml", bad)
+    assert main(["validate", str(good), str(bad), str(good)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"{good}: ok (8 steps)"] * 2
+    assert f"{bad}: steps: cycle: a -> b -> c -> a" in err and "1 of 3 spec(s) invalid" in err
+
+
+def _spec(name: str, steps: str) -> str:
+    return f"name: {name}\ndescription: d\nowner: sre\nsteps:\n{textwrap.indent(textwrap.dedent(steps), '  ')}"
+
+
+def _crashers(folder: Path) -> list[Path]:
+    """Malformed specs of different crash classes (decoding, parser depth, aliases, unexpected types)."""
+    laughs = ['lol0: &lol0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    laughs += [f"lol{i}: &lol{i} [{', '.join([f'*lol{i - 1}'] * 9)}]" for i in range(1, 10)]
+    files = {
+        "not_utf8.yaml": (
+            _spec("not_utf8", "network: {kind: terraform, module: network}\n").encode() + b"tags: [caf\xe9, \xff\xfe]\n"
+        ),
+        "utf16.yaml": _spec("utf16", "network: {kind: terraform, module: network}\n").encode("utf-16"),
+        "deep_nesting.yaml": b"name: deep_nesting\ntags: " + b"[" * 50_000 + b"\n",
+        "billion_laughs.yaml": ("\n".join(laughs) + "\n" + _spec(
+            "billion_laughs", "network: {kind: terraform, module: network, vars: {lols: *lol9}}\n"
+        )).encode(),
+        "recursive_alias.yaml": _spec(
+            "recursive_alias", "network: &net\n  kind: terraform\n  module: network\n  vars: {again: *net}\n"
+        ).encode(),
+        "kind_is_a_list.yaml": _spec("kind_is_a_list", "network: {kind: [a], module: network}\n").encode(),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return [folder / name for name in files]
+
+
+def test_validate_cli_survives_malformed_specs_of_every_crash_class(tmp_path):
+    """The real CLI in a subprocess (a crash in C code or a hang would end it, not this test run), on all the
+    files in one call: every file gets its line(s), no traceback, exit 1, in bounded time."""
+    shutil.copytree(ROOT / "tests" / "fixtures" / "modules", tmp_path / "terraform")
+    files = _crashers(tmp_path / "stacks")
+    good = shutil.copy(FIXTURE, tmp_path / "stacks" / "storefront.yaml")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "loadstack.cli", "validate", *map(str, files), str(good)],
+            capture_output=True, text=True, errors="replace", timeout=60, cwd=tmp_path, check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"loadstack validate did not finish within 60 s: {exc.stderr!r:.2000}")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-4000:]
+    assert "Traceback" not in output, output[-4000:]
+    lines = output.splitlines()
+    for path in files:
+        assert any(line.startswith(f"{path}: ") for line in lines), f"no line for {path.name}:\n{output[-4000:]}"
+    assert f"{good}: ok (3 steps)" in lines
+    assert f"{len(files)} of {len(files) + 1} spec(s) invalid" in lines
+    assert all(len(line) < 2000 for line in lines), max(lines, key=len)[:300]
 
 
 FIXTURE = ROOT / "tests" / "fixtures" / "good_specs" / "storefront.yaml"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from loadstack.graph import CycleError, StepGraph
@@ -70,3 +72,32 @@ def test_empty_graph():
     graph = StepGraph([], [])
     assert graph.topological_order() == [] and graph.levels() == []
     assert graph.critical_path({}).steps == ()
+
+
+def long_chain(length: int) -> tuple[list[str], list[tuple[str, str]]]:
+    nodes = [f"s{i:04d}" for i in range(length)]
+    return nodes, list(itertools.pairwise(nodes))
+
+
+def test_a_long_chain_is_walked_without_recursion():
+    nodes, edges = long_chain(5000)
+    graph = StepGraph(nodes, edges)
+    assert graph.find_cycle() is None
+    assert graph.topological_order() == nodes
+    assert len(graph.levels()) == 5000
+    assert len(graph.ancestors("s4999")) == 4999
+    assert graph.critical_path({n: 1 for n in nodes}).duration == 5000
+
+
+def test_a_cycle_closing_a_long_chain_is_found():
+    nodes, edges = long_chain(3000)
+    graph = StepGraph(nodes, [*edges, ("s2999", "s0000")])
+    assert graph.find_cycle() == [*nodes, "s0000"]
+    with pytest.raises(CycleError):
+        graph.topological_order()
+
+
+def test_the_first_cycle_in_name_order_is_the_one_named():
+    graph = StepGraph(["a", "b", "c", "x", "y"], [("a", "b"), ("b", "a"), ("x", "y"), ("y", "x"), ("c", "c")])
+    assert graph.find_cycle() == ["a", "b", "a"]
+    assert StepGraph(["a", "b", "c"], [("a", "b"), ("b", "c"), ("c", "b")]).find_cycle() == ["b", "c", "b"]

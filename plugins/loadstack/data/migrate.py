@@ -57,7 +57,7 @@ def discover_migrations(schema_dir: Path = SCHEMA_DIR) -> list[Migration]:
     """The migration files in version order; misnamed `.sql` files and duplicate versions are errors."""
     migrations: dict[int, Migration] = {}
     for path in sorted(Path(schema_dir).glob("*.sql")):
-        match = _FILENAME.match(path.name)
+        match = _FILENAME.fullmatch(path.name)
         if not match:
             raise MigrationError(f"{path}: migration files must be named NNNN_lowercase_name.sql")
         version = int(match["version"])

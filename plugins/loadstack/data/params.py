@@ -62,7 +62,7 @@ class SeedParams:
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ValueError(
-                f"invalid SeedParams {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)} (accounts >= 1, "
+                f"invalid seed parameters {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)} (accounts >= 1, "
                 f"profiles >= accounts, days >= 1, 1 <= shards <= {MAX_SHARDS}, 0 <= inactive_profiles < 1)"
             )
 

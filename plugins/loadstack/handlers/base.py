@@ -105,14 +105,17 @@ def register_handler(cls: type[CompletionHandler]) -> type[CompletionHandler]:
 
 
 class UnknownHandlerError(KeyError):
-    def __init__(self, name: str) -> None:
-        super().__init__(unknown_name("handler", name, HANDLERS))
+    """No registered handler has this name; or what was given is no name at all (a list, a mapping)."""
+
+    def __init__(self, name: object) -> None:
+        # unknown_name says "must be a handler name (got a list); known: ..." for what is not text.
+        super().__init__(unknown_name("handler", name, HANDLERS))  # type: ignore[arg-type]
         self.message = self.args[0]
 
 
-def get_handler(name: str) -> type[CompletionHandler]:
-    """A registered handler class (importing any module of this package registers the built-ins first)."""
-    try:
-        return HANDLERS[name]
-    except KeyError:
-        raise UnknownHandlerError(name) from None
+def get_handler(name: object) -> type[CompletionHandler]:
+    """A registered handler class (importing any module of this package registers the built-ins first).
+    `name` is what a spec gave: anything but a registered name raises UnknownHandlerError."""
+    if not isinstance(name, str) or name not in HANDLERS:
+        raise UnknownHandlerError(name)
+    return HANDLERS[name]

@@ -2,8 +2,8 @@
 
 Contract
 --------
-`callable` is "package.module.function" or "package.module:attr.path". When the spec is parsed,
-`check()` imports it and verifies it is a plain (not async) callable. At publish time it is called as
+`callable` is "package.module.function" or "package.module:attr.path". At publish time (in the task) the
+module is imported and the function called as
 
     fn(context=HandlerContext(stack, step, profile), **kwargs)
 
@@ -11,6 +11,11 @@ where `kwargs` already have their `${outputs.X}` references resolved. It must be
 built-in handlers and return a `PublishResult` or one of the strings "created", "updated",
 "unchanged"; anything else (None included) is an error naming the callable. Exceptions it raises
 propagate unchanged.
+
+When the spec is parsed, `check()` imports nothing: it finds the module's source file on sys.path and
+reads it (`loadstack.handlers.callable_source`), so a module that does work, or exits, at import time
+cannot take validation or the DAG processor down. It checks the function is defined there, is not async
+and accepts `context` and the keys of `kwargs`; what only the import can tell is left to the task.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
-import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator
 
@@ -29,32 +34,14 @@ from loadstack.handlers.base import (
     PublishResult,
     register_handler,
 )
+from loadstack.handlers.callable_source import CallableResolutionError, check_callable, split_callable
+
+__all__ = ["CallableResolutionError", "PythonCallableHandler", "resolve_callable"]
 
 log = logging.getLogger(__name__)
 
-_IDENTIFIER_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 _ALLOWED_RESULTS = ", ".join(repr(r.value) for r in PublishResult)
-
-
-class CallableResolutionError(ValueError):
-    """The configured callable cannot be imported, does not exist, or is not callable."""
-
-
-def _split(path: str) -> tuple[str, str | None]:
-    """("module", "attr.path") for "module:attr.path"; ("a.b.c", None) for a dotted path."""
-    if path.count(":") > 1:
-        raise CallableResolutionError(f"callable {path!r}: use 'package.module:function' (one ':' at most)")
-    module, sep, attr = path.partition(":")
-    if not _IDENTIFIER_PATH.fullmatch(module) or (sep and not _IDENTIFIER_PATH.fullmatch(attr)):
-        raise CallableResolutionError(
-            f"callable {path!r} is not a dotted path like 'package.module.function' "
-            "or 'package.module:function'"
-        )
-    if not sep and "." not in module:
-        raise CallableResolutionError(
-            f"callable {path!r} names no module: use 'package.module.function' or 'module:function'"
-        )
-    return module, (attr if sep else None)
+_split = split_callable
 
 
 def _import(module: str, path: str):
@@ -75,7 +62,10 @@ def _import(module: str, path: str):
 
 
 def resolve_callable(path: str) -> Callable[..., Any]:
-    """Import and return the callable `path` names, or raise CallableResolutionError saying why not."""
+    """Import and return the callable `path` names, or raise CallableResolutionError saying why not.
+
+    This imports the module (and runs its import-time code): publish time only. Parse time uses
+    `callable_source.check_callable`, which reads the source instead."""
     module_name, attr = _split(path)
     if attr is not None:
         try:
@@ -155,7 +145,10 @@ class PythonCallableHandler(CompletionHandler):
     config: Config
 
     def check(self) -> None:
-        resolve_callable(self.config.callable)
+        """Parse time: read the module's source, import nothing (see callable_source)."""
+        checked = check_callable(self.config.callable, keywords=["context", *self.config.kwargs])
+        if checked.note:
+            log.debug("%s: not checked statically: %s", self.describe(), checked.note)
 
     def publish(self) -> PublishResult:
         path = self.config.callable

@@ -31,7 +31,7 @@ class HAProxyConfigError(ValueError):
 
 
 def check_name(name: str, what: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise HAProxyConfigError(f"{what} {name!r} is not an HAProxy name: use letters, digits and - _ . : only")
     return name
 

@@ -42,6 +42,11 @@ class StepBase(BaseModel):
         """Other steps this one names in kind-specific fields, as (field path, step): each adds an edge."""
         return []
 
+    def declared_outputs(self, modules_dir: Path) -> set[str] | None:
+        """The names of the outputs this step will have, for `${steps.<step>.outputs.<name>}` references to be
+        checked at parse time; None when any name may be there (the default: the kind does not say)."""
+        return None
+
     def state_object(self, stack: str, step: str) -> str | None:
         """The object in the state bucket holding this step's outputs (Terraform's outputs format).
 

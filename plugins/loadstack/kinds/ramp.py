@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import Any, ClassVar, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -38,7 +39,6 @@ from loadstack.metrics.cloudwatch import (
 from loadstack.profiles import PROJECT_ROOT
 from loadstack.queues import LOAD
 from loadstack.ramp.approval import point_problem
-from loadstack.ramp.checks import Check
 from loadstack.ramp.capacity import CONFIRM_TRIES, CapacityParams
 from loadstack.ramp.checks import CAPACITY_METRICS, Check
 from loadstack.ramp.params import AbortRule, RampParams
@@ -506,6 +506,13 @@ class RampStep(StepBase, RampSettings):
         return [(f"gates[{i}].{path}", step) for i, gate in enumerate(self.gates) for path, step in gate.step_links()]
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system, say: no such file either
+        return False
+
+
 def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
     assert isinstance(step, RampStep)
     for i, gate in enumerate(step.gates):
@@ -521,7 +528,7 @@ def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
             f"a rate window of {window_s:g} s holds fewer than two scrapes {scrape_s:g} s apart: "
             f"make it at least {2 * scrape_s:g} s (4 scrape intervals is steadier)"
         )
-    if step.load.driver == "locust" and not step.load.master_url and not (PROJECT_ROOT / step.load.locustfile).is_file():
+    if step.load.driver == "locust" and not step.load.master_url and not _is_file(PROJECT_ROOT / step.load.locustfile):
         yield "load.locustfile", (
             f"no file {step.load.locustfile} in the project: give a path relative to the project root, e.g. {DEFAULT_LOCUSTFILE}"
         )
@@ -617,7 +624,7 @@ def _metrics_problems(step: RampStep) -> Iterable[tuple[str, str]]:
             f"or set metrics.source: {owners[0]}"
         )
     for name in metrics.labels:
-        if not _LABEL_NAME.match(name) or name.startswith("__"):
+        if not _LABEL_NAME.fullmatch(name) or name.startswith("__"):
             yield f"metrics.labels.{name}", "is not a Prometheus label name: letters, digits and _, not starting with a digit or __"
     if metrics.source == "locust" and driver != "locust":
         yield "metrics.source", (

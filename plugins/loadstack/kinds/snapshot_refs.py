@@ -16,7 +16,8 @@ def check_snapshot_names(
     try:
         definitions = load_definitions(ctx.snapshots_dir)
     except SnapshotDefinitionError as exc:
-        yield "snapshot", str(exc)
+        for line in str(exc).splitlines():  # one issue per problem, each its own line
+            yield "snapshot", line
         return
     usable = sorted(n for n, d in definitions.items() if d.engine == engine and d.kind in kinds)
     for path, name in names:

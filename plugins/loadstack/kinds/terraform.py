@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Literal
 
 from pydantic import Field
 
-from loadstack.issues import did_you_mean, unknown_name
+from loadstack.issues import did_you_mean, listing, shown, unknown_name
 from loadstack.kinds.base import (
     VARIANTS,
     CheckContext,
@@ -17,10 +18,11 @@ from loadstack.kinds.base import (
     register_kind,
 )
 from loadstack.terraform.local_modules import SourceProblem, local_module_dirs
-from loadstack.terraform.module import config_files, module_variables
+from loadstack.terraform.module import config_files, module_outputs, module_variables
 from loadstack.terraform.s3_backend import foreign_state_storage
 
 MODULE_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+_MODULE_NAME = re.compile(MODULE_NAME_PATTERN)
 
 
 class TerraformStep(StepBase):
@@ -41,6 +43,11 @@ class TerraformStep(StepBase):
 
     def state_object(self, stack: str, step: str) -> str:
         return f"env:/{self.workspace_for(stack, step)}/{self.state_key()}"
+
+    def declared_outputs(self, modules_dir: Path) -> set[str] | None:
+        """The `output` blocks of its module; None when there is no such module (reported on its own)."""
+        module_dir = _existing_module(modules_dir, self.module)
+        return module_outputs(module_dir) if module_dir is not None else None
 
     def variables_for(self, variant: str) -> dict[str, Any]:
         """Spec values for one variant: `vars`, overlaid by `variants[variant]`."""
@@ -82,11 +89,21 @@ def _state_storage_messages(module_dir: Path, names: _ModulesRootNames) -> Itera
                    'remove the block (or leave an empty backend "s3" {})')
 
 
+def _existing_module(modules_dir: Path, module: str) -> Path | None:
+    """The module's directory, or None if there is none (a name too long for the file system included)."""
+    try:
+        return modules_dir / module if (modules_dir / module).is_dir() else None
+    except OSError:
+        return None
+
+
 def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
     assert isinstance(step, TerraformStep)
-    module_dir = ctx.modules_dir / step.module
-    if not module_dir.is_dir():
-        known = sorted(p.name for p in ctx.modules_dir.iterdir() if p.is_dir() and config_files(p)) if ctx.modules_dir.is_dir() else []
+    module_dir = _existing_module(ctx.modules_dir, step.module)
+    if module_dir is None:
+        # Only names a step may give: a suggestion must itself pass the `module` pattern.
+        known = [p.name for p in sorted(ctx.modules_dir.iterdir()) if _MODULE_NAME.fullmatch(p.name) and p.is_dir()
+                 and config_files(p)] if ctx.modules_dir.is_dir() else []
         yield "module", unknown_name("module", step.module, known)
         return
     names = _ModulesRootNames(ctx.modules_dir)
@@ -104,8 +121,8 @@ def _check(step: StepBase, ctx: CheckContext) -> Iterable[tuple[str, str]]:
     for prefix, values in sources:
         for name in values:
             if name not in declared:
-                hint = did_you_mean(name, declared) or f"declared: {', '.join(sorted(declared))}"
-                yield f"{prefix}.{name}", f"module '{step.module}' has no variable '{name}' ({hint.strip()})"
+                hint = did_you_mean(name, declared) or f"declared: {listing(declared)}"
+                yield f"{prefix}.{name}", f"module '{step.module}' has no variable {shown(name)} ({hint.strip()})"
 
 
 TERRAFORM = register_kind(

@@ -41,10 +41,10 @@ class ScrapeTarget:
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not _ADDRESS.match(self.address):
+        if not _ADDRESS.fullmatch(self.address):
             raise PrometheusConfigError(f"scrape target {self.address!r} is not host:port")
         for key in self.labels:
-            if not _LABEL.match(key) or key.startswith("__"):
+            if not _LABEL.fullmatch(key) or key.startswith("__"):
                 raise PrometheusConfigError(f"label name {key!r} of {self.address} is not a Prometheus label name")
         object.__setattr__(self, "labels", dict(self.labels))
 

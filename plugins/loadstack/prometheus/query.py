@@ -31,7 +31,7 @@ def label_matchers(labels: Mapping[str, str]) -> str:
     """
     matchers = []
     for name, value in sorted(labels.items()):
-        if not isinstance(name, str) or not _LABEL_NAME.match(name) or name.startswith("__"):
+        if not isinstance(name, str) or not _LABEL_NAME.fullmatch(name) or name.startswith("__"):
             raise ValueError(
                 f"label {name!r} is not a Prometheus label name: letters, digits and _, not starting with a digit or __"
             )

@@ -24,7 +24,7 @@ def point_problem(point: str, stages: int) -> str | None:
     """Why `point` is no approval point of a ramp with `stages` stages (None: it is one)."""
     if point == HOLD:
         return None
-    match = _STAGE.match(point)
+    match = _STAGE.fullmatch(point)
     if match is None:
         return f"approve_before {point!r} is neither 'hold' nor 'stage_N' (N a stage number, e.g. stage_3)"
     number = int(match.group(1))

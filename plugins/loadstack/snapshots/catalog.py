@@ -17,12 +17,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loadstack.artifacts import read_object
-from loadstack.issues import issues_from_validation
+from loadstack.issues import format_issue, issue_line, issues_from_validation, listing, shown
 from loadstack.profiles import Profile
+from loadstack.safe_yaml import YamlProblems, read_yaml_file
 from loadstack.snapshots.names import SNAPSHOT_NAME_PATTERN
 
 # The parameters of loadstack.cache.rdb.commerce_cache_records that a redis definition's seed sets.
@@ -113,8 +113,10 @@ def _load_definitions(key: tuple) -> tuple[tuple[str, SnapshotDefinition], ...]:
     for path in sorted(directory.glob("*.yaml")):
         parsed = _parse_file(path)
         for name, definition in parsed.snapshots.items():
-            if not re.match(SNAPSHOT_NAME_PATTERN, name):
-                raise SnapshotDefinitionError(f"{path}: snapshots.{name}: name must match {SNAPSHOT_NAME_PATTERN}")
+            if not re.fullmatch(SNAPSHOT_NAME_PATTERN, name):
+                raise SnapshotDefinitionError(
+                    issue_line(f"{path}: snapshots.{name}: name {shown(name)} must match {SNAPSHOT_NAME_PATTERN}")
+                )
             if name in found:
                 raise SnapshotDefinitionError(f"{path}: snapshots.{name}: already defined in {origin[name]}")
             if "source_seed" in definition.model_fields_set:
@@ -149,14 +151,13 @@ def _check_redis_seed(name: str, definition: SnapshotDefinition, path: Path) -> 
 def _parse_file(path: Path) -> SnapshotFile:
     """One file, or an error with a line per problem: file, field path, what to fix."""
     try:
-        return SnapshotFile.model_validate(yaml.safe_load(path.read_text()) or {})
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise SnapshotDefinitionError(f"{path}: invalid YAML: {where}{getattr(exc, 'problem', None) or exc}") from None
+        # PyYAML's own parser: a few small files, read once per change; its syntax messages as before.
+        return SnapshotFile.model_validate(read_yaml_file(path, libyaml=False) or {})
+    except YamlProblems as problems:
+        raise SnapshotDefinitionError("\n".join(f"{path}: {message}" for message in problems.issues)) from None
     except ValidationError as exc:
         issues = issues_from_validation(exc, SnapshotFile)
-        raise SnapshotDefinitionError("\n".join(f"{path}: {i.path}: {i.message}" for i in issues)) from None
+        raise SnapshotDefinitionError("\n".join(format_issue(str(path), i) for i in issues)) from None
 
 
 def _with_source(name: str, definition: SnapshotDefinition, found: dict[str, SnapshotDefinition], path: Path) -> SnapshotDefinition:
@@ -171,13 +172,13 @@ def _with_source(name: str, definition: SnapshotDefinition, found: dict[str, Sna
         )
     if source is None:
         raise SnapshotDefinitionError(
-            f"{field}: unknown snapshot '{definition.source}' (seeded mariadb snapshots: {', '.join(seeded) or 'none'}); "
+            f"{field}: unknown snapshot {shown(definition.source)} (seeded mariadb snapshots: {listing(seeded)}); "
             "name one of them or remove source"
         )
     if source.engine != "mariadb" or source.kind != "seeded":
         raise SnapshotDefinitionError(
             f"{field}: snapshot '{definition.source}' is a {source.engine} {source.kind} snapshot; a source must be "
-            f"a mariadb seeded snapshot (seeded mariadb snapshots: {', '.join(seeded) or 'none'})"
+            f"a mariadb seeded snapshot (seeded mariadb snapshots: {listing(seeded)})"
         )
     return definition.model_copy(update={"source_seed": dict(source.seed)})
 

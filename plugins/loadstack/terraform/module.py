@@ -252,6 +252,13 @@ def module_variables(module_dir: Path) -> set[str]:
     return {b.labels[0] for b in module_blocks(module_dir) if b.type == "variable" and b.labels}
 
 
+def module_outputs(module_dir: Path) -> set[str]:
+    """The outputs a module declares: the labels of its top-level `output "name" {` blocks (native syntax,
+    comments, strings and heredocs skipped) and of `"output"` in its JSON files. A pure read of the
+    module's own files: no Terraform, nothing written."""
+    return {b.labels[0] for b in module_blocks(Path(module_dir)) if b.type == "output" and b.labels}
+
+
 @dataclass(frozen=True)
 class ModuleCall:
     """A `module "name" { source = ... }` block."""

@@ -25,3 +25,12 @@ def test_base_names_are_re_exported():
 def test_unknown_handler_suggests_a_close_name():
     with pytest.raises(UnknownHandlerError, match="did you mean 'ssm_parameter'"):
         get_handler("ssm_paramter")
+
+
+@pytest.mark.parametrize(
+    ("name", "got"), [(["ssm_parameter"], "a list"), ({"ssm_parameter": 1}, "a mapping"), (7, "a number")]
+)
+def test_a_handler_given_as_a_list_or_mapping_is_no_name(name, got):
+    with pytest.raises(UnknownHandlerError) as caught:
+        get_handler(name)
+    assert caught.value.message.startswith(f"must be a handler name (got {got}); known: airflow_variable, ")

@@ -96,6 +96,8 @@ def test_bad_configs_are_refused_naming_the_field(tmp_path, overrides, message):
 def test_server_names_must_be_haproxy_identifiers():
     with pytest.raises(HAProxyConfigError, match="'a b'"):
         Server("a b", 9000)
+    with pytest.raises(HAProxyConfigError, match=r"'app_0\\n'"):  # `$` would match before a final line break
+        Server("app_0\n", 9000)
     with pytest.raises(HAProxyConfigError, match="health check path"):
         HealthCheck(path="health")
 

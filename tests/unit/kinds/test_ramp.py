@@ -313,6 +313,11 @@ def test_prometheus_must_count_only_the_stacks_pool_during_a_haproxy_shift(tmp_p
         ("s.yaml: steps.surge.metrics.labels.2pool: is not a Prometheus label name: letters, digits and _, "
         "not starting with a digit or __")
     ]
+    lines = spec_lines(tmp_path / "newline", shift(metrics={**STACK_POOL, "labels": {"pool\n": "stack"}}))
+    assert lines == [
+        ("s.yaml: steps.surge.metrics.labels.pool\\n: is not a Prometheus label name: letters, digits and _, "
+        "not starting with a digit or __")
+    ]
 
 
 def test_locust_counters_cannot_measure_a_shift(tmp_path):

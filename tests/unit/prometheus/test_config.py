@@ -52,6 +52,8 @@ def test_durations_that_are_not_positive_numbers_are_refused(seconds):
         (lambda: ScrapeTarget("http://127.0.0.1:9000"), "not host:port"),
         (lambda: ScrapeTarget("127.0.0.1:9000", {"__name__": "x"}), "not a Prometheus label name"),
         (lambda: ScrapeTarget("127.0.0.1:9000", {"a-b": "x"}), "not a Prometheus label name"),
+        (lambda: ScrapeTarget("127.0.0.1:9000", {"pool\n": "x"}), "not a Prometheus label name"),
+        (lambda: ScrapeTarget("127.0.0.1:9000\n"), "not host:port"),
         (lambda: ScrapeJob("app", ()), "has no targets"),
         (lambda: ScrapeJob("app", (ScrapeTarget("h:1"),), metrics_path="metrics"), "must start with /"),
         (lambda: render_config([ScrapeJob("a", (ScrapeTarget("h:1"),))] * 2), "repeated: a"),

@@ -162,6 +162,7 @@ def test_a_pause_while_waiting_resumes_into_the_wait(kit):
         ("stage_4", 3, "stages 2..3"),
         ("stage3", 3, "neither 'hold' nor 'stage_N'"),
         ("before_hold", 3, "neither 'hold' nor 'stage_N'"),
+        ("stage_3\n", 3, "neither 'hold' nor 'stage_N'"),
     ],
 )
 def test_approval_points(point, stages, problem):

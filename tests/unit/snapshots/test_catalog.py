@@ -36,6 +36,15 @@ def test_definition_errors_name_the_file(tmp_path):
         load_definitions(tmp_path)
 
 
+def test_a_snapshot_name_with_a_trailing_line_break_is_refused_on_one_line(tmp_path):
+    (tmp_path / "a.yaml").write_text('snapshots:\n  "shop-seeded\\n": {engine: mariadb, kind: migrated}\n')
+    with pytest.raises(SnapshotDefinitionError) as caught:
+        load_definitions(tmp_path)
+    assert str(caught.value) == (
+        f"{tmp_path / 'a.yaml'}: snapshots.shop-seeded\\n: name 'shop-seeded\\n' must match ^[a-z][a-z0-9-]{{1,62}}$"
+    )
+
+
 def test_entry_is_current_only_for_the_same_schema_and_params():
     definition = SnapshotDefinition(engine="mariadb", kind="seeded", seed={"events": 10})
     entry = CatalogEntry(name="s", engine="mariadb", kind="seeded", profile="local", location="k",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from loadstack.terraform.module import module_calls, module_variables, skeleton_of, state_storage
+from loadstack.terraform.module import module_calls, module_outputs, module_variables, skeleton_of, state_storage
 
 TRICKY = '''
 # module "commented" { source = "../nope" }
@@ -83,3 +83,18 @@ def test_state_storage_reads_backend_and_cloud_blocks(tmp_path):
 
 def test_a_module_without_configuration_has_nothing(tmp_path):
     assert module_calls(tmp_path) == [] and state_storage(tmp_path) == [] and module_variables(tmp_path) == set()
+
+
+def test_module_outputs_are_the_output_blocks_not_comments_strings_or_heredocs(tmp_path):
+    (tmp_path / "outputs.tf").write_text(
+        '# output "commented" {\n'
+        '/* output "in_block_comment" { value = 1 } */\n'
+        'output "url" {\n  value = "http://${aws_lb.x.dns_name}" # output "trailing" {\n}\n'
+        'output "ids" { value = [for s in aws_subnet.x : s.id] }\n'
+        'locals {\n  doc = <<-EOT\n    output "in_heredoc" {\n    }\n  EOT\n}\n'
+        'resource "x" "y" {\n  output "nested" {}\n}\n'
+    )
+    (tmp_path / "more.tf.json").write_text(json.dumps({"output": {"from_json": {"value": "x"}}}))
+    (tmp_path / "notes.txt").write_text('output "not_configuration" {}\n')
+    assert module_outputs(tmp_path) == {"url", "ids", "from_json"}
+    assert module_outputs(tmp_path / "missing") == set()

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from loadstack.airflow.operators.base import StackStepOperator
 from loadstack.airflow.waits import result_or_defer
 from loadstack.backends import Backends, backends_for
-from loadstack.issues import issues_from_validation
+from loadstack.issues import issue_line, issues_from_validation
 from loadstack.restore.step import StepRestore
 from loadstack.snapshots.catalog import CatalogEntry
 from loadstack.snapshots.current import current_entry
@@ -79,7 +79,7 @@ class SnapshotRestoreOperator(StackStepOperator):
             return model.model_validate(value)
         except ValidationError as exc:
             issues = issues_from_validation(exc, model, f"steps.{self.step}.{field}")
-            raise ValueError("; ".join(f"{i.path}: {i.message}" for i in issues)) from None
+            raise ValueError("; ".join(issue_line(f"{i.path}: {i.message}") for i in issues)) from None
 
 
 class RestoredStepTeardownOperator(StackStepOperator):
