@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"Airflow UI:     {settings.base_url}   (this run: {outcome.url})")
-    print(f"login:          user {settings.user}, password {settings.password}")
-    print(f"password file:  {password_file_path(environ)}")
+    # The password stays in its file (mode 0600): a terminal's scrollback and a CI log are not for secrets.
+    print(f"login:          user {settings.user}, password in {password_file_path(environ)}")
     print(f"task logs:      {os.environ.get('LOADSTACK_TASK_LOGS') or LOG_FOLDER / f'dag_id={args.dag_id}' / f'run_id={outcome.run_id}'}/")
     for task_id, name, url in links:
         print(f"{name.lower() + ':':15s} {url}   ({task_id})")

@@ -10,9 +10,9 @@ then by PID whatever it left.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -32,7 +32,20 @@ from loadstack.rest_client.client import AirflowRestClient, ApiSettings
 from loadstack.stack_registry import StackRegistry
 from loadstack.supervisor import SupervisedProcess, free_port
 
+
 pytestmark = pytest.mark.integration
+
+
+def _helper(name: str):
+    """A helper module beside this file (tests import by path: --import-mode=importlib, no packages)."""
+    spec = importlib.util.spec_from_file_location(f"distributed_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+exposure = _helper("exposure")
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "scripts" / "distributed.sh"
@@ -80,6 +93,7 @@ class DistributedProfile:
     password: str
     log_ports: dict[str, int]
     env: dict[str, str]
+    pids_before: frozenset[int]  # processes that were there before the profile came up: not its own
 
     def client(self) -> AirflowRestClient:
         return AirflowRestClient(ApiSettings(base_url=self.url, user="admin", password=self.password))
@@ -101,6 +115,144 @@ def _script(action: str, env: dict[str, str], timeout: float, *args: str) -> sub
                           timeout=timeout, check=False)
 
 
+class DemoWatch:
+    """Runs `distributed.sh demo` and, while it runs, lists the sockets the profile's processes listen on, collects
+    the stack's passwords from Secrets Manager (gone after the teardown) and, once the ramp runs, looks for them in
+    every file of the profile's directory; then checks where they went.
+
+    The secrets: the admin password, the API secret, JWT and Fernet keys (secrets.env), and every password-like
+    value of every secret in the profile's Secrets Manager (each restored database's and cache's, the snapshot
+    builders'). None may be in a log (file or bucket), an XCom, a report, the state bucket's own records (the
+    registry, run history, ramp checkpoints; Terraform state is not swept: it is the one store Terraform itself
+    keeps them in), or the ramp page; every file that holds one is readable by its owner only.
+    """
+
+    def __init__(self, profile: DistributedProfile) -> None:
+        self.profile = profile
+        self.secrets: set[str] = {profile.password}
+        for line in (profile.directory / "airflow" / "secrets.env").read_text().split():
+            self.secrets.add(line.split("=", 1)[1])
+        self.listeners: dict[tuple[str, int], exposure.Listener] = {}
+        self.files_mid_ramp: list = []
+        self.ramp_seen = False
+
+    def run(self, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+        out, err = (tempfile.TemporaryFile("w+") for _ in range(2))
+        process = subprocess.Popen(["bash", str(SCRIPT), "demo", *args], env=self.profile.env, cwd=ROOT,
+                                   stdout=out, stderr=err, text=True)
+        deadline = time.monotonic() + timeout
+        try:
+            while process.poll() is None:
+                assert time.monotonic() < deadline, f"the demo ran over {timeout:.0f} s"
+                self._look()
+                time.sleep(3)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(process.args, process.returncode, out.read(), err.read())
+
+    def _look(self) -> None:
+        ours = exposure.process_ids() - self.profile.pids_before
+        for listener in exposure.listening_sockets(ours):
+            self.listeners.setdefault((listener.address, listener.port), listener)
+        try:
+            self.secrets |= self._stack_secrets()
+        except Exception as error:  # noqa: BLE001 - moto busy for a moment: the next look reads them
+            print(f"(secrets not read this time: {error!r})")
+        if not self.ramp_seen and self._ramp_running():
+            self.ramp_seen = True
+            self.files_mid_ramp = list(exposure.files_holding(self.profile.directory, self.secrets))
+
+    def _stack_secrets(self) -> set[str]:
+        manager = _profile_aws(self.profile).client("secretsmanager")
+        found = set()
+        for page in manager.get_paginator("list_secrets").paginate():
+            for item in page["SecretList"]:
+                body = manager.get_secret_value(SecretId=item["ARN"])["SecretString"]
+                try:
+                    values = json.loads(body)
+                except ValueError:
+                    continue  # a handler's published output (a URL, a name): not a secret
+                if isinstance(values, dict):
+                    found |= {str(v) for k, v in values.items() if any(w in k.lower() for w in ("password", "token"))}
+        return found
+
+    def _ramp_running(self) -> bool:
+        try:
+            with self.profile.client() as client:
+                runs = client.runs(DEMO_STACK, limit=1)
+                if not runs:
+                    return False
+                states = {ti.task_id: str(getattr(ti.state, "value", ti.state))
+                          for ti in client.task_instances(DEMO_STACK, runs[0].dag_run_id)}
+        except Exception:  # noqa: BLE001 - the DAG not parsed yet, the api-server busy: look again later
+            return False
+        return states.get("surge.ramp") == "running"
+
+    def check_exposure(self) -> None:
+        profile = self.profile
+        stack_secrets = self.secrets - {profile.password}
+        assert len(stack_secrets) >= 5, "the stack's passwords were never read: the sweep would prove nothing"
+        assert self.ramp_seen, "the ramp was never seen running: the mid-run sweep did not happen"
+
+        # Only loopback, over every process the profile and its stack started (servers of steps included).
+        ports = {port for _, port in self.listeners}
+        assert int(profile.url.rsplit(":", 1)[1]) in ports and int(profile.env["LOADSTACK_DIST_MOTO_PORT"]) in ports
+        commands = " ".join(listener.command for listener in self.listeners.values())
+        assert all(name in commands for name in ("mariadbd", "redis-server", "haproxy", "prometheus")), commands
+        exposed = [str(listener) for listener in self.listeners.values() if not listener.loopback]
+        assert exposed == [], "listening beyond 127.0.0.1:\n" + "\n".join(exposed)
+
+        # Files: no secret in a log; a file that holds one is its owner's alone.
+        found = self.files_mid_ramp + list(exposure.files_holding(profile.directory, self.secrets))
+        in_logs = sorted({str(f) for f in found if exposure.is_log(f.where)})
+        assert in_logs == [], "secrets in logs:\n" + "\n".join(in_logs)
+        readable = sorted({str(f) for f in found if f.mode is not None and f.mode & 0o077})
+        assert readable == [], "files holding secrets readable by others:\n" + "\n".join(readable)
+        for name in ("passwords.json", "secrets.env"):
+            mode = (profile.directory / "airflow" / name).stat().st_mode & 0o777
+            assert mode == 0o600, f"{name} is mode {mode:o}"
+
+        # Buckets: the uploaded task logs, the reports, the state bucket's own records.
+        aws = _profile_aws(profile)
+        s3 = aws.client("s3")
+        stored = [*exposure.objects_holding(s3, "loadstack-logs", self.secrets),
+                  *exposure.objects_holding(s3, aws.report_bucket, self.secrets),
+                  *exposure.objects_holding(s3, aws.state_bucket, self.secrets, skip=(".tfstate", ".tflock"))]
+        assert stored == [], "secrets in buckets:\n" + "\n".join(map(str, stored))
+
+        # Airflow: every XCom of the run, every task log through the API, and the ramp page and its data.
+        with profile.client() as client:
+            run_id = client.runs(DEMO_STACK, limit=1)[0].dag_run_id
+            instances = client.task_instances(DEMO_STACK, run_id)
+        token = httpx.post(f"{profile.url}/auth/token", json={"username": "admin", "password": profile.password})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        answers = []
+        with httpx.Client(base_url=profile.url, headers=headers, timeout=30) as api:
+            base = f"/api/v2/dags/{DEMO_STACK}/dagRuns/{run_id}/taskInstances"
+            for ti in instances:
+                index = f"?map_index={ti.map_index}" if ti.map_index is not None and ti.map_index >= 0 else ""
+                listed = api.get(f"{base}/{ti.task_id}/xcomEntries{index}")
+                answers.append((f"xcom keys of {ti.task_id}", listed))
+                for entry in listed.json().get("xcom_entries", []):
+                    answers.append((f"xcom {ti.task_id}/{entry['key']}",
+                                    api.get(f"{base}/{ti.task_id}/xcomEntries/{entry['key']}{index}")))
+                if ti.try_number:
+                    answers.append((f"log of {ti.task_id}", api.get(f"{base}/{ti.task_id}/logs/{ti.try_number}{index}")))
+            ramp = f"/loadstack/ramps/{DEMO_STACK}/{run_id}/surge.ramp"
+            answers += [("the ramp page", api.get(f"{ramp}/page")), ("the ramp data", api.get(f"{ramp}/live"))]
+        failed = [f"{what}: HTTP {answer.status_code}" for what, answer in answers if answer.status_code != 200]
+        assert failed == [], failed
+        leaked = [f"{what}: {exposure.holding(answer.content, self.secrets)}" for what, answer in answers
+                  if exposure.holding(answer.content, self.secrets)]
+        assert leaked == [], "secrets in Airflow's answers:\n" + "\n".join(leaked)
+        print(f"exposure: {len(self.listeners)} listening sockets, all on loopback; {len(self.secrets)} secrets "
+              f"looked for in {len(answers)} API answers, the profile's files and three buckets: none where it must not be")
+
+
 def _stop_leftovers(run_dir: Path) -> None:
     """Whatever `down` did not stop (it removes the PID files of what it stopped)."""
     for pid_file in sorted(run_dir.glob("*.pid")):
@@ -118,9 +270,6 @@ def distributed_profile() -> Iterator[DistributedProfile]:
     (directory / "dags" / f"{DAG_ID}.py").write_text(DAG_SOURCE)
     for dag_file in DEMO_DAG_FILES:
         (directory / "dags" / dag_file).symlink_to(ROOT / "dags" / dag_file)
-    password = secrets.token_urlsafe(16)
-    (directory / "airflow").mkdir()
-    (directory / "airflow" / "passwords.json").write_text(json.dumps({"admin": password}))
     api_port = free_port()
     log_ports = {"infra": free_port(), "load": free_port()}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LOADSTACK_"))}
@@ -143,18 +292,24 @@ def distributed_profile() -> Iterator[DistributedProfile]:
     })
     try:
         began = time.monotonic()
+        before = exposure.process_ids()
         up = _script("up", env, timeout=420)
         assert up.returncode == 0, f"distributed.sh up failed:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}"
         print(f"distributed profile up in {time.monotonic() - began:.1f} s")
+        # The script generated the admin password (the tests read it as a user would).
+        password = json.loads((directory / "airflow" / "passwords.json").read_text())["admin"]
         yield DistributedProfile(directory=directory, url=f"http://127.0.0.1:{api_port}", password=password,
-                                 log_ports=log_ports, env=env)
+                                 log_ports=log_ports, env=env, pids_before=frozenset(before))
     finally:
         down = _script("down", env, timeout=180)
         print(down.stdout[-2000:], down.stderr[-2000:])
         _stop_leftovers(directory / "run")
         subprocess.run([sys.executable, "-m", "loadstack.locust.service", "down", "--dir", str(directory / "locust")],
                        capture_output=True, timeout=60, check=False)
-        shutil.rmtree(directory, ignore_errors=True)
+        if os.environ.get("KEEP_DISTRIBUTED_DIR"):  # to read the profile's logs after a failure
+            print(f"kept: {directory}")
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _wait_for_run(profile: DistributedProfile, run_id: str, timeout: float) -> str:
@@ -218,6 +373,54 @@ def test_each_queue_runs_on_its_own_worker(distributed_profile: DistributedProfi
     assert any("task_id=on_infra/" in key for key in keys) and any("task_id=on_load/" in key for key in keys), keys
 
 
+# What answers without a login, by design: the probes a load balancer needs (health, version), the login
+# itself, the API's own description, and the UI's shell (the SPA's index.html and static assets: every datum
+# it shows comes from /ui/ and /api/v2/, which need a login).
+ANONYMOUS_BY_DESIGN = {
+    "/api/v2/monitor/health", "/api/v2/version", "/auth/token", "/auth/token/cli", "/api/v2/auth/login",
+    "/api/v2/auth/logout", "/api/v2/auth/refresh", "/openapi.json", "/docs", "/redoc",
+}
+
+
+def _anonymous_answers(base_url: str) -> list[tuple[str, str, int]]:
+    """(method, path, status) of an anonymous request to every route the api-server describes, and the plugin's."""
+    described = httpx.get(f"{base_url}/openapi.json", timeout=30)
+    assert described.status_code == 200, described.text[:300]
+    routes = [(method, path) for path, item in described.json()["paths"].items() for method in item]
+    # The ramp app describes nothing (openapi_url=None): its routes, from the app itself.
+    from fastapi.routing import APIRoute
+
+    from loadstack.airflow.ui.app import create_app
+    from loadstack.airflow.ui.paths import URL_PREFIX
+
+    plugin = [route for route in create_app(None).routes if isinstance(route, APIRoute)]
+    assert len(plugin) >= 3, plugin
+    routes += [(method.lower(), URL_PREFIX + route.path) for route in plugin for method in route.methods]
+    answers = []
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        for method, path in routes:
+            if method.lower() not in ("get", "post", "put", "patch", "delete"):
+                continue
+            # Path parameters: a name that exists nowhere (a refusal must come before any lookup).
+            concrete = "/".join("nothing" if part.startswith("{") else part for part in path.split("/"))
+            answer = http.request(method.upper(), concrete, json={})
+            answers.append((method.upper(), path, answer.status_code))
+    return answers
+
+
+def test_every_endpoint_refuses_an_anonymous_request(distributed_profile: DistributedProfile) -> None:
+    """The UI's and REST API's routes and every route of the project's plugin, called without a login."""
+    answers = _anonymous_answers(distributed_profile.url)
+    assert len(answers) > 100, f"only {len(answers)} routes found: the API description is not what it was"
+    served = [f"{method} {path}: {status}" for method, path, status in answers
+              if status not in (401, 403) and path not in ANONYMOUS_BY_DESIGN]
+    assert served == [], "answered without a login:\n" + "\n".join(served)
+    print(f"{len(answers)} routes called without a login: {sum(s in (401, 403) for *_, s in answers)} refused")
+    # The UI's pages load as a shell only; what would show a DAG needs the login.
+    shell = httpx.get(f"{distributed_profile.url}/dags/{DEMO_STACK}", timeout=30)
+    assert shell.status_code == 200 and DEMO_STACK not in shell.text, shell.text[:500]
+
+
 def _profile_aws(profile: DistributedProfile):
     """The loadstack profile of the distributed profile's own moto."""
     return load_profile({"LOADSTACK_AWS_ENDPOINT_URL": f"http://127.0.0.1:{profile.env['LOADSTACK_DIST_MOTO_PORT']}"})
@@ -242,8 +445,28 @@ def _processes_under(paths: list[Path]) -> list[str]:
         except OSError:
             continue
         if any(str(path) in cmdline for path in paths) and "celery" not in cmdline and "serve_logs" not in cmdline:
-            left.append(f"{proc.name}: {cmdline[:200]}")
+            left.append(f"{proc.name} (up {_age_s(proc):.0f} s): {cmdline[:200]}")
     return left
+
+
+def _age_s(proc: Path) -> float:
+    """How long a process has been running (to tell one started after the teardown from one it missed)."""
+    try:
+        started = int((proc / "stat").read_text().rpartition(")")[2].split()[19]) / os.sysconf("SC_CLK_TCK")
+        return float(Path("/proc/uptime").read_text().split()[0]) - started
+    except (OSError, ValueError, IndexError):
+        return -1.0
+
+
+def _log_tails(profile: DistributedProfile, run_id: str, patterns: tuple[str, ...]) -> str:
+    """The last lines of the tries' logs of the tasks matching `patterns` (for a failure's message)."""
+    tails = []
+    for worker in ("infra", "load"):
+        for pattern in patterns:
+            for log in sorted((profile.worker_dir(worker) / "logs").glob(f"dag_id={DEMO_STACK}/run_id={run_id}/{pattern}")):
+                lines = log.read_text(errors="replace").splitlines()[-15:]
+                tails.append(f"--- {worker}: {log.relative_to(profile.worker_dir(worker))}\n" + "\n".join(lines))
+    return "\n".join(tails)
 
 
 @pytest.mark.long
@@ -256,12 +479,14 @@ def test_the_demo_stack_runs_end_to_end_on_two_workers(distributed_profile: Dist
     """
     profile = distributed_profile
     began = time.monotonic()
-    demo = _script("demo", profile.env, 2400, "--first", "loadstack_snapshots", "--dag-id", DEMO_STACK,
-                   "--conf", json.dumps({"keep_up": False}), "--timeout", "2100")
+    watch = DemoWatch(profile)
+    demo = watch.run(["--first", "loadstack_snapshots", "--dag-id", DEMO_STACK, "--conf", json.dumps({"keep_up": False}),
+                      "--timeout", "2100"], timeout=2400)
     wall = time.monotonic() - began
     print(demo.stdout[-6000:])
     assert demo.returncode == 0, f"the demo failed after {wall:.0f} s:\n{demo.stdout[-6000:]}\n{demo.stderr[-3000:]}"
     print(f"demo (snapshots + {DEMO_STACK}) on the distributed profile: {wall:.1f} s")
+    watch.check_exposure()
 
     with profile.client() as client:
         run = client.runs(DEMO_STACK, limit=1)[0]
@@ -293,4 +518,6 @@ def test_the_demo_stack_runs_end_to_end_on_two_workers(distributed_profile: Dist
     # Torn down: nothing listed, no server of a step left running under either worker's home.
     assert StackRegistry(_profile_aws(profile)).list() == []
     homes = [profile.worker_dir("infra"), profile.worker_dir("load")]
-    assert _processes_under(homes) == []
+    left = _processes_under(homes)
+    assert left == [], "\n".join(left) + "\n" + _log_tails(profile, run.dag_run_id, (
+        "task_id=*restore*/**/*.log", "task_id=stack-teardown.*.destroy/**/*.log"))
