@@ -29,7 +29,7 @@ def xcom_value(dag_run, task_id: str):
         return row.value
 
 
-def test_outputs_flow_handlers_publish_and_secrets_stay_out(chain_dag, run_dag, loadstack_env, local_profile):
+def test_outputs_flow_handlers_publish_and_secrets_stay_out(chain_dag, run_dag, loadstack_env, local_profile, capfd):
     from airflow.utils.state import DagRunState
 
     run = run_dag(chain_dag)
@@ -49,6 +49,10 @@ def test_outputs_flow_handlers_publish_and_secrets_stay_out(chain_dag, run_dag, 
     assert published["secret"] == {
         "__loadstack_sensitive__": {"state_object": "env:/it_chain-first/loadstack/param.tfstate", "output": "secret"}
     }
+    # Nor in a task log (dag.test writes the tasks' logs to the test's output): the applies logged, none the value.
+    logged = capfd.readouterr()
+    assert "Apply complete!" in logged.out + logged.err, "no task log captured: the search below would prove nothing"
+    assert "not-a-real-secret" not in logged.out + logged.err
 
     # Rerun: every plan is empty, every handler reports unchanged.
     rerun = run_dag(chain_dag)
