@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+import mysql.connector
+
 from loadstack.data.base_tables import BASE_TABLE_ROWS, BASE_TABLES, TABLE_COLUMNS, iter_order_item_rows
 from loadstack.data.events import EVENT_COLUMNS, EventGenerator
 from loadstack.data.mariadb import ConnectionParams, lock_name
@@ -204,6 +206,21 @@ def _count_rows(conn, table: str, id_limit: int | None = None) -> int:
     return count
 
 
+# mysql.connector's errors for a connection that broke or never came up (server killed, gone away).
+_CONNECTION_ERRNOS = frozenset({2002, 2003, 2006, 2013, 2055})
+
+
+def _server_error(conn_params: ConnectionParams, unit: str, loaded: int, total: int, exc: Exception) -> SeedError:
+    """A database error during a unit's seeding, as a SeedError naming the unit, the server and the
+    rows committed so far (the driver's own message names neither table nor server)."""
+    lost = isinstance(exc, mysql.connector.errors.InterfaceError) or getattr(exc, "errno", None) in _CONNECTION_ERRNOS
+    what = "lost the connection to" if lost else "got an error from"
+    return SeedError(
+        f"seeding {unit} {what} the MariaDB server at {conn_params.host}:{conn_params.port} after "
+        f"{loaded:,} of {total:,} rows were committed ({exc}); a rerun seeds {unit} again from empty"
+    )
+
+
 def _connect(conn_params: ConnectionParams):
     if not conn_params.database:
         raise SeedError("the connection parameters name no database; seeding needs the migrated database")
@@ -223,6 +240,15 @@ def seed_base(
     """Accounts, profiles, products, orders and order items; returns rows per table."""
     report = progress or _log_progress
     params_hash = params.params_hash()
+    committed = [0]  # rows committed so far, for the error message
+    try:
+        return _seed_base(conn_params, params, params_hash, report, chunk_rows, workdir, lock_timeout, committed)
+    except mysql.connector.Error as exc:
+        total = sum(n for t, n in expected_counts(params).items() if t in BASE_TABLES)
+        raise _server_error(conn_params, BASE_UNIT, committed[0], total, exc) from exc
+
+
+def _seed_base(conn_params, params, params_hash, report, chunk_rows, workdir, lock_timeout, committed) -> dict[str, int]:
     with closing(_connect(conn_params)) as conn, _UnitLock(conn, BASE_UNIT, lock_timeout):
         marker = read_markers(conn).get(BASE_UNIT)
         if marker and marker.done and marker.params_hash == params_hash:
@@ -245,6 +271,7 @@ def seed_base(
                     _load_file(conn, table, TABLE_COLUMNS[table], path, count)
                     _add_to_marker(cursor, BASE_UNIT, count)
                     conn.commit()
+                    committed[0] += count
                     path.unlink()
                     loaded += count
                 counts[table] = loaded
@@ -281,6 +308,16 @@ def seed_shard(
     table = events_table(shard)
     expected = generator.total_rows
     params_hash = params.params_hash()
+    committed = [0]  # rows committed so far, for the error message
+    try:
+        return _seed_shard(conn_params, params, shard, table, expected, params_hash, report, chunk_rows, workdir,
+                           lock_timeout, committed)
+    except mysql.connector.Error as exc:
+        raise _server_error(conn_params, table, committed[0], expected, exc) from exc
+
+
+def _seed_shard(conn_params, params, shard, table, expected, params_hash, report, chunk_rows, workdir, lock_timeout,
+                committed) -> int:
     with closing(_connect(conn_params)) as conn, _UnitLock(conn, table, lock_timeout):
         marker = read_markers(conn).get(table)
         if marker and marker.done and marker.params_hash == params_hash:
@@ -302,6 +339,7 @@ def seed_shard(
                 _load_file(conn, table, EVENT_COLUMNS, path, rows)
                 _add_to_marker(cursor, table, rows)
                 conn.commit()
+                committed[0] += rows
                 producer.consumed(path)
                 loaded += rows
                 report(SeedProgress(table, loaded, expected, time.monotonic() - started))

@@ -69,6 +69,15 @@ class TaskStateControl(ControlSource):
         return self._last
 
 
+def source_failure_note(source: Any) -> str:
+    """Why the metric source's last read gave nothing (e.g. Prometheus not answering), for the failure message.
+
+    The controller only sees "no sample"; the source keeps the reason in `last_error` (None after a good read).
+    """
+    error = getattr(source, "last_error", None)
+    return f"; the metric source's last read failed: {error}" if isinstance(error, str) and error else ""
+
+
 def status_of(state: State, params: Params) -> dict[str, Any]:
     """The few numbers `loadstack ramp status` shows (the task state store keeps small values)."""
     if isinstance(params, CapacityParams):
@@ -157,9 +166,10 @@ class RampOperator(StackStepOperator):
             self._rig = self.open_rig(context, resolved)
         except RampRigError as exc:  # the step's settings are wrong: a retry cannot help
             raise AirflowFailException(f"{self.step}: {exc}") from None
+        source = self._rig.source
         try:
             outcome = run_ramp(
-                controller, self._rig.driver, self._rig.source, TaskStateControl(task_store, self.log),
+                controller, self._rig.driver, source, TaskStateControl(task_store, self.log),
                 SystemClock(), checkpoint, self.tick_s, log=self.log.info,
                 approval=XComApproval(context["ti"], self.approval_task_id, self.log) if self.approval_task_id else None,
             )
@@ -171,7 +181,9 @@ class RampOperator(StackStepOperator):
         result = {**outcome.to_json(), "checkpoint": store.location, **outcome_extras(controller),
                   "load_generator": usage}
         if not outcome.succeeded:
-            raise AirflowFailException(f"ramp {outcome.phase} at stage {outcome.stage}: {outcome.reason}")
+            raise AirflowFailException(
+                f"ramp {outcome.phase} at stage {outcome.stage}: {outcome.reason}{source_failure_note(source)}"
+            )
         return result
 
     def _publish_page_link(self, context) -> None:
