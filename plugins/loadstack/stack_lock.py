@@ -26,6 +26,7 @@ from functools import cached_property
 from botocore.exceptions import ClientError
 
 from loadstack.artifacts import is_missing_object, is_write_conflict
+from loadstack.aws_endpoint import explained
 from loadstack.profiles import Profile
 
 LOCK_PREFIX = "loadstack/locks/"
@@ -66,20 +67,23 @@ class StackLock:
 
     def holder(self) -> tuple[LockHolder | None, str | None]:
         """The current holder and the lock object's ETag; (None, None) when nobody holds it."""
-        try:
-            answer = self._s3.get_object(Bucket=self.profile.state_bucket, Key=self.key)
-        except ClientError as exc:
-            if is_missing_object(exc):
-                return None, None
-            raise
-        return LockHolder(**json.loads(answer["Body"].read())), answer["ETag"]
+        with explained(self.profile, f"reading the lock of stack {self.stack}"):
+            try:
+                answer = self._s3.get_object(Bucket=self.profile.state_bucket, Key=self.key)
+            except ClientError as exc:
+                if is_missing_object(exc):
+                    return None, None
+                raise
+            return LockHolder(**json.loads(answer["Body"].read())), answer["ETag"]
 
     def acquire(self, *, dag_id: str, run_id: str) -> LockHolder | None:
         """Take the lock for this run; None when it is this run's now, else the other holder."""
         mine = LockHolder(stack=self.stack, dag_id=dag_id, run_id=run_id, acquired_at=self.clock().isoformat())
         try:
-            self._s3.put_object(Bucket=self.profile.state_bucket, Key=self.key, IfNoneMatch="*",
-                                Body=json.dumps(asdict(mine), sort_keys=True).encode(), ContentType="application/json")
+            with explained(self.profile, f"taking the lock of stack {self.stack}"):
+                self._s3.put_object(Bucket=self.profile.state_bucket, Key=self.key, IfNoneMatch="*",
+                                    Body=json.dumps(asdict(mine), sort_keys=True).encode(),
+                                    ContentType="application/json")
             return None
         except ClientError as exc:
             if not is_write_conflict(exc):
@@ -108,7 +112,8 @@ class StackLock:
 
     def _delete(self, etag: str | None) -> bool:
         try:
-            self._s3.delete_object(Bucket=self.profile.state_bucket, Key=self.key, IfMatch=etag)
+            with explained(self.profile, f"giving back the lock of stack {self.stack}"):
+                self._s3.delete_object(Bucket=self.profile.state_bucket, Key=self.key, IfMatch=etag)
         except ClientError as exc:
             if is_write_conflict(exc) or is_missing_object(exc):
                 return False

@@ -12,17 +12,148 @@ What is mended, and why:
 - `output("name")` raises TypeError: we read all outputs with `output -json` and index them.
 - `apply(dir)` is rejected by Terraform 1.x: we apply a saved plan file, in `working_dir`.
 - `workspace select` cannot create: we pass `-or-create=true` (Terraform >= 1.4).
+
+And each Terraform process runs in a session, so a process group, of its own (ProcessGroup): its provider plugins
+(terraform-provider-aws, some 500 MB each) and local-exec children are in that group, and can outlive a Terraform
+killed by a signal. When Terraform dies by a signal, or its caller is interrupted while it runs (an exception,
+KeyboardInterrupt or SystemExit passing through; `stop()` from another thread or a signal handler: an Airflow
+task's on_kill), the group is ended: Terraform gets SIGTERM first, alone (it stops its providers and provisioners,
+writes its state and releases its state lock; a provider plugin dies at once on SIGTERM, so the group does not get
+it yet), then what is left of the group gets SIGTERM, and SIGKILL after a short grace. The group is signalled only
+while Terraform is not reaped and only if its ID is Terraform's PID: until then no other process can have that PID,
+so no other group that ID.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import threading
+import time
+from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from python_terraform import IsFlagged, IsNotFlagged, Terraform
 
 LineSink = Callable[[str], None]
+# Told the PID of each Terraform process as it starts (the state lock's holder, loadstack.terraform.state_lock).
+StartHook = Callable[[int], None]
+# How long Terraform has to end after SIGTERM (and its group after that) before SIGKILL to what is left: so that it
+# all happens within the 5 s Airflow's task supervisor leaves a task between its own SIGTERM and SIGKILL.
+STOP_GRACE_S = 3.0
+# The least time the rest of the group has between its SIGTERM and SIGKILL.
+LEFTOVER_GRACE_S = 0.5
+# After SIGKILL, how long to wait for the group's processes to be gone.
+KILL_WAIT_S = 5.0
+
+
+class ProcessGroup:
+    """A Terraform process started in a session of its own, and the process group it leads (its plugins and
+    local-exec children). Signals go to it only while the leader is not reaped (`reap()`): until then the leader's
+    PID, the group's ID, cannot be another process's."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        # Reentrant: stop() may run in a signal handler on the very thread that holds it.
+        self._lock = threading.RLock()
+        self._reaped = False
+
+    def _leads_group(self) -> bool:
+        try:
+            return os.getpgid(self.pid) == self.pid
+        except ProcessLookupError:
+            return False
+
+    def leader_running(self) -> bool:
+        with self._lock:
+            if self._reaped:
+                return False
+            try:
+                return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+            except ChildProcessError:
+                return False
+
+    def signal_leader(self, signum: int) -> bool:
+        """Send `signum` to Terraform alone; whether it was sent."""
+        with self._lock:
+            if self._reaped:
+                return False
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                return False
+            return True
+
+    def signal(self, signum: int) -> bool:
+        """Send `signum` to the whole group, if it still is the one Terraform leads; whether it was sent."""
+        with self._lock:
+            if self._reaped or not self._leads_group():
+                return False
+            try:
+                os.killpg(self.pid, signum)
+            except (ProcessLookupError, PermissionError):
+                return False
+            return True
+
+    def members(self) -> list[int]:
+        """The group's processes still running (an exited, unreaped one, the leader included, is not)."""
+        try:
+            entries = list(Path("/proc").iterdir())
+        except OSError:  # no /proc: only the leader can be followed
+            return [self.pid] if self.leader_running() else []
+        found = []
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[-1].split()  # state, ppid, pgrp, ...
+            if len(fields) > 2 and fields[2] == str(self.pid) and fields[0] not in ("Z", "X"):
+                found.append(int(entry.name))
+        return found
+
+    def wait_leader(self) -> os.waitid_result:
+        """Wait for Terraform to end, leaving it unreaped (the zombie keeps its PID, the group's ID, taken)."""
+        return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+
+    def _wait(self, running: Callable[[], object], deadline: float) -> bool:
+        """Poll until `running()` is falsy (True) or the deadline passes (False)."""
+        while running():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def stop(self, grace: float = STOP_GRACE_S) -> bool:
+        """End Terraform and its group: SIGTERM to Terraform, if it runs, and up to `grace` seconds for it to end;
+        then SIGTERM to what is left of the group, SIGKILL after the rest of `grace` (LEFTOVER_GRACE_S at least).
+        Returns once the group is gone (or KILL_WAIT_S after SIGKILL); False if it was no longer Terraform's."""
+        with self._lock:
+            if self._reaped or not self._leads_group():
+                return False
+        deadline = time.monotonic() + grace
+        if self.leader_running() and self.signal_leader(signal.SIGTERM):
+            self._wait(self.leader_running, deadline)
+        if self.members() and self.signal(signal.SIGTERM):
+            self._wait(self.members, max(deadline, time.monotonic() + LEFTOVER_GRACE_S))
+        if self.members() and self.signal(signal.SIGKILL):
+            self._wait(self.members, time.monotonic() + KILL_WAIT_S)
+        return True
+
+    def reap(self, timeout: float | None = None) -> int:
+        """Terraform's exit status (negative: the signal that ended it); its group is never signalled again."""
+        with self._lock:
+            self._reaped = True
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # not reaped yet: still Terraform
+            return self.proc.wait()
 
 
 class TerraformError(RuntimeError):
@@ -44,10 +175,14 @@ class Terraform111(Terraform):
         terraform_bin_path: str,
         env: Mapping[str, str],
         on_stdout_line: LineSink | None = None,
+        on_start: StartHook | None = None,
     ) -> None:
         super().__init__(working_dir=working_dir, terraform_bin_path=terraform_bin_path, is_env_vars_included=False)
         self.env = dict(env)
         self.on_stdout_line = on_stdout_line
+        self.on_start = on_start
+        self.stop_grace = STOP_GRACE_S
+        self._group: ProcessGroup | None = None
 
     # Everything goes through here; tests replace `_run` to see the argv without running Terraform.
     def cmd(self, cmd: str, *args, **kwargs) -> tuple[int, str, str]:
@@ -70,16 +205,39 @@ class Terraform111(Terraform):
             stderr=subprocess.PIPE,
             text=True,
             bufsize=1,
+            start_new_session=True,  # its own process group: see ProcessGroup
         )
+        self._group = group = ProcessGroup(proc)
         lines: list[str] = []
         assert proc.stdout is not None and proc.stderr is not None
-        # stderr is small (diagnostics only); read it after stdout closes to keep one thread.
-        for line in proc.stdout:
-            lines.append(line)
-            if self.on_stdout_line:
-                self.on_stdout_line(line.rstrip("\n"))
-        err = proc.stderr.read()
-        return proc.wait(), "".join(lines), err
+        try:
+            if self.on_start:
+                self.on_start(proc.pid)
+            # stderr is small (diagnostics only); read it after stdout closes to keep one thread.
+            for line in proc.stdout:
+                lines.append(line)
+                if self.on_stdout_line:
+                    self.on_stdout_line(line.rstrip("\n"))
+            err = proc.stderr.read()
+            if group.wait_leader().si_code != os.CLD_EXITED:
+                group.stop(self.stop_grace)  # killed by a signal: its plugins and children live on
+        except BaseException:
+            # Interrupted (a failing callback, KeyboardInterrupt, SystemExit, a task timeout): Terraform must not
+            # outlive its caller. SIGTERM first, so that it releases its state lock itself.
+            group.stop(self.stop_grace)
+            group.reap(KILL_WAIT_S)
+            raise
+        finally:
+            self._group = None
+            proc.stdout.close()
+            proc.stderr.close()
+        return group.reap(), "".join(lines), err
+
+    def stop(self) -> bool:
+        """End the Terraform process running now, with its process group (see ProcessGroup.stop); from another
+        thread, or a signal handler (an Airflow task's on_kill). False when none runs."""
+        group = self._group
+        return group is not None and group.stop(self.stop_grace)
 
     def _generate_default_options(self, input_options):
         options = super()._generate_default_options(input_options)
@@ -140,6 +298,10 @@ class Terraform111(Terraform):
             lock_timeout=lock_timeout,
             var_file=list(var_files),
         )
+
+    def force_unlock(self, lock_id: str) -> None:
+        """Remove the state lock `lock_id` (Terraform checks that it is the current lock's ID first)."""
+        self.cmd("force-unlock", lock_id, force=IsFlagged)
 
     def outputs(self) -> dict[str, dict]:
         """All outputs as {name: {"value", "type", "sensitive"}} from `terraform output -json`."""

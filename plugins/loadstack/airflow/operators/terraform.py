@@ -44,6 +44,7 @@ class _TerraformStepOperator(StackStepOperator):
         self.state_key = state_key
         self.variables = variables
         self.variant_variables = variant_variables or {}
+        self._runner: TerraformRunner | None = None
 
     def variables_for_run(self) -> dict[str, Any]:
         """Spec values for this run's variant, references still unresolved."""
@@ -56,6 +57,7 @@ class _TerraformStepOperator(StackStepOperator):
             working_dir=self.profile.work_dir / self.stack / _slug(context["dag_run"].run_id) / work,
             logger=self.log,
         )
+        self._runner = hook
         succeeded = False
         try:
             var_files = hook.prepare(
@@ -68,6 +70,13 @@ class _TerraformStepOperator(StackStepOperator):
         finally:
             hook.cleanup(keep_working_dir=not succeeded)
             self.log.info("terraform timings: %s", ", ".join(f"{k} {v:.1f}s" for k, v in hook.timings.items()))
+
+
+    def on_kill(self) -> None:
+        # Terraform runs in a session of its own (so a signal to it never reaches the task first): Airflow's
+        # SIGTERM to the task's group does not reach it, so stop it here; it releases its state lock itself.
+        if self._runner is not None:
+            self._runner.stop()
 
 
 class TerraformApplyOperator(_TerraformStepOperator):

@@ -132,3 +132,13 @@ def test_constructors_do_no_io(runner, monkeypatch):
         TerraformDestroyOperator(state_objects={}, **kwargs(task_id="destroy"))
     task_profile.assert_not_called()
     runner.assert_not_called()
+
+
+def test_on_kill_stops_the_running_terraform(profile, runner, context):
+    # Terraform runs in a session of its own: Airflow's SIGTERM to the task's process group does not reach it.
+    op = bind(TerraformApplyOperator(output_sources={"network": "network.apply"}, **kwargs()), profile)
+    op.on_kill()  # before any run: nothing to stop, no error
+    runner.return_value.stop.assert_not_called()
+    op.execute(context)
+    op.on_kill()
+    runner.return_value.stop.assert_called_once_with()
