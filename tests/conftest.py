@@ -177,6 +177,9 @@ SLOWEST_FIRST = (
     "tests/integration/airflow/test_nightly_backfill.py",
     "tests/integration/distributed/test_distributed_profile.py",
     "tests/integration/ramp/test_capacity_stack.py",
+    "tests/integration/ramp/test_metric_source_faults.py",
+    "tests/integration/terraform/test_killed_apply.py",
+    "tests/integration/airflow/test_stack_triggered_twice.py",
     "tests/integration/airflow/test_ramp_approval.py",
     "tests/integration/airflow/render/test_guaranteed_teardown.py",
     "tests/integration/drift/test_drift_dag.py",
@@ -187,6 +190,7 @@ SLOWEST_FIRST = (
     "tests/integration/airflow/render/test_reaper_dag.py",
     "tests/integration/test_data_stack.py",
     "tests/integration/test_stack_across_homes.py",
+    "tests/integration/terraform/test_moto_restarted.py",
 )
 
 
