@@ -24,6 +24,13 @@ Rate control (Locust has no target-rate mode):
   last request, so short latencies never erode the rate; a user more than one interval behind
   drops the backlog instead of bursting. New users start at a random phase of their interval.
 - `GET /loadstack/rate` reads back the rate in effect: running users x the per-user rate sent.
+- A rate lease: `POST /loadstack/rate {"qps": R, "lease_s": L}` holds R for L seconds only. The ramp that
+  drives the master renews it (posts its rate again) well within L; once L passes with no renewal (the
+  ramp's task was killed: SIGKILL, OOM, a restarted worker) the master drops the rate to 0 on its own and
+  logs it once, so no load runs unsupervised. A master started by a ramp (`--loadstack-quit-on-lease-expiry`)
+  then quits, taking its workers with it, so nothing of the dead ramp is left running; a standing master
+  only drops to 0 and waits for the next ramp. A POST without `lease_s` clears the lease (the rate holds
+  until changed: the CLI's and other users' behaviour). `GET /loadstack/rate` reports the lease.
 - `POST /loadstack/target {"host": URL}` points a standing master (started without `--host`, serving
   one ramp after another) at a ramp's app: Locust sends the master's host with every spawn message,
   so users spawned after it hit URL. Only users spawned after a change see it, so the master refuses
@@ -43,9 +50,11 @@ Rate control (Locust has no target-rate mode):
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import random
+import signal
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -59,6 +68,8 @@ from locust import FastHttpUser, LoadTestShape, events, task
 from locust.runners import STATE_MISSING, MasterRunner
 
 USER_QPS_MESSAGE = "loadstack_user_qps"
+LEASE_CHECK_INTERVAL_S = 0.5  # how often the master's lease watchdog looks at the lease
+logger = logging.getLogger("loadstack.shop")
 DEFAULT_USER_MAX_QPS = 2.0
 # Users added or removed per second by the shape: large enough that one tick applies any change.
 MIN_SPAWN_RATE = 50.0
@@ -112,6 +123,23 @@ def parse_rate_body(body: bytes) -> float:
     if isinstance(qps, bool) or not isinstance(qps, (int, float)) or not math.isfinite(qps) or qps < 0:
         raise ValueError(f"qps must be a finite number >= 0, got {qps!r}")
     return float(qps)
+
+
+def parse_lease_body(body: bytes) -> float | None:
+    """The optional `lease_s` of a `POST /loadstack/rate` body (seconds the rate holds without a renewal);
+    None when absent. ValueError names what is wrong; call it on a body `parse_rate_body` accepted."""
+    data = json.loads(body or b"null")
+    lease = data.get("lease_s") if isinstance(data, dict) else None
+    if lease is None:
+        return None
+    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not math.isfinite(lease) or lease <= 0:
+        raise ValueError(f"lease_s must be a finite number of seconds > 0 (or absent: no lease), got {lease!r}")
+    return float(lease)
+
+
+def lease_left(lease_until: float | None, now: float) -> float | None:
+    """Seconds left on a lease ending at `lease_until` (0 once it has passed); None: no lease."""
+    return None if lease_until is None else max(0.0, lease_until - now)
 
 
 def parse_target_body(body: bytes) -> str:
@@ -204,9 +232,39 @@ class RateControl:
         self.worker_totals: dict[str, deque[Totals]] = {}
         self.epoch_started_at = time.time()
         self.stats_epoch = 0  # counts Locust's stats resets: totals restart at zero after one
+        # master: the rate lease (see the module docstring); None: the rate holds until changed
+        self.lease_s: float | None = None
+        self.lease_until: float | None = None
+        self.lease_expired = False  # the last lease ran out without a renewal (logged once)
+        self.quit_on_lease_expiry = False  # --loadstack-quit-on-lease-expiry: a master started by a ramp
 
     def plan(self) -> tuple[int, float]:
         return plan_users(self.target_qps, self.user_max_qps)
+
+    def set_rate(self, qps: float, lease_s: float | None, now: float) -> None:
+        """A rate asked for (a renewal is the same rate asked again), held for `lease_s` from `now` or,
+        without a lease, until changed."""
+        self.target_qps = qps
+        self.lease_s = lease_s
+        self.lease_until = None if lease_s is None else now + lease_s
+        self.lease_expired = False
+
+    def check_lease(self, now: float) -> bool:
+        """Drop the rate to 0 when the lease has run out; True only at the check that found it out (once)."""
+        if self.lease_until is None or self.lease_expired or now < self.lease_until:
+            return False
+        self.lease_expired = True
+        self.target_qps = 0.0
+        return True
+
+    def lease_state(self, now: float) -> dict[str, Any]:
+        """The lease as `GET /loadstack/rate` reports it."""
+        return {
+            "lease_s": self.lease_s,
+            "lease_left_s": lease_left(self.lease_until, now),
+            "lease_expired": self.lease_expired,
+            "quit_on_lease_expiry": self.quit_on_lease_expiry,
+        }
 
     def new_epoch(self) -> None:
         """Locust cleared its stats: every worker's totals start again from zero, now."""
@@ -246,6 +304,7 @@ class RateShape(LoadTestShape):
         self._spawn_rate = MIN_SPAWN_RATE
 
     def tick(self) -> tuple[int, float]:
+        expire_lease(self.runner)
         users, user_qps = control.plan()
         if users and self.runner is not None:
             # Sent before the user count changes, on the same channel as the spawn message, so new
@@ -257,6 +316,39 @@ class RateShape(LoadTestShape):
             self._spawn_rate = spawn_rate_for(self._users, users)
             self._users = users
         return users, self._spawn_rate
+
+
+def expire_lease(runner, now: float | None = None) -> bool:
+    """Stop the load if the rate lease ran out (logged once); a master started by a ramp then quits, its
+    workers with it. True when this call found the lease expired."""
+    if not control.check_lease(time.time() if now is None else now):
+        return False
+    logger.warning(
+        "rate lease expired: no renewal from the ramp in %g s; load stopped%s",
+        control.lease_s,
+        " and this master quits (--loadstack-quit-on-lease-expiry)" if control.quit_on_lease_expiry else "",
+    )
+    if control.quit_on_lease_expiry and runner is not None:
+        gevent.spawn(_quit, runner)  # not from the shape's greenlet, which quitting kills
+    return True
+
+
+def _quit(runner) -> None:
+    """Quit like a SIGTERM does: the runner tells the workers to quit, then Locust's own shutdown ends this process."""
+    try:
+        runner.quit()
+    finally:
+        os.kill(os.getpid(), signal.SIGTERM)  # Locust's SIGTERM handler: shutdown() and exit
+
+
+def _lease_watchdog(environment) -> None:
+    """The master's lease check when no shape ticks (the shape stopped from the web UI, or never started)."""
+    while True:
+        gevent.sleep(LEASE_CHECK_INTERVAL_S)
+        try:
+            expire_lease(environment.runner)
+        except Exception:  # noqa: BLE001 - the watchdog must outlive a bad check
+            logger.exception("loadstack: checking the rate lease failed")
 
 
 # --- the user ------------------------------------------------------------------------------------
@@ -365,6 +457,13 @@ def _add_arguments(parser) -> None:
         include_in_web_ui=False,
         help="Highest request rate of one user; a rate R runs ceil(R / this) users (loadstack)",
     )
+    parser.add_argument(
+        "--loadstack-quit-on-lease-expiry",
+        action="store_true",
+        default=False,
+        include_in_web_ui=False,
+        help="Quit (with the workers) when a rate lease runs out without renewal: for a master a ramp starts (loadstack)",
+    )
 
 
 @events.test_start.add_listener
@@ -391,6 +490,8 @@ def _on_init(environment, runner, web_ui=None, **_kwargs) -> None:
     if options is not None and getattr(options, "user_max_qps", None) is not None:
         control.user_max_qps = float(options.user_max_qps)
     plan_users(0.0, control.user_max_qps)  # fail at start on a bad --user-max-qps
+    if options is not None:
+        control.quit_on_lease_expiry = bool(getattr(options, "loadstack_quit_on_lease_expiry", False))
     if not isinstance(runner, MasterRunner):
         # Workers pace on the master's messages; a local runner sends them to itself.
         runner.register_message(USER_QPS_MESSAGE, _on_user_qps)
@@ -405,6 +506,7 @@ def _on_init(environment, runner, web_ui=None, **_kwargs) -> None:
             control.add_report(client_id, now, data.get("stats_total") or {})
 
         environment.events.worker_report.add_listener(on_worker_report)
+        gevent.spawn(_lease_watchdog, environment)  # its own greenlet: runner.quit() kills the runner's
     if web_ui is not None:
         _add_routes(environment, web_ui)
 
@@ -418,6 +520,13 @@ def _complete_at(runner) -> float | None:
     if not times or None in times:
         return None
     return min(times)
+
+
+def _missing_workers(runner) -> list[str]:
+    """Workers the master has lost track of (no heartbeat for a few seconds): killed, hung or cut off."""
+    if not isinstance(runner, MasterRunner):
+        return []
+    return sorted(c.id for c in runner.clients.all if c.state == STATE_MISSING)
 
 
 def _worker_count(runner) -> int:
@@ -447,6 +556,8 @@ def _add_routes(environment, web_ui) -> None:
             # Which locustfile this master runs: a ramp attaching to a standing master checks it is its own.
             "locustfile": os.path.basename(__file__),
             "time": time.time(),
+            "missing_workers": _missing_workers(runner),
+            **control.lease_state(time.time()),
         }
 
     @app.route("/loadstack/rate", methods=["GET", "POST"])
@@ -455,6 +566,7 @@ def _add_routes(environment, web_ui) -> None:
         if request.method == "POST":
             try:
                 qps = parse_rate_body(request.get_data())
+                lease_s = parse_lease_body(request.get_data())
                 plan_users(qps, control.user_max_qps)
             except ValueError as exc:
                 return jsonify({"error": f"POST /loadstack/rate: {exc}"}), 400
@@ -464,7 +576,7 @@ def _add_routes(environment, web_ui) -> None:
             if qps > 0 and not environment.host:
                 message = "POST /loadstack/rate: this master has no target: POST /loadstack/target first"
                 return jsonify({"error": message}), 409
-            control.target_qps = qps
+            control.set_rate(qps, lease_s, time.time())
             if runner.shape_greenlet is None and environment.shape_class is not None and _worker_count(runner) > 0:
                 # The first rate starts the shape (the master runs without --autostart), as does
                 # the first one after a stop from the web UI.

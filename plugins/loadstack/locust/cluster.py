@@ -68,12 +68,16 @@ def master_argv(
     web_port: int,
     logfile: Path,
     user_max_qps: float = DEFAULT_USER_MAX_QPS,
+    quit_on_lease_expiry: bool = False,
 ) -> list[str]:
     """The master's command line: web UI and worker port on 127.0.0.1, users sent to `target_url`.
 
     No `target_url`: a standing master, whose target each ramp sets at run time (`POST /loadstack/target`).
+    `quit_on_lease_expiry`: the master (and with it its workers) quits once a rate lease runs out unrenewed,
+    for a master a ramp starts: if the ramp's task dies without stopping it, nothing is left running.
     """
     host = [] if target_url is None else ["--host", target_url]
+    lease = ["--loadstack-quit-on-lease-expiry"] if quit_on_lease_expiry else []
     return [
         locust_bin,
         "-f",
@@ -91,6 +95,7 @@ def master_argv(
         *host,
         "--user-max-qps",
         repr(float(user_max_qps)),
+        *lease,
         "--logfile",
         str(logfile),
         "--loglevel",
@@ -130,7 +135,8 @@ class LocustCluster:
     """A master and `workers` worker processes whose files live in `run_dir`; or an attached master.
 
     `target_url` is the app under test (Locust's --host); None for a standing cluster, whose ramps set
-    it. Ports are picked at `start()` when not given. `url` is the master's web UI, where a driver and
+    it. Ports are picked at `start()` when not given. `quit_on_lease_expiry`: see `master_argv` (a ramp's own
+    cluster: `LocustDriver.start` sets it). `url` is the master's web UI, where a driver and
     a metric source talk to it.
     """
 
@@ -144,6 +150,7 @@ class LocustCluster:
         ports: Ports | None = None,
         user_max_qps: float = DEFAULT_USER_MAX_QPS,
         locust_bin: str | None = None,
+        quit_on_lease_expiry: bool = False,
     ) -> None:
         if workers < 1:
             raise ValueError(f"LocustCluster needs workers >= 1, got {workers}")
@@ -154,6 +161,7 @@ class LocustCluster:
         self.ports = ports
         self.user_max_qps = user_max_qps
         self.locust_bin = locust_bin or default_locust_bin()
+        self.quit_on_lease_expiry = quit_on_lease_expiry
 
     @staticmethod
     def attach(url: str, *, workers: int = 1) -> AttachedMaster:
@@ -230,6 +238,7 @@ class LocustCluster:
                 web_port=self.ports.web,
                 logfile=run_dir / "master.log",
                 user_max_qps=self.user_max_qps,
+                quit_on_lease_expiry=self.quit_on_lease_expiry,
             )
         )
         for index in range(self.workers):
@@ -272,6 +281,16 @@ class LocustCluster:
                 raise NotReady(f"{state.get('workers', 0)} of {self.workers} workers connected")
 
         return self.master_process().wait_ready(all_connected, timeout, interval=0.2)
+
+    def lost_workers(self) -> list[str]:
+        """Workers of this cluster that no longer run, e.g. ["Locust worker 1 (PID 1234, exited)"] (cheap: no HTTP)."""
+        lost = []
+        for index in range(self.workers):
+            process = self.worker_process(index)
+            if not process.is_running():
+                pid = process.read_pid_file()
+                lost.append(f"Locust worker {index} (PID {pid}, exited; log {process.output_path})")
+        return lost
 
     def worker_cpu_seconds(self) -> float:
         """CPU time the running workers have used so far (what generating the load cost)."""
@@ -324,6 +343,9 @@ class AttachedMaster:
         if connected < self.workers:
             raise TooFewWorkers(self.url, connected, self.workers)
         return 0.0
+
+    def lost_workers(self) -> list[str]:
+        return []  # its workers run elsewhere: the master's worker count tells
 
     def is_running(self) -> bool:
         try:

@@ -1,6 +1,6 @@
 """The Locust master's loadstack routes (include/locust/shop.py), as a small synchronous client.
 
-`POST /loadstack/rate {"qps": R}` asks for a rate, `GET /loadstack/rate` reads back what is in
+`POST /loadstack/rate {"qps": R[, "lease_s": L]}` asks for a rate (held L seconds unless renewed), `GET /loadstack/rate` reads back what is in
 effect, `POST /loadstack/target {"host": URL}` points a standing master at a ramp's app,
 `GET /loadstack/counters` gives the cumulative totals a metric source differences. Both
 the traffic driver and the metric source talk through here; every failure is a
@@ -97,9 +97,14 @@ def rate_state(base_url: str, *, timeout: float = 10) -> dict[str, Any]:
     return _request(f"{base_url.rstrip('/')}/loadstack/rate", body=None, timeout=timeout)
 
 
-def set_rate(base_url: str, qps: float, *, timeout: float = 10) -> dict[str, Any]:
-    """`POST /loadstack/rate`: ask for `qps` requests per second; returns the rate state after it."""
-    return _request(f"{base_url.rstrip('/')}/loadstack/rate", body={"qps": qps}, timeout=timeout)
+def set_rate(base_url: str, qps: float, *, timeout: float = 10, lease_s: float | None = None) -> dict[str, Any]:
+    """`POST /loadstack/rate`: ask for `qps` requests per second; returns the rate state after it.
+
+    With `lease_s` the rate holds only that long unless asked again (the master drops it to 0, and a master a
+    ramp started quits); without, it holds until changed (and any earlier lease is cleared).
+    """
+    body: dict[str, Any] = {"qps": qps} if lease_s is None else {"qps": qps, "lease_s": lease_s}
+    return _request(f"{base_url.rstrip('/')}/loadstack/rate", body=body, timeout=timeout)
 
 
 def set_target(base_url: str, host: str, *, timeout: float = 10) -> dict[str, Any]:

@@ -5,7 +5,7 @@ tick it reads the current control record and the newest sample, lets the control
 the generated rate through the driver and reads back what the driver really applied. It hands the
 state (JSON) to `checkpoint` after every action and at least every `checkpoint_every_s`, so a retry
 resumes where this try was. While the ramp waits at its approval point, each tick also asks `approval`
-for a human's answer. It stops when the ramp is done, aborted or terminated, draining the traffic; on
+for a human's answer. A tick that keeps the rate calls `driver.keep_alive()` (a rate lease's renewal). It stops when the ramp is done, aborted or terminated, draining the traffic; on
 any exception (the driver failed, the checkpoint store failed, the task was killed) it drains first and
 then re-raises, so no load is ever left behind by a failed ramp.
 """
@@ -90,6 +90,8 @@ def run_ramp(
     last_checkpoint: float | None = None
     ticks = 0
     try:
+        # This loop renews: a driver with a lease (Locust) leases every rate from now on.
+        driver.keep_alive()
         while True:
             if max_ticks is not None and ticks >= max_ticks:
                 raise RampTickLimit(
@@ -110,6 +112,10 @@ def run_ramp(
                 asked = result.rate_qps
                 driver.set_rate(asked)
                 applied = driver.applied_rate()
+            else:
+                # The same rate: a driver with a lease renews it (a ramp killed outright stops renewing,
+                # and its load generator stops on its own); it also raises if its generator broke.
+                driver.keep_alive()
             if result.decisions:
                 _note_applied(controller, result.decisions, applied)
                 if log is not None:

@@ -27,6 +27,12 @@ class TrafficDriver(ABC):
     def applied_rate(self) -> float:
         """The rate in effect now, read back from the load generator (not what was last asked)."""
 
+    def keep_alive(self) -> None:
+        """Called once before a ramp's first tick (its caller will renew: a lease may be taken from then on),
+        then every tick the rate does not change: a driver whose load generator stops on its own unless
+        it hears from the ramp (Locust's rate lease) renews here, and may raise if its generator is broken.
+        Default: nothing to do (weight shifts hold until changed)."""
+
     def drain(self) -> None:
         """Take all generated traffic away (rate 0); safe to call more than once and after a failure."""
         self.set_rate(0.0)

@@ -42,6 +42,20 @@ def test_master_argv_binds_loopback_keeps_the_web_ui_and_logs_in_the_run_dir(tmp
     assert _option(argv, "--logfile") == str(tmp_path / "master.log")
     # the routes live in the web UI: no --headless; the first rate starts the shape: no --autostart
     assert "--headless" not in argv and "--autostart" not in argv
+    assert "--loadstack-quit-on-lease-expiry" not in argv  # only a ramp's own master quits on its lease
+
+
+def test_a_ramps_own_master_quits_when_its_rate_lease_runs_out(tmp_path):
+    argv = master_argv(
+        locust_bin="locust",
+        locustfile=Path("/p/shop.py"),
+        target_url="http://127.0.0.1:8000",
+        master_port=5601,
+        web_port=8601,
+        logfile=tmp_path / "master.log",
+        quit_on_lease_expiry=True,
+    )
+    assert "--loadstack-quit-on-lease-expiry" in argv
 
 
 def test_worker_argv_dials_the_master_on_loopback(tmp_path):

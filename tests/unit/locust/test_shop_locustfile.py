@@ -187,3 +187,76 @@ def test_two_workers_reporting_at_different_times_add_up_to_what_both_finished_b
 
 def test_histogram_pairs_round_shares_down(shop):
     assert shop.histogram_pairs({3: 2.999, 7: 0.5, 1: 4.0}) == [[1, 4], [3, 2]]
+
+
+# --- the rate lease ----------------------------------------------------------------------------------
+def test_parse_lease_body(shop):
+    assert shop.parse_lease_body(b'{"qps": 5}') is None  # no lease: the rate holds until changed
+    assert shop.parse_lease_body(b'{"qps": 5, "lease_s": null}') is None
+    assert shop.parse_lease_body(b'{"qps": 5, "lease_s": 20}') == 20.0
+    for bad in (b"0", b"-3", b"true", b'"20"', b"1e999"):
+        with pytest.raises(ValueError, match="lease_s must be a finite number of seconds > 0"):
+            shop.parse_lease_body(b'{"qps": 5, "lease_s": ' + bad + b"}")
+
+
+def test_lease_left(shop):
+    assert shop.lease_left(None, 100.0) is None
+    assert shop.lease_left(112.5, 100.0) == 12.5
+    assert shop.lease_left(90.0, 100.0) == 0.0
+
+
+def test_a_lease_holds_the_rate_until_it_runs_out_unrenewed_then_drops_it_to_zero_once(shop):
+    control = shop.RateControl()
+    control.set_rate(40.0, 20.0, now=1000.0)
+    assert not control.check_lease(1019.9) and control.target_qps == 40.0
+    assert control.lease_state(1010.0) == {
+        "lease_s": 20.0, "lease_left_s": 10.0, "lease_expired": False, "quit_on_lease_expiry": False,
+    }
+    control.set_rate(40.0, 20.0, now=1015.0)  # a renewal: the same rate asked again
+    assert not control.check_lease(1030.0) and control.target_qps == 40.0
+    assert control.check_lease(1035.0)  # 20 s after the renewal: expired, found once
+    assert control.target_qps == 0.0 and control.plan() == (0, 0.0)
+    assert not control.check_lease(1036.0)
+    assert control.lease_state(1036.0)["lease_expired"] and control.lease_state(1036.0)["lease_left_s"] == 0.0
+    control.set_rate(30.0, 20.0, now=1040.0)  # the ramp (or the next one) asks again: the rate is back
+    assert control.target_qps == 30.0 and not control.lease_state(1040.0)["lease_expired"]
+
+
+def test_a_rate_without_a_lease_holds_until_changed_and_clears_an_earlier_lease(shop):
+    control = shop.RateControl()
+    control.set_rate(40.0, 5.0, now=0.0)
+    control.set_rate(50.0, None, now=1.0)
+    assert not control.check_lease(10**9) and control.target_qps == 50.0
+    assert control.lease_state(2.0)["lease_left_s"] is None
+
+
+def test_the_shape_stops_the_load_when_the_lease_runs_out_and_logs_it(shop, monkeypatch, caplog):
+    spawned = []
+    monkeypatch.setattr(shop.gevent, "spawn", lambda fn, *args: spawned.append((fn, args)))
+    monkeypatch.setattr(shop, "control", shop.RateControl())
+    now = [1000.0]
+    monkeypatch.setattr(shop.time, "time", lambda: now[0])
+    shape = shop.RateShape()
+    shape.runner = FakeRunner()
+    shop.control.set_rate(10.0, 20.0, now=now[0])
+    assert shape.tick()[0] == 5
+    now[0] += 21
+    with caplog.at_level("WARNING", logger="loadstack.shop"):
+        assert shape.tick()[0] == 0
+        shape.tick()
+    logged = [r.getMessage() for r in caplog.records if "rate lease expired" in r.getMessage()]
+    assert logged == ["rate lease expired: no renewal from the ramp in 20 s; load stopped"]
+    assert spawned == []  # a standing master only drops to 0
+
+
+def test_a_ramps_own_master_quits_when_the_lease_runs_out(shop, monkeypatch):
+    spawned = []
+    monkeypatch.setattr(shop.gevent, "spawn", lambda fn, *args: spawned.append((fn, args)))
+    monkeypatch.setattr(shop, "control", shop.RateControl())
+    shop.control.quit_on_lease_expiry = True
+    runner = FakeRunner()
+    shop.control.set_rate(10.0, 5.0, now=100.0)
+    assert not shop.expire_lease(runner, now=104.0) and spawned == []
+    assert shop.expire_lease(runner, now=105.0)
+    assert spawned == [(shop._quit, (runner,))]  # its own greenlet: quitting kills the runner's greenlets
+    assert not shop.expire_lease(runner, now=106.0) and len(spawned) == 1

@@ -123,3 +123,59 @@ def test_a_tick_must_take_time(kit):
     rig = kit.Rig()
     with pytest.raises(ValueError, match="tick_s must be > 0"):
         rig.run(rig.controller(), tick_s=0)
+
+
+class KeepAliveLog:
+    """Wraps the simulator's driver: records each tick's call (set_rate, keep_alive) on the fake clock."""
+
+    def __init__(self, rig, fail_keep_alive_at: float | None = None) -> None:
+        self.rig, self.inner, self.fail_at = rig, rig.sim.driver, fail_keep_alive_at
+        self.set_rate = self._record("set_rate", self.inner.set_rate)
+        self.applied_rate, self.settle_s = self.inner.applied_rate, self.inner.settle_s
+        self.drain = self._record("drain", self.inner.drain)
+        self.calls: list[tuple[float, str]] = []
+
+    def _record(self, name, fn):
+        def call(*args):
+            self.calls.append((self.rig.clock.now(), name))
+            return fn(*args)
+
+        return call
+
+    def keep_alive(self) -> None:
+        now = self.rig.clock.now()
+        self.calls.append((now, "keep_alive"))
+        if self.fail_at is not None and now - self.rig.start >= self.fail_at:
+            raise TrafficDriverError("LocustDriver: lost Locust worker 1 (PID 4242, exited) of the 2 worker(s)")
+
+
+def test_every_tick_that_keeps_the_rate_calls_keep_alive(kit):
+    rig = kit.Rig()
+    driver = KeepAliveLog(rig)
+    outcome = run_ramp(rig.controller(), driver, rig.sim.source, rig.control, rig.clock, lambda state: None)
+    assert outcome.succeeded
+    by_tick: dict[float, list[str]] = {}
+    for at, name in driver.calls:
+        by_tick.setdefault(at, []).append(name)
+    # Exactly one of set_rate / keep_alive each tick (the last tick drains instead); before the first tick
+    # one keep_alive: the loop's promise to renew (a lease may be taken from then on).
+    ticks = sorted(by_tick)
+    assert len(ticks) == outcome.ticks
+    assert by_tick[ticks[0]] == ["keep_alive", "set_rate"]
+    for at in ticks[1:-1]:
+        assert by_tick[at] in (["set_rate"], ["keep_alive"]), (at, by_tick[at])
+    assert by_tick[ticks[-1]] == ["drain"]
+    assert sum(names == ["keep_alive"] for names in by_tick.values()) > outcome.ticks / 2
+
+
+def test_a_keep_alive_that_finds_the_load_generator_broken_drains_and_fails_the_ramp(kit):
+    rig = kit.Rig()
+    driver = KeepAliveLog(rig, fail_keep_alive_at=60)
+    with pytest.raises(TrafficDriverError, match="lost Locust worker 1"):
+        run_ramp(rig.controller(), driver, rig.sim.source, rig.control, rig.clock, lambda state: None)
+    assert driver.calls[-1][1] == "drain" and rig.sim.driver.applied_rate() == 0.0
+
+
+def test_the_default_keep_alive_does_nothing(kit):
+    rig = kit.Rig()
+    assert rig.sim.driver.keep_alive() is None  # weight shifts and the simulator hold their rate until changed
