@@ -99,16 +99,8 @@ class FakeAirflow:
     xcoms: dict[tuple[str, str], Any] = field(default_factory=dict)
     # Task state stores: {(dag_id, run_id, task_id, key): JSON value}.
     task_state: dict[tuple[str, str, str, str], Any] = field(default_factory=dict)
-    # Unpausing a DAG with a schedule makes the scheduler start its latest missed run (catchup off): its run id,
-    # listed that many polls of GET dagRuns after the unpause (the scheduler's next loop).
-    catch_up_run: str | None = None
-    catch_up_delay: int = 1
-    # How many looks at the catch-up run still find it running after it was marked failed (the scheduler ends it
-    # at its next loop).
-    catch_up_ends_after: int = 0
     requests: list[tuple[str, str, Any, str | None]] = field(default_factory=list)
     _frame: int = 0
-    _pending_catch_up: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_dag(self, dag_id: str, **fields: Any) -> dict:
@@ -165,8 +157,6 @@ class FakeAirflow:
                 return 200, dag
             if len(parts) == 2 and method == "PATCH":
                 assert query.get("update_mask") == ["is_paused"], query
-                if dag["is_paused"] and not body["is_paused"] and dag["timetable_summary"] and self.catch_up_run:
-                    self._pending_catch_up = self.catch_up_delay
                 dag["is_paused"] = body["is_paused"]
                 return 200, dag
             if parts[2:] == ["dagRuns"] and method == "POST":
@@ -179,35 +169,8 @@ class FakeAirflow:
                 self.runs[run_id] = run_json(dag_id, run_id, "queued", conf)
                 return 200, self.runs[run_id]
             if parts[2:] == ["dagRuns"] and method == "GET":
-                if self._pending_catch_up is not None:
-                    self._pending_catch_up -= 1
-                    if self._pending_catch_up < 0:
-                        self._pending_catch_up = None
-                        self.runs[self.catch_up_run] = {**run_json(dag_id, self.catch_up_run, "running", {}),
-                                                        "run_type": "scheduled", "triggered_by": "timetable"}
                 runs = [r for r in self.runs.values() if r["dag_id"] == dag_id][::-1]
                 return 200, {"dag_runs": runs[:limit], "total_entries": len(runs)}
-            if len(parts) == 4 and parts[2] == "dagRuns" and parts[3] == self.catch_up_run:
-                # The catch-up run keeps its own state (the frames are the followed run's).
-                run = self.runs.get(parts[3])
-                if run is None:
-                    return 404, {"detail": "DagRun not found"}
-                if method == "PATCH":
-                    assert query.get("update_mask") == ["state"], query
-                    run["state"] = "running" if self.catch_up_ends_after else body["state"]
-                    run["_ends_as"] = body["state"]
-                if method == "GET" and run.get("_ends_as") and run["state"] == "running":
-                    if self.catch_up_ends_after:
-                        self.catch_up_ends_after -= 1
-                    else:
-                        run["state"] = run["_ends_as"]
-                if method == "DELETE":
-                    if run["state"] in ("queued", "running"):  # as Airflow 3.3 answers
-                        return 409, {"detail": f"The DagRun with dag_id: `{dag_id}` and run_id: `{parts[3]}` "
-                                               f"cannot be deleted in {run['state']} state"}
-                    del self.runs[parts[3]]
-                    return 204, None
-                return 200, run
             if len(parts) >= 4 and parts[2] == "dagRuns" and parts[3] in self.runs:
                 return self._run_api(dag_id, parts[3], parts[4:], query, limit, offset, method=method, body=body)
         return 404, {"detail": "Not Found"}

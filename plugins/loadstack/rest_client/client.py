@@ -233,36 +233,6 @@ class AirflowRestClient:
     def run(self, dag_id: str, run_id: str) -> DAGRunResponse:
         return self._call(f"GET /api/v2/dags/{dag_id}/dagRuns/{run_id}", self._runs.get_dag_run, dag_id, run_id)
 
-    def delete_run(self, dag_id: str, run_id: str, *, wait_s: float = 90.0, poll_s: float = 0.5) -> None:
-        """Delete a run; one still queued or running is first marked failed, and deleted once it has ended.
-
-        Airflow refuses to delete a queued or running run (409). Marking it failed ends its unfinished tasks at once,
-        but the run's own state changes at the scheduler's next look at it, seconds later (a run none of whose tasks
-        had started ends with them all skipped, as a success); so this waits, up to `wait_s`, for it to end.
-        """
-        deadline = time.monotonic() + wait_s
-        marked = False
-        while True:
-            state = str(getattr((run := self.run(dag_id, run_id)).state, "value", run.state))
-            if state in ("queued", "running"):
-                if not marked:
-                    self._call(f"PATCH /api/v2/dags/{dag_id}/dagRuns/{run_id}", self._runs.patch_dag_run, dag_id,
-                               run_id, DAGRunPatchBody(state=DagRunMutableStates.FAILED), update_mask=["state"])
-                    marked = True
-            else:
-                try:
-                    self._call(f"DELETE /api/v2/dags/{dag_id}/dagRuns/{run_id}", self._runs.delete_dag_run, dag_id,
-                               run_id)
-                    return
-                except RestError as exc:
-                    if exc.status != 409:  # set running again in between: wait for its end once more
-                        raise
-            if time.monotonic() >= deadline:
-                raise RestError(f"DELETE /api/v2/dags/{dag_id}/dagRuns/{run_id}", 409,
-                                f"the run is still {state} {wait_s:.0f} s after it was marked failed; "
-                                "delete it in the UI once it has ended")
-            time.sleep(poll_s)
-
     def runs(self, dag_id: str, *, limit: int = 20) -> list[DAGRunResponse]:
         """The most recent runs first."""
         page = self._call(

@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -248,27 +248,20 @@ def report_failed(
 
 
 # --- the whole run -----------------------------------------------------------------------------------
-def skip_catch_up_run(client: AirflowRestClient, dag_id: str, schedule: str, *, narrator: Narrator, wait: float,
-                      poll: float) -> str | None:
-    """Delete the run the scheduler starts when a scheduled DAG is unpaused; its run id, or None if none came.
+def catch_up_due(dag: DAGResponse, now: datetime | None = None) -> datetime | None:
+    """When the run that unpausing `dag` starts at once was due (its next run's time, already past), or None.
 
-    With catchup off, unpausing a scheduled DAG makes the scheduler run its latest missed interval at once (a
-    nightly stack: last night's run, which tears the stack down at its end). The run asked for here would queue
-    behind it (one run at a time), so it is removed before it does anything but take the stack lock, which the
-    next run breaks, its holder being gone. The next scheduled run is unaffected.
+    A DAG with catchup off and a start date has its latest past interval as its next run until that run exists:
+    the scheduler creates it on its first loop after the unpause or, with one run at a time and a run already
+    active, right after that one ends; deleted, it is created again. Stack DAGs have no such run (their next run
+    is their next tick: `loadstack.airflow.render.context.stack_schedule`).
     """
-    deadline = time.monotonic() + wait
-    while True:
-        for run in client.runs(dag_id, limit=5):
-            if str(getattr(run.run_type, "value", run.run_type)) == "scheduled" and \
-                    str(getattr(run.state, "value", run.state)) in ("queued", "running"):
-                client.delete_run(dag_id, run.dag_run_id)
-                narrator.say(f"unpausing {dag_id!r} ({schedule}) started its latest missed run {run.dag_run_id} "
-                             "(catchup off); marked it failed and deleted it, so this run goes first")
-                return run.dag_run_id
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(poll)
+    if not dag.timetable_summary or dag.next_dagrun_run_after is None:
+        return None
+    run_after = dag.next_dagrun_run_after
+    if run_after.tzinfo is None:
+        run_after = run_after.replace(tzinfo=UTC)
+    return run_after if run_after <= (now or datetime.now(UTC)) else None
 
 
 def run_dag(
@@ -282,12 +275,10 @@ def run_dag(
     narrator: Narrator | None = None,
     log_folder: Path | None = None,
     not_found_hint: str = "",
-    catch_up_wait: float = 15.0,
 ) -> RunOutcome:
     """Wait for the DAG, unpause it, trigger a run with `conf`, follow it to its end and explain a failure.
 
-    Unpausing a scheduled DAG starts its latest missed run: that run is deleted (`skip_catch_up_run`, waiting up
-    to `catch_up_wait` seconds for the scheduler to start it), so the run asked for is the one that runs."""
+    When unpausing also starts a missed run (`catch_up_due`), says so: that run is Airflow's to keep."""
     narrator = narrator or Narrator()
     started = time.monotonic()
     try:
@@ -296,11 +287,12 @@ def run_dag(
             return RunOutcome(dag_id, "not_parsed")
         narrator.say(f"DAG {dag_id!r} is parsed ({dag.relative_fileloc or dag.fileloc})")
         if dag.is_paused:
+            due = catch_up_due(dag)
             client.unpause(dag_id)
             narrator.say(f"unpaused {dag_id!r}")
-            if dag.timetable_summary:
-                skip_catch_up_run(client, dag_id, dag.timetable_summary, narrator=narrator, wait=catch_up_wait,
-                                  poll=poll)
+            if due is not None:
+                narrator.say(f"unpausing {dag_id!r} ({dag.timetable_summary}) also starts its run due at "
+                             f"{due:%Y-%m-%d %H:%M} UTC (catchup off): one runs after the other")
         try:
             run = client.trigger(dag_id, conf)
         except RestError as exc:

@@ -1,8 +1,9 @@
 """A nightly run that fails in the middle, retried by a backfill started from the Airflow UI, on a real running
 Airflow (scheduler, LocalExecutor, dag-processor, triggerer, api-server) with real Terraform on the moto server.
 
-The stack's schedule is a daily cron an hour before the test starts: with catchup off, unpausing the DAG makes
-the scheduler itself run that latest missed night at once (run type `scheduled`, keep_up unset: it tears down).
+The stack's schedule is a daily cron a minute before the test starts: a stack's tick at most five minutes past
+still runs when it is unpaused (`TICK_GRACE`), so the scheduler itself runs that night at once (run type
+`scheduled`, keep_up unset: it tears down).
 Its middle step fails while the name of its SSM parameter is taken out of band (the injected fault). The run
 tears down what it made and records the failure. The test removes the fault, then checks the command the README
 documents, with `--dry-run`:
@@ -33,6 +34,7 @@ import pytest
 import yaml
 from playwright import sync_api
 
+from loadstack.airflow.render.context import TICK_GRACE
 from loadstack.run_history import RunHistory
 from loadstack.stack_lock import StackLock
 from loadstack.stack_registry import StackRegistry
@@ -172,9 +174,10 @@ def test_a_failed_nightly_run_is_retried_by_a_backfill_from_the_ui_and_converges
     ssm = local_profile.client("ssm")
     ssm.delete_parameters(Names=list(PARAMS))
     ssm.put_parameter(Name=SQUATTED, Value="squatter", Type="String")  # the injected fault
-    # A daily cron an hour ago: with catchup off, unpausing the DAG makes the scheduler run the latest missed
-    # night at once (that tick), and the next one is a day away.
-    tick = (datetime.now(UTC) - timedelta(hours=1)).replace(second=0, microsecond=0)
+    # A daily cron a minute ago, within a stack's grace for a just-missed tick (Airflow starts well inside it): the
+    # scheduler runs that night at once, and the next one is a day away.
+    tick = (datetime.now(UTC) - timedelta(minutes=1)).replace(second=0, microsecond=0)
+    assert datetime.now(UTC) - tick < TICK_GRACE - timedelta(minutes=2)
     spec_path = tmp_path / f"{STACK}.yaml"
     spec_path.write_text(yaml.safe_dump(spec(f"{tick.minute} {tick.hour} * * *")))
     airflow = start_airflow({STACK: DAG_FILE.format(spec=spec_path, modules=FIXTURES / "tf_modules")})

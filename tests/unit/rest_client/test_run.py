@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from urllib.parse import unquote
 
 from loadstack.rest_client.client import AirflowRestClient, ApiSettings
-from loadstack.rest_client.run import Narrator, run_dag, wait_for_dag
+from airflow_client.client import DAGResponse
 
+from loadstack.rest_client.run import Narrator, catch_up_due, run_dag, wait_for_dag
+
+PAST_NIGHT = "2026-01-02T02:00:00Z"
 TRACEBACK = 'Traceback (most recent call last):\n  File "/srv/dags/shop.py", line 3\nSyntaxError: invalid syntax'
 
 
@@ -139,48 +143,35 @@ def test_a_run_still_going_at_the_timeout_is_left_running(fake_airflow):
     assert f"run {outcome.run_id} still running after 0 s (1 running); it goes on in Airflow" in err.getvalue()
 
 
-def test_unpausing_a_scheduled_dag_deletes_the_catch_up_run_it_starts(fake_airflow):
+def _nightly(fake, next_run_after: str) -> None:
+    fake.add_dag("shop", is_paused=True).update(timetable_summary="0 2 * * *", next_dagrun_run_after=next_run_after)
+
+
+def test_unpausing_a_dag_whose_missed_run_is_due_says_that_run_comes_too(fake_airflow):
     fake, _ = fake_airflow
-    fake.add_dag("shop", is_paused=True)["timetable_summary"] = "0 2 * * *"
-    fake.catch_up_run = "scheduled__2026-01-02T02:00:00+00:00"
-    fake.catch_up_delay = 2  # the scheduler's next loop: listed on the third look
+    _nightly(fake, PAST_NIGHT)
     fake.frames = [("success", {("network.apply", -1): ("success", 1)})]
     client, narrator, out, _ = _setup(fake)
-    outcome = run_dag(client, "shop", {}, timeout=30, parse_timeout=10, poll=0.01, narrator=narrator, catch_up_wait=5)
-    assert outcome.succeeded
-    assert fake.catch_up_run not in fake.runs and list(fake.runs) == [outcome.run_id]
-    # Airflow deletes no running run: it was marked failed first.
-    assert [body for method, path, body, _ in fake.requests if method == "PATCH" and "dagRuns" in path] == [
-        {"state": "failed"}]
-    # Deleted before this run was triggered: it never queued behind the catch-up run.
-    calls = [(method, unquote(path)) for method, path, _, _ in fake.requests]
-    assert calls.index(("DELETE", f"/api/v2/dags/shop/dagRuns/{fake.catch_up_run}")) < \
-        calls.index(("POST", "/api/v2/dags/shop/dagRuns"))
-    assert (f"unpausing 'shop' (0 2 * * *) started its latest missed run {fake.catch_up_run} (catchup off); "
-            "marked it failed and deleted it, so this run goes first") in out.getvalue()
+    outcome = run_dag(client, "shop", {}, timeout=30, parse_timeout=10, poll=0.01, narrator=narrator)
+    assert outcome.succeeded and list(fake.runs) == [outcome.run_id]
+    assert ("unpausing 'shop' (0 2 * * *) also starts its run due at 2026-01-02 02:00 UTC (catchup off): one runs "
+            "after the other") in out.getvalue()
 
 
-def test_a_catch_up_run_marked_failed_is_deleted_once_the_scheduler_has_ended_it(fake_airflow):
+def test_a_scheduled_dag_whose_next_run_is_ahead_is_triggered_with_no_word_of_a_missed_run(fake_airflow):
     fake, _ = fake_airflow
-    fake.add_dag("shop", is_paused=True)["timetable_summary"] = "0 2 * * *"
-    fake.catch_up_run = "scheduled__2026-01-02T02:00:00+00:00"
-    fake.catch_up_ends_after = 3  # still running at the next three looks
+    _nightly(fake, "2999-01-01T02:00:00Z")
     fake.frames = [("success", {("network.apply", -1): ("success", 1)})]
-    client, narrator, _, _ = _setup(fake)
-    outcome = run_dag(client, "shop", {}, timeout=30, parse_timeout=10, poll=0.01, narrator=narrator, catch_up_wait=5)
-    assert outcome.succeeded and fake.catch_up_run not in fake.runs
-    calls = [(method, unquote(path)) for method, path, _, _ in fake.requests if fake.catch_up_run in unquote(path)]
-    assert [method for method, _ in calls if method != "GET"] == ["PATCH", "DELETE"]
-    # The delete came after the run had ended: no 409 on the way.
-    assert calls.count(("GET", f"/api/v2/dags/shop/dagRuns/{fake.catch_up_run}")) >= 4
-
-
-def test_an_unscheduled_dag_is_triggered_without_waiting_for_a_catch_up_run(fake_airflow):
-    fake, _ = fake_airflow
-    fake.add_dag("shop", is_paused=True)
-    fake.catch_up_run = "scheduled__2026-01-02T02:00:00+00:00"
-    fake.frames = [("success", {("network.apply", -1): ("success", 1)})]
-    client, narrator, _, _ = _setup(fake)
-    assert run_dag(client, "shop", {}, timeout=30, parse_timeout=10, poll=0.01, narrator=narrator,
-                   catch_up_wait=60).succeeded
+    client, narrator, out, _ = _setup(fake)
+    assert run_dag(client, "shop", {}, timeout=30, parse_timeout=10, poll=0.01, narrator=narrator).succeeded
+    assert "also starts" not in out.getvalue()
     assert not fake.calls("GET", "/api/v2/dags/shop/dagRuns")  # nothing looked for, nothing waited for
+
+
+def test_catch_up_due_reads_the_next_run_against_the_clock(fake_airflow):
+    fake, _ = fake_airflow
+    shop = fake.add_dag("shop")
+    nightly = DAGResponse.model_validate(shop | {"timetable_summary": "0 2 * * *", "next_dagrun_run_after": PAST_NIGHT})
+    assert catch_up_due(nightly, now=datetime(2026, 1, 2, 1, 59, tzinfo=UTC)) is None
+    assert catch_up_due(nightly, now=datetime(2026, 1, 2, 2, 0, tzinfo=UTC)) == datetime(2026, 1, 2, 2, 0, tzinfo=UTC)
+    assert catch_up_due(DAGResponse.model_validate(shop | {"next_dagrun_run_after": PAST_NIGHT})) is None

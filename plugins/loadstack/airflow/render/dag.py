@@ -15,6 +15,7 @@ from loadstack.airflow.render.context import (
     StepRenderContext,
     TeardownRenderContext,
     queue_args,
+    stack_schedule,
 )
 from loadstack.airflow.render.registry import renderer_for
 from loadstack.airflow.render.registry_tasks import add_registration, add_teardown_bookkeeping
@@ -113,11 +114,12 @@ def build_dag(stack: Stack, profile: Profile | None = None) -> DAG:
     """
     model = stack.model
     profile = profile or load_profile()
+    schedule, start_date = stack_schedule(model.schedule)
     with DAG(
         dag_id=stack.name,
         description=model.description.strip().splitlines()[0][:200] if model.description.strip() else None,
-        schedule=model.schedule,
-        start_date=START_DATE,
+        schedule=schedule,
+        start_date=start_date,
         catchup=False,
         # Two runs of one stack would contend for the same workspaces and state locks.
         max_active_runs=1,

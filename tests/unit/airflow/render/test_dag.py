@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
+import pendulum
 import pytest
 
 from loadstack.spec import load_stack
@@ -66,7 +69,31 @@ def test_dag_settings(dag):
     assert dag.max_active_runs == 1
     assert dag.params["variant"] == "minimal"
     assert dag.params.get_param("variant").schema["enum"] == ["minimal", "production"]
-    assert dag.schedule == "0 3 * * *"
+    assert dag.timetable.expression == "0 3 * * *" and dag.catchup is False
+
+
+def next_run_at(scheduler_view, now: datetime) -> datetime:
+    """The first run of a DAG with no run yet, as the dag-processor computes it at `now`."""
+    with mock.patch("airflow.timetables.trigger.utcnow", return_value=pendulum.instance(now)):
+        return scheduler_view.next_dagrun_info(last_automated_run_info=None).run_after
+
+
+def test_a_scheduled_stack_first_runs_at_its_next_tick_never_at_one_long_past(dag):
+    """Unpausing a nightly stack mid-day stands nothing up: its first run is the next night (no catch-up run)."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    scheduler_view = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    before = datetime.now(UTC)
+    first = scheduler_view.next_dagrun_info(last_automated_run_info=None)
+    assert before < first.run_after <= before + timedelta(days=1)
+    assert (first.run_after.hour, first.run_after.minute) == (3, 0)
+    # A tick more than the grace past is not run (Airflow's default would, within a tenth of the period: 2.4 h);
+    # one just past still is, or a parse right after the tick would move it a day ahead before the scheduler ran it.
+    assert next_run_at(scheduler_view, datetime(2026, 12, 1, 3, 10, tzinfo=UTC)) == datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+    assert next_run_at(scheduler_view, datetime(2026, 12, 1, 3, 4, tzinfo=UTC)) == datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    # Once that night has run, the next is the night after: a daily schedule, in UTC.
+    second = scheduler_view.next_dagrun_info(last_automated_run_info=first)
+    assert second.run_after - first.run_after == timedelta(days=1)
 
 
 def test_owner_and_retries(dag):

@@ -86,7 +86,7 @@ def test_the_shop_stack_runs_nightly_and_reports_its_ramp():
     from loadstack.airflow.render import build_dag
 
     dag = build_dag(load_stack(ROOT / "include" / "stacks" / "shop.yaml"))
-    assert dag.schedule == "0 2 * * *" and dag.catchup is False
+    assert dag.timetable.expression == "0 2 * * *" and dag.catchup is False
     assert dag.params["variant"] == "minimal"
     assert dag.get_task("run-outcome").ramp_report_task_ids == {"surge": "surge.report"}
 
