@@ -177,6 +177,7 @@ SLOWEST_FIRST = (
     "tests/integration/airflow/test_nightly_backfill.py",
     "tests/integration/distributed/test_distributed_profile.py",
     "tests/integration/ramp/test_capacity_stack.py",
+    "tests/integration/airflow/test_ramp_host_lost.py",
     "tests/integration/ramp/test_metric_source_faults.py",
     "tests/integration/terraform/test_killed_apply.py",
     "tests/integration/airflow/test_stack_triggered_twice.py",

@@ -92,6 +92,7 @@ class RunningAirflow:
     components: tuple[str, ...]
     started_in_s: float
     processes: dict[str, SupervisedProcess] = field(repr=False)
+    env: dict[str, str] = field(repr=False, default_factory=dict)
 
     @property
     def dags_folder(self) -> Path:
@@ -175,6 +176,61 @@ class RunningAirflow:
     def component_log(self, name: str, lines: int = 30) -> str:
         process = self.processes.get(name)
         return process.log_tail(lines) if process is not None else f"({name} was not started)"
+
+    def crash(self, name: str, *, spare: Iterable[int] = ()) -> list[int]:
+        """SIGKILL a component with every process it started (its group and its descendants: the scheduler's
+        task workers, their tasks, whatever they started in sessions of their own), except `spare`, as a host
+        dying would: no drain, no `finally`, no on_kill. All are stopped first, so none sees another die and
+        reacts. The PIDs it killed."""
+        leader = self.processes[name].pid()
+        assert leader is not None, f"airflow {name} is not running"
+        spared = set(spare)
+        doomed = [pid for pid in _descendants(leader) if pid not in spared]
+        for signum in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in doomed:
+                try:
+                    os.kill(pid, signum)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 30
+        # is_running() reaps the leader (our child); the rest are reparented and reaped by init.
+        while (self.processes[name].is_running() or any(_alive(pid) for pid in doomed)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return doomed
+
+    def restart(self, name: str, timeout: float = 120) -> None:
+        """Start a stopped component again, as its service manager would, and wait until it reports healthy."""
+        process = self.processes[name]
+        assert not process.is_running(), f"airflow {name} still runs"
+        process.start(_argv(name, int(self.url.rsplit(":", 1)[1])), env=self.env)
+        process.wait_ready(_health_probe(self.url, {name: process}), timeout=timeout, interval=0.5)
+
+
+def _descendants(leader: int) -> list[int]:
+    """`leader`, the members of its process group and every descendant of any of them."""
+    parents: dict[int, int] = {}
+    groups: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            parents[int(entry.name)], groups[int(entry.name)] = int(fields[1]), int(fields[2])
+    found = {leader} | {pid for pid, group in groups.items() if group == leader}
+    while True:
+        more = {pid for pid, parent in parents.items() if parent in found} - found
+        if not more:
+            return sorted(found)
+        found |= more
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def _log_line(record: Any) -> str:
@@ -294,7 +350,7 @@ def start_airflow(local_env, migrated_airflow_db, tmp_path_factory):
         healthy = time.monotonic()
         airflow = RunningAirflow(
             url=url, home=home, passwords=passwords, profile=load_profile(local_env), components=components,
-            started_in_s=0.0, processes=processes,
+            started_in_s=0.0, processes=processes, env=env,
         )
         _wait_for_dags(airflow, dags, deadline)
         airflow = replace(airflow, started_in_s=round(time.monotonic() - began, 1))

@@ -25,18 +25,19 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+import standin
 
 from loadstack.locust.cluster import LocustCluster
 from loadstack.locust.driver import LEASE_S
-from loadstack.supervisor import NotReady, SupervisedProcess, free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
-STANDIN = ROOT / "tests" / "integration" / "locust" / "standin_target.py"
+
+
+Target, locust_pids, last_arrival_gap = standin.Target, standin.locust_pids, standin.last_arrival_gap
 # Seconds beyond the lease for the master's next lease check (0.5 s), its shape tick (1 s), users stopping and
 # requests under way, and a loaded 2-core machine.
 MARGIN_S = 10.0
@@ -76,61 +77,10 @@ finally:
 """
 
 
-class Target:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def arrived(self, after: float, until: float = float("inf")) -> int:
-        """Requests to the app's routes that arrived in (after, until], epoch seconds."""
-        query = f"?after={after}" + ("" if until == float("inf") else f"&until={until}")
-        with urllib.request.urlopen(f"{self.url}/_counts{query}", timeout=5) as response:
-            return json.loads(response.read())["window"]
-
-
 @pytest.fixture
 def target(tmp_path):
-    run_dir = tmp_path / "target"
-    port = free_port()
-    process = SupervisedProcess(
-        name="stand-in target",
-        pid_path=run_dir / "target.pid",
-        executable=sys.executable,
-        output_path=run_dir / "target.out",
-        marker_arg=str(run_dir),
-    )
-    found = Target(f"http://127.0.0.1:{port}")
-
-    def answers() -> None:
-        try:
-            urllib.request.urlopen(f"{found.url}/health", timeout=1).read()
-        except OSError as exc:
-            raise NotReady(str(exc)) from None
-
-    try:
-        process.start([sys.executable, str(STANDIN), "--port", str(port), "--run-dir", str(run_dir)])
-        process.wait_ready(answers, 30)
+    with standin.started_standin(tmp_path / "target") as found:
         yield found
-    finally:
-        process.stop()
-
-
-def locust_pids(run_dir: Path) -> list[int]:
-    """Running Locust processes of this run directory (their log file paths are on their command lines)."""
-    marker = str(run_dir).encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if state != "Z" and any(os.path.basename(part) == b"locust" for part in cmdline[:2]) and any(
-            marker in p for p in cmdline
-        ):
-            found.append(int(proc.name))
-    return found
 
 
 class RampTask:
@@ -176,18 +126,6 @@ class RampTask:
         LocustCluster(run_dir=self.run_dir, target_url=None, workers=2).stop()
         for pid in locust_pids(self.run_dir):
             os.kill(pid, signal.SIGKILL)
-
-
-def last_arrival_gap(target: Target, quiet_s: float, timeout: float) -> float:
-    """Wait until no request arrived for `quiet_s` seconds; returns the time that quiet span began (epoch),
-    or raises if traffic still flows after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        now = time.time()
-        if target.arrived(now - quiet_s) == 0:
-            return now - quiet_s
-        time.sleep(0.5)
-    raise AssertionError(f"requests still arrive {timeout:.0f} s later: {target.arrived(time.time() - 5)} in the last 5 s")
 
 
 def test_a_ramp_task_killed_outright_leaves_no_load_and_no_process_behind(target, tmp_path):
