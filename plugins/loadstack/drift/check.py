@@ -52,10 +52,13 @@ def check_step(
     working_dir: Path,
     reapply: bool = False,
     logger: logging.Logger | None = None,
+    runner: TerraformRunner | None = None,
 ) -> StepDrift:
-    """Plan `target` against its remote state; with `reapply`, apply the saved plan of a drifted step."""
+    """Plan `target` against its remote state; with `reapply`, apply the saved plan of a drifted step.
+
+    `runner`: the caller's, to stop Terraform from elsewhere (a killed task's `on_kill`); else a new one."""
     log = logger or logging.getLogger(__name__)
-    runner = TerraformRunner(profile=profile, working_dir=working_dir, logger=log)
+    runner = runner or TerraformRunner(profile=profile, working_dir=working_dir, logger=log)
     started = time.monotonic()
     result: dict[str, Any] = {"status": "error"}
     succeeded = False

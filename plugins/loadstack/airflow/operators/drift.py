@@ -20,6 +20,7 @@ from loadstack.drift.check import check_step
 from loadstack.drift.live import DriftTarget, live_targets
 from loadstack.drift.report import collect_report, report_prefix, run_slug, save_step_result
 from loadstack.report.bundle import store_report
+from loadstack.terraform.runner import TerraformRunner
 
 UNREADABLE_SPECS_KEY = "unreadable_specs"
 REPORT_URL_KEY = "report_url"
@@ -80,12 +81,15 @@ class DriftPlanOperator(_DriftOperator):
         super().__init__(**kwargs)
         self.target = target
         self.reapply = reapply
+        self._runner: TerraformRunner | None = None
 
     def execute(self, context) -> dict[str, Any]:
         target = DriftTarget.from_json(self.target)
         run_id = context["run_id"]
         work = self.profile.work_dir / "drift" / run_slug(run_id) / target.stack / target.step
-        result = check_step(self.profile, target, working_dir=work, reapply=as_bool(self.reapply), logger=self.log)
+        self._runner = TerraformRunner(profile=self.profile, working_dir=work, logger=self.log)
+        result = check_step(self.profile, target, working_dir=work, reapply=as_bool(self.reapply), logger=self.log,
+                            runner=self._runner)
         key = save_step_result(self.profile, run_id, result)
         self.log.info("%s/%s: %s (%d resources would change); result at s3://%s/%s", target.stack, target.step,
                       result.status, len(result.resources), self.profile.state_bucket, key)
@@ -93,6 +97,12 @@ class DriftPlanOperator(_DriftOperator):
             self.log.info("  %s %s: %s", resource.action, resource.address,
                           ", ".join(a.name for a in resource.attributes) or "whole resource")
         return result.to_json()
+
+    def on_kill(self) -> None:
+        # Terraform runs in a session of its own, out of reach of Airflow's SIGTERM to the task's group; a reapply
+        # holds the step's state lock, which it releases itself when stopped.
+        if self._runner is not None:
+            self._runner.stop()
 
 
 class DriftReportOperator(_DriftOperator):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
@@ -73,8 +74,8 @@ def test_targets_are_the_live_steps_as_json(s3_profile, context, tmp_path):
 def test_a_plan_task_records_its_result_in_the_state_bucket(s3_profile, context, monkeypatch):
     seen = {}
 
-    def fake_check(profile, target, *, working_dir, reapply, logger):
-        seen.update(target=target, working_dir=working_dir, reapply=reapply)
+    def fake_check(profile, target, *, working_dir, reapply, logger, runner):
+        seen.update(target=target, working_dir=working_dir, reapply=reapply, runner=runner)
         return StepDrift(stack=target.stack, step=target.step, workspace=target.workspace, variant=target.variant,
                          status="clean")
 
@@ -86,6 +87,20 @@ def test_a_plan_task_records_its_result_in_the_state_bucket(s3_profile, context,
     run_dir = s3_profile.work_dir / "drift" / "manual__2026-11-30T03_00_00_00_00"
     assert seen["working_dir"] == run_dir / "it_drift" / "param"
     assert load_step_result(s3_profile, RUN_ID, "it_drift", "param").status == "clean"
+
+
+def test_on_kill_stops_the_plan_tasks_terraform(s3_profile, context, monkeypatch):
+    # Terraform runs in a session of its own: Airflow's SIGTERM to the task's process group does not reach it.
+    runner = mock.Mock()
+    monkeypatch.setattr(drift_operators, "TerraformRunner", mock.Mock(return_value=runner))
+    monkeypatch.setattr(drift_operators, "check_step", lambda *a, runner, **k: StepDrift(
+        stack=TARGET.stack, step=TARGET.step, workspace=TARGET.workspace, variant=TARGET.variant, status="clean"))
+    op = build(DriftPlanOperator, s3_profile, target=TARGET.to_json())
+    op.on_kill()  # before any run: nothing to stop, no error
+    op.execute(context)
+    runner.stop.assert_not_called()
+    op.on_kill()
+    runner.stop.assert_called_once_with()
 
 
 def report_context(context, targets, unreadable=None):
