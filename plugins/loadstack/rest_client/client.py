@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +23,6 @@ from airflow_client.client import (
     DAGPatchBody,
     DAGResponse,
     DagRunApi,
-    DagRunMutableStates,
-    DAGRunPatchBody,
     DAGRunResponse,
     ExpiresAt,
     ExtraLinksApi,
