@@ -34,6 +34,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from metadata_postgres import MetadataPostgres
 from playwright import sync_api
 
 from loadstack.airflow.ui.paths import URL_PREFIX
@@ -305,11 +306,31 @@ def migrated_airflow_db(local_env, tmp_path_factory) -> Path:
     return home / "airflow.db"
 
 
+@pytest.fixture(scope="session")
+def metadata_postgres(local_env, tmp_path_factory):
+    """The PostgreSQL server of the test Airflows started with `database="postgres"` (started on first use)."""
+
+    def migrate(url: str) -> None:
+        home = tmp_path_factory.mktemp("airflow-postgres-migrate")
+        _run_airflow(["db", "migrate"], {**airflow_env(home, free_port(), local_env),
+                                         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url}, home)
+
+    server = MetadataPostgres(migrate)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
-def start_airflow(local_env, migrated_airflow_db, tmp_path_factory):
-    """Factory: `start_airflow(dags={dag_id: source}, components=ALL_COMPONENTS, settings={}) -> RunningAirflow`.
+def start_airflow(local_env, migrated_airflow_db, metadata_postgres, tmp_path_factory):
+    """Factory: `start_airflow(dags={dag_id: source}, components=ALL_COMPONENTS, settings={}, database="sqlite")
+    -> RunningAirflow`.
 
     `settings`: more environment for every component, such as `AIRFLOW__STATE_STORE__CLEAR_ON_SUCCESS`.
+    `database`: "sqlite" (a copy of a migrated file, as on the local profile) or "postgres" (a fresh database on
+    the session's PostgreSQL), for paths Airflow refuses on SQLite under concurrent writers, such as creating a
+    backfill.
     Without a dag-processor the DAGs are serialized once before the start (`airflow dags reserialize`).
     Everything started is stopped when the module's tests are done.
     """
@@ -317,10 +338,12 @@ def start_airflow(local_env, migrated_airflow_db, tmp_path_factory):
 
     def start(
         dags: Mapping[str, str], *, components: Iterable[str] = ALL_COMPONENTS, settings: Mapping[str, str] = {},
+        database: str = "sqlite",
     ) -> RunningAirflow:
         components = tuple(components)
         unknown = set(components) - set(ALL_COMPONENTS)
         assert not unknown and "api-server" in components, f"components: api-server plus any of {ALL_COMPONENTS}"
+        assert database in ("sqlite", "postgres"), f"database: sqlite or postgres, not {database!r}"
         began = time.monotonic()
         home = tmp_path_factory.mktemp("airflow")
         (home / "dags").mkdir()
@@ -330,7 +353,10 @@ def start_airflow(local_env, migrated_airflow_db, tmp_path_factory):
         (home / "passwords.json").write_text(json.dumps(passwords))
         port = free_port()
         env = {**airflow_env(home, port, local_env), **settings}
-        shutil.copyfile(migrated_airflow_db, home / "airflow.db")
+        if database == "postgres":
+            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = metadata_postgres.new_database()
+        else:
+            shutil.copyfile(migrated_airflow_db, home / "airflow.db")
         if "dag-processor" not in components:
             _run_airflow(["dags", "reserialize"], env, home)
         prepared = time.monotonic()
@@ -354,7 +380,7 @@ def start_airflow(local_env, migrated_airflow_db, tmp_path_factory):
         )
         _wait_for_dags(airflow, dags, deadline)
         airflow = replace(airflow, started_in_s=round(time.monotonic() - began, 1))
-        print(f"airflow ({', '.join(components)}) at {url} ready in {airflow.started_in_s} s: DB copy (and reserialize) "
+        print(f"airflow ({', '.join(components)}, {database}) at {url} ready in {airflow.started_in_s} s: DB copy (and reserialize) "
               f"{prepared - began:.1f} s, components healthy {healthy - prepared:.1f} s, DAGs parsed "
               f"{time.monotonic() - healthy:.1f} s")
         return airflow
