@@ -255,8 +255,8 @@ cmd_up() {
 }
 
 cmd_down() {
-    local names=() name pid
-    (($#)) || set -- "${ALL_SERVICES[@]}"
+    local names=() name pid everything=0
+    (($#)) || { everything=1; set -- "${ALL_SERVICES[@]}"; }
     mapfile -t names < <(selected "$@" | tac)   # reverse start order
     declare -A victims=()
     for name in "${names[@]}"; do
@@ -293,7 +293,10 @@ cmd_down() {
         say "$name: stopped"
     done
     ((${#victims[@]})) || say "nothing was running"
-    # Stack steps start their own database and cache servers (var/data); a later restore restarts them.
+    # Stack steps start their own servers (databases, caches, the app behind HAProxy, its Prometheus: var/data);
+    # a later restore restarts them. They belong to the stacks, not to a service: stopping or restarting one
+    # service (`down scheduler`) must leave a running stack's servers alone.
+    ((everything)) || return 0
     local data_dir
     for data_dir in "${DATA_DIRS[@]}"; do
         if [[ -d "$data_dir" && -x "$PY" ]]; then
