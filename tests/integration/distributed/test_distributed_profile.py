@@ -135,6 +135,8 @@ class DemoWatch:
         self.listeners: dict[tuple[str, int], exposure.Listener] = {}
         self.files_mid_ramp: list = []
         self.ramp_seen = False
+        self.ramp_seen_at = 0.0
+        self.scheduler_restarted = ""
 
     def run(self, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         out, err = (tempfile.TemporaryFile("w+") for _ in range(2))
@@ -164,7 +166,21 @@ class DemoWatch:
             print(f"(secrets not read this time: {error!r})")
         if not self.ramp_seen and self._ramp_running():
             self.ramp_seen = True
+            self.ramp_seen_at = time.monotonic()
             self.files_mid_ramp = list(exposure.files_holding(self.profile.directory, self.secrets))
+        elif self.ramp_seen and not self.scheduler_restarted and time.monotonic() - self.ramp_seen_at > 20:
+            self.restart_scheduler()
+
+    def restart_scheduler(self) -> None:
+        """Mid-ramp, as an operator restarting one service would: `down scheduler`, then `up`. The ramp task runs
+        on the load worker and its servers under the infra worker: neither may notice."""
+        began = time.monotonic()
+        down = _script("down", self.profile.env, 120, "scheduler")
+        assert down.returncode == 0, f"down scheduler:\n{down.stdout}\n{down.stderr}"
+        up = _script("up", self.profile.env, 420)
+        assert up.returncode == 0, f"up after down scheduler:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}"
+        self.scheduler_restarted = f"the scheduler restarted mid-ramp in {time.monotonic() - began:.0f} s"
+        print(self.scheduler_restarted)
 
     def _stack_secrets(self) -> set[str]:
         manager = _profile_aws(self.profile).client("secretsmanager")
@@ -476,6 +492,7 @@ def test_the_demo_stack_runs_end_to_end_on_two_workers(distributed_profile: Dist
     Every hand-off between the two workers' homes goes through the state bucket or Airflow's stores (the ramp on
     `load` reads what the restore and deploy on `infra` published; the teardown stops what `infra` started), so
     the run succeeds only if nothing is passed through a local disk. keep_up=false: the run tears the stack down.
+    20 s into the ramp the scheduler is restarted (`down scheduler`, `up`): the ramp holds on in its first try.
     """
     profile = distributed_profile
     began = time.monotonic()
@@ -493,6 +510,10 @@ def test_the_demo_stack_runs_end_to_end_on_two_workers(distributed_profile: Dist
         [run] = client.runs(DEMO_STACK)
         instances = client.task_instances(DEMO_STACK, run.dag_run_id)
     assert str(getattr(run.run_type, "value", run.run_type)) == "manual"
+    # The scheduler restarted mid-ramp: the ramp went on in its first try (no reset, no retry) and held.
+    assert watch.scheduler_restarted, "the scheduler was never restarted mid-ramp"
+    [ramp] = [ti for ti in instances if ti.task_id == "surge.ramp"]
+    assert (str(getattr(ramp.state, "value", ramp.state)), ramp.try_number) == ("success", 1), ramp
     ran = [ti for ti in instances if str(getattr(ti.state, "value", ti.state)) == "success"]
     assert {ti.task_id for ti in ran} >= {"network.apply", "events_db.restore", "app.deploy", "surge.ramp",
                                           "surge.report", "stack-teardown.app.destroy", "run-outcome"}
