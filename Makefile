@@ -57,8 +57,8 @@ restart: ## down, then up
 test: bootstrap ## the test suite but the long end-to-end runs (fails if no test ran)
 	@bash scripts/pytest.sh -m "not long" $(PYTEST_ARGS)
 
-test-long: bootstrap ## the long end-to-end runs of whole stacks (single machine and distributed)
-	@# One at a time: each ramps a whole stack to its target QPS, and two at once on 2 cores would miss their band.
+test-long: bootstrap ## the long runs: whole stacks end to end (single machine and distributed), ramps held under faults
+	@# One at a time: each ramps a stack to its target QPS, and two at once on 2 cores would miss their band.
 	@LOADSTACK_TEST_WORKERS=$${LOADSTACK_TEST_WORKERS:-1} bash scripts/pytest.sh -m long $(PYTEST_ARGS)
 
 test-unit: bootstrap ## tests not marked integration

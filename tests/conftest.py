@@ -165,33 +165,36 @@ def finished_ramp_checkpoint() -> dict[str, Any]:
     return {"stack": "shop", "run_id": "manual__1", "step": "surge", "params": params.to_json(), "state": saved[-1]}
 
 
-# The test files that take longest, longest first (file totals from the run log's --durations, 2026-11-30).
+# The test files that take longest, longest first (file totals from the run log's --durations, 2026-12-01).
 # scripts/pytest.sh runs two workers with --dist loadfile --no-loadscope-reorder, which hand out files in
 # collection order: started first, these end together instead of one running alone at the end (xdist's own
-# order, most tests first, put these one-test files last).
+# order, most tests first, put these one-test files last). The files all of whose tests are `long` come last:
+# `make test-long` runs them on one worker, in any order.
 SLOWEST_FIRST = (
-    "tests/integration/test_shop_stack.py",
     "tests/integration/test_stack_dag.py",
-    "tests/integration/terraform/test_module_layouts.py",
-    "tests/integration/ramp/test_ramp_stack.py",
-    "tests/integration/airflow/test_nightly_backfill.py",
-    "tests/integration/distributed/test_distributed_profile.py",
-    "tests/integration/ramp/test_capacity_stack.py",
-    "tests/integration/airflow/test_ramp_host_lost.py",
-    "tests/integration/ramp/test_metric_source_faults.py",
-    "tests/integration/terraform/test_killed_apply.py",
-    "tests/integration/airflow/test_stack_triggered_twice.py",
-    "tests/integration/airflow/test_ramp_approval.py",
     "tests/integration/airflow/render/test_guaranteed_teardown.py",
-    "tests/integration/drift/test_drift_dag.py",
-    "tests/integration/airflow/ui/test_trigger_form_browser.py",
-    "tests/integration/airflow/test_snapshots_rebuild_on_airflow.py",
+    "tests/integration/ramp/test_capacity_stack.py",
+    "tests/integration/terraform/test_module_layouts.py",
     "tests/integration/airflow/ui/test_ramp_ui_browser.py",
+    "tests/integration/airflow/ui/test_trigger_form_browser.py",
+    "tests/integration/ramp/test_metric_source_faults.py",
+    "tests/integration/airflow/test_ramp_approval.py",
+    "tests/integration/distributed/test_distributed_profile.py",
+    "tests/integration/ramp/test_live_shift_stack.py",
+    "tests/integration/airflow/test_stack_triggered_twice.py",
+    "tests/integration/ramp/test_ramp_faults.py",
+    "tests/integration/ramp/test_ramp_stack.py",
+    "tests/integration/terraform/test_killed_apply.py",
     "tests/integration/snapshots/test_aws_path_on_moto_server.py",
     "tests/integration/airflow/render/test_reaper_dag.py",
     "tests/integration/test_data_stack.py",
     "tests/integration/test_stack_across_homes.py",
     "tests/integration/terraform/test_moto_restarted.py",
+    "tests/integration/test_shop_stack.py",
+    "tests/integration/airflow/test_nightly_backfill.py",
+    "tests/integration/airflow/test_ramp_host_lost.py",
+    "tests/integration/drift/test_drift_dag.py",
+    "tests/integration/airflow/test_snapshots_rebuild_on_airflow.py",
 )
 
 

@@ -38,7 +38,7 @@ from loadstack.run_history import RunHistory
 from loadstack.stack_lock import StackLock
 from loadstack.stack_registry import StackRegistry
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")

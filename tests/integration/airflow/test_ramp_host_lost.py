@@ -24,7 +24,7 @@ import yaml
 from loadstack.locust.driver import LEASE_S
 from loadstack.ramp_store import RampStore
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 
 STACK, STEP = "it_host_lost", "surge"

@@ -20,7 +20,7 @@ from loadstack.backends import backends_for
 from loadstack.snapshots.catalog import Catalog, load_definitions
 from loadstack.waits import Ready
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 STACK, SNAPSHOT, SNAPSHOTS_DAG = "it_rebuilt", "rw-cache", "loadstack_snapshots"
 ASSET = f"loadstack-snapshot.{SNAPSHOT}"

@@ -13,7 +13,7 @@ from loadstack.drift.live import live_targets
 from loadstack.drift.report import HTML_FILE, JSON_FILE, MARKDOWN_FILE, report_prefix
 from loadstack.spec import load_stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 OUT_OF_BAND_VALUE = "changed-behind-terraforms-back"
 

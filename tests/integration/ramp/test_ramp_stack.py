@@ -170,6 +170,7 @@ def test_an_error_burst_aborts_the_ramp_drains_it_and_fails_the_task_naming_the_
     assert locust_processes() == []
 
 
+@pytest.mark.long
 def test_terminate_drains_and_fails_then_the_same_run_started_again_holds_its_band_and_reports(run_xcoms, ramp_dag, run_dag, local_profile):
     # One scenario for both paths through the gates, stages, hold, checks and report (each ramp costs minutes).
     from airflow.utils.state import DagRunState, TaskInstanceState
@@ -199,6 +200,7 @@ def test_terminate_drains_and_fails_then_the_same_run_started_again_holds_its_ba
     assert locust_processes() == []
 
 
+@pytest.mark.long
 def test_a_retry_resumes_at_the_stage_reached(ramp_dag, run_dag, local_profile):
     import signal
 
