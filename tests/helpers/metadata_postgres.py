@@ -120,11 +120,5 @@ class MetadataPostgres:
                 self._process.wait(timeout=10)
             self._process = None
         if self._dir is not None:
-            # PostgreSQL may still be removing its own files for a moment after its postmaster exits.
-            deadline = time.monotonic() + 10
-            while self._dir.exists():
-                shutil.rmtree(self._dir, ignore_errors=True)
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)
+            shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,16 +22,6 @@ SCRIPT = ROOT / "scripts" / "distributed.sh"
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def profile_dir():
-    # Not pytest's tmp_path: the distributed scripts' directory must be traversable by other users.
-    directory = Path(tempfile.mkdtemp(prefix="loadstack-down-"))
-    try:
-        yield directory
-    finally:
-        subprocess.run(["rm", "-rf", str(directory)], check=False)
-
-
 def _down(directory: Path, *services: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LOADSTACK_"))}
     env.update({"LOADSTACK_DIST_DIR": str(directory), "LOADSTACK_STOP_TIMEOUT": "5"})
@@ -42,7 +31,8 @@ def _down(directory: Path, *services: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def test_stopping_one_service_leaves_a_stacks_servers_running_and_a_full_down_stops_them(profile_dir):
+def test_stopping_one_service_leaves_a_stacks_servers_running_and_a_full_down_stops_them(tmp_path):
+    profile_dir = tmp_path / "distributed"
     # A stack step's server, where a task on the infra worker starts it (the worker's var/data).
     server = RedisServer(profile_dir / "workers" / "infra" / "var" / "data" / "redis" / "shop-cache", free_port())
     server.start()
